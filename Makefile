@@ -1,0 +1,36 @@
+# ghostcap — set up, demo, test, lab, bench.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint lab bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml tests/lab/requirements.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]' -r tests/lab/requirements.txt
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/ghostcap flows captures/demo.pcap
+	$(BIN)/ghostcap flows captures/demo.pcap --format json > reports/demo-flows.json
+	@echo "JSON written to reports/demo-flows.json"
+
+lint: setup
+	$(BIN)/ruff check analyzer tests bench
+	$(BIN)/ruff format --check analyzer tests bench
+
+test: setup lint
+	$(BIN)/pytest -n 2 -q
+
+lab: setup
+	$(BIN)/python -m tests.lab.run --all --out captures
+
+bench: setup
+	$(BIN)/python bench/flows_vs_tshark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

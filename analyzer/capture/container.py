@@ -1,0 +1,313 @@
+"""pcap and pcapng containers, read in one streaming pass.
+
+``CaptureReader.records()`` yields ``(ts_ns, linktype, data, orig_len)`` per packet record, in file order, so the
+n-th record is Wireshark's frame n. Damage (a record cut short, a corrupt length) ends the iteration with a
+warning that says where; everything before it is still yielded. Files read through a chunked buffer: the per-record
+cost is one ``struct`` unpack and one slice.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from analyzer.capture.source import Source, describe_non_capture
+from analyzer.errors import CaptureError
+
+CHUNK = 1 << 20
+MAX_RECORD = 1 << 24  # 16 MiB: larger record or block lengths are corruption, not data
+STANDARD_MAX_SNAPLEN = 262_144  # wiretap's limit for ordinary link types
+
+PCAP_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),  # little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": (">", 1000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+PCAPNG_SHB = 0x0A0D0D0A
+BLOCK_IDB, BLOCK_PB, BLOCK_SPB, BLOCK_NRB, BLOCK_ISB, BLOCK_EPB, BLOCK_DSB = 1, 2, 3, 4, 5, 6, 0x0A
+
+Record = tuple[int, int, bytes, int]
+"""(ts_ns, linktype, captured bytes, original length)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """A pcapng interface (or the single implicit one of a pcap file)."""
+
+    linktype: int
+    snaplen: int
+    name: str | None = None
+    tsresol: int = 6
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptionSecret:
+    """A pcapng Decryption Secrets Block: ``secrets_type`` (0x544c534b = TLS key log) and its raw bytes."""
+
+    secrets_type: int
+    data: bytes
+    frame_before: int  # packets read before the block (secrets apply to what follows)
+
+    TLS_KEY_LOG = 0x544C534B
+
+
+@dataclass(slots=True)
+class CaptureReader:
+    """Streaming reader over one opened ``Source``.
+
+    After (or during) iteration: ``format`` (``pcap``/``pcapng``), ``interfaces``, ``secrets`` (DSB contents),
+    ``warnings`` (damage and oddities, one sentence each).
+    """
+
+    source: Source
+    format: str = ""
+    interfaces: list[Interface] = field(default_factory=list)
+    secrets: list[DecryptionSecret] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _head: bytes = b""
+    _packets: int = 0
+
+    def __post_init__(self) -> None:
+        head = _read_exact(self.source.stream, 24)
+        if head[:4] in PCAP_MAGIC:
+            self.format = "pcap"
+        elif len(head) >= 4 and struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
+            self.format = "pcapng"
+        else:
+            kind = describe_non_capture(head + self.source.stream.read(200))
+            where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
+            if self.source.compression:
+                kind = f"{self.source.compression}-compressed {kind}"
+            raise CaptureError(f"{where}not a packet capture (pcap or pcapng); it looks like {kind}")
+        self._head = head
+
+    def records(self) -> Iterator[Record]:
+        """Yield every readable packet record; stop with a warning at the first damage."""
+        try:
+            if self.format == "pcap":
+                yield from self._pcap()
+            else:
+                yield from self._pcapng()
+        except (OSError, EOFError, ValueError) as e:  # decompressor errors: corrupt gzip/xz/zstd stream
+            self._warn(f"input unreadable after {self._packets} packets: {e}")
+
+    def close(self) -> None:
+        self.source.stream.close()
+
+    # -- pcap -------------------------------------------------------------------------------------------------
+
+    def _pcap(self) -> Iterator[Record]:
+        head = self._head
+        if len(head) < 24:
+            self._warn(f"pcap file header cut short ({len(head)} of 24 bytes); no packets")
+            return
+        order, mult = PCAP_MAGIC[head[:4]]
+        _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
+        linktype = network & 0xFFFF
+        self.interfaces.append(Interface(linktype, snaplen, tsresol=9 if mult == 1 else 6))
+        max_len = max(STANDARD_MAX_SNAPLEN, snaplen if snaplen < MAX_RECORD else 0)
+        unpack = struct.Struct(order + "IIII").unpack_from
+        read = self.source.stream.read
+        buf = b""
+        pos = 0
+        base = 24  # file offset of buf[0]
+        count = 0
+        while True:
+            end = len(buf)
+            if end - pos < 16:
+                buf = buf[pos:] + _read_some(read, CHUNK)
+                base += pos
+                pos = 0
+                end = len(buf)
+                if end < 16:
+                    if end:
+                        self._warn(
+                            f"capture cut short: a partial record header ({end} bytes) at byte offset {base}, "
+                            f"after frame {count}"
+                        )
+                    break
+            sec, frac, incl, orig = unpack(buf, pos)
+            if incl > max_len:
+                self._warn(
+                    f"corrupt record at byte offset {base + pos} (frame {count + 1}): captured length {incl} "
+                    f"exceeds the maximum {max_len}; the rest of the file is skipped"
+                )
+                break
+            stop = pos + 16 + incl
+            if stop > end:
+                buf = buf[pos:] + _read_some(read, max(CHUNK, incl + 16))
+                base += pos
+                pos = 0
+                stop = 16 + incl
+                if stop > len(buf):
+                    self._warn(
+                        f"capture cut short: frame {count + 1} at byte offset {base} has {len(buf) - 16} of "
+                        f"its {incl} bytes (the capture was probably interrupted)"
+                    )
+                    break
+            count += 1
+            self._packets = count
+            yield sec * 1_000_000_000 + frac * mult, linktype, buf[pos + 16 : stop], orig
+            pos = stop
+
+    # -- pcapng -----------------------------------------------------------------------------------------------
+
+    def _pcapng(self) -> Iterator[Record]:
+        read = self.source.stream.read
+        buf = self._head
+        pos = 0
+        base = 0
+        order = "<"
+        # per section: interface id -> (linktype, ts multiplier, ts divisor, ts offset ns, snaplen)
+        ifaces: list[tuple[int, int, int, int, int]] = []
+        count = 0
+        epb = struct.Struct("<IIIII").unpack_from
+        u32 = struct.Struct("<I").unpack_from
+        while True:
+            end = len(buf)
+            if end - pos < 12:
+                buf = buf[pos:] + _read_some(read, CHUNK)
+                base += pos
+                pos = 0
+                end = len(buf)
+                if end == 0:
+                    break
+                if end < 12:
+                    self._warn(f"capture cut short: a partial block header at byte offset {base}")
+                    break
+            btype = u32(buf, pos)[0]
+            if btype == PCAPNG_SHB:
+                bom = buf[pos + 8 : pos + 12]
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    order = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    order = ">"
+                else:
+                    self._warn(f"corrupt section header at byte offset {base + pos}; the rest is skipped")
+                    break
+                epb = struct.Struct(order + "IIIII").unpack_from
+                u32 = struct.Struct(order + "I").unpack_from
+                ifaces = []
+            blen = u32(buf, pos + 4)[0]
+            if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                self._warn(
+                    f"corrupt block length {blen} at byte offset {base + pos} (after frame {count}); "
+                    "the rest of the file is skipped"
+                )
+                break
+            stop = pos + blen
+            if stop > end:
+                buf = buf[pos:] + _read_some(read, max(CHUNK, blen))
+                base += pos
+                pos = 0
+                stop = blen
+                if stop > len(buf):
+                    what = f"frame {count + 1}" if btype in (BLOCK_EPB, BLOCK_SPB, BLOCK_PB) else "a block"
+                    self._warn(
+                        f"capture cut short: {what} at byte offset {base} has {len(buf)} of its {blen} bytes "
+                        "(the capture was probably interrupted)"
+                    )
+                    break
+            if u32(buf, stop - 4)[0] != blen:
+                self._warn(
+                    f"corrupt block at byte offset {base + pos}: its trailing length does not match {blen}; "
+                    "the rest of the file is skipped"
+                )
+                break
+            if btype == BLOCK_EPB:
+                iface, hi, lo, caplen, orig = epb(buf, pos + 8)
+                if caplen > blen - 32 or iface >= len(ifaces):
+                    self._warn(
+                        f"corrupt packet block at byte offset {base + pos} (frame {count + 1}): "
+                        + ("interface id unknown" if iface >= len(ifaces) else "captured length too large")
+                        + "; the rest of the file is skipped"
+                    )
+                    break
+                lt, mul, div, off, _snap = ifaces[iface]
+                count += 1
+                self._packets = count
+                yield ((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig
+            elif btype == BLOCK_SPB:
+                if not ifaces:
+                    self._warn(f"simple packet block before any interface at byte offset {base + pos}; skipped")
+                    break
+                lt, _mul, _div, _off, snap = ifaces[0]
+                orig = u32(buf, pos + 8)[0]
+                caplen = min(orig, blen - 16, snap or orig)
+                count += 1
+                self._packets = count
+                yield 0, lt, buf[pos + 12 : pos + 12 + caplen], orig
+            elif btype == BLOCK_IDB:
+                ifaces.append(self._interface(buf[pos + 8 : stop - 4], order))
+            elif btype == BLOCK_PB:
+                iface = struct.unpack_from(order + "H", buf, pos + 8)[0]
+                hi, lo, caplen, orig = struct.unpack_from(order + "IIII", buf, pos + 12)
+                if iface >= len(ifaces) or caplen > blen - 32:
+                    self._warn(f"corrupt packet block at byte offset {base + pos}; the rest is skipped")
+                    break
+                lt, mul, div, off, _snap = ifaces[iface]
+                count += 1
+                self._packets = count
+                yield ((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig
+            elif btype == BLOCK_DSB and blen >= 20:
+                stype, slen = struct.unpack_from(order + "II", buf, pos + 8)
+                self.secrets.append(DecryptionSecret(stype, bytes(buf[pos + 16 : pos + 16 + slen]), count))
+            pos = stop
+
+    def _interface(self, body: bytes, order: str) -> tuple[int, int, int, int, int]:
+        linktype, _res, snaplen = struct.unpack_from(order + "HHI", body, 0)
+        tsresol = 6
+        offset_s = 0
+        name = None
+        for code, value in _options(body[8:], order):
+            if code == 9 and value:
+                tsresol = value[0]
+            elif code == 14 and len(value) >= 8:
+                offset_s = struct.unpack_from(order + "q", value)[0]
+            elif code == 2:
+                name = value.decode("utf-8", "replace")
+        self.interfaces.append(Interface(linktype, snaplen, name, tsresol))
+        exp = tsresol & 0x7F
+        if tsresol & 0x80:
+            mul, div = 1_000_000_000, 1 << exp
+        elif exp <= 9:
+            mul, div = 10 ** (9 - exp), 1
+        else:
+            mul, div = 1, 10 ** (exp - 9)
+        return linktype, mul, div, offset_s * 1_000_000_000, snaplen
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def _options(data: bytes, order: str) -> Iterator[tuple[int, bytes]]:
+    pos = 0
+    while pos + 4 <= len(data):
+        code, length = struct.unpack_from(order + "HH", data, pos)
+        if code == 0:
+            return
+        yield code, data[pos + 4 : pos + 4 + length]
+        pos += 4 + ((length + 3) & ~3)
+
+
+def _read_some(read: object, n: int) -> bytes:
+    """Read up to ``n`` bytes, looping over short reads (decompressors, pipes) until ``n`` or end of input."""
+    out = read(n)  # type: ignore[operator]
+    if len(out) >= n or not out:
+        return bytes(out)
+    parts = [out]
+    got = len(out)
+    while got < n:
+        more = read(n - got)  # type: ignore[operator]
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    return _read_some(stream.read, n)

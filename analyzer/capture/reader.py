@@ -1,0 +1,133 @@
+"""``open_capture()``: from a file name to a stream of IP datagrams with frame numbers and timestamps.
+
+This is the per-packet hot path: one loop, locals only, no object per packet beyond the tuple it yields.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer.capture.container import CaptureReader, DecryptionSecret, Interface
+from analyzer.capture.ip import IpDecoder
+from analyzer.capture.linklayer import (
+    LINK_DECODERS,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_NFLOG,
+    linktype_name,
+    nflog_payload_end,
+)
+from analyzer.capture.source import open_source
+
+IpPacket = tuple[int, int, int, bytes, bytes, bytes, int]
+"""(frame, ts_ns, protocol number, src address, dst address, transport bytes as captured, transport wire length)"""
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    """What the reader saw, filled in while iterating (complete once the iteration ends)."""
+
+    packets: int = 0
+    truncated_packets: int = 0  # captured length < original length (snaplen)
+    first_ns: int | None = None
+    last_ns: int | None = None
+    non_ip: int = 0
+    linktypes: Counter[int] = field(default_factory=Counter)
+    undecoded_linktypes: Counter[int] = field(default_factory=Counter)
+
+
+class Capture:
+    """An open capture. Iterate ``ip_packets()`` once; then read ``stats``, ``warnings``, ``secrets``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.reader = CaptureReader(open_source(path))
+        self.name = self.reader.source.name
+        self.compression = self.reader.source.compression
+        self.stats = CaptureStats()
+        self.ip = IpDecoder()
+
+    @property
+    def format(self) -> str:
+        return self.reader.format
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        return self.reader.interfaces
+
+    @property
+    def secrets(self) -> list[DecryptionSecret]:
+        return self.reader.secrets
+
+    @property
+    def warnings(self) -> list[str]:
+        out = list(self.reader.warnings)
+        for lt, n in sorted(self.stats.undecoded_linktypes.items()):
+            out.append(f"{n} packets with link type {linktype_name(lt)} ({lt}) were counted but not decoded")
+        if self.stats.truncated_packets:
+            out.append(
+                f"{self.stats.truncated_packets} packets were cut by the capture's snaplen; their missing bytes "
+                "are reported as capture gaps, not as malformed data"
+            )
+        if self.ip.malformed:
+            out.append(f"{self.ip.malformed} packets had a malformed or truncated IP header")
+        if self.ip.pending or self.ip.dropped_fragments:
+            out.append(
+                f"{len(self.ip.pending) + self.ip.dropped_fragments} IP fragment sets could not be reassembled"
+            )
+        return out
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ip_packets(self) -> Iterator[IpPacket]:
+        """Yield every IP datagram (after defragmentation) with the frame that completed it."""
+        stats = self.stats
+        linktypes = stats.linktypes
+        decode_ip = self.ip.decode
+        frame = 0
+        first = None
+        ts = 0
+        last_lt = -1
+        link = None
+        for ts, lt, data, orig in self.reader.records():
+            frame += 1
+            if first is None:
+                first = ts
+            if len(data) < orig:
+                stats.truncated_packets += 1
+            if lt != last_lt:
+                link = LINK_DECODERS.get(lt)
+                last_lt = lt
+            linktypes[lt] += 1
+            if lt == LINKTYPE_ETHERNET:  # the common case, inlined
+                et = data[12:14]
+                off = 14 if et == b"\x08\x00" or et == b"\x86\xdd" else link(data)  # type: ignore[misc]
+            elif link is None:
+                stats.undecoded_linktypes[lt] += 1
+                continue
+            else:
+                off = link(data)
+                if lt == LINKTYPE_NFLOG and off > 0:
+                    data = data[: nflog_payload_end(data, off)]
+            if off < 0 or off >= len(data):
+                stats.non_ip += 1
+                continue
+            dgram = decode_ip(frame, data, off)
+            if dgram is not None:
+                yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
+        stats.packets = frame
+        stats.first_ns = first
+        stats.last_ns = ts if frame else None
+
+
+def open_capture(path: str | Path) -> Capture:
+    """Open a pcap/pcapng file (optionally compressed) or ``-``; raise ``CaptureError`` if it is none."""
+    return Capture(path)

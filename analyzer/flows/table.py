@@ -1,0 +1,450 @@
+"""The flow table: bidirectional flows keyed by 5-tuple, client/server roles, TCP state and reassembly.
+
+``FlowTable.run(ip_packets)`` consumes the reader's datagrams in capture order. Flows get ids in order of their
+first packet. A flow whose connection ended (RST, both FINs) or that stayed idle past its timeout is finished:
+its buffers are flushed (holes become gaps) and released, and its summary is kept in ``finished``.
+
+Roles: the sender of a SYN is the client, the sender of a SYN-ACK the server; without a handshake in the capture,
+the side with the service-like port is the server (``server_is_dst``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from analyzer.capture.ip import quoted_datagram
+from analyzer.events.base import Anomaly, GapReason, StreamChunk, StreamGap
+from analyzer.flows.reassembly import HalfStream
+
+TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+
+SERVICE_PORTS = frozenset(
+    (20, 21, 22, 23, 25, 53, 67, 68, 80, 110, 123, 143, 161, 443, 465, 587, 853, 993, 995, 1883, 3306, 5060,
+     5432, 6379, 8000, 8080, 8180, 8443, 8883, 8887, 9000, 9210, 9220)
+)
+IDLE_TIMEOUT_NS = {TCP: 300 * 10**9, UDP: 60 * 10**9}
+CLOSED_LINGER_NS = 10 * 10**9  # a closed TCP flow stays reachable this long for late retransmissions
+SWEEP_EVERY = 1 << 15  # packets between idle sweeps
+
+ICMP_ERRORS = {
+    ICMP: {3: "destination unreachable", 4: "source quench", 5: "redirect", 11: "time exceeded",
+           12: "parameter problem"},
+    ICMPV6: {1: "destination unreachable", 2: "packet too big", 3: "time exceeded", 4: "parameter problem"},
+}
+ICMP_UNREACH_CODES = {0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable",
+                      3: "port unreachable", 4: "fragmentation needed", 9: "net prohibited",
+                      10: "host prohibited", 13: "administratively prohibited"}
+ICMPV6_UNREACH_CODES = {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
+                        4: "port unreachable", 5: "source address failed policy", 6: "reject route"}
+
+_tcp_header = struct.Struct("!HHIIBBH").unpack_from
+
+
+def server_is_dst(sport: int, dport: int) -> bool:
+    """Guess, from ports alone, whether the destination of a packet is the server."""
+    if (dport in SERVICE_PORTS) != (sport in SERVICE_PORTS):
+        return dport in SERVICE_PORTS
+    if (dport < 1024) != (sport < 1024):
+        return dport < 1024
+    if (dport >= 49152) != (sport >= 49152):  # IANA ephemeral range
+        return sport >= 49152
+    return dport <= sport
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+
+
+def format_address(raw: bytes) -> str:
+    if len(raw) == 4:
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    import ipaddress
+
+    return str(ipaddress.IPv6Address(raw))
+
+
+class Flow:
+    """One bidirectional flow. Index 0 of the per-direction lists is client→server, 1 is server→client."""
+
+    __slots__ = (
+        "_anomalies",
+        "client",
+        "closed",
+        "first_frame",
+        "first_ns",
+        "flags_seen",
+        "halves",
+        "history",
+        "id",
+        "last_frame",
+        "last_ns",
+        "packets",
+        "payload_bytes",
+        "proto",
+        "rst_first",
+        "server",
+        "syn_isn",
+        "syn_retransmits",
+    )
+
+    def __init__(self, fid: int, proto: int, client: Endpoint, server: Endpoint, frame: int, ts: int) -> None:
+        self.id = fid
+        self.proto = proto
+        self.client = client
+        self.server = server
+        self.first_frame = self.last_frame = frame
+        self.first_ns = self.last_ns = ts
+        self.packets = [0, 0]
+        self.payload_bytes = [0, 0]
+        self.history = ""
+        self.flags_seen = 0  # bit set of history letters already recorded
+        self.halves: list[HalfStream] | None = None
+        self.syn_isn: list[int | None] = [None, None]
+        self.syn_retransmits = 0
+        self.rst_first: int | None = None  # direction that sent the first RST
+        self.closed = False
+        self._anomalies: dict[str, Anomaly] = {}
+
+    @property
+    def proto_name(self) -> str:
+        return {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}.get(self.proto, f"ip-proto-{self.proto}")
+
+    def note(self, name: str, frame: int, direction: int | None, detail: str = "") -> None:
+        """Record an anomaly; a repeat only increments its count (the first frame and detail are kept)."""
+        old = self._anomalies.get(name)
+        if old is None:
+            self._anomalies[name] = Anomaly(name=name, frame=frame, direction=direction, detail=detail)
+        else:
+            self._anomalies[name] = Anomaly(
+                name=name, frame=old.frame, direction=old.direction, detail=old.detail, count=old.count + 1
+            )
+
+    @property
+    def anomalies(self) -> list[Anomaly]:
+        """Anomalies in order of their first frame, including the reassembler's counters."""
+        out = dict(self._anomalies)
+        for d, h in enumerate(self.halves or ()):
+            arrow = "client→server" if d == 0 else "server→client"
+            if h.retransmissions:
+                _merge(out, Anomaly(name="tcp.retransmission", frame=h.retransmit_frame, direction=d,
+                                    detail=f"{h.retransmissions} {arrow}", count=h.retransmissions))
+            if h.mismatches:
+                _merge(out, Anomaly(name="tcp.overlap_mismatch", frame=h.mismatch_frame, direction=d,
+                                    detail=f"retransmitted bytes differ from the first copy ({arrow})",
+                                    count=h.mismatches))
+        return sorted(out.values(), key=lambda a: (a.frame, a.name))
+
+    @property
+    def state(self) -> str:
+        """Zeek's conn_state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH (TCP only)."""
+        if self.proto != TCP:
+            return "OTH" if self.packets[1] == 0 else "SF"
+        seen = self.history
+        syn, synack = "S" in seen, "h" in seen
+        established = syn and synack
+        if self.rst_first is not None:
+            if established:
+                return "RSTO" if self.rst_first == 0 else "RSTR"
+            if syn and self.rst_first == 1:
+                return "REJ"
+            if syn:
+                return "RSTOS0"
+            if synack and self.rst_first == 1:
+                return "RSTRH"
+            return "RSTO" if self.rst_first == 0 else "RSTR"
+        if syn and not synack:
+            if "F" in seen:
+                return "SH"
+            return "S0" if self.packets[1] == 0 else "OTH"
+        if synack and not syn:
+            return "SHR" if "f" in seen else "OTH"
+        if not established:
+            return "OTH"
+        fin_c, fin_s = "F" in seen, "f" in seen
+        if fin_c and fin_s:
+            return "SF"
+        if fin_c:
+            return "S2"
+        if fin_s:
+            return "S3"
+        return "S1"
+
+    def gap_bytes(self, direction: int) -> int:
+        return self.halves[direction].gap_bytes if self.halves else 0
+
+    def stream_bytes(self, direction: int) -> int:
+        return self.halves[direction].delivered if self.halves else 0
+
+
+def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:
+    old = out.get(a.name)
+    if old is None:
+        out[a.name] = a
+    else:
+        out[a.name] = Anomaly(name=a.name, frame=min(a.frame, old.frame), direction=old.direction,
+                              detail=f"{old.detail}; {a.detail}", count=old.count + a.count)
+
+
+# History letters, Zeek style: upper case from the client, lower case from the server.
+_LETTERS = "SHADFRTWGIQ"
+_BIT = {c: 1 << i for i, c in enumerate(_LETTERS)}
+
+
+class FlowTable:
+    """Consumes IP datagrams, keeps live flows, finishes and releases ended ones.
+
+    Optional callbacks receive what decoders need: ``on_chunk`` (in-order TCP bytes), ``on_gap`` (missing TCP
+    bytes), ``on_datagram(flow, direction, payload, frame, ts_ns)`` (UDP), ``on_finish(flow)`` (a flow ended:
+    no more callbacks for it).
+    """
+
+    def __init__(
+        self,
+        on_chunk: Callable[[StreamChunk], None] | None = None,
+        on_gap: Callable[[StreamGap], None] | None = None,
+        on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
+        on_finish: Callable[[Flow], None] | None = None,
+    ) -> None:
+        self.on_chunk = on_chunk
+        self.on_gap = on_gap
+        self.on_datagram = on_datagram
+        self.on_finish = on_finish
+        self.live: dict[tuple[int, bytes], tuple[Flow, int]] = {}
+        self.flows: list[Flow] = []  # every flow, by id (summaries stay; buffers are released on finish)
+        self.orphan_icmp: list[tuple[int, str]] = []  # ICMP errors quoting no flow in the capture
+        self.truncated_headers = 0
+        self._next_sweep = SWEEP_EVERY
+        self._now = 0
+
+    # -- driving ----------------------------------------------------------------------------------------------
+
+    def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
+        tcp, udp = self._tcp, self._udp
+        count = 0
+        frame = ts = 0
+        for frame, ts, proto, src, dst, l4, wire in packets:
+            if proto == TCP:
+                tcp(frame, ts, src, dst, l4, wire)
+            elif proto == UDP:
+                udp(frame, ts, src, dst, l4, wire)
+            elif proto == ICMP or proto == ICMPV6:
+                self._icmp(frame, ts, proto, src, dst, l4)
+            else:
+                self._other(frame, ts, proto, src, dst, wire)
+            count += 1
+            if count >= self._next_sweep:
+                self._next_sweep = count + SWEEP_EVERY
+                self._sweep(ts, frame)
+        self.finish_all(frame, ts)
+        return self.flows
+
+    def finish_all(self, frame: int, ts: int) -> None:
+        for flow in {id(f): f for f, _ in self.live.values()}.values():
+            self._finish(flow, frame, ts)
+        self.live.clear()
+
+    # -- TCP --------------------------------------------------------------------------------------------------
+
+    def _tcp(self, frame: int, ts: int, src: bytes, dst: bytes, l4: bytes, wire: int) -> None:
+        if len(l4) < 20:
+            self.truncated_headers += 1
+            return
+        sport, dport, seq, ack, doff, flags, win = _tcp_header(l4)
+        key = (TCP, src + dst + l4[:4])
+        hit = self.live.get(key)
+        syn_ack = flags & (SYN | ACK)
+        if hit is None or (syn_ack == SYN and self._is_new_connection(hit, seq)):
+            if hit is not None:
+                self._retire(hit[0], frame, ts)
+            if syn_ack == SYN:
+                to_server = True
+            elif syn_ack == SYN | ACK:
+                to_server = False
+            else:
+                to_server = server_is_dst(sport, dport)
+            hit = self._new_flow(TCP, src, dst, sport, dport, to_server, frame, ts, key)
+            if not flags & SYN:
+                hit[0].note("tcp.no_handshake", frame, None, "the capture starts after the connection was set up")
+        flow, d = hit
+        flow.last_frame = frame
+        flow.last_ns = ts
+        flow.packets[d] += 1
+        h, other = flow.halves[d], flow.halves[1 - d]  # type: ignore[index]
+        hoff = (doff >> 4) * 4
+        plen = wire - hoff
+        letters = ""
+        if flags & SYN:
+            letters = "H" if flags & ACK else "S"
+            if flags & (FIN | RST):
+                letters += "Q"
+            isn = flow.syn_isn[d]
+            if isn is None:
+                flow.syn_isn[d] = seq
+                h.base = (seq + 1) & 0xFFFFFFFF
+            elif isn == seq:
+                if not flags & ACK:
+                    flow.syn_retransmits += 1
+                    flow.note("tcp.syn_retransmission", frame, d, "SYN sent again, no answer yet")
+            else:
+                flow.note("tcp.syn_changed", frame, d, "a second SYN with a different sequence number")
+        if plen > 0:
+            flow.payload_bytes[d] += plen
+            letters += "D"
+            before = h.retransmissions
+            h.segment(seq, l4[hoff:], plen, frame, ts)
+            if h.retransmissions != before:
+                letters += "T"
+        if flags & ACK:
+            if other.base is not None:
+                other.ack(ack, frame, ts)
+            if not plen and not flags & (SYN | FIN | RST):
+                letters += "A"
+        if win == 0 and not flags & (RST | SYN):
+            letters += "W"
+        if flags & FIN:
+            letters += "F"
+            h.fin(seq, plen)
+        if flags & RST:
+            letters += "R"
+            if flow.rst_first is None:
+                flow.rst_first = d
+        if letters:
+            self._history(flow, d, letters)
+        if not flow.closed and (flags & RST or (h.complete and other.complete)):
+            flow.closed = True
+            for half in flow.halves:  # type: ignore[union-attr]
+                half.finish(frame, ts)
+
+    def _is_new_connection(self, hit: tuple[Flow, int], seq: int) -> bool:
+        """Whether a bare SYN on a known 5-tuple starts a new connection (port reuse, or roles reversed)."""
+        flow, d = hit
+        return d != 0 or flow.closed or flow.syn_isn[0] != seq
+
+    def _history(self, flow: Flow, d: int, letters: str) -> None:
+        seen = flow.flags_seen
+        shift = 0 if d == 0 else 16
+        for c in letters:
+            bit = _BIT[c] << shift
+            if not seen & bit:
+                seen |= bit
+                flow.history += c if d == 0 else c.lower()
+        flow.flags_seen = seen
+
+    # -- UDP, ICMP, other -------------------------------------------------------------------------------------
+
+    def _udp(self, frame: int, ts: int, src: bytes, dst: bytes, l4: bytes, wire: int) -> None:
+        if len(l4) < 8:
+            self.truncated_headers += 1
+            return
+        key = (UDP, src + dst + l4[:4])
+        hit = self.live.get(key)
+        if hit is None:
+            sport, dport = l4[0] << 8 | l4[1], l4[2] << 8 | l4[3]
+            hit = self._new_flow(UDP, src, dst, sport, dport, server_is_dst(sport, dport), frame, ts, key)
+        flow, d = hit
+        flow.last_frame = frame
+        flow.last_ns = ts
+        flow.packets[d] += 1
+        flow.payload_bytes[d] += wire - 8
+        if self.on_datagram is not None:
+            self.on_datagram(flow, d, l4[8:], frame, ts)
+
+    def _icmp(self, frame: int, ts: int, proto: int, src: bytes, dst: bytes, l4: bytes) -> None:
+        if len(l4) < 8:
+            self.truncated_headers += 1
+            return
+        kind = ICMP_ERRORS[proto].get(l4[0])
+        if kind is None:
+            self._other(frame, ts, proto, src, dst, len(l4))
+            return
+        quoted = quoted_datagram(l4[8:])
+        codes = ICMP_UNREACH_CODES if proto == ICMP else ICMPV6_UNREACH_CODES
+        reason = kind + (f" ({codes.get(l4[1], f'code {l4[1]}')})" if "unreachable" in kind else "")
+        reporter = format_address(src)
+        if quoted is not None and quoted[0] in (TCP, UDP):
+            qproto, qsrc, qdst, qsport, qdport = quoted
+            key = (qproto, qsrc + qdst + bytes((qsport >> 8, qsport & 255, qdport >> 8, qdport & 255)))
+            hit = self.live.get(key)
+            if hit is not None:
+                flow, d = hit
+                flow.last_frame = frame
+                flow.last_ns = ts
+                name = "icmp.unreachable" if "unreachable" in kind else "icmp." + kind.replace(" ", "_")
+                flow.note(name, frame, d, f"{reason} from {reporter}")
+                return
+        self.orphan_icmp.append((frame, f"{reason} from {reporter}"))
+
+    def _other(self, frame: int, ts: int, proto: int, src: bytes, dst: bytes, wire: int) -> None:
+        key = (proto, src + dst)
+        hit = self.live.get(key)
+        if hit is None:
+            hit = self._new_flow(proto, src, dst, 0, 0, True, frame, ts, key, rkey=(proto, dst + src))
+        flow, d = hit
+        flow.last_frame = frame
+        flow.last_ns = ts
+        flow.packets[d] += 1
+        flow.payload_bytes[d] += wire
+
+    # -- flow lifecycle ---------------------------------------------------------------------------------------
+
+    def _new_flow(
+        self, proto: int, src: bytes, dst: bytes, sport: int, dport: int, to_server: bool, frame: int, ts: int,
+        key: tuple[int, bytes], rkey: tuple[int, bytes] | None = None,
+    ) -> tuple[Flow, int]:
+        if rkey is None:
+            rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])
+        a, b = Endpoint(format_address(src), sport), Endpoint(format_address(dst), dport)
+        client, server = (a, b) if to_server else (b, a)
+        flow = Flow(len(self.flows), proto, client, server, frame, ts)
+        if proto == TCP:
+            flow.halves = [HalfStream(flow.id, 0, self.on_chunk, self.on_gap),
+                           HalfStream(flow.id, 1, self.on_chunk, self.on_gap)]
+        self.flows.append(flow)
+        d = 0 if to_server else 1
+        self.live[key] = (flow, d)
+        self.live[rkey] = (flow, 1 - d)
+        return flow, d
+
+    def _retire(self, flow: Flow, frame: int, ts: int) -> None:
+        self._finish(flow, frame, ts)
+        for k in [k for k, (f, _) in self.live.items() if f is flow]:
+            del self.live[k]
+
+    def _finish(self, flow: Flow, frame: int, ts: int) -> None:
+        if flow.halves is not None:
+            for half in flow.halves:
+                half.finish(frame, ts)
+            for d, half in enumerate(flow.halves):
+                if half.gaps:
+                    flow.note("tcp.gap", frame, d, f"{half.gap_bytes} bytes in {half.gaps} gaps")
+        flow.closed = True
+        if self.on_finish is not None:
+            self.on_finish(flow)
+
+    def _sweep(self, now: int, frame: int) -> None:
+        """Finish and drop flows idle past their timeout (closed TCP flows after a short linger)."""
+        dead = []
+        for key, (flow, _d) in self.live.items():
+            idle = now - flow.last_ns
+            limit = CLOSED_LINGER_NS if flow.closed else IDLE_TIMEOUT_NS.get(flow.proto, 60 * 10**9)
+            if idle > limit:
+                dead.append(key)
+        finished: set[int] = set()
+        for key in dead:
+            flow, _d = self.live.pop(key)
+            if flow.id not in finished:
+                finished.add(flow.id)
+                self._finish(flow, frame, now)
+
+
+def gap_reason_text(reason: GapReason) -> str:
+    return {GapReason.NOT_CAPTURED: "not in the capture", GapReason.SNAPLEN: "cut by the capture's snaplen",
+            GapReason.BUFFER_LIMIT: "out-of-order buffer limit"}[reason]

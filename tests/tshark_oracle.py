@@ -1,0 +1,69 @@
+"""tshark as the test oracle: frames, timestamps and followed TCP streams of a capture.
+
+Only the tests import this. Every function runs one tshark process with a timeout.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+TSHARK = shutil.which("tshark")
+TIMEOUT_S = 120
+
+
+def _run(args: list[str]) -> str:
+    if TSHARK is None:
+        raise RuntimeError("tshark is not installed: the differential tests need it (apt-get install tshark)")
+    proc = subprocess.run([TSHARK, "-n", *args], capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    return proc.stdout
+
+
+def frame_times_ns(path: Path) -> list[int]:
+    out = _run(["-r", str(path), "-T", "fields", "-e", "frame.time_epoch"])
+    return [int(Decimal(line) * 1_000_000_000) for line in out.splitlines() if line]
+
+
+@dataclass
+class FollowedStream:
+    """One ``tcp.stream`` as tshark follows it: its nodes and the bytes each sent, in order."""
+
+    index: int
+    first_frame: int
+    nodes: list[tuple[str, int]] = field(default_factory=list)
+    data: list[bytearray] = field(default_factory=lambda: [bytearray(), bytearray()])
+
+
+def tcp_streams(path: Path) -> dict[int, FollowedStream]:
+    out = _run(["-r", str(path), "-Y", "tcp", "-T", "fields", "-e", "tcp.stream", "-e", "frame.number"])
+    streams: dict[int, FollowedStream] = {}
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        s, f = line.split("\t")
+        idx = int(s)
+        if idx not in streams:
+            streams[idx] = FollowedStream(idx, int(f))
+    if not streams:
+        return streams
+    args = ["-r", str(path), "-q"]
+    for idx in streams:
+        args += ["-z", f"follow,tcp,raw,{idx}"]
+    _parse_follow(_run(args), streams)
+    return streams
+
+
+def _parse_follow(text: str, streams: dict[int, FollowedStream]) -> None:
+    current: FollowedStream | None = None
+    for line in text.splitlines():
+        if line.startswith("Filter: tcp.stream eq "):
+            current = streams[int(line.rsplit(" ", 1)[1])]
+        elif current is not None and line.startswith(("Node 0: ", "Node 1: ")):
+            host, port = line[8:].rsplit(":", 1)
+            current.nodes.append((host.strip("[]"), int(port)))
+        elif current is not None and line and not line.startswith(("=", "Follow:")):
+            node = 1 if line.startswith("\t") else 0
+            current.data[node] += bytes.fromhex(line.strip())
