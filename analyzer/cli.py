@@ -22,8 +22,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("capture", metavar="CAPTURE")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 def flows(capture: str, fmt: str) -> None:
     """List the flows rebuilt from CAPTURE (pcap/pcapng, compressed or not, or - for stdin).
 

@@ -71,6 +71,13 @@ class CaptureReader:
     _packets: int = 0
 
     def __post_init__(self) -> None:
+        try:
+            self._sniff()
+        except BaseException:
+            self.source.close()
+            raise
+
+    def _sniff(self) -> None:
         head = _read_exact(self.source.stream, 24)
         if head[:4] in PCAP_MAGIC:
             self.format = "pcap"
@@ -91,11 +98,11 @@ class CaptureReader:
                 yield from self._pcap()
             else:
                 yield from self._pcapng()
-        except (OSError, EOFError, ValueError) as e:  # decompressor errors: corrupt gzip/xz/zstd stream
-            self._warn(f"input unreadable after {self._packets} packets: {e}")
+        except OSError as e:  # a damaged compressed stream (DamagedInput) or a failing disk
+            self._warn(f"input unreadable after frame {self._packets}: {e}")
 
     def close(self) -> None:
-        self.source.stream.close()
+        self.source.close()
 
     # -- pcap -------------------------------------------------------------------------------------------------
 
@@ -301,7 +308,11 @@ def _read_some(read: object, n: int) -> bytes:
     parts = [out]
     got = len(out)
     while got < n:
-        more = read(n - got)  # type: ignore[operator]
+        try:
+            more = read(n - got)  # type: ignore[operator]
+        except OSError:
+            break  # damaged input: return what came before; the error repeats on the next read
+
         if not more:
             break
         parts.append(more)

@@ -64,8 +64,15 @@ class IpDecoder:
         l4 = data[off + ihl : off + total]
         if frag & 0x3FFF == 0:
             return proto, src, dst, l4, total - ihl
-        return self._fragment(frame, (src, dst, data[off + 4] << 8 | data[off + 5], proto), proto,
-                              (frag & 0x1FFF) * 8, bool(frag & 0x2000), l4, total - ihl)
+        return self._fragment(
+            frame,
+            (src, dst, data[off + 4] << 8 | data[off + 5], proto),
+            proto,
+            (frag & 0x1FFF) * 8,
+            bool(frag & 0x2000),
+            l4,
+            total - ihl,
+        )
 
     def _v6(self, frame: int, data: bytes, off: int) -> Datagram | None:
         if len(data) < off + 40:
@@ -100,8 +107,7 @@ class IpDecoder:
                 if fo == 0:  # atomic fragment (RFC 6946): not really fragmented
                     nh, pos = inner, pos + 8
                     continue
-                return self._fragment(frame, (src, dst, ident, -1), inner, fo & 0xFFF8, bool(fo & 1),
-                                      payload, wire)
+                return self._fragment(frame, (src, dst, ident, -1), inner, fo & 0xFFF8, bool(fo & 1), payload, wire)
             else:
                 return nh, src, dst, data[pos:end], end - pos
             pos += hlen
@@ -110,8 +116,14 @@ class IpDecoder:
                 return None
 
     def _fragment(
-        self, frame: int, key: tuple[bytes, bytes, int, int], proto: int, offset: int, more: bool,
-        payload: bytes, wire_len: int,
+        self,
+        frame: int,
+        key: tuple[bytes, bytes, int, int],
+        proto: int,
+        offset: int,
+        more: bool,
+        payload: bytes,
+        wire_len: int,
     ) -> Datagram | None:
         self.fragments += 1
         if len(payload) < wire_len:  # a fragment cut by the snaplen can never complete its datagram

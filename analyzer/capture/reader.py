@@ -73,9 +73,7 @@ class Capture:
         if self.ip.malformed:
             out.append(f"{self.ip.malformed} packets had a malformed or truncated IP header")
         if self.ip.pending or self.ip.dropped_fragments:
-            out.append(
-                f"{len(self.ip.pending) + self.ip.dropped_fragments} IP fragment sets could not be reassembled"
-            )
+            out.append(f"{len(self.ip.pending) + self.ip.dropped_fragments} IP fragment sets could not be reassembled")
         return out
 
     def close(self) -> None:

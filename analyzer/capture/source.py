@@ -35,12 +35,19 @@ class Source:
     name: str
     compression: str | None
     stream: BinaryIO
+    raw: BinaryIO
+
+    def close(self) -> None:
+        """Close the decompressor and the file under it (standard input is left open)."""
+        self.stream.close()
+        if self.name != "-":
+            self.raw.close()
 
 
 def open_source(path: str | Path) -> Source:
     """Open ``path`` (or ``-`` for standard input), detecting compression from the first bytes."""
     if str(path) == "-":
-        raw: BinaryIO = sys.stdin.buffer
+        raw: BinaryIO = sys.stdin.buffer  # type: ignore[assignment]
         name = "-"
     else:
         p = Path(path)
@@ -55,20 +62,63 @@ def open_source(path: str | Path) -> Source:
     head = buffered.peek(8)[:8]
     codec = next((c for magic, c in _COMPRESSION_MAGIC if head.startswith(magic)), None)
     if codec is None:
-        return Source(name, None, buffered)
-    return Source(name, codec, _decompressor(codec, buffered))
+        return Source(name, None, buffered, buffered)
+    return Source(name, codec, _decompressor(codec, buffered), buffered)
 
 
 def _decompressor(codec: str, raw: BinaryIO) -> BinaryIO:
     if codec == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if codec == "bzip2":
-        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
-    if codec == "xz":
-        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
-    import zstandard  # imported lazily: only zstd input pays for it
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    elif codec == "bzip2":
+        stream = bz2.BZ2File(raw, "rb")  # type: ignore[assignment]
+    elif codec == "xz":
+        stream = lzma.LZMAFile(raw, "rb")  # type: ignore[assignment]  # noqa: SIM115 - closed by Source.close
+    else:
+        import zstandard  # imported lazily: only zstd input pays for it
 
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[return-value]
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[assignment]
+    return _Salvaging(stream, codec)  # type: ignore[return-value]
+
+
+class DamagedInput(OSError):
+    """A compressed stream that is corrupt or cut short; raised after every readable byte was returned."""
+
+
+class _Salvaging:
+    """Reads a decompressor in small pieces so that damage loses only the piece it is in.
+
+    The first error is held back until the bytes read before it have been returned.
+    """
+
+    PIECE = 1 << 16
+
+    def __init__(self, stream: BinaryIO, codec: str) -> None:
+        self._stream = stream
+        self._codec = codec
+        self._error: DamagedInput | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self._error is not None:
+            raise self._error
+        parts: list[bytes] = []
+        want = n if n >= 0 else 1 << 62
+        got = 0
+        while got < want:
+            try:
+                piece = self._stream.read(min(self.PIECE, want - got))
+            except Exception as e:  # noqa: BLE001 - each codec raises its own type (EOFError, OSError, ZstdError)
+                self._error = DamagedInput(f"the {self._codec} stream is damaged or cut short ({e})")
+                if not parts:
+                    raise self._error from None
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def describe_non_capture(head: bytes) -> str:

@@ -22,23 +22,74 @@ TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 SERVICE_PORTS = frozenset(
-    (20, 21, 22, 23, 25, 53, 67, 68, 80, 110, 123, 143, 161, 443, 465, 587, 853, 993, 995, 1883, 3306, 5060,
-     5432, 6379, 8000, 8080, 8180, 8443, 8883, 8887, 9000, 9210, 9220)
+    (
+        20,
+        21,
+        22,
+        23,
+        25,
+        53,
+        67,
+        68,
+        80,
+        110,
+        123,
+        143,
+        161,
+        443,
+        465,
+        587,
+        853,
+        993,
+        995,
+        1883,
+        3306,
+        5060,
+        5432,
+        6379,
+        8000,
+        8080,
+        8180,
+        8443,
+        8883,
+        8887,
+        9000,
+        9210,
+        9220,
+    )
 )
 IDLE_TIMEOUT_NS = {TCP: 300 * 10**9, UDP: 60 * 10**9}
 CLOSED_LINGER_NS = 10 * 10**9  # a closed TCP flow stays reachable this long for late retransmissions
 SWEEP_EVERY = 1 << 15  # packets between idle sweeps
 
 ICMP_ERRORS = {
-    ICMP: {3: "destination unreachable", 4: "source quench", 5: "redirect", 11: "time exceeded",
-           12: "parameter problem"},
+    ICMP: {
+        3: "destination unreachable",
+        4: "source quench",
+        5: "redirect",
+        11: "time exceeded",
+        12: "parameter problem",
+    },
     ICMPV6: {1: "destination unreachable", 2: "packet too big", 3: "time exceeded", 4: "parameter problem"},
 }
-ICMP_UNREACH_CODES = {0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable",
-                      3: "port unreachable", 4: "fragmentation needed", 9: "net prohibited",
-                      10: "host prohibited", 13: "administratively prohibited"}
-ICMPV6_UNREACH_CODES = {0: "no route", 1: "administratively prohibited", 3: "address unreachable",
-                        4: "port unreachable", 5: "source address failed policy", 6: "reject route"}
+ICMP_UNREACH_CODES = {
+    0: "net unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    4: "fragmentation needed",
+    9: "net prohibited",
+    10: "host prohibited",
+    13: "administratively prohibited",
+}
+ICMPV6_UNREACH_CODES = {
+    0: "no route",
+    1: "administratively prohibited",
+    3: "address unreachable",
+    4: "port unreachable",
+    5: "source address failed policy",
+    6: "reject route",
+}
 
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
 
@@ -134,22 +185,38 @@ class Flow:
         for d, h in enumerate(self.halves or ()):
             arrow = "client→server" if d == 0 else "server→client"
             if h.retransmissions:
-                _merge(out, Anomaly(name="tcp.retransmission", frame=h.retransmit_frame, direction=d,
-                                    detail=f"{h.retransmissions} {arrow}", count=h.retransmissions))
+                _merge(
+                    out,
+                    Anomaly(
+                        name="tcp.retransmission",
+                        frame=h.retransmit_frame,
+                        direction=d,
+                        detail=f"{h.retransmissions} {arrow}",
+                        count=h.retransmissions,
+                    ),
+                )
             if h.mismatches:
-                _merge(out, Anomaly(name="tcp.overlap_mismatch", frame=h.mismatch_frame, direction=d,
-                                    detail=f"retransmitted bytes differ from the first copy ({arrow})",
-                                    count=h.mismatches))
+                _merge(
+                    out,
+                    Anomaly(
+                        name="tcp.overlap_mismatch",
+                        frame=h.mismatch_frame,
+                        direction=d,
+                        detail=f"retransmitted bytes differ from the first copy ({arrow})",
+                        count=h.mismatches,
+                    ),
+                )
         return sorted(out.values(), key=lambda a: (a.frame, a.name))
 
     @property
     def state(self) -> str:
         """Zeek's conn_state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH (TCP only)."""
         if self.proto != TCP:
-            return "OTH" if self.packets[1] == 0 else "SF"
+            return "S0" if self.packets[1] == 0 else "SF"
         seen = self.history
         syn, synack = "S" in seen, "h" in seen
-        established = syn and synack
+        # a SYN-ACK answered by the client counts as established even when the SYN itself was not captured
+        established = synack and (syn or "A" in seen or "D" in seen)
         if self.rst_first is not None:
             if established:
                 return "RSTO" if self.rst_first == 0 else "RSTR"
@@ -164,7 +231,7 @@ class Flow:
             if "F" in seen:
                 return "SH"
             return "S0" if self.packets[1] == 0 else "OTH"
-        if synack and not syn:
+        if synack and not established:
             return "SHR" if "f" in seen else "OTH"
         if not established:
             return "OTH"
@@ -189,8 +256,13 @@ def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:
     if old is None:
         out[a.name] = a
     else:
-        out[a.name] = Anomaly(name=a.name, frame=min(a.frame, old.frame), direction=old.direction,
-                              detail=f"{old.detail}; {a.detail}", count=old.count + a.count)
+        out[a.name] = Anomaly(
+            name=a.name,
+            frame=min(a.frame, old.frame),
+            direction=old.direction,
+            detail=f"{old.detail}; {a.detail}",
+            count=old.count + a.count,
+        )
 
 
 # History letters, Zeek style: upper case from the client, lower case from the server.
@@ -292,7 +364,7 @@ class FlowTable:
             elif isn == seq:
                 if not flags & ACK:
                     flow.syn_retransmits += 1
-                    flow.note("tcp.syn_retransmission", frame, d, "SYN sent again, no answer yet")
+                    flow.note("tcp.syn_retransmission", frame, d, "SYN sent again with the same sequence number")
             else:
                 flow.note("tcp.syn_changed", frame, d, "a second SYN with a different sequence number")
         if plen > 0:
@@ -324,9 +396,10 @@ class FlowTable:
                 half.finish(frame, ts)
 
     def _is_new_connection(self, hit: tuple[Flow, int], seq: int) -> bool:
-        """Whether a bare SYN on a known 5-tuple starts a new connection (port reuse, or roles reversed)."""
+        """Whether a bare SYN on a known 5-tuple starts a new connection: another ISN (port reuse) or reversed
+        roles. The same ISN again, even after an RST, is the same attempt retried (as tshark counts it)."""
         flow, d = hit
-        return d != 0 or flow.closed or flow.syn_isn[0] != seq
+        return d != 0 or flow.syn_isn[0] != seq
 
     def _history(self, flow: Flow, d: int, letters: str) -> None:
         seen = flow.flags_seen
@@ -396,8 +469,17 @@ class FlowTable:
     # -- flow lifecycle ---------------------------------------------------------------------------------------
 
     def _new_flow(
-        self, proto: int, src: bytes, dst: bytes, sport: int, dport: int, to_server: bool, frame: int, ts: int,
-        key: tuple[int, bytes], rkey: tuple[int, bytes] | None = None,
+        self,
+        proto: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        to_server: bool,
+        frame: int,
+        ts: int,
+        key: tuple[int, bytes],
+        rkey: tuple[int, bytes] | None = None,
     ) -> tuple[Flow, int]:
         if rkey is None:
             rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])
@@ -405,8 +487,10 @@ class FlowTable:
         client, server = (a, b) if to_server else (b, a)
         flow = Flow(len(self.flows), proto, client, server, frame, ts)
         if proto == TCP:
-            flow.halves = [HalfStream(flow.id, 0, self.on_chunk, self.on_gap),
-                           HalfStream(flow.id, 1, self.on_chunk, self.on_gap)]
+            flow.halves = [
+                HalfStream(flow.id, 0, self.on_chunk, self.on_gap),
+                HalfStream(flow.id, 1, self.on_chunk, self.on_gap),
+            ]
         self.flows.append(flow)
         d = 0 if to_server else 1
         self.live[key] = (flow, d)
@@ -446,5 +530,8 @@ class FlowTable:
 
 
 def gap_reason_text(reason: GapReason) -> str:
-    return {GapReason.NOT_CAPTURED: "not in the capture", GapReason.SNAPLEN: "cut by the capture's snaplen",
-            GapReason.BUFFER_LIMIT: "out-of-order buffer limit"}[reason]
+    return {
+        GapReason.NOT_CAPTURED: "not in the capture",
+        GapReason.SNAPLEN: "cut by the capture's snaplen",
+        GapReason.BUFFER_LIMIT: "out-of-order buffer limit",
+    }[reason]

@@ -43,8 +43,13 @@ def flow_dict(flow: Flow) -> dict[str, Any]:
         "state": flow.state,
         "history": flow.history,
         "anomalies": [
-            {"name": a.name, "frame": a.frame, "direction": _direction(a.direction), "detail": a.detail,
-             "count": a.count}
+            {
+                "name": a.name,
+                "frame": a.frame,
+                "direction": _direction(a.direction),
+                "detail": a.detail,
+                "count": a.count,
+            }
             for a in flow.anomalies
         ],
     }
@@ -71,15 +76,38 @@ def flows_table(result: FlowsResult) -> str:
         f"{c.file}: {c.format}{' (' + c.compression + ')' if c.compression else ''}, "
         f"{', '.join(c.link_types) or 'no packets'}, {c.packets} packets, {len(result.flows)} flows"
     )
-    rows = [("#", "proto", "client", "server", "pkts c>s", "pkts s>c", "bytes c>s", "bytes s>c", "state",
-             "history", "anomalies")]
-    for f in result.flows:
-        anomalies = ", ".join(
-            f"{a.name}@{a.frame}" + (f"x{a.count}" if a.count > 1 else "") for a in f.anomalies
+    rows = [
+        (
+            "#",
+            "proto",
+            "client",
+            "server",
+            "pkts c>s",
+            "pkts s>c",
+            "bytes c>s",
+            "bytes s>c",
+            "state",
+            "history",
+            "anomalies",
         )
-        rows.append((str(f.id), f.proto_name, str(f.client), str(f.server), str(f.packets[0]),
-                     str(f.packets[1]), str(f.payload_bytes[0]), str(f.payload_bytes[1]), f.state,
-                     f.history or "-", anomalies or "-"))
+    ]
+    for f in result.flows:
+        anomalies = ", ".join(f"{a.name}@{a.frame}" + (f"x{a.count}" if a.count > 1 else "") for a in f.anomalies)
+        rows.append(
+            (
+                str(f.id),
+                f.proto_name,
+                str(f.client),
+                str(f.server),
+                str(f.packets[0]),
+                str(f.packets[1]),
+                str(f.payload_bytes[0]),
+                str(f.payload_bytes[1]),
+                f.state,
+                f.history or "-",
+                anomalies or "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = [head, ""]
     for r in rows:

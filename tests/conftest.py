@@ -1,0 +1,26 @@
+"""Shared test fixtures: where the captures are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTERNAL = ROOT.parent / "shared" / "captures-external"
+PROJECT_CAPTURES = ROOT / "captures"
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
+
+
+def capture_files() -> list[Path]:
+    """Every external capture (read in place, never copied) and every capture the project ships."""
+    found = []
+    for base in (EXTERNAL, PROJECT_CAPTURES):
+        if base.is_dir():
+            found += sorted(p for p in base.rglob("*") if p.is_file() and p.name.endswith(CAPTURE_SUFFIXES))
+    return found
+
+
+def capture_id(path: Path) -> str:
+    for base in (EXTERNAL, PROJECT_CAPTURES):
+        if path.is_relative_to(base):
+            return f"{base.name}/{path.relative_to(base)}"
+    return path.name
