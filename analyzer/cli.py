@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -38,7 +37,7 @@ def flows(capture: str, fmt: str) -> None:
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
-    from analyzer.report.flows import flows_dict, flows_table
+    from analyzer.report.flows import flows_json, flows_table
 
     try:
         result = rebuild_flows(capture)
@@ -47,8 +46,7 @@ def flows(capture: str, fmt: str) -> None:
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
-        json.dump(flows_dict(result), sys.stdout, indent=1, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.writelines(flows_json(result))
     else:
         click.echo(flows_table(result), nl=False)
 

@@ -93,6 +93,11 @@ class CaptureReader:
 
     def records(self) -> Iterator[Record]:
         """Yield every readable packet record; stop with a warning at the first damage."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Record]]:
+        """The records in lists (one per read buffer): the hot path pays one generator step per batch."""
         try:
             if self.format == "pcap":
                 yield from self._pcap()
@@ -106,7 +111,7 @@ class CaptureReader:
 
     # -- pcap -------------------------------------------------------------------------------------------------
 
-    def _pcap(self) -> Iterator[Record]:
+    def _pcap(self) -> Iterator[list[Record]]:
         head = self._head
         if len(head) < 24:
             self._warn(f"pcap file header cut short ({len(head)} of 24 bytes); no packets")
@@ -122,9 +127,16 @@ class CaptureReader:
         pos = 0
         base = 24  # file offset of buf[0]
         count = 0
+        batch: list[Record] = []
+        append = batch.append
         while True:
             end = len(buf)
             if end - pos < 16:
+                if batch:
+                    self._packets = count
+                    yield batch
+                    batch = []
+                    append = batch.append
                 buf = buf[pos:] + _read_some(read, CHUNK)
                 base += pos
                 pos = 0
@@ -145,6 +157,11 @@ class CaptureReader:
                 break
             stop = pos + 16 + incl
             if stop > end:
+                if batch:
+                    self._packets = count
+                    yield batch
+                    batch = []
+                    append = batch.append
                 buf = buf[pos:] + _read_some(read, max(CHUNK, incl + 16))
                 base += pos
                 pos = 0
@@ -156,13 +173,15 @@ class CaptureReader:
                     )
                     break
             count += 1
-            self._packets = count
-            yield sec * 1_000_000_000 + frac * mult, linktype, buf[pos + 16 : stop], orig
+            append((sec * 1_000_000_000 + frac * mult, linktype, buf[pos + 16 : stop], orig))
             pos = stop
+        self._packets = count
+        if batch:
+            yield batch
 
     # -- pcapng -----------------------------------------------------------------------------------------------
 
-    def _pcapng(self) -> Iterator[Record]:
+    def _pcapng(self) -> Iterator[list[Record]]:
         read = self.source.stream.read
         buf = self._head
         pos = 0
@@ -173,9 +192,13 @@ class CaptureReader:
         count = 0
         epb = struct.Struct("<IIIII").unpack_from
         u32 = struct.Struct("<I").unpack_from
+        batch: list[Record] = []
         while True:
             end = len(buf)
             if end - pos < 12:
+                if batch:
+                    yield batch
+                    batch = []
                 buf = buf[pos:] + _read_some(read, CHUNK)
                 base += pos
                 pos = 0
@@ -207,6 +230,9 @@ class CaptureReader:
                 break
             stop = pos + blen
             if stop > end:
+                if batch:
+                    yield batch
+                    batch = []
                 buf = buf[pos:] + _read_some(read, max(CHUNK, blen))
                 base += pos
                 pos = 0
@@ -236,7 +262,7 @@ class CaptureReader:
                 lt, mul, div, off, _snap = ifaces[iface]
                 count += 1
                 self._packets = count
-                yield ((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig
+                batch.append((((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig))
             elif btype == BLOCK_SPB:
                 if not ifaces:
                     self._warn(f"simple packet block before any interface at byte offset {base + pos}; skipped")
@@ -246,7 +272,7 @@ class CaptureReader:
                 caplen = min(orig, blen - 16, snap or orig)
                 count += 1
                 self._packets = count
-                yield 0, lt, buf[pos + 12 : pos + 12 + caplen], orig
+                batch.append((0, lt, buf[pos + 12 : pos + 12 + caplen], orig))
             elif btype == BLOCK_IDB:
                 ifaces.append(self._interface(buf[pos + 8 : stop - 4], order))
             elif btype == BLOCK_PB:
@@ -258,11 +284,13 @@ class CaptureReader:
                 lt, mul, div, off, _snap = ifaces[iface]
                 count += 1
                 self._packets = count
-                yield ((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig
+                batch.append((((hi << 32) | lo) * mul // div + off, lt, buf[pos + 28 : pos + 28 + caplen], orig))
             elif btype == BLOCK_DSB and blen >= 20:
                 stype, slen = struct.unpack_from(order + "II", buf, pos + 8)
                 self.secrets.append(DecryptionSecret(stype, bytes(buf[pos + 16 : pos + 16 + slen]), count))
             pos = stop
+        if batch:
+            yield batch
 
     def _interface(self, body: bytes, order: str) -> tuple[int, int, int, int, int]:
         linktype, _res, snaplen = struct.unpack_from(order + "HHI", body, 0)

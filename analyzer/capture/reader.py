@@ -89,38 +89,45 @@ class Capture:
         """Yield every IP datagram (after defragmentation) with the frame that completed it."""
         stats = self.stats
         linktypes = stats.linktypes
-        decode_ip = self.ip.decode
+        ipdec = self.ip
+        decode_ip = ipdec.decode
         frame = 0
         first = None
         ts = 0
         last_lt = -1
         link = None
-        for ts, lt, data, orig in self.reader.records():
-            frame += 1
+        for batch in self.reader.batches():
             if first is None:
-                first = ts
-            if len(data) < orig:
-                stats.truncated_packets += 1
-            if lt != last_lt:
-                link = LINK_DECODERS.get(lt)
-                last_lt = lt
-            linktypes[lt] += 1
-            if lt == LINKTYPE_ETHERNET:  # the common case, inlined
-                et = data[12:14]
-                off = 14 if et == b"\x08\x00" or et == b"\x86\xdd" else link(data)  # type: ignore[misc]
-            elif link is None:
-                stats.undecoded_linktypes[lt] += 1
-                continue
-            else:
-                off = link(data)
-                if lt == LINKTYPE_NFLOG and off > 0:
-                    data = data[: nflog_payload_end(data, off)]
-            if off < 0 or off >= len(data):
-                stats.non_ip += 1
-                continue
-            dgram = decode_ip(frame, data, off)
-            if dgram is not None:
-                yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
+                first = batch[0][0]
+            for ts, lt, data, orig in batch:
+                frame += 1
+                if len(data) < orig:
+                    stats.truncated_packets += 1
+                if lt != last_lt:
+                    link = LINK_DECODERS.get(lt)
+                    last_lt = lt
+                linktypes[lt] += 1
+                if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
+                    # the common case inlined: Ethernet, IPv4 with a sane header and no fragmentation
+                    if len(data) >= 34 and data[14] == 0x45 and not (data[20] & 0x3F or data[21]):
+                        total = data[16] << 8 | data[17]
+                        if total >= 20:
+                            yield frame, ts, data[23], data[26:30], data[30:34], data[34 : 14 + total], total - 20
+                            continue
+                    off = 14
+                elif link is None:
+                    stats.undecoded_linktypes[lt] += 1
+                    continue
+                else:
+                    off = link(data)
+                    if lt == LINKTYPE_NFLOG and off > 0:
+                        data = data[: nflog_payload_end(data, off)]
+                if off < 0 or off >= len(data):
+                    stats.non_ip += 1
+                    continue
+                dgram = decode_ip(frame, data, off)
+                if dgram is not None:
+                    yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
         stats.packets = frame
         stats.first_ns = first
         stats.last_ns = ts if frame else None

@@ -33,7 +33,7 @@ class HalfStream:
     """Reassembly state of one direction. ``deliver``/``gap`` are called with chunks and gaps in order."""
 
     __slots__ = (
-        "acked_to",
+        "ack_seq",
         "base",
         "buffered",
         "buffered_bytes",
@@ -61,7 +61,7 @@ class HalfStream:
         self.gap = gap
         self.base: int | None = None  # sequence number of stream offset 0
         self.nxt = 0  # next expected stream offset
-        self.acked_to = -1  # highest offset the peer acknowledged
+        self.ack_seq: int | None = None  # the peer's latest acknowledgement number for this direction
         self.fin_off: int | None = None  # offset of the FIN (end of the stream), once seen
         self.buffered: dict[int, tuple[bytes, int, int, int]] = {}  # offset -> (data, wire length, frame, ts)
         self.buffered_bytes = 0
@@ -98,7 +98,7 @@ class HalfStream:
             if off not in self.buffered:
                 self.buffered[off] = (data, wire_len, frame, ts)
                 self.buffered_bytes += len(data)
-            if self.acked_to >= off:
+            if self.ack_seq is not None and self.offset_of(self.ack_seq) >= off:
                 self.give_up_hole(frame, ts, GapReason.NOT_CAPTURED)
             elif self.buffered_bytes > MAX_BUFFERED:
                 self.give_up_hole(frame, ts, GapReason.BUFFER_LIMIT)
@@ -119,13 +119,16 @@ class HalfStream:
             self._drain(frame, ts)
 
     def ack(self, seq: int, frame: int, ts: int) -> None:
-        """The peer acknowledged up to ``seq``: a hole below it will never be filled in this capture."""
-        off = self.offset_of(seq)
-        if self.fin_off is not None and off > self.fin_off:
-            off = self.fin_off  # the FIN's own sequence number is not stream data
-        if off > self.acked_to:
-            self.acked_to = off
-            if self.buffered and off > self.nxt:
+        """The peer acknowledged up to ``seq``: a hole below it will never be filled in this capture.
+
+        Callers on the hot path may set ``ack_seq`` directly while nothing is buffered.
+        """
+        self.ack_seq = seq
+        if self.buffered and self.base is not None:
+            off = self.offset_of(seq)
+            if self.fin_off is not None and off > self.fin_off:
+                off = self.fin_off  # the FIN's own sequence number is not stream data
+            if off > self.nxt:
                 self.give_up_hole(frame, ts, GapReason.NOT_CAPTURED, upto=off)
 
     def fin(self, seq: int, payload_len: int) -> None:

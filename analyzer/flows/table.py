@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from analyzer.capture.ip import quoted_datagram
 from analyzer.events.base import Anomaly, GapReason, StreamChunk, StreamGap
-from analyzer.flows.reassembly import HalfStream
+from analyzer.flows.reassembly import M32, HalfStream
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -127,7 +127,7 @@ class Flow:
 
     __slots__ = (
         "_anomalies",
-        "client",
+        "_ends",
         "closed",
         "first_frame",
         "first_ns",
@@ -136,33 +136,45 @@ class Flow:
         "history",
         "id",
         "last_frame",
+        "last_letters",
         "last_ns",
         "packets",
         "payload_bytes",
         "proto",
         "rst_first",
-        "server",
         "syn_isn",
         "syn_retransmits",
     )
 
-    def __init__(self, fid: int, proto: int, client: Endpoint, server: Endpoint, frame: int, ts: int) -> None:
+    def __init__(
+        self, fid: int, proto: int, client: tuple[bytes, int], server: tuple[bytes, int], frame: int, ts: int
+    ) -> None:
         self.id = fid
         self.proto = proto
-        self.client = client
-        self.server = server
+        self._ends = (client, server)  # raw address bytes and ports; formatted only when asked for
         self.first_frame = self.last_frame = frame
         self.first_ns = self.last_ns = ts
         self.packets = [0, 0]
         self.payload_bytes = [0, 0]
         self.history = ""
         self.flags_seen = 0  # bit set of history letters already recorded
+        self.last_letters = ["", ""]  # per direction: letters of the last packet (skips re-recording them)
         self.halves: list[HalfStream] | None = None
         self.syn_isn: list[int | None] = [None, None]
         self.syn_retransmits = 0
         self.rst_first: int | None = None  # direction that sent the first RST
         self.closed = False
-        self._anomalies: dict[str, Anomaly] = {}
+        self._anomalies: dict[str, Anomaly] | None = None
+
+    @property
+    def client(self) -> Endpoint:
+        addr, port = self._ends[0]
+        return Endpoint(format_address(addr), port)
+
+    @property
+    def server(self) -> Endpoint:
+        addr, port = self._ends[1]
+        return Endpoint(format_address(addr), port)
 
     @property
     def proto_name(self) -> str:
@@ -170,6 +182,8 @@ class Flow:
 
     def note(self, name: str, frame: int, direction: int | None, detail: str = "") -> None:
         """Record an anomaly; a repeat only increments its count (the first frame and detail are kept)."""
+        if self._anomalies is None:
+            self._anomalies = {}
         old = self._anomalies.get(name)
         if old is None:
             self._anomalies[name] = Anomaly(name=name, frame=frame, direction=direction, detail=detail)
@@ -181,7 +195,7 @@ class Flow:
     @property
     def anomalies(self) -> list[Anomaly]:
         """Anomalies in order of their first frame, including the reassembler's counters."""
-        out = dict(self._anomalies)
+        out = dict(self._anomalies or {})
         for d, h in enumerate(self.halves or ()):
             arrow = "client→server" if d == 0 else "server→client"
             if h.retransmissions:
@@ -352,6 +366,35 @@ class FlowTable:
         h, other = flow.halves[d], flow.halves[1 - d]  # type: ignore[index]
         hoff = (doff >> 4) * 4
         plen = wire - hoff
+        if flags & 0x17 == ACK and win:  # fast path: no SYN/FIN/RST, window open
+            if plen > 0:
+                flow.payload_bytes[d] += plen
+                base = h.base
+                data = l4[hoff:]
+                if base is not None and not h.buffered and len(data) == plen and not (seq - base - h.nxt) & M32:
+                    nxt = h.nxt  # in order and complete: deliver without the general machinery
+                    h.recent.append((nxt, data))
+                    h.delivered += plen
+                    h.nxt = nxt + plen
+                    if h.deliver is not None:
+                        h.deliver(StreamChunk(flow.id, d, nxt, data, frame, frame, ts))
+                    letters = "D"
+                else:
+                    before = h.retransmissions
+                    h.segment(seq, data, plen, frame, ts)
+                    letters = "DT" if h.retransmissions != before else "D"
+            else:
+                letters = "A"
+            if other.buffered:
+                other.ack(ack, frame, ts)
+            else:
+                other.ack_seq = ack
+            if letters != flow.last_letters[d]:
+                flow.last_letters[d] = letters
+                self._history(flow, d, letters)
+            if (h.fin_off is not None or other.fin_off is not None) and not flow.closed:
+                self._close_if_complete(flow, frame, ts)
+            return
         letters = ""
         if flags & SYN:
             letters = "H" if flags & ACK else "S"
@@ -375,8 +418,7 @@ class FlowTable:
             if h.retransmissions != before:
                 letters += "T"
         if flags & ACK:
-            if other.base is not None:
-                other.ack(ack, frame, ts)
+            other.ack(ack, frame, ts)
             if not plen and not flags & (SYN | FIN | RST):
                 letters += "A"
         if win == 0 and not flags & (RST | SYN):
@@ -390,7 +432,20 @@ class FlowTable:
                 flow.rst_first = d
         if letters:
             self._history(flow, d, letters)
-        if not flow.closed and (flags & RST or (h.complete and other.complete)):
+        if flags & RST:
+            self._close(flow, frame, ts)
+        elif not flow.closed:
+            self._close_if_complete(flow, frame, ts)
+
+    def _close_if_complete(self, flow: Flow, frame: int, ts: int) -> None:
+        halves = flow.halves
+        if halves[0].complete and halves[1].complete:  # type: ignore[index]
+            self._close(flow, frame, ts)
+
+    @staticmethod
+    def _close(flow: Flow, frame: int, ts: int) -> None:
+        """The connection ended (RST, or both FINs with every byte before them): flush both directions."""
+        if not flow.closed:
             flow.closed = True
             for half in flow.halves:  # type: ignore[union-attr]
                 half.finish(frame, ts)
@@ -483,7 +538,7 @@ class FlowTable:
     ) -> tuple[Flow, int]:
         if rkey is None:
             rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])
-        a, b = Endpoint(format_address(src), sport), Endpoint(format_address(dst), dport)
+        a, b = (src, sport), (dst, dport)
         client, server = (a, b) if to_server else (b, a)
         flow = Flow(len(self.flows), proto, client, server, frame, ts)
         if proto == TCP:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from analyzer import __version__
@@ -59,14 +61,31 @@ def _direction(d: int | None) -> str | None:
     return None if d is None else ("to_server" if d == 0 else "to_client")
 
 
-def flows_dict(result: FlowsResult) -> dict[str, Any]:
-    return {
+def flows_dict(result: FlowsResult, with_flows: bool = True) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "schema": FLOWS_SCHEMA,
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": capture_dict(result.capture),
-        "flows": [flow_dict(f) for f in result.flows],
         "unmatched_icmp_errors": [{"frame": fr, "what": what} for fr, what in result.orphan_icmp],
     }
+    if with_flows:
+        doc["flows"] = [flow_dict(f) for f in result.flows]
+    return doc
+
+
+def flows_json(result: FlowsResult) -> Iterator[str]:
+    """The JSON document of ``flows_dict`` as text pieces: compact, one flow per line.
+
+    Compact output keeps ``json`` on its C encoder (indenting falls back to pure Python, several times slower),
+    and a line per flow stays readable and easy to grep.
+    """
+    doc = flows_dict(result, with_flows=False)
+    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    yield head[:-1] + ',"flows":['
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for i, flow in enumerate(result.flows):
+        yield ("\n" if i == 0 else ",\n") + dumps(flow_dict(flow))
+    yield "\n]}\n"
 
 
 def flows_table(result: FlowsResult) -> str:
