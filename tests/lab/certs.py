@@ -54,9 +54,7 @@ def _write(out: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePr
     crt, pem = out / f"{stem}.crt", out / f"{stem}.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Issued(
         crt,
@@ -69,8 +67,9 @@ def _write(out: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePr
 
 def _ca(out: Path, stem: str, cn: str) -> tuple[Issued, x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key(stem)
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ghostcap Lab"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ghostcap Lab"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -80,9 +79,7 @@ def _ca(out: Path, stem: str, cn: str) -> tuple[Issued, x509.Certificate, ec.Ell
         .not_valid_before(CA_FROM)
         .not_valid_after(CA_UNTIL)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -109,8 +106,14 @@ def _leaf(
             alt.append(x509.DNSName(san))
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ghostcap Lab"),
-                                 x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ghostcap Lab"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                ]
+            )
+        )
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(_serial(stem))
@@ -121,9 +124,7 @@ def _leaf(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
             critical=False,
         )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if alt:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
@@ -150,15 +151,14 @@ class Pki:
         if kind == "valid":
             return _leaf(self.out, f"server-{host}", host, [host], root[1:], VALID_FROM, VALID_UNTIL, False)
         if kind == "expired":
-            return _leaf(self.out, f"server-expired-{host}", host, [host], root[1:], EXPIRED_FROM,
-                         EXPIRED_UNTIL, False)
+            return _leaf(self.out, f"server-expired-{host}", host, [host], root[1:], EXPIRED_FROM, EXPIRED_UNTIL, False)
         if kind == "wrong_host":
-            return _leaf(self.out, f"server-wronghost-{host}", WRONG_HOST, [WRONG_HOST], root[1:],
-                         VALID_FROM, VALID_UNTIL, False)
+            return _leaf(
+                self.out, f"server-wronghost-{host}", WRONG_HOST, [WRONG_HOST], root[1:], VALID_FROM, VALID_UNTIL, False
+            )
         if kind == "unknown_ca":
             rogue = _ca(self.out, "unknown-operator-ca", "Unknown Operator Root CA")
-            return _leaf(self.out, f"server-rogue-{host}", host, [host], rogue[1:], VALID_FROM,
-                         VALID_UNTIL, False)
+            return _leaf(self.out, f"server-rogue-{host}", host, [host], rogue[1:], VALID_FROM, VALID_UNTIL, False)
         raise ValueError(f"unknown server certificate kind {kind!r}")
 
     def client(self, station_id: str) -> Issued:

@@ -26,6 +26,8 @@ from ocpp.v201 import call as c201
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.lab import tlsfix
+
 T0 = time.monotonic()
 EVENTS: list[dict[str, Any]] = []
 
@@ -98,6 +100,7 @@ class Charger:
             ping_interval=None,
             close_timeout=2,
             user_agent_header="GhostcapLabCharger/1.0 (python-websockets, ocpp)",
+            **({"local_addr": (self.conf["source"], 0)} if self.conf.get("source") else {}),
         ) as ws:
             tls = ws.transport.get_extra_info("ssl_object")
             self.facts["subprotocol"] = ws.subprotocol
@@ -165,11 +168,9 @@ class Charger:
             req: Any = c16.Heartbeat() if self.v16 else c201.Heartbeat()
         elif step == "status":
             if self.v16:
-                req = c16.StatusNotification(connector_id=1, error_code="NoError", status="Available",
-                                             timestamp=now())
+                req = c16.StatusNotification(connector_id=1, error_code="NoError", status="Available", timestamp=now())
             else:
-                req = c201.StatusNotification(timestamp=now(), connector_status="Available", evse_id=1,
-                                              connector_id=1)
+                req = c201.StatusNotification(timestamp=now(), connector_status="Available", evse_id=1, connector_id=1)
         elif step == "authorize":
             if self.v16:
                 req = c16.Authorize(id_tag="04A2B3C4D5E6")
@@ -187,6 +188,8 @@ class Charger:
 
 def main() -> None:
     conf = json.loads(Path(sys.argv[1]).read_text())
+    if conf.get("flush_tls_alerts", True):
+        tlsfix.apply()
     result = Path(conf["result"])
     charger = Charger(conf)
     error: dict[str, Any] | None = None
@@ -195,9 +198,20 @@ def main() -> None:
     except BaseException as exc:
         error = describe(exc)
         event("error", **error)
-    result.write_text(json.dumps({"station_id": charger.sid, "pid": os.getpid(), "clock_at_exit": now(),
-                                  "events": EVENTS, "facts": charger.facts, "error": error}, indent=2,
-                                 default=str))
+    result.write_text(
+        json.dumps(
+            {
+                "station_id": charger.sid,
+                "pid": os.getpid(),
+                "clock_at_exit": now(),
+                "events": EVENTS,
+                "facts": charger.facts,
+                "error": error,
+            },
+            indent=2,
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import NegotiationError
 from websockets.http11 import Request, Response
 
+from tests.lab import tlsfix
+
 LOG = logging.getLogger("lab.csms")
 
 #: what a station can be told to do
@@ -72,6 +74,7 @@ class Mixin:
     station: Station
     connection: ServerConnection
     blocked: asyncio.Event
+    tasks: set[asyncio.Future[None]]
 
     def boot_status(self) -> tuple[str, int]:
         if self.station.behaviour == "boot_callerror":
@@ -112,7 +115,7 @@ class Csms16(Mixin, Cp16):
     async def on_boot(self, charge_point_vendor: str, charge_point_model: str, **_: Any) -> Any:
         status, interval = self.boot_status()
         if status == "Accepted":
-            asyncio.ensure_future(self.after_boot())
+            self.tasks.add(asyncio.ensure_future(self.after_boot()))
         return r16.BootNotification(current_time=now(), interval=interval, status=status)
 
     @on("Heartbeat")
@@ -133,7 +136,7 @@ class Csms201(Mixin, Cp201):
     async def on_boot(self, charging_station: dict[str, Any], reason: str, **_: Any) -> Any:
         status, interval = self.boot_status()
         if status == "Accepted":
-            asyncio.ensure_future(self.after_boot())
+            self.tasks.add(asyncio.ensure_future(self.after_boot()))
         return r201.BootNotification(current_time=now(), interval=interval, status=status)
 
     @on("Heartbeat")
@@ -181,8 +184,9 @@ class Server:
             if proto in offered:
                 return proto
         if self.policy == "ignore":
-            LOG.info("no common subprotocol (offered %s, have %s): accepting without one", list(offered),
-                     self.subprotocols)
+            LOG.info(
+                "no common subprotocol (offered %s, have %s): accepting without one", list(offered), self.subprotocols
+            )
             return None
         LOG.info("no common subprotocol (offered %s, have %s): HTTP 400", list(offered), self.subprotocols)
         # the same error websockets' default negotiation raises; it answers HTTP 400
@@ -195,15 +199,20 @@ class Server:
         cert = connection.transport.get_extra_info("peercert")
         tls = connection.transport.get_extra_info("ssl_object")
         if tls is not None:
-            LOG.info("%s: TLS %s %s, client certificate: %s", sid, tls.version(), tls.cipher()[0],
-                     dict(x[0] for x in cert["subject"]) if cert else None)
+            LOG.info(
+                "%s: TLS %s %s, client certificate: %s",
+                sid,
+                tls.version(),
+                tls.cipher()[0],
+                dict(x[0] for x in cert["subject"]) if cert else None,
+            )
         if proto is None:
             LOG.info("%s: no OCPP subprotocol agreed; closing", sid)
             await connection.close(1002, "no supported OCPP subprotocol")
             return
         cls = Csms16 if proto == "ocpp1.6" else Csms201
         cp = cls(sid, connection, response_timeout=self.conf.get("response_timeout", 5))
-        cp.station, cp.connection, cp.blocked = station, connection, self.blocked
+        cp.station, cp.connection, cp.blocked, cp.tasks = station, connection, self.blocked, set()
         LOG.info("%s: connected with %s", sid, proto)
         try:
             await cp.start()
@@ -272,9 +281,14 @@ class _SslFailures(logging.Filter):
 
 def main() -> None:
     conf = json.loads(Path(sys.argv[1]).read_text())
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s.%(msecs)03d csms %(name)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    if conf.get("flush_tls_alerts", True):
+        tlsfix.apply()
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s.%(msecs)03d csms %(name)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.setLevel(logging.DEBUG)
     asyncio_log.addFilter(_SslFailures())

@@ -17,9 +17,21 @@ def dnsmasq_argv(records: dict[str, str], listen: str = "127.0.0.1") -> list[str
     record (NOERROR without an address: ``dns.no_address``).
     """
     argv = [
-        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
-        f"--listen-address={listen}", "--bind-interfaces", "--port=53", "--user=root", "--pid-file=",
-        f"--local=/{LOCAL_ZONE}/", "--log-queries", "--log-facility=-", "--cache-size=0",
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        f"--listen-address={listen}",
+        "--bind-interfaces",
+        "--port=53",
+        "--user=root",
+        "--pid-file=",
+        f"--local=/{LOCAL_ZONE}/",
+        "--log-queries",
+        "--log-facility=-",
+        "--cache-size=0",
     ]
     for name, value in sorted(records.items()):
         if value.startswith("txt:"):

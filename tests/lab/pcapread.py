@@ -253,8 +253,7 @@ def _hello(body: bytes) -> dict[str, Any]:
                 out["sni"] = ext[5 : 5 + struct.unpack_from("!H", ext, 3)[0]].decode()
             elif etype == 43:
                 if body[0] == 1:
-                    out["supported_versions"] = [struct.unpack_from("!H", ext, 1 + i)[0]
-                                                 for i in range(0, ext[0], 2)]
+                    out["supported_versions"] = [struct.unpack_from("!H", ext, 1 + i)[0] for i in range(0, ext[0], 2)]
                 else:
                     out["selected_version"] = struct.unpack_from("!H", ext)[0]
             pos += 4 + elen
@@ -273,5 +272,14 @@ def dns_messages(packets: list[Packet]) -> Iterator[tuple[Packet, dict[str, Any]
             labels.append(p.payload[pos + 1 : pos + 1 + p.payload[pos]].decode("ascii", "replace"))
             pos += 1 + p.payload[pos]
         qtype = struct.unpack_from("!H", p.payload, pos + 1)[0] if qd else 0
-        yield p, {"id": ident, "response": bool(flags & 0x8000), "rcode": flags & 0x0F, "answers": an,
-                  "name": ".".join(labels), "qtype": qtype}
+        yield (
+            p,
+            {
+                "id": ident,
+                "response": bool(flags & 0x8000),
+                "rcode": flags & 0x0F,
+                "answers": an,
+                "name": ".".join(labels),
+                "qtype": qtype,
+            },
+        )

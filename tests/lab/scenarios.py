@@ -82,6 +82,7 @@ class Charger:
     open_timeout: float = 5
     response_timeout: float = 3
     start_delay: float = 0
+    source: str | None = None  # local loopback address to connect from (default: the kernel's choice)
 
     @property
     def url(self) -> str:
@@ -105,6 +106,7 @@ class Scenario:
     interface: str = "lo"
     csms_subprotocols: tuple[str, ...] = ("ocpp1.6", "ocpp2.0.1")
     subprotocol_policy: str = "reject"
+    stock_asyncio_tls: bool = False  # True: no gh-98078 backport, asyncio sends no TLS alert (see tlsfix)
     notes: str = ""
 
     @property
@@ -119,8 +121,17 @@ HEALTHY = Expect(None, None, "healthy")
 BASIC = ("heartbeat", "status", "authorize")
 
 
-def _one(name: str, title: str, charger: Charger, *, addr: str, listen: bool = True, tls: Tls | None = None,
-         station: Station | None = None, **kw: object) -> Scenario:
+def _one(
+    name: str,
+    title: str,
+    charger: Charger,
+    *,
+    addr: str,
+    listen: bool = True,
+    tls: Tls | None = None,
+    station: Station | None = None,
+    **kw: object,
+) -> Scenario:
     """A scenario with one charger, one CSMS listener and one DNS name."""
     listeners = (Listener(addr, charger.port, tls),) if listen else ()
     stations = (station or Station(charger.station_id, charger.password),)
@@ -131,182 +142,491 @@ def _one(name: str, title: str, charger: Charger, *, addr: str, listen: bool = T
 def _all() -> list[Scenario]:
     s: list[Scenario] = []
     # -- healthy ---------------------------------------------------------------------------------------
-    s.append(_one("healthy_16_ws", "OCPP 1.6 over ws with basic auth (security profile 1): healthy",
-                  Charger("CP-ALPHA-001", "csms.alpha.test", 9016, HEALTHY, password="alpha-secret-1"),
-                  addr="127.0.0.10"))
-    s.append(_one("healthy_201_ws", "OCPP 2.0.1 over ws: healthy",
-                  Charger("CS-BRAVO-201", "ocpp.bravo.test", 9201, HEALTHY, ocpp="2.0.1",
-                          password="bravo-pw-201"),
-                  addr="127.0.0.11"))
-    s.append(_one("healthy_16_wss_tls12", "OCPP 1.6 over wss, TLS 1.2, basic auth (security profile 2): healthy",
-                  Charger("CP-CHARLIE-7", "secure.charlie.test", 8443, HEALTHY, tls=True,
-                          password="charlie-secret"),
-                  addr="127.0.0.12", tls=Tls(server_max="1.2")))
-    s.append(_one("healthy_201_wss_tls13_mtls",
-                  "OCPP 2.0.1 over wss, TLS 1.3, client certificate (security profile 3): healthy",
-                  Charger("CS-DELTA-3", "csms.delta.test", 9443, HEALTHY, ocpp="2.0.1", tls=True,
-                          client_cert=True),
-                  addr="127.0.0.13", tls=Tls(server_min="1.3", require_client_cert=True)))
+    s.append(
+        _one(
+            "healthy_16_ws",
+            "OCPP 1.6 over ws with basic auth (security profile 1): healthy",
+            Charger("CP-ALPHA-001", "csms.alpha.test", 9016, HEALTHY, password="alpha-secret-1"),
+            addr="127.0.0.10",
+        )
+    )
+    s.append(
+        _one(
+            "healthy_201_ws",
+            "OCPP 2.0.1 over ws: healthy",
+            Charger("CS-BRAVO-201", "ocpp.bravo.test", 9201, HEALTHY, ocpp="2.0.1", password="bravo-pw-201"),
+            addr="127.0.0.11",
+        )
+    )
+    s.append(
+        _one(
+            "healthy_16_wss_tls12",
+            "OCPP 1.6 over wss, TLS 1.2, basic auth (security profile 2): healthy",
+            Charger("CP-CHARLIE-7", "secure.charlie.test", 8443, HEALTHY, tls=True, password="charlie-secret"),
+            addr="127.0.0.12",
+            tls=Tls(server_max="1.2"),
+        )
+    )
+    s.append(
+        _one(
+            "healthy_201_wss_tls13_mtls",
+            "OCPP 2.0.1 over wss, TLS 1.3, client certificate (security profile 3): healthy",
+            Charger("CS-DELTA-3", "csms.delta.test", 9443, HEALTHY, ocpp="2.0.1", tls=True, client_cert=True),
+            addr="127.0.0.13",
+            tls=Tls(server_min="1.3", require_client_cert=True),
+        )
+    )
     # -- DNS -------------------------------------------------------------------------------------------
-    s.append(Scenario("dns_nxdomain", "the CSMS host name does not exist (NXDOMAIN from dnsmasq)",
-                      (Charger("CP-ECHO-11", "csms.echo-typo.test", 9030,
-                               Expect("dns.nxdomain", "CX013", "dns_response")),),
-                      (Listener("127.0.0.14", 9030),), (Station("CP-ECHO-11"),), {"csms.echo.test": "127.0.0.14"}))
-    s.append(Scenario("dns_no_response", "the charger's resolver never answers (queries dropped by the firewall)",
-                      (Charger("CP-FOXTROT-2", "csms.foxtrot.test", 9031,
-                               Expect("dns.no_response", "CX013", "dns_unanswered"), open_timeout=6),),
-                      (Listener("127.0.0.15", 9031),), (Station("CP-FOXTROT-2"),),
-                      {"csms.foxtrot.test": "127.0.0.15"}, resolver=SILENT_RESOLVER,
-                      firewall=(f"ip daddr {SILENT_RESOLVER} udp dport 53 drop",)))
-    s.append(_one("dns_no_address", "NOERROR without an A/AAAA record (the name has only a TXT record)",
-                  Charger("CP-GOLF-3", "csms.golf.test", 9032, Expect("dns.no_address", "CX013", "dns_response")),
-                  addr="127.0.0.16", dns={"csms.golf.test": "txt:v=lab-no-address"}))
-    s.append(_one("dns_refused", "the resolver refuses a name outside its zone (no upstream): REFUSED",
-                  Charger("CP-HOTEL-4", "csms.hotel.example", 9033, Expect("dns.refused", "CX013", "dns_response")),
-                  addr="127.0.0.17", dns={}))
+    s.append(
+        Scenario(
+            "dns_nxdomain",
+            "the CSMS host name does not exist (NXDOMAIN from dnsmasq)",
+            (Charger("CP-ECHO-11", "csms.echo-typo.test", 9030, Expect("dns.nxdomain", "CX013", "dns_response")),),
+            (Listener("127.0.0.14", 9030),),
+            (Station("CP-ECHO-11"),),
+            {"csms.echo.test": "127.0.0.14"},
+        )
+    )
+    s.append(
+        Scenario(
+            "dns_no_response",
+            "the charger's resolver never answers (queries dropped by the firewall)",
+            (
+                Charger(
+                    "CP-FOXTROT-2",
+                    "csms.foxtrot.test",
+                    9031,
+                    Expect("dns.no_response", "CX013", "dns_unanswered"),
+                    open_timeout=6,
+                ),
+            ),
+            (Listener("127.0.0.15", 9031),),
+            (Station("CP-FOXTROT-2"),),
+            {"csms.foxtrot.test": "127.0.0.15"},
+            resolver=SILENT_RESOLVER,
+            firewall=(f"ip daddr {SILENT_RESOLVER} udp dport 53 drop",),
+        )
+    )
+    s.append(
+        _one(
+            "dns_no_address",
+            "NOERROR without an A/AAAA record (the name has only a TXT record)",
+            Charger("CP-GOLF-3", "csms.golf.test", 9032, Expect("dns.no_address", "CX013", "dns_response")),
+            addr="127.0.0.16",
+            dns={"csms.golf.test": "txt:v=lab-no-address"},
+        )
+    )
+    s.append(
+        _one(
+            "dns_refused",
+            "the resolver refuses a name outside its zone (no upstream): REFUSED",
+            Charger("CP-HOTEL-4", "csms.hotel.example", 9033, Expect("dns.refused", "CX013", "dns_response")),
+            addr="127.0.0.17",
+            dns={},
+        )
+    )
     # -- TCP -------------------------------------------------------------------------------------------
-    s.append(_one("tcp_refused", "a firewall rejects the CSMS port with a TCP reset",
-                  Charger("CP-INDIA-5", "csms.india.test", 9310, Expect("tcp.refused", "CX013", "tcp_refused")),
-                  addr="127.0.0.18", firewall=("tcp dport 9310 reject with tcp reset",)))
-    s.append(_one("tcp_refused_no_listener", "nothing listens on the CSMS port: the kernel answers the SYN with RST",
-                  Charger("CP-INDIA-6", "ocpp.india.test", 9311, Expect("tcp.refused", "CX013", "tcp_refused")),
-                  addr="127.0.0.19", listen=False))
-    s.append(_one("tcp_syn_timeout", "a firewall silently drops SYNs to the CSMS port; the charger gives up",
-                  Charger("CP-JULIET-7", "csms.juliet.test", 9320,
-                          Expect("tcp.syn_timeout", "CX013", "tcp_syn_timeout"), open_timeout=3.5),
-                  addr="127.0.0.20", firewall=("tcp dport 9320 drop",)))
-    s.append(_one("tcp_unreachable", "a firewall rejects the CSMS port with ICMP host-unreachable",
-                  Charger("CP-JULIET-8", "ocpp.juliet.test", 9321,
-                          Expect("tcp.unreachable", "CX013", "icmp_unreachable")),
-                  addr="127.0.0.21", firewall=("tcp dport 9321 reject with icmp type host-unreachable",)))
+    s.append(
+        _one(
+            "tcp_refused",
+            "a firewall rejects the CSMS port with a TCP reset",
+            Charger("CP-INDIA-5", "csms.india.test", 9310, Expect("tcp.refused", "CX013", "tcp_refused")),
+            addr="127.0.0.18",
+            firewall=("tcp dport 9310 reject with tcp reset",),
+        )
+    )
+    s.append(
+        _one(
+            "tcp_refused_no_listener",
+            "nothing listens on the CSMS port: the kernel answers the SYN with RST",
+            Charger("CP-INDIA-6", "ocpp.india.test", 9311, Expect("tcp.refused", "CX013", "tcp_refused")),
+            addr="127.0.0.19",
+            listen=False,
+        )
+    )
+    s.append(
+        _one(
+            "tcp_syn_timeout",
+            "a firewall silently drops SYNs to the CSMS port; the charger gives up",
+            Charger(
+                "CP-JULIET-7",
+                "csms.juliet.test",
+                9320,
+                Expect("tcp.syn_timeout", "CX013", "tcp_syn_timeout"),
+                open_timeout=3.5,
+            ),
+            addr="127.0.0.20",
+            firewall=("tcp dport 9320 drop",),
+        )
+    )
+    s.append(
+        _one(
+            "tcp_unreachable",
+            "a firewall rejects the CSMS port with ICMP host-unreachable",
+            Charger("CP-JULIET-8", "ocpp.juliet.test", 9321, Expect("tcp.unreachable", "CX013", "icmp_unreachable")),
+            addr="127.0.0.21",
+            firewall=("tcp dport 9321 reject with icmp type host-unreachable",),
+        )
+    )
     # -- TLS -------------------------------------------------------------------------------------------
-    s.append(_one("tls12_cert_not_yet_valid",
-                  "the charger's clock says 2000-01-01 (faketime): the CSMS certificate is not yet valid, TLS 1.2",
-                  Charger("CP-KILO-12", "csms.kilo.test", 9412, Expect("tls.cert_not_yet_valid", "CX013", "tls_alert",
-                                                                       also=("clock.reset",)),
-                          tls=True, faketime=FAKE_CLOCK),
-                  addr="127.0.0.22", tls=Tls(server_max="1.2")))
-    s.append(_one("tls13_cert_not_yet_valid",
-                  "the charger's clock says 2000-01-01 (faketime): certificate not yet valid, TLS 1.3 "
-                  "(the alert is encrypted; the key log decrypts it)",
-                  Charger("CP-KILO-13", "wss.kilo.test", 9413, Expect("tls.cert_not_yet_valid", "CX013", "tls_alert",
-                                                                      also=("clock.reset",)),
-                          tls=True, faketime=FAKE_CLOCK),
-                  addr="127.0.0.23", tls=Tls(server_min="1.3")))
-    s.append(_one("tls_cert_expired", "the CSMS certificate expired in 2021 (TLS 1.2)",
-                  Charger("CP-LIMA-20", "csms.lima.test", 9420, Expect("tls.cert_expired", "CX013", "tls_alert"),
-                          tls=True),
-                  addr="127.0.0.24", tls=Tls(server_cert="expired", server_max="1.2")))
-    s.append(_one("tls_unknown_ca", "the CSMS certificate is issued by a CA the charger does not trust (TLS 1.3)",
-                  Charger("CP-MIKE-21", "csms.mike.test", 9421, Expect("tls.unknown_ca", "CX013", "tls_alert"),
-                          tls=True),
-                  addr="127.0.0.25", tls=Tls(server_cert="unknown_ca")))
-    s.append(_one("tls_hostname_mismatch", "the CSMS certificate is for another host name (TLS 1.2)",
-                  Charger("CP-NOVEMBER-22", "csms.november.test", 9422,
-                          Expect("tls.hostname_mismatch", "CX013", "tls_alert"), tls=True),
-                  addr="127.0.0.26", tls=Tls(server_cert="wrong_host", server_max="1.2")))
-    s.append(_one("tls_protocol_version", "the CSMS accepts TLS 1.3 only, the charger speaks up to TLS 1.2",
-                  Charger("CP-OSCAR-23", "csms.oscar.test", 9423, Expect("tls.protocol_version", "CX013", "tls_alert"),
-                          tls=True),
-                  addr="127.0.0.27", tls=Tls(server_min="1.3", client_max="1.2")))
-    s.append(_one("tls12_client_cert_required",
-                  "the CSMS requires a client certificate (security profile 3), the charger has none; TLS 1.2",
-                  Charger("CP-PAPA-24", "csms.papa.test", 9424,
-                          Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True),
-                  addr="127.0.0.28", tls=Tls(server_max="1.2", require_client_cert=True)))
-    s.append(_one("tls13_client_cert_required",
-                  "the CSMS requires a client certificate, the charger has none; TLS 1.3 (alert after the "
-                  "charger's Finished, encrypted)",
-                  Charger("CP-PAPA-25", "wss.papa.test", 9425,
-                          Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True),
-                  addr="127.0.0.29", tls=Tls(server_min="1.3", require_client_cert=True)))
+    s.append(
+        _one(
+            "tls12_cert_not_yet_valid",
+            "the charger's clock says 2000-01-01 (faketime): the CSMS certificate is not yet valid, TLS 1.2",
+            Charger(
+                "CP-KILO-12",
+                "csms.kilo.test",
+                9412,
+                Expect("tls.cert_not_yet_valid", "CX013", "tls_alert", also=("clock.reset",)),
+                tls=True,
+                faketime=FAKE_CLOCK,
+            ),
+            addr="127.0.0.22",
+            tls=Tls(server_max="1.2"),
+        )
+    )
+    s.append(
+        _one(
+            "tls12_cert_not_yet_valid_no_alert",
+            "as tls12_cert_not_yet_valid, but with stock Python 3.11 asyncio TLS, which sends no alert "
+            "(CPython gh-98078): the charger just closes after the server's flight",
+            Charger(
+                "CP-KILO-14",
+                "ocpp.kilo.test",
+                9414,
+                Expect("tls.cert_not_yet_valid", "CX013", "tls_abort", also=("clock.reset",)),
+                tls=True,
+                faketime=FAKE_CLOCK,
+            ),
+            addr="127.0.0.37",
+            tls=Tls(server_max="1.2"),
+            stock_asyncio_tls=True,
+        )
+    )
+    s.append(
+        _one(
+            "tls13_cert_not_yet_valid",
+            "the charger's clock says 2000-01-01 (faketime): certificate not yet valid, TLS 1.3 "
+            "(OpenSSL 3.0 sends this client alert unencrypted, before switching to handshake keys)",
+            Charger(
+                "CP-KILO-13",
+                "wss.kilo.test",
+                9413,
+                Expect("tls.cert_not_yet_valid", "CX013", "tls_alert", also=("clock.reset",)),
+                tls=True,
+                faketime=FAKE_CLOCK,
+            ),
+            addr="127.0.0.23",
+            tls=Tls(server_min="1.3"),
+        )
+    )
+    s.append(
+        _one(
+            "tls_cert_expired",
+            "the CSMS certificate expired in 2021 (TLS 1.2)",
+            Charger("CP-LIMA-20", "csms.lima.test", 9420, Expect("tls.cert_expired", "CX013", "tls_alert"), tls=True),
+            addr="127.0.0.24",
+            tls=Tls(server_cert="expired", server_max="1.2"),
+        )
+    )
+    s.append(
+        _one(
+            "tls_unknown_ca",
+            "the CSMS certificate is issued by a CA the charger does not trust (TLS 1.3)",
+            Charger("CP-MIKE-21", "csms.mike.test", 9421, Expect("tls.unknown_ca", "CX013", "tls_alert"), tls=True),
+            addr="127.0.0.25",
+            tls=Tls(server_cert="unknown_ca"),
+        )
+    )
+    s.append(
+        _one(
+            "tls_hostname_mismatch",
+            "the CSMS certificate is for another host name (TLS 1.2)",
+            Charger(
+                "CP-NOVEMBER-22",
+                "csms.november.test",
+                9422,
+                Expect("tls.hostname_mismatch", "CX013", "tls_alert"),
+                tls=True,
+            ),
+            addr="127.0.0.26",
+            tls=Tls(server_cert="wrong_host", server_max="1.2"),
+        )
+    )
+    s.append(
+        _one(
+            "tls_protocol_version",
+            "the CSMS accepts TLS 1.3 only, the charger speaks up to TLS 1.2",
+            Charger(
+                "CP-OSCAR-23", "csms.oscar.test", 9423, Expect("tls.protocol_version", "CX013", "tls_alert"), tls=True
+            ),
+            addr="127.0.0.27",
+            tls=Tls(server_min="1.3", client_max="1.2"),
+        )
+    )
+    s.append(
+        _one(
+            "tls12_client_cert_required",
+            "the CSMS requires a client certificate (security profile 3), the charger has none; TLS 1.2",
+            Charger(
+                "CP-PAPA-24", "csms.papa.test", 9424, Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True
+            ),
+            addr="127.0.0.28",
+            tls=Tls(server_max="1.2", require_client_cert=True),
+        )
+    )
+    s.append(
+        _one(
+            "tls13_client_cert_required",
+            "the CSMS requires a client certificate, the charger has none; TLS 1.3 (alert after the "
+            "charger's Finished, encrypted)",
+            Charger(
+                "CP-PAPA-25", "wss.papa.test", 9425, Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True
+            ),
+            addr="127.0.0.29",
+            tls=Tls(server_min="1.3", require_client_cert=True),
+        )
+    )
     # -- HTTP / WebSocket ------------------------------------------------------------------------------
-    s.append(_one("http_unauthorized", "wrong basic-auth password on the WebSocket upgrade: HTTP 401",
-                  Charger("CP-QUEBEC-30", "csms.quebec.test", 9530, Expect("http.unauthorized", "CX013", "http_status"),
-                          password="not-the-password"),
-                  addr="127.0.0.30", station=Station("CP-QUEBEC-30", password="quebec-secret")))
-    s.append(Scenario("http_not_found", "a station identity the CSMS does not know: HTTP 404",
-                      (Charger("CP-ROMEO-404", "csms.romeo.test", 9531,
-                               Expect("http.not_found", "CX013", "http_status")),),
-                      (Listener("127.0.0.31", 9531),), (Station("CP-ROMEO-031"),), {"csms.romeo.test": "127.0.0.31"}))
-    s.append(_one("http_bad_request",
-                  "charger offers only ocpp2.0.1 to a 1.6-only CSMS that rejects the upgrade (websockets: HTTP 400)",
-                  Charger("CS-SIERRA-32", "csms.sierra.test", 9532, Expect("http.bad_request", "CX013", "http_status"),
-                          ocpp="2.0.1"),
-                  addr="127.0.0.32", csms_subprotocols=("ocpp1.6",)))
-    s.append(_one("ws_subprotocol_mismatch",
-                  "charger offers only ocpp1.6, the CSMS speaks 2.0.1 only: 101 without a subprotocol, then close",
-                  Charger("CP-TANGO-33", "csms.tango.test", 9533,
-                          Expect("ws.subprotocol_mismatch", "CX013", "ws_no_subprotocol")),
-                  addr="127.0.0.33", csms_subprotocols=("ocpp2.0.1",), subprotocol_policy="ignore"))
-    s.append(_one("ws_abnormal_close", "the CSMS closes the WebSocket with 1008 (policy violation) after Boot",
-                  Charger("CS-UNIFORM-34", "csms.uniform.test", 9534, Expect("ws.abnormal_close", "CX013", "ws_close"),
-                          ocpp="2.0.1", script=("wait:2",)),
-                  addr="127.0.0.34",
-                  station=Station("CS-UNIFORM-34", behaviour="close", close_code=1008,
-                                  close_reason="station suspended by operator")))
-    s.append(_one("ws_dropped", "the CSMS drops the connection after Boot without a close frame (FIN)",
-                  Charger("CP-VICTOR-35", "csms.victor.test", 9535, Expect("ws.dropped", "CX013", "ws_dropped"),
-                          script=("wait:2",)),
-                  addr="127.0.0.35", station=Station("CP-VICTOR-35", behaviour="drop")))
-    s.append(_one("tcp_reset", "the CSMS resets the established connection after Boot (RST)",
-                  Charger("CP-VICTOR-36", "ocpp.victor.test", 9536, Expect("tcp.reset", "CX013", "tcp_reset"),
-                          script=("wait:2",)),
-                  addr="127.0.0.36", station=Station("CP-VICTOR-36", behaviour="reset")))
+    s.append(
+        _one(
+            "http_unauthorized",
+            "wrong basic-auth password on the WebSocket upgrade: HTTP 401",
+            Charger(
+                "CP-QUEBEC-30",
+                "csms.quebec.test",
+                9530,
+                Expect("http.unauthorized", "CX013", "http_status"),
+                password="not-the-password",
+            ),
+            addr="127.0.0.30",
+            station=Station("CP-QUEBEC-30", password="quebec-secret"),
+        )
+    )
+    s.append(
+        Scenario(
+            "http_not_found",
+            "a station identity the CSMS does not know: HTTP 404",
+            (Charger("CP-ROMEO-404", "csms.romeo.test", 9531, Expect("http.not_found", "CX013", "http_status")),),
+            (Listener("127.0.0.31", 9531),),
+            (Station("CP-ROMEO-031"),),
+            {"csms.romeo.test": "127.0.0.31"},
+        )
+    )
+    s.append(
+        _one(
+            "http_bad_request",
+            "charger offers only ocpp2.0.1 to a 1.6-only CSMS that rejects the upgrade (websockets: HTTP 400)",
+            Charger(
+                "CS-SIERRA-32",
+                "csms.sierra.test",
+                9532,
+                Expect("http.bad_request", "CX013", "http_status"),
+                ocpp="2.0.1",
+            ),
+            addr="127.0.0.32",
+            csms_subprotocols=("ocpp1.6",),
+        )
+    )
+    s.append(
+        _one(
+            "ws_subprotocol_mismatch",
+            "charger offers only ocpp1.6, the CSMS speaks 2.0.1 only: 101 without a subprotocol, then close",
+            Charger(
+                "CP-TANGO-33", "csms.tango.test", 9533, Expect("ws.subprotocol_mismatch", "CX013", "ws_no_subprotocol")
+            ),
+            addr="127.0.0.33",
+            csms_subprotocols=("ocpp2.0.1",),
+            subprotocol_policy="ignore",
+        )
+    )
+    s.append(
+        _one(
+            "ws_abnormal_close",
+            "the CSMS closes the WebSocket with 1008 (policy violation) after Boot",
+            Charger(
+                "CS-UNIFORM-34",
+                "csms.uniform.test",
+                9534,
+                Expect("ws.abnormal_close", "CX013", "ws_close"),
+                ocpp="2.0.1",
+                script=("wait:2",),
+            ),
+            addr="127.0.0.34",
+            station=Station(
+                "CS-UNIFORM-34", behaviour="close", close_code=1008, close_reason="station suspended by operator"
+            ),
+        )
+    )
+    s.append(
+        _one(
+            "ws_dropped",
+            "the CSMS drops the connection after Boot without a close frame (FIN)",
+            Charger(
+                "CP-VICTOR-35",
+                "csms.victor.test",
+                9535,
+                Expect("ws.dropped", "CX013", "ws_dropped"),
+                script=("wait:2",),
+            ),
+            addr="127.0.0.35",
+            station=Station("CP-VICTOR-35", behaviour="drop"),
+        )
+    )
+    s.append(
+        _one(
+            "tcp_reset",
+            "the CSMS resets the established connection after Boot (RST)",
+            Charger(
+                "CP-VICTOR-36", "ocpp.victor.test", 9536, Expect("tcp.reset", "CX013", "tcp_reset"), script=("wait:2",)
+            ),
+            addr="127.0.0.36",
+            station=Station("CP-VICTOR-36", behaviour="reset"),
+        )
+    )
     # -- OCPP ------------------------------------------------------------------------------------------
-    s.append(_one("ocpp_boot_callerror", "BootNotification answered with a CALLERROR (InternalError)",
-                  Charger("CP-WHISKEY-40", "csms.whiskey.test", 9640, Expect("ocpp.callerror", "CX013", "ocpp_callerror")),
-                  addr="127.0.0.40", station=Station("CP-WHISKEY-40", behaviour="boot_callerror")))
-    s.append(_one("ocpp_schema_violation",
-                  "the charger sends a BootNotification without chargePointModel (raw JSON); the CSMS's ocpp "
-                  "library answers with a CALLERROR",
-                  Charger("CP-XRAY-41", "csms.xray.test", 9641,
-                          Expect("ocpp.schema_violation", "CX013", "ocpp_call", also=("ocpp.callerror",)),
-                          malformed_boot='[2,"1001","BootNotification",{"chargePointVendor":"GhostcapLab"}]'),
-                  addr="127.0.0.41"))
-    s.append(_one("ocpp_boot_rejected", "BootNotification answered Rejected",
-                  Charger("CS-YANKEE-42", "csms.yankee.test", 9642,
-                          Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"), ocpp="2.0.1"),
-                  addr="127.0.0.42", station=Station("CS-YANKEE-42", behaviour="reject")))
-    s.append(_one("ocpp_boot_pending", "BootNotification answered Pending three times; the charger gives up",
-                  Charger("CP-ZULU-43", "csms.zulu.test", 9643,
-                          Expect("ocpp.boot_pending", "CX013", "ocpp_boot_status")),
-                  addr="127.0.0.43", station=Station("CP-ZULU-43", behaviour="pending")))
-    s.append(_one("ocpp_authorize_no_response",
-                  "the CSMS never answers Authorize; the charger's 2 s message timeout expires",
-                  Charger("CP-AMBER-44", "csms.amber.test", 9644,
-                          Expect("ocpp.no_response", "CX009", "ocpp_call"), script=("status", "authorize"),
-                          response_timeout=2),
-                  addr="127.0.0.44", station=Station("CP-AMBER-44", behaviour="no_authorize_answer")))
-    s.append(_one("ocpp_auth_rejected", "Authorize answered Invalid (OCPP 2.0.1)",
-                  Charger("CS-BRONZE-45", "csms.bronze.test", 9645,
-                          Expect("ocpp.auth_rejected", "CX009", "ocpp_authorize_status"), ocpp="2.0.1"),
-                  addr="127.0.0.45", station=Station("CS-BRONZE-45", behaviour="auth_invalid")))
-    s.append(_one("clock_reset", "the charger's clock says 2000-01-01 (faketime); otherwise healthy 1.6 over ws",
-                  Charger("CP-COPPER-46", "csms.copper.test", 9646, Expect("clock.reset", "CX015", "ocpp_clock"),
-                          faketime=FAKE_CLOCK, script=("status", "heartbeat")),
-                  addr="127.0.0.46"))
+    s.append(
+        _one(
+            "ocpp_boot_callerror",
+            "BootNotification answered with a CALLERROR (InternalError)",
+            Charger("CP-WHISKEY-40", "csms.whiskey.test", 9640, Expect("ocpp.callerror", "CX013", "ocpp_callerror")),
+            addr="127.0.0.40",
+            station=Station("CP-WHISKEY-40", behaviour="boot_callerror"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_schema_violation",
+            "the charger sends a BootNotification without chargePointModel (raw JSON); the CSMS's ocpp "
+            "library answers with a CALLERROR",
+            Charger(
+                "CP-XRAY-41",
+                "csms.xray.test",
+                9641,
+                Expect("ocpp.schema_violation", "CX013", "ocpp_call", also=("ocpp.callerror",)),
+                malformed_boot='[2,"1001","BootNotification",{"chargePointVendor":"GhostcapLab"}]',
+            ),
+            addr="127.0.0.41",
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_boot_rejected",
+            "BootNotification answered Rejected",
+            Charger(
+                "CS-YANKEE-42",
+                "csms.yankee.test",
+                9642,
+                Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"),
+                ocpp="2.0.1",
+            ),
+            addr="127.0.0.42",
+            station=Station("CS-YANKEE-42", behaviour="reject"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_boot_pending",
+            "BootNotification answered Pending three times; the charger gives up",
+            Charger("CP-ZULU-43", "csms.zulu.test", 9643, Expect("ocpp.boot_pending", "CX013", "ocpp_boot_status")),
+            addr="127.0.0.43",
+            station=Station("CP-ZULU-43", behaviour="pending"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_authorize_no_response",
+            "the CSMS never answers Authorize; the charger's 2 s message timeout expires",
+            Charger(
+                "CP-AMBER-44",
+                "csms.amber.test",
+                9644,
+                Expect("ocpp.no_response", "CX009", "ocpp_call"),
+                script=("status", "authorize"),
+                response_timeout=2,
+            ),
+            addr="127.0.0.44",
+            station=Station("CP-AMBER-44", behaviour="no_authorize_answer"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_auth_rejected",
+            "Authorize answered Invalid (OCPP 2.0.1)",
+            Charger(
+                "CS-BRONZE-45",
+                "csms.bronze.test",
+                9645,
+                Expect("ocpp.auth_rejected", "CX009", "ocpp_authorize_status"),
+                ocpp="2.0.1",
+            ),
+            addr="127.0.0.45",
+            station=Station("CS-BRONZE-45", behaviour="auth_invalid"),
+        )
+    )
+    s.append(
+        _one(
+            "clock_reset",
+            "the charger's clock says 2000-01-01 (faketime); otherwise healthy 1.6 over ws",
+            Charger(
+                "CP-COPPER-46",
+                "csms.copper.test",
+                9646,
+                Expect("clock.reset", "CX015", "ocpp_clock"),
+                faketime=FAKE_CLOCK,
+                script=("status", "heartbeat"),
+            ),
+            addr="127.0.0.46",
+        )
+    )
     # -- gateway: several chargers, captured on any interface (Linux cooked) ---------------------------
     gw = "127.0.0.50"
-    s.append(Scenario(
-        "gateway_mixed",
-        "a site gateway's view (tcpdump -i any): four chargers, two healthy, one rejected at Boot, one with "
-        "a wrong password",
-        (
-            Charger("GW-CP-01", "csms.gateway.test", 9700, HEALTHY, password="gw-pw-01"),
-            Charger("GW-CS-02", "csms.gateway.test", 9700, HEALTHY, ocpp="2.0.1", password="gw-pw-02",
-                    start_delay=0.2),
-            Charger("GW-CP-03", "csms.gateway.test", 9700, Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"),
-                    start_delay=0.4),
-            Charger("GW-CP-04", "csms.gateway.test", 9700, Expect("http.unauthorized", "CX013", "http_status"),
-                    password="stale-password", start_delay=0.6),
-        ),
-        (Listener(gw, 9700),),
-        (Station("GW-CP-01", "gw-pw-01"), Station("GW-CS-02", "gw-pw-02"),
-         Station("GW-CP-03", behaviour="reject"), Station("GW-CP-04", "gw-pw-04")),
-        {"csms.gateway.test": gw},
-        interface="any",
-    ))
+    s.append(
+        Scenario(
+            "gateway_mixed",
+            "a site gateway's view (tcpdump -i any): four chargers, two healthy, one rejected at Boot, one with "
+            "a wrong password",
+            (
+                Charger("GW-CP-01", "csms.gateway.test", 9700, HEALTHY, password="gw-pw-01", source="127.0.1.1"),
+                Charger(
+                    "GW-CS-02",
+                    "csms.gateway.test",
+                    9700,
+                    HEALTHY,
+                    ocpp="2.0.1",
+                    password="gw-pw-02",
+                    start_delay=0.2,
+                    source="127.0.1.2",
+                ),
+                Charger(
+                    "GW-CP-03",
+                    "csms.gateway.test",
+                    9700,
+                    Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"),
+                    start_delay=0.4,
+                    source="127.0.1.3",
+                ),
+                Charger(
+                    "GW-CP-04",
+                    "csms.gateway.test",
+                    9700,
+                    Expect("http.unauthorized", "CX013", "http_status"),
+                    password="stale-password",
+                    start_delay=0.6,
+                    source="127.0.1.4",
+                ),
+            ),
+            (Listener(gw, 9700),),
+            (
+                Station("GW-CP-01", "gw-pw-01"),
+                Station("GW-CS-02", "gw-pw-02"),
+                Station("GW-CP-03", behaviour="reject"),
+                Station("GW-CP-04", "gw-pw-04"),
+            ),
+            {"csms.gateway.test": gw},
+            interface="any",
+        )
+    )
     return s
 
 

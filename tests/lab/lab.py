@@ -1,0 +1,202 @@
+"""Run one scenario: namespace, firewall, dnsmasq, tcpdump, CSMS, chargers; then tear everything down."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import dns, firewall
+from .certs import Pki
+from .netns import Namespace, stop, wait_for_text
+from .scenarios import Charger, Scenario
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    workdir: Path
+    pcap: Path
+    keylog: Path | None
+    chargers: dict[str, dict[str, Any]] = field(default_factory=dict)  # station id -> charger result
+    csms_log: str = ""
+    dns_log: str = ""
+    tcpdump_log: str = ""
+    nft: str = ""
+    certs: dict[str, dict[str, str]] = field(default_factory=dict)  # station id -> server cert facts
+    namespace: str = ""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _python(module: str, conf: Path) -> list[str]:
+    return [sys.executable, "-m", module, str(conf)]
+
+
+def _csms_conf(sc: Scenario, pki: Pki, keylog: Path | None, run: Run) -> dict[str, Any]:
+    listeners = []
+    for lst in sc.listeners:
+        entry: dict[str, Any] = {"host": lst.host, "port": lst.port, "tls": None}
+        if lst.tls:
+            host = next((c.host for c in sc.chargers if c.port == lst.port), lst.host)
+            cert = pki.server(lst.tls.server_cert, host)
+            entry["tls"] = {
+                "cert": str(cert.cert),
+                "key": str(cert.key),
+                "min": lst.tls.server_min,
+                "max": lst.tls.server_max,
+                "keylog": str(keylog) if keylog else None,
+                "client_ca": str(pki.ca_file) if lst.tls.require_client_cert else None,
+            }
+            for c in sc.chargers:
+                if c.port == lst.port:
+                    run.certs[c.station_id] = {
+                        "subject": cert.subject,
+                        "not_before": cert.not_before,
+                        "not_after": cert.not_after,
+                        "kind": lst.tls.server_cert,
+                    }
+        listeners.append(entry)
+    stations = {
+        s.id: {
+            "password": s.password,
+            "behaviour": s.behaviour,
+            "close_code": s.close_code,
+            "close_reason": s.close_reason,
+        }
+        for s in sc.stations
+    }
+    return {
+        "listeners": listeners,
+        "stations": stations,
+        "subprotocols": list(sc.csms_subprotocols),
+        "subprotocol_policy": sc.subprotocol_policy,
+        "flush_tls_alerts": not sc.stock_asyncio_tls,
+    }
+
+
+def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "station_id": ch.station_id,
+        "url": ch.url,
+        "ocpp": ch.ocpp,
+        "offer": ch.subprotocols,
+        "password": ch.password,
+        "open_timeout": ch.open_timeout,
+        "response_timeout": ch.response_timeout,
+        "script": list(ch.script),
+        "boot_tries": ch.boot_tries,
+        "malformed_boot": ch.malformed_boot,
+        "result": str(result),
+        "tls": None,
+        "source": ch.source,
+        "flush_tls_alerts": not sc.stock_asyncio_tls,
+    }
+    if ch.tls:
+        lst = next((x for x in sc.listeners if x.port == ch.port and x.tls), None)
+        tls = lst.tls if lst and lst.tls else None
+        conf["tls"] = {
+            "cafile": str(pki.ca_file),
+            "min": tls.client_min if tls else "1.2",
+            "max": tls.client_max if tls else "1.3",
+        }
+        if ch.client_cert:
+            cc = pki.client(ch.station_id)
+            conf["tls"].update(cert=str(cc.cert), key=str(cc.key))
+    return conf
+
+
+def run_scenario(sc: Scenario, workdir: Path) -> Run:
+    """Run ``sc`` with everything under ``workdir``; returns what the stacks did and where the capture is."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    pki = Pki(workdir / "pki")
+    keylog = workdir / "keys.txt" if sc.uses_tls else None
+    run = Run(sc, workdir, workdir / "capture.pcap", keylog)
+    env = _env()
+    with Namespace(resolver=sc.resolver) as ns:
+        run.namespace = ns.name
+        run.nft = firewall.apply(ns, sc.firewall)
+        dns_log = workdir / "dnsmasq.log"
+        dns.start_dnsmasq(ns, sc.dns, dns_log)
+
+        csms_log, csms_out = workdir / "csms.log", workdir / "csms.out"
+        csms = None
+        if sc.listeners:
+            conf = workdir / "csms.json"
+            conf.write_text(json.dumps(_csms_conf(sc, pki, keylog, run), indent=2))
+            with csms_out.open("w") as out, csms_log.open("w") as err:
+                csms = ns.popen(_python("tests.lab.csms", conf), stdout=out, stderr=err, env=env)
+            wait_for_text(csms_out, "READY", 15, csms)
+
+        tcpdump_log = workdir / "tcpdump.log"
+        with tcpdump_log.open("w") as err:
+            tcpdump = ns.popen(
+                [
+                    "tcpdump",
+                    "-i",
+                    sc.interface,
+                    "-n",
+                    "-U",
+                    "--immediate-mode",
+                    "-B",
+                    "32768",
+                    "-s",
+                    "0",
+                    "-Z",
+                    "root",
+                    "-w",
+                    str(run.pcap),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        wait_for_text(tcpdump_log, "listening on", 10, tcpdump)
+        time.sleep(0.2)  # the capture socket is bound when tcpdump says so; give it a moment anyway
+
+        procs: list[tuple[Charger, subprocess.Popen[str], Path]] = []
+        t0 = time.monotonic()
+        for ch in sc.chargers:
+            time.sleep(max(0.0, t0 + ch.start_delay - time.monotonic()))
+            conf = workdir / f"charger-{ch.station_id}.json"
+            result = workdir / f"charger-{ch.station_id}.result.json"
+            conf.write_text(json.dumps(_charger_conf(sc, ch, pki, result), indent=2))
+            argv = _python("tests.lab.charger", conf)
+            if ch.faketime:
+                argv = ["faketime", ch.faketime, *argv]
+            with (workdir / f"charger-{ch.station_id}.log").open("w") as err:
+                procs.append((ch, ns.popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env), result))
+        for ch, proc, _ in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"  {sc.name}: charger {ch.station_id} did not finish; stopping it", file=sys.stderr)
+                stop(proc)
+        time.sleep(0.3)
+        stop(tcpdump, signal.SIGINT)
+        if csms is not None:
+            stop(csms)
+        for ch, _proc, result in procs:
+            run.chargers[ch.station_id] = (
+                json.loads(result.read_text()) if result.exists() else {"error": {"message": "no result"}}
+            )
+            run.chargers[ch.station_id]["log"] = (workdir / f"charger-{ch.station_id}.log").read_text()
+        run.csms_log = csms_log.read_text() if csms_log.exists() else ""
+        run.dns_log = dns_log.read_text()
+        run.tcpdump_log = tcpdump_log.read_text()
+    return run

@@ -1,0 +1,960 @@
+"""Ground truth: locate each charger's failure frame in the capture, record the facts, check with tshark.
+
+The failure frame is found by ``pcapread`` (our own parser) from what the stacks reported; the check then
+asks tshark -- an independent dissector -- for the same frame and facts. A record is accepted only when
+every check passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import pcapread as pr
+from .lab import Run
+from .scenarios import ALERTS, Charger, Scenario
+
+#: OpenSSL reason codes (as the receiving side reports them) -> TLS alert number
+OPENSSL_ALERTS = {
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": 40,
+    "SSLV3_ALERT_BAD_CERTIFICATE": 42,
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": 45,
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": 46,
+    "TLSV1_ALERT_UNKNOWN_CA": 48,
+    "TLSV1_ALERT_PROTOCOL_VERSION": 70,
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": 116,
+}
+TLS_VERSIONS = {0x0301: "TLSv1.0", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+TLS13_ALERT_RECORD_LEN = 19  # 2 alert bytes + inner content type + 16-byte AEAD tag, no padding
+
+
+class NotFound(Exception):
+    """The capture does not show what the stacks reported."""
+
+
+@dataclass
+class Ctx:
+    """Everything a locator may use for one charger."""
+
+    run: Run
+    ch: Charger
+    result: dict[str, Any]
+    packets: list[pr.Packet]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        return self.result.get("error") or {}
+
+    def errors(self) -> list[dict[str, Any]]:
+        out, err = [], self.result.get("error")
+        while err:
+            out.append(err)
+            err = err.get("cause")
+        return out
+
+    def conn(self) -> pr.Conn:
+        conns = pr.connections(self.packets, self.ch.port)
+        if not conns:
+            raise NotFound(f"no TCP connection to port {self.ch.port}")
+        if self.ch.tls or (len(conns) == 1 and len(self.run.scenario.chargers) == 1):
+            return conns[0]
+        for c in conns:
+            msg, _ = pr.http_message(c.up)
+            if msg and msg.info["first_line"].split(" ")[1].rstrip("/").endswith("/" + self.ch.station_id):
+                return c
+        raise NotFound(f"no WebSocket upgrade for {self.ch.station_id}")
+
+
+@dataclass
+class Finding:
+    frame: int | None
+    facts: dict[str, Any]
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass
+class Check:
+    """One tshark query and what it must return (first row, or all rows, or none)."""
+
+    what: str
+    filter: str
+    fields: list[str]
+    expect: list[list[str]] | None = None  # expected rows (prefix match on the first len(expect) rows)
+    expect_none: bool = False
+    min_rows: int = 1
+    got: list[list[str]] = field(default_factory=list)
+    ok: bool = False
+
+
+# -- OCPP over WebSocket ------------------------------------------------------------------------------------
+def ws_messages(conn: pr.Conn) -> list[tuple[str, pr.Pdu]]:
+    """All WebSocket frames of ``conn`` in frame order, tagged 'up' (charger) or 'down' (CSMS)."""
+    out: list[tuple[str, pr.Pdu]] = []
+    req, up_start = pr.http_message(conn.up)
+    resp, down_start = pr.http_message(conn.down)
+    if req is None or resp is None or resp.info.get("status") != 101:
+        return out
+    out += [("up", p) for p in pr.ws_frames(conn.up, up_start)]
+    out += [("down", p) for p in pr.ws_frames(conn.down, down_start)]
+    return sorted(out, key=lambda x: x[1].frame)
+
+
+def ocpp(conn: pr.Conn) -> list[tuple[str, pr.Pdu, list[Any]]]:
+    return [
+        (d, p, p.info["json"])
+        for d, p in ws_messages(conn)
+        if p.info["opcode"] == 1 and isinstance(p.info.get("json"), list)
+    ]
+
+
+def call_actions(msgs: list[tuple[str, pr.Pdu, list[Any]]]) -> dict[str, str]:
+    return {m[1]: m[2] for d, _, m in msgs if d == "up" and m and m[0] == 2 and len(m) >= 3}
+
+
+def ws_text_check(ch: Charger, frame: int, text: str, what: str) -> Check:
+    """tshark must show ``text`` as the WebSocket text of ``frame``, sent by the CSMS or the charger."""
+    port = "tcp.srcport" if what.startswith("CSMS") else "tcp.dstport"
+    return Check(
+        what,
+        f"frame.number == {frame} && websocket.opcode == 1 && {port} == {ch.port}",
+        ["websocket.payload.text"],
+        expect=[[text]],
+    )
+
+
+# -- locators -----------------------------------------------------------------------------------------------
+def loc_healthy(c: Ctx) -> Finding:
+    facts: dict[str, Any] = {
+        "boot_status": c.result.get("facts", {}).get("boot_status"),
+        "subprotocol": c.result.get("facts", {}).get("subprotocol"),
+    }
+    if c.error:
+        raise NotFound(f"charger reported an error: {c.error.get('message')}")
+    conn = c.conn()
+    checks: list[Check] = []
+    if c.ch.tls:
+        hello = _tls(conn)
+        facts.update(hello)
+        checks += _tls_hello_checks(c, hello)
+        checks.append(
+            Check(
+                "no fatal TLS alert",
+                f"tls.alert_message.level == 2 && tcp.port == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            )
+        )
+        checks.append(
+            Check(
+                "decrypted Boot answered Accepted",
+                f'tcp.port == {c.ch.port} && websocket.payload.text contains "\\"Accepted\\""',
+                ["websocket.payload.text"],
+            )
+        )
+        facts["tls_version"] = c.result["facts"].get("tls_version")
+        facts["cipher"] = c.result["facts"].get("cipher")
+        return Finding(None, facts, checks)
+    msgs = ocpp(conn)
+    boot = next((p for d, p, m in msgs if d == "down" and m[0] == 3 and m[2].get("status") == "Accepted"), None)
+    if boot is None:
+        raise NotFound("no BootNotification Accepted")
+    resp, _ = pr.http_message(conn.down)
+    assert resp is not None
+    facts["http_status"] = 101
+    facts["upgrade_frame"] = resp.frame
+    facts["boot_accepted_frame"] = boot.frame
+    checks.append(
+        Check(
+            "101 with the OCPP subprotocol",
+            f"frame.number == {resp.frame}",
+            ["http.response.code", "http.sec_websocket_protocol"],
+            expect=[["101", c.result["facts"]["subprotocol"]]],
+        )
+    )
+    checks.append(ws_text_check(c.ch, boot.frame, boot.info["text"], "CSMS: Boot Accepted"))
+    checks.append(
+        Check("no RST", f"tcp.flags.reset == 1 && tcp.port == {c.ch.port}", ["frame.number"], expect_none=True)
+    )
+    return Finding(None, facts, checks)
+
+
+def _dns_finding(c: Ctx, frame: int, facts: dict[str, Any], flt: str) -> Finding:
+    facts["qname"] = c.ch.host
+    facts["resolver"] = c.run.scenario.resolver
+    return Finding(
+        frame,
+        facts,
+        [Check("first matching DNS packet", flt, ["frame.number", "dns.qry.name"], expect=[[str(frame), c.ch.host]])],
+    )
+
+
+def loc_dns_response(c: Ctx) -> Finding:
+    fid = c.ch.expect.fault_id
+    rcode = {"dns.nxdomain": 3, "dns.servfail": 2, "dns.refused": 5, "dns.no_address": 0}[fid or ""]
+    for p, m in pr.dns_messages(c.packets):
+        if m["response"] and m["name"] == c.ch.host and m["rcode"] == rcode and (rcode or m["answers"] == 0):
+            flt = f'dns.flags.response == 1 && dns.qry.name == "{c.ch.host}" && dns.flags.rcode == {rcode}'
+            if rcode == 0:
+                flt += " && dns.count.answers == 0"
+            f = _dns_finding(
+                c,
+                p.no,
+                {"rcode": rcode, "answers": m["answers"], "qtype": {1: "A", 28: "AAAA"}.get(m["qtype"], m["qtype"])},
+                flt,
+            )
+            f.checks.append(
+                Check(
+                    "rcode",
+                    f"frame.number == {p.no}",
+                    ["dns.flags.rcode", "dns.count.answers"],
+                    expect=[[str(rcode), str(m["answers"])]],
+                )
+            )
+            return f
+    raise NotFound(f"no DNS response with rcode {rcode} for {c.ch.host}")
+
+
+def loc_dns_unanswered(c: Ctx) -> Finding:
+    queries = [(p, m) for p, m in pr.dns_messages(c.packets) if m["name"] == c.ch.host]
+    answered = {m["id"] for _, m in queries if m["response"]}
+    unanswered = [p for p, m in queries if not m["response"] and m["id"] not in answered]
+    if not unanswered:
+        raise NotFound("every query was answered")
+    flt = f'dns.flags.response == 0 && dns.qry.name == "{c.ch.host}"'
+    f = _dns_finding(c, unanswered[0].no, {"queries": len(unanswered), "responses": 0}, flt)
+    f.checks.append(Check("no DNS response at all", "dns.flags.response == 1", ["frame.number"], expect_none=True))
+    f.checks.append(Check("queries repeated", flt, ["frame.number"], min_rows=len(unanswered)))
+    return f
+
+
+def loc_tcp_refused(c: Ctx) -> Finding:
+    rst = next((p for p in c.packets if p.proto == "tcp" and p.sport == c.ch.port and p.flags & pr.RST), None)
+    if rst is None:
+        raise NotFound("no RST from the CSMS port")
+    syn = next(p for p in c.packets if p.proto == "tcp" and p.dport == c.ch.port and p.flags & pr.SYN)
+    return Finding(
+        rst.no,
+        {"dst": f"{rst.src}:{c.ch.port}", "syn_frame": syn.no, "syn_ack": False},
+        [
+            Check(
+                "first RST from the CSMS port",
+                f"tcp.flags.reset == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect=[[str(rst.no)]],
+            ),
+            Check(
+                "no SYN-ACK",
+                f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def loc_tcp_syn_timeout(c: Ctx) -> Finding:
+    syns = [p for p in c.packets if p.proto == "tcp" and p.dport == c.ch.port and p.flags & pr.SYN]
+    if len(syns) < 2 or any(p.sport == c.ch.port for p in c.packets if p.proto == "tcp"):
+        raise NotFound("expected retransmitted SYNs and no answer")
+    flt = f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {c.ch.port}"
+    return Finding(
+        syns[0].no,
+        {
+            "dst": f"{syns[0].dst}:{c.ch.port}",
+            "syn_count": len(syns),
+            "give_up_after_s": round(syns[-1].ts - syns[0].ts, 3),
+        },
+        [
+            Check("first SYN", flt, ["frame.number"], expect=[[str(syns[0].no)]], min_rows=len(syns)),
+            Check(
+                "retransmissions flagged",
+                f"{flt} && tcp.analysis.retransmission",
+                ["frame.number"],
+                expect=[[str(p.no)] for p in syns[1:]],
+            ),
+            Check("nothing from the CSMS port", f"tcp.srcport == {c.ch.port}", ["frame.number"], expect_none=True),
+        ],
+    )
+
+
+def loc_icmp_unreachable(c: Ctx) -> Finding:
+    icmp = next((p for p in c.packets if p.proto == "icmp" and p.icmp_type == 3), None)
+    if icmp is None:
+        raise NotFound("no ICMP unreachable")
+    code = icmp.payload[1]
+    return Finding(
+        icmp.no,
+        {"icmp_type": 3, "icmp_code": code, "dst_port": c.ch.port},
+        [
+            Check(
+                "ICMP unreachable for the CSMS port",
+                f"icmp.type == 3 && tcp.dstport == {c.ch.port}",
+                ["frame.number", "icmp.code"],
+                expect=[[str(icmp.no), str(code)]],
+            ),
+        ],
+    )
+
+
+def _tls(conn: pr.Conn) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for rec in pr.tls_records(conn.up):
+        if rec.info.get("handshake") == 1:
+            facts["sni"] = rec.info.get("sni")
+            facts["client_hello_frame"] = rec.frame
+            facts["offered_versions"] = [TLS_VERSIONS.get(v, hex(v)) for v in rec.info.get("supported_versions", [])]
+            break
+    for rec in pr.tls_records(conn.down):
+        if rec.info.get("handshake") == 2:
+            v = rec.info.get("selected_version") or rec.info["legacy_version"]
+            facts["negotiated_version"] = TLS_VERSIONS.get(v, hex(v))
+            facts["server_hello_frame"] = rec.frame
+            break
+    return facts
+
+
+def _tls_hello_checks(c: Ctx, hello: dict[str, Any]) -> list[Check]:
+    checks = [
+        Check(
+            "ClientHello SNI",
+            f"frame.number == {hello['client_hello_frame']} && tls.handshake.type == 1",
+            ["tls.handshake.extensions_server_name"],
+            expect=[[c.ch.host]],
+        )
+    ]
+    if "server_hello_frame" in hello:
+        v = {"TLSv1.2": "0x0303", "TLSv1.3": "0x0304"}[hello["negotiated_version"]]
+        field_ = "tls.handshake.extensions.supported_version" if v == "0x0304" else "tls.handshake.version"
+        checks.append(
+            Check(
+                "ServerHello version",
+                f"frame.number == {hello['server_hello_frame']} && tls.handshake.type == 2",
+                [field_],
+                expect=[[v]],
+            )
+        )
+    return checks
+
+
+#: what the *sending* OpenSSL reported -> the alert it sends (OpenSSL ssl_verify_alarm_type, RFC 8446 4.4.2.4)
+SENDER_ALERTS = {
+    "certificate is not yet valid": 42,
+    "certificate has expired": 45,
+    "unable to get local issuer certificate": 48,
+    "Hostname mismatch": 42,
+}
+
+
+def _stack_alert(c: Ctx, tls13: bool) -> tuple[int | None, str, str]:
+    """The alert as the stacks reported it: the receiver's OpenSSL reason, else mapped from the sender's."""
+    texts = [e.get("message", "") for e in c.errors()] + c.run.csms_log.splitlines()
+    for text in texts:
+        for reason, num in OPENSSL_ALERTS.items():
+            if f"[SSL: {reason}]" in text:
+                return num, text.strip(), "receiver"
+    for text in texts:
+        if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in text:
+            return (116 if tls13 else 40), text.strip(), "sender"
+        for needle, num in SENDER_ALERTS.items():
+            if "CERTIFICATE_VERIFY_FAILED" in text and needle in text:
+                return num, text.strip(), "sender"
+    return None, "", ""
+
+
+def loc_tls_alert(c: Ctx) -> Finding:
+    conn = c.conn()
+    hello = _tls(conn)
+    tls13 = hello.get("negotiated_version") == "TLSv1.3"
+    recs = sorted(
+        [("charger", r) for r in pr.tls_records(conn.up)] + [("csms", r) for r in pr.tls_records(conn.down)],
+        key=lambda x: x[1].frame,
+    )
+    alert = next(
+        (
+            (who, r)
+            for who, r in recs
+            if r.info["content_type"] == 21
+            or (tls13 and r.info["content_type"] == 23 and r.info["length"] == TLS13_ALERT_RECORD_LEN)
+        ),
+        None,
+    )
+    if alert is None:
+        raise NotFound("no TLS alert record")
+    who, rec = alert
+    stack_num, stack_text, stack_side = _stack_alert(c, tls13)
+    encrypted = rec.info["content_type"] == 23
+    num = rec.info.get("alert", stack_num)
+    if num is None:
+        raise NotFound("encrypted alert and no stack reported which")
+    if not encrypted and stack_num is not None and stack_num != num:
+        raise NotFound(f"capture shows alert {num}, the receiving stack reported {stack_num}")
+    facts = {
+        **hello,
+        "alert": ALERTS.get(num or -1, num),
+        "alert_number": num,
+        "alert_level": "fatal",
+        "alert_sender": who,
+        "alert_encrypted": encrypted,
+        "alert_as_reported": stack_text,
+        "alert_reported_by": stack_side,
+    }
+    if encrypted:
+        facts["note"] = "TLS 1.3: the alert is encrypted; tshark decrypts it with the key log"
+    checks = _tls_hello_checks(c, hello)
+    port_field = "tcp.srcport" if who == "csms" else "tcp.dstport"
+    checks.append(
+        Check(
+            "first TLS alert (decrypted with the key log)",
+            f"tls.alert_message && {port_field} == {c.ch.port}",
+            ["frame.number", "tls.alert_message.level", "tls.alert_message.desc"],
+            expect=[[str(rec.frame), "2", str(num)]],
+        )
+    )
+    return Finding(rec.frame, facts, checks)
+
+
+def loc_tls_abort(c: Ctx) -> Finding:
+    """No alert: the frame that ends the handshake (FIN or RST) from whoever gave up."""
+    conn = c.conn()
+    hello = _tls(conn)
+    stop = next(
+        (p for p in c.packets if p.proto == "tcp" and p.flags & (pr.FIN | pr.RST) and c.ch.port in (p.sport, p.dport)),
+        None,
+    )
+    if stop is None:
+        raise NotFound("no FIN/RST")
+    who = "csms" if stop.sport == c.ch.port else "charger"
+    facts = {**hello, "alert": None, "aborted_by": who, "abort": "RST" if stop.flags & pr.RST else "FIN"}
+    checks = _tls_hello_checks(c, hello)
+    checks.append(
+        Check(
+            "no TLS alert at all", f"tls.alert_message && tcp.port == {c.ch.port}", ["frame.number"], expect_none=True
+        )
+    )
+    checks.append(
+        Check(
+            "first FIN/RST",
+            f"(tcp.flags.fin == 1 || tcp.flags.reset == 1) && tcp.port == {c.ch.port}",
+            ["frame.number", "tcp.srcport"],
+            expect=[[str(stop.no), str(stop.sport)]],
+        )
+    )
+    return Finding(stop.no, facts, checks)
+
+
+def loc_http_status(c: Ctx) -> Finding:
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None:
+        raise NotFound("no HTTP response")
+    status = resp.info["status"]
+    stack = next((e["http_status"] for e in c.errors() if "http_status" in e), None)
+    if stack != status:
+        raise NotFound(f"capture says HTTP {status}, the charger's stack said {stack}")
+    h = resp.info["headers"]
+    facts = {
+        "http_status": status,
+        "http_reason": resp.info["first_line"].split(" ", 2)[2],
+        "www_authenticate": h.get("www-authenticate"),
+        "server": h.get("server"),
+        "path": c.ch.path + "/" + c.ch.station_id,
+        "offered_subprotocols": c.ch.subprotocols,
+    }
+    return Finding(
+        resp.frame,
+        facts,
+        [
+            Check(
+                "the HTTP response",
+                f"http.response.code == {status} && tcp.srcport == {c.ch.port} && tcp.dstport == {conn.client[1]}",
+                ["frame.number", "http.response.code"],
+                expect=[[str(resp.frame), str(status)]],
+            ),
+        ],
+    )
+
+
+def loc_ws_no_subprotocol(c: Ctx) -> Finding:
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None or resp.info["status"] != 101 or "sec-websocket-protocol" in resp.info["headers"]:
+        raise NotFound("no 101 without Sec-WebSocket-Protocol")
+    close = next((p for d, p in ws_messages(conn) if d == "down" and p.info["opcode"] == 8), None)
+    facts = {
+        "http_status": 101,
+        "offered_subprotocols": c.ch.subprotocols,
+        "agreed_subprotocol": None,
+        "csms_subprotocols": list(c.run.scenario.csms_subprotocols),
+        "close_code": close.info.get("close_code") if close else None,
+        "close_reason": close.info.get("close_reason") if close else None,
+    }
+    return Finding(
+        resp.frame,
+        facts,
+        [
+            Check(
+                "101 without a subprotocol",
+                f"http.response.code == 101 && tcp.srcport == {c.ch.port}",
+                ["frame.number", "http.sec_websocket_protocol"],
+                expect=[[str(resp.frame), ""]],
+            ),
+            Check(
+                "offered subprotocol",
+                f"http.request && tcp.dstport == {c.ch.port}",
+                ["http.sec_websocket_protocol"],
+                expect=[[",".join(c.ch.subprotocols)]],
+            ),
+        ],
+    )
+
+
+def loc_ws_close(c: Ctx) -> Finding:
+    conn = c.conn()
+    close = next(
+        (
+            p
+            for d, p in ws_messages(conn)
+            if d == "down" and p.info["opcode"] == 8 and p.info.get("close_code") not in (1000, 1001)
+        ),
+        None,
+    )
+    if close is None:
+        raise NotFound("no abnormal close frame from the CSMS")
+    code, reason = close.info["close_code"], close.info["close_reason"]
+    stack = next((e.get("rcvd_close") for e in c.errors() if e.get("rcvd_close")), None)
+    facts = {"close_code": code, "close_reason": reason, "charger_saw": stack}
+    return Finding(
+        close.frame,
+        facts,
+        [
+            Check(
+                "close frame from the CSMS",
+                f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+                ["frame.number", "websocket.payload.close.status_code", "websocket.payload.close.reason"],
+                expect=[[str(close.frame), str(code), reason]],
+            ),
+        ],
+    )
+
+
+def _server_end(c: Ctx, flag: int) -> tuple[pr.Conn, pr.Packet]:
+    conn = c.conn()
+    pkt = next(
+        (
+            p
+            for p in c.packets
+            if p.proto == "tcp" and p.sport == c.ch.port and p.flags & flag and (p.dst, p.dport) == conn.client
+        ),
+        None,
+    )
+    if pkt is None:
+        raise NotFound("no FIN/RST from the CSMS")
+    return conn, pkt
+
+
+def loc_ws_dropped(c: Ctx) -> Finding:
+    conn, fin = _server_end(c, pr.FIN)
+    if any(d == "down" and p.info["opcode"] == 8 and p.frame < fin.no for d, p in ws_messages(conn)):
+        raise NotFound("the CSMS sent a close frame first")
+    facts = {"end": "FIN", "close_frame": None, "charger_close_code": 1006}
+    return Finding(
+        fin.no,
+        facts,
+        [
+            Check(
+                "FIN from the CSMS",
+                f"tcp.flags.fin == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect=[[str(fin.no)]],
+            ),
+            Check(
+                "no close frame from the CSMS",
+                f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def loc_tcp_reset(c: Ctx) -> Finding:
+    conn, rst = _server_end(c, pr.RST)
+    facts = {"end": "RST", "established": True, "after_frames": rst.no - conn.syn_frame}
+    return Finding(
+        rst.no,
+        facts,
+        [
+            Check(
+                "RST from the CSMS",
+                f"tcp.flags.reset == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect=[[str(rst.no)]],
+            ),
+            Check(
+                "connection was established",
+                f"tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+            ),
+        ],
+    )
+
+
+def loc_ocpp_callerror(c: Ctx) -> Finding:
+    msgs = ocpp(c.conn())
+    actions = call_actions(msgs)
+    err = next(((p, m) for d, p, m in msgs if d == "down" and m[0] == 4), None)
+    if err is None:
+        raise NotFound("no CALLERROR")
+    p, m = err
+    stack = next((e.get("ocpp_error_code") for e in c.errors() if e.get("ocpp_error_code")), None)
+    if stack is not None and stack != m[2]:
+        raise NotFound(f"capture says {m[2]}, the charger's stack said {stack}")
+    facts = {
+        "message_id": m[1],
+        "action": actions.get(m[1]),
+        "callerror_code": m[2],
+        "callerror_description": m[3],
+        "callerror_details": m[4] if len(m) > 4 else None,
+    }
+    return Finding(p.frame, facts, [ws_text_check(c.ch, p.frame, p.info["text"], "CSMS: CALLERROR")])
+
+
+def loc_ocpp_call(c: Ctx) -> Finding:
+    """The CALL that failed: never answered (no_response) or broke the schema (schema_violation)."""
+    msgs = ocpp(c.conn())
+    answers = {m[1]: (p, m) for d, p, m in msgs if d == "down" and m[0] in (3, 4)}
+    fid = c.ch.expect.fault_id
+    for d, p, m in msgs:
+        if d != "up" or m[0] != 2:
+            continue
+        answer = answers.get(m[1])
+        if fid == "ocpp.no_response" and answer is None:
+            timeout = next((e["message"] for e in c.errors() if "Waited" in e.get("message", "")), "")
+            facts = {
+                "message_id": m[1],
+                "action": m[2],
+                "answered": False,
+                "charger_timeout_s": c.ch.response_timeout,
+                "charger_error": timeout,
+            }
+            last = max(pk.no for pk in c.packets)
+            return Finding(
+                p.frame,
+                facts,
+                [
+                    ws_text_check(c.ch, p.frame, p.info["text"], "charger: the unanswered CALL"),
+                    Check(
+                        "no answer with that message id",
+                        f'websocket.payload.text contains "\\"{m[1]}\\"" && tcp.srcport == {c.ch.port}',
+                        ["frame.number"],
+                        expect_none=True,
+                    ),
+                    Check(
+                        "capture covers the timeout",
+                        f"frame.number == {last} && frame.time_relative >= {c.ch.response_timeout}",
+                        ["frame.number"],
+                    ),
+                ],
+            )
+        if fid == "ocpp.schema_violation" and c.ch.malformed_boot and p.info["text"] == c.ch.malformed_boot:
+            facts = {
+                "message_id": m[1],
+                "action": m[2],
+                "payload": m[3],
+                "answer": answer[1] if answer else None,
+                "answer_frame": answer[0].frame if answer else None,
+            }
+            checks = [ws_text_check(c.ch, p.frame, p.info["text"], "charger: the malformed CALL")]
+            if answer:
+                checks.append(ws_text_check(c.ch, answer[0].frame, answer[0].info["text"], "CSMS: its CALLERROR"))
+            return Finding(p.frame, facts, checks)
+    raise NotFound(f"no CALL matching {fid}")
+
+
+def _first_result(c: Ctx, action: str, bad: Callable[[dict[str, Any]], str | None]) -> Finding:
+    msgs = ocpp(c.conn())
+    actions = call_actions(msgs)
+    hits = [
+        (p, m, s) for d, p, m in msgs if d == "down" and m[0] == 3 and actions.get(m[1]) == action and (s := bad(m[2]))
+    ]
+    if not hits:
+        raise NotFound(f"no {action} result with the expected status")
+    p, m, status = hits[0]
+    facts = {"message_id": m[1], "action": action, "status": status, "responses_like_this": len(hits), "payload": m[2]}
+    return Finding(p.frame, facts, [ws_text_check(c.ch, p.frame, p.info["text"], f"CSMS: {action} {status}")])
+
+
+def loc_ocpp_boot_status(c: Ctx) -> Finding:
+    want = {"ocpp.boot_rejected": "Rejected", "ocpp.boot_pending": "Pending"}[c.ch.expect.fault_id or ""]
+    f = _first_result(c, "BootNotification", lambda pl: pl.get("status") if pl.get("status") == want else None)
+    if want == "Pending":
+        f.facts["ever_accepted"] = "Accepted" in c.result.get("facts", {}).get("boot_status", [])
+    return f
+
+
+def loc_ocpp_authorize_status(c: Ctx) -> Finding:
+    def bad(pl: dict[str, Any]) -> str | None:
+        info = pl.get("idTagInfo") or pl.get("idTokenInfo") or {}
+        return info.get("status") if info.get("status") != "Accepted" else None
+
+    return _first_result(c, "Authorize", bad)
+
+
+def loc_ocpp_clock(c: Ctx) -> Finding:
+    msgs = ocpp(c.conn())
+    for d, p, m in msgs:
+        stamp = m[3].get("timestamp") if d == "up" and m[0] == 2 and isinstance(m[3], dict) else None
+        if stamp and stamp < "2010":
+            csms_time = next(
+                (
+                    mm[2].get("currentTime")
+                    for dd, _, mm in msgs
+                    if dd == "down" and mm[0] == 3 and isinstance(mm[2], dict) and mm[2].get("currentTime")
+                ),
+                None,
+            )
+            facts = {
+                "message_id": m[1],
+                "action": m[2],
+                "charger_timestamp": stamp,
+                "csms_current_time": csms_time,
+                "faketime": c.ch.faketime,
+            }
+            return Finding(p.frame, facts, [ws_text_check(c.ch, p.frame, p.info["text"], "charger: 2000 timestamp")])
+    raise NotFound("no charger timestamp before 2010")
+
+
+LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
+    "healthy": loc_healthy,
+    "dns_response": loc_dns_response,
+    "dns_unanswered": loc_dns_unanswered,
+    "tcp_refused": loc_tcp_refused,
+    "tcp_syn_timeout": loc_tcp_syn_timeout,
+    "icmp_unreachable": loc_icmp_unreachable,
+    "tls_alert": loc_tls_alert,
+    "tls_abort": loc_tls_abort,
+    "http_status": loc_http_status,
+    "ws_no_subprotocol": loc_ws_no_subprotocol,
+    "ws_close": loc_ws_close,
+    "ws_dropped": loc_ws_dropped,
+    "tcp_reset": loc_tcp_reset,
+    "ocpp_callerror": loc_ocpp_callerror,
+    "ocpp_call": loc_ocpp_call,
+    "ocpp_boot_status": loc_ocpp_boot_status,
+    "ocpp_authorize_status": loc_ocpp_authorize_status,
+    "ocpp_clock": loc_ocpp_clock,
+}
+
+
+# -- tshark -------------------------------------------------------------------------------------------------
+def tshark_args(sc: Scenario, keylog: Path | None) -> list[str]:
+    """Decode-as rules for the lab's non-standard ports, and the key log for TLS."""
+    args: list[str] = []
+    tls_ports = {lst.port for lst in sc.listeners if lst.tls}
+    for port in sorted({c.port for c in sc.chargers}):
+        if port in tls_ports:
+            args += ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},http"]
+        else:
+            args += ["-d", f"tcp.port=={port},http"]
+    if keylog is not None and keylog.exists():
+        args += ["-o", f"tls.keylog_file:{keylog}"]
+    return args
+
+
+def tshark_rows(pcap: Path, extra: list[str], flt: str, fields: list[str]) -> list[list[str]]:
+    argv = [
+        "tshark",
+        "-n",
+        "-r",
+        str(pcap),
+        *extra,
+        "-Y",
+        flt,
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
+    for f in fields:
+        argv += ["-e", f]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"tshark failed on {flt!r}: {done.stderr.strip()}")
+    return [line.split("\t") for line in done.stdout.splitlines()]
+
+
+def run_checks(pcap: Path, extra: list[str], checks: list[Check]) -> bool:
+    ok = True
+    for chk in checks:
+        chk.got = tshark_rows(pcap, extra, chk.filter, chk.fields)
+        if chk.expect_none:
+            chk.ok = not chk.got
+        else:
+            chk.ok = len(chk.got) >= chk.min_rows
+            if chk.expect is not None:
+                chk.ok = (
+                    chk.ok
+                    and len(chk.got) >= len(chk.expect)
+                    and all(_row_match(want, got) for want, got in zip(chk.expect, chk.got, strict=False))
+                )
+        ok = ok and chk.ok
+    return ok
+
+
+def _row_match(want: list[str], got: list[str]) -> bool:
+    got = got + [""] * (len(want) - len(got))
+    return all(w == g for w, g in zip(want, got, strict=False))
+
+
+# -- the record ---------------------------------------------------------------------------------------------
+LINK_NAMES = {1: "EN10MB (Ethernet)", 113: "LINUX_SLL (Linux cooked v1)", 276: "LINUX_SLL2 (Linux cooked v2)"}
+
+
+def _csms_lines(run: Run, ch: Charger) -> list[str]:
+    keep = []
+    for line in run.csms_log.splitlines():
+        body = line.split(" ", 1)[-1]
+        if " DEBUG " in line:
+            continue  # asyncio debug duplicates of the ERROR line
+        if (
+            ch.station_id in line
+            or "TLS handshake failed" in line
+            or "subprotocol" in line
+            or "opening handshake failed" in line
+        ):
+            keep.append(body)
+    return keep[:40]
+
+
+def _dns_lines(run: Run, ch: Charger) -> list[str]:
+    return [line.split(": ", 1)[-1] for line in run.dns_log.splitlines() if ch.host in line][:12]
+
+
+def build_record(run: Run) -> dict[str, Any]:
+    """Locate every charger's failure frame, run the tshark checks, return the ground-truth record."""
+    sc = run.scenario
+    linktype, packets = pr.read_pcap(run.pcap)
+    extra = tshark_args(sc, run.keylog)
+    chargers, passed, problems = [], True, []
+    frames_tshark = tshark_rows(run.pcap, extra, "frame", ["frame.number"])
+    global_checks = [
+        {
+            "what": "tshark reads every frame",
+            "ok": len(frames_tshark) == len(packets),
+            "got": len(frames_tshark),
+            "expected": len(packets),
+        }
+    ]
+    dropped = re.search(r"(\d+) packets? dropped by kernel", run.tcpdump_log)
+    global_checks.append(
+        {
+            "what": "tcpdump dropped nothing",
+            "ok": dropped is not None and dropped.group(1) == "0",
+            "got": dropped.group(0) if dropped else run.tcpdump_log[-200:],
+            "expected": 0,
+        }
+    )
+    passed = passed and all(g["ok"] for g in global_checks)
+    for ch in sc.chargers:
+        result = run.chargers.get(ch.station_id, {})
+        ctx = Ctx(run, ch, result, packets)
+        entry: dict[str, Any] = {
+            "station_id": ch.station_id,
+            "fault_id": ch.expect.fault_id,
+            "cx": ch.expect.cx,
+            "failure_frame": None,
+            "also": list(ch.expect.also),
+            "csms_url": ch.url,
+            "ocpp_version": ch.ocpp,
+            "transport": "wss" if ch.tls else "ws",
+        }
+        try:
+            finding = LOCATORS[ch.expect.locate](ctx)
+        except (NotFound, KeyError, IndexError, ValueError) as exc:
+            problems.append(f"{ch.station_id}: {type(exc).__name__}: {exc}")
+            entry["check"] = {"passed": False, "problem": str(exc)}
+            passed = False
+            finding = None
+        if finding is not None:
+            entry["failure_frame"] = finding.frame
+            facts = dict(finding.facts)
+            if ch.station_id in run.certs:
+                facts["server_certificate"] = run.certs[ch.station_id]
+            if ch.faketime:
+                facts["charger_clock"] = f"faketime '{ch.faketime}'"
+            entry["facts"] = facts
+            ok = run_checks(run.pcap, extra, finding.checks)
+            entry["check"] = {
+                "passed": ok,
+                "tshark": [
+                    {
+                        "what": k.what,
+                        "filter": k.filter,
+                        "fields": k.fields,
+                        "expected": "no rows" if k.expect_none else k.expect,
+                        "got": k.got[:5],
+                        "ok": k.ok,
+                    }
+                    for k in finding.checks
+                ],
+            }
+            if not ok:
+                problems.append(
+                    f"{ch.station_id}: tshark disagrees: "
+                    + "; ".join(f"{k.what}: got {k.got[:3]}" for k in finding.checks if not k.ok)
+                )
+            passed = passed and ok
+        entry["evidence"] = {
+            "charger_error": result.get("error"),
+            "charger_events": [e for e in result.get("events", []) if e.get("event") != "error"],
+            "csms_log": _csms_lines(run, ch),
+            "dnsmasq_log": _dns_lines(run, ch),
+        }
+        chargers.append(entry)
+    faults = [c["fault_id"] for c in chargers if c["fault_id"]]
+    return {
+        "scenario": sc.name,
+        "title": sc.title,
+        "expected_verdict": "healthy" if not faults else ", ".join(dict.fromkeys(faults)),
+        "capture": {
+            "file": f"{sc.name}.pcap",
+            "frames": len(packets),
+            "interface": sc.interface,
+            "link_type": LINK_NAMES.get(linktype, linktype),
+            "keylog": f"{sc.name}.keys.txt" if run.keylog else None,
+        },
+        "chargers": chargers,
+        "setup": {
+            "dns": sc.dns,
+            "resolver": sc.resolver,
+            "firewall": list(sc.firewall),
+            "csms_subprotocols": list(sc.csms_subprotocols),
+            "subprotocol_policy": sc.subprotocol_policy,
+            "asyncio_tls_alert_fix": not sc.stock_asyncio_tls,
+            "stations": {c.station_id: {"url": c.url, "faketime": c.faketime} for c in sc.chargers},
+        },
+        "check": {"passed": passed, "tool": _tshark_version(), "global": global_checks, "problems": problems},
+    }
+
+
+_TSHARK_VERSION: list[str] = []
+
+
+def _tshark_version() -> str:
+    if not _TSHARK_VERSION:
+        out = subprocess.run(["tshark", "--version"], capture_output=True, text=True, check=False).stdout
+        _TSHARK_VERSION.append(out.splitlines()[0] if out else "tshark")
+    return _TSHARK_VERSION[0]
+
+
+def dump(record: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
