@@ -20,8 +20,8 @@ demo: setup
 	@echo "JSON written to reports/demo-flows.json"
 
 lint: setup
-	$(BIN)/ruff check analyzer tests bench
-	$(BIN)/ruff format --check analyzer tests bench
+	$(BIN)/ruff check analyzer tests $(wildcard bench)
+	$(BIN)/ruff format --check analyzer tests $(wildcard bench)
 
 test: setup lint
 	$(BIN)/pytest -n 2 -q
