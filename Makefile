@@ -27,6 +27,7 @@ test: setup lint
 	$(BIN)/pytest -n 2 -q
 
 lab: setup
+	bash .ci/apt-deps
 	$(BIN)/python -m tests.lab.run --all --out captures
 
 bench: setup

@@ -25,6 +25,8 @@ HALF = 1 << 31
 RECENT_SEGMENTS = 32  # delivered segments kept to compare retransmissions against
 MAX_BUFFERED = 4 << 20  # out-of-order bytes one direction may hold before a hole is given up
 
+RELEASED: deque[tuple[int, bytes]] = deque(maxlen=0)  # shared by finished streams: appending discards
+
 ChunkSink = Callable[[StreamChunk], None]
 GapSink = Callable[[StreamGap], None]
 
@@ -95,9 +97,18 @@ class HalfStream:
             return
         off = self.nxt + d
         if d > 0:
-            if off not in self.buffered:
+            held = self.buffered.get(off)
+            if held is None:
                 self.buffered[off] = (data, wire_len, frame, ts)
                 self.buffered_bytes += len(data)
+            else:  # a retransmission of a segment still waiting for the hole before it
+                self.retransmissions += 1
+                if not self.retransmit_frame:
+                    self.retransmit_frame = frame
+                if held[0] != data[: len(held[0])]:
+                    self.mismatches += 1
+                    if not self.mismatch_frame:
+                        self.mismatch_frame = frame
             if self.ack_seq is not None and self.offset_of(self.ack_seq) >= off:
                 self.give_up_hole(frame, ts, GapReason.NOT_CAPTURED)
             elif self.buffered_bytes > MAX_BUFFERED:
@@ -162,7 +173,7 @@ class HalfStream:
         if end_off is not None and end_off > self.nxt:
             self._record_gap(self.nxt, end_off - self.nxt, frame, ts, GapReason.NOT_CAPTURED)
             self.nxt = end_off
-        self.recent.clear()
+        self.recent = RELEASED  # late retransmissions are still counted, no longer compared
 
     # -- internals --------------------------------------------------------------------------------------------
 

@@ -204,3 +204,14 @@ def test_two_segments_split_anywhere_either_order(cut: int) -> None:
             data = STREAM[off:cut] if off == 0 else STREAM[off:]
             rec.half.segment(1000 + off, data, len(data), frame, 0)
         assert rec.data == STREAM
+
+
+def test_retransmission_of_a_buffered_segment_is_counted() -> None:
+    rec = Recorder()
+    rec.half.segment(1004, b"EFGH", 4, 1, 0)
+    rec.half.segment(1004, b"EFGH", 4, 2, 0)
+    rec.half.segment(1004, b"EFXX", 4, 3, 0)
+    rec.half.segment(1000, b"ABCD", 4, 4, 0)
+    assert rec.data == STREAM
+    assert (rec.half.retransmissions, rec.half.retransmit_frame) == (2, 2)
+    assert (rec.half.mismatches, rec.half.mismatch_frame) == (1, 3)
