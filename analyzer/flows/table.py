@@ -198,28 +198,17 @@ class Flow:
         out = dict(self._anomalies or {})
         for d, h in enumerate(self.halves or ()):
             arrow = "client→server" if d == 0 else "server→client"
-            if h.retransmissions:
-                _merge(
-                    out,
-                    Anomaly(
-                        name="tcp.retransmission",
-                        frame=h.retransmit_frame,
-                        direction=d,
-                        detail=f"{h.retransmissions} {arrow}",
-                        count=h.retransmissions,
-                    ),
-                )
-            if h.mismatches:
-                _merge(
-                    out,
-                    Anomaly(
-                        name="tcp.overlap_mismatch",
-                        frame=h.mismatch_frame,
-                        direction=d,
-                        detail=f"retransmitted bytes differ from the first copy ({arrow})",
-                        count=h.mismatches,
-                    ),
-                )
+            for name, count, frame, detail in (
+                ("tcp.retransmission", h.retransmissions, h.retransmit_frame, f"{h.retransmissions} {arrow}"),
+                (
+                    "tcp.overlap_mismatch",
+                    h.mismatches,
+                    h.mismatch_frame,
+                    f"retransmitted bytes differ from the first copy ({arrow})",
+                ),
+            ):
+                if count:
+                    _merge(out, Anomaly(name=name, frame=frame, direction=d, detail=detail, count=count))
         return sorted(out.values(), key=lambda a: (a.frame, a.name))
 
     @property
