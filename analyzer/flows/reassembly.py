@@ -46,6 +46,7 @@ class HalfStream:
         "flow_id",
         "gap",
         "gap_bytes",
+        "gap_frame",
         "gaps",
         "keepalives",
         "mismatch_frame",
@@ -71,6 +72,7 @@ class HalfStream:
         self.delivered = 0  # bytes delivered in order
         self.gaps = 0
         self.gap_bytes = 0
+        self.gap_frame = 0  # frame at which the first gap was decided
         self.retransmissions = 0
         self.retransmit_frame = 0
         self.mismatches = 0
@@ -218,6 +220,8 @@ class HalfStream:
                 return
 
     def _record_gap(self, off: int, size: int, frame: int, ts: int, reason: GapReason) -> None:
+        if not self.gaps:
+            self.gap_frame = frame
         self.gaps += 1
         self.gap_bytes += size
         if self.gap is not None:

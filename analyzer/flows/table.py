@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from analyzer.capture.ip import quoted_datagram
-from analyzer.events.base import Anomaly, GapReason, StreamChunk, StreamGap
+from analyzer.events.base import Anomaly, StreamChunk, StreamGap
 from analyzer.flows.reassembly import M32, HalfStream
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
@@ -552,7 +552,7 @@ class FlowTable:
                 half.finish(frame, ts)
             for d, half in enumerate(flow.halves):
                 if half.gaps:
-                    flow.note("tcp.gap", frame, d, f"{half.gap_bytes} bytes in {half.gaps} gaps")
+                    flow.note("tcp.gap", half.gap_frame, d, f"{half.gap_bytes} bytes in {half.gaps} gaps")
         flow.closed = True
         if self.on_finish is not None:
             self.on_finish(flow)
@@ -571,11 +571,3 @@ class FlowTable:
             if flow.id not in finished:
                 finished.add(flow.id)
                 self._finish(flow, frame, now)
-
-
-def gap_reason_text(reason: GapReason) -> str:
-    return {
-        GapReason.NOT_CAPTURED: "not in the capture",
-        GapReason.SNAPLEN: "cut by the capture's snaplen",
-        GapReason.BUFFER_LIMIT: "out-of-order buffer limit",
-    }[reason]
