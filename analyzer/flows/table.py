@@ -143,7 +143,6 @@ class Flow:
         "proto",
         "rst_first",
         "syn_isn",
-        "syn_retransmits",
     )
 
     def __init__(
@@ -161,7 +160,6 @@ class Flow:
         self.last_letters = ["", ""]  # per direction: letters of the last packet (skips re-recording them)
         self.halves: list[HalfStream] | None = None
         self.syn_isn: list[int | None] = [None, None]
-        self.syn_retransmits = 0
         self.rst_first: int | None = None  # direction that sent the first RST
         self.closed = False
         self._anomalies: dict[str, Anomaly] | None = None
@@ -175,6 +173,12 @@ class Flow:
     def server(self) -> Endpoint:
         addr, port = self._ends[1]
         return Endpoint(format_address(addr), port)
+
+    @property
+    def syn_retransmits(self) -> int:
+        """How many times the client sent its SYN again (same ISN): a refused or unanswered connection's tries."""
+        a = (self._anomalies or {}).get("tcp.syn_retransmission")
+        return a.count if a else 0
 
     @property
     def proto_name(self) -> str:
@@ -361,7 +365,8 @@ class FlowTable:
                 base = h.base
                 data = l4[hoff:]
                 if base is not None and not h.buffered and len(data) == plen and not (seq - base - h.nxt) & M32:
-                    nxt = h.nxt  # in order and complete: deliver without the general machinery
+                    # in order and complete: HalfStream._emit inlined (keep the two in step)
+                    nxt = h.nxt
                     h.recent.append((nxt, data))
                     h.delivered += plen
                     h.nxt = nxt + plen
@@ -395,7 +400,6 @@ class FlowTable:
                 h.base = (seq + 1) & 0xFFFFFFFF
             elif isn == seq:
                 if not flags & ACK:
-                    flow.syn_retransmits += 1
                     flow.note("tcp.syn_retransmission", frame, d, "SYN sent again with the same sequence number")
             else:
                 flow.note("tcp.syn_changed", frame, d, "a second SYN with a different sequence number")
