@@ -42,10 +42,16 @@ def rebuild_flows(
     on_chunk: Callable[[StreamChunk], None] | None = None,
     on_gap: Callable[[StreamGap], None] | None = None,
     on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
+    table: FlowTable | None = None,
 ) -> FlowsResult:
-    """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture."""
+    """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture.
+
+    Pass either the callbacks or a ``FlowTable`` built with them (whose ``flows`` list, indexed by flow id, the
+    callbacks may then read while the capture is being read).
+    """
     with open_capture(path) as cap:
-        table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
+        if table is None:
+            table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
         flows = table.run(cap.ip_packets())
         st = cap.stats
         warnings = cap.warnings

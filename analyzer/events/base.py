@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 
 class Direction(IntEnum):
@@ -69,3 +69,45 @@ class Anomaly:
     direction: int | None
     detail: str = ""
     count: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Header shared by every timeline event (never instantiated itself; never subclass a concrete event).
+
+    Fields: ``ts_ns`` (capture timestamp of ``frame``, integer ns since the epoch); ``frame`` (1-based frame number,
+    as Wireshark numbers it, of the packet that completed the event); ``flow_id`` (the flow it belongs to, or
+    ``None``); ``direction`` (``Direction`` value, or ``None`` when it has none).
+
+    Class constants: ``kind`` (stable name, ``<layer>.<thing>``, never renamed once shipped) and ``layer`` (one of
+    ``dns tcp tls http websocket ocpp clock capture``). ``summary()`` gives a one-line, human description built only
+    from the event's own fields; it never contains secrets (passwords, key material, idTokens).
+    """
+
+    kind: ClassVar[str] = "event"
+    layer: ClassVar[str] = "capture"
+    ts_ns: int
+    frame: int
+    flow_id: int | None = None
+    direction: int | None = None
+
+    def summary(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodeAnomaly(Event):
+    """A decoder met bytes it could not decode, or stopped decoding a direction (a documented decode error).
+
+    Fields: ``decoder`` (decoder name: ``dns``, ``tls``, ``http``, ``websocket``, ``ocpp``); ``name`` (anomaly name,
+    ``<decoder>.<snake_case>``, e.g. ``tls.parse_error``, ``websocket.mid_stream``); ``detail`` (plain text).
+    """
+
+    kind: ClassVar[str] = "decode.anomaly"
+    layer: ClassVar[str] = "capture"
+    decoder: str
+    name: str
+    detail: str = ""
+
+    def summary(self) -> str:
+        return f"{self.name}: {self.detail}" if self.detail else self.name
