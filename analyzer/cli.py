@@ -51,6 +51,131 @@ def flows(capture: str, fmt: str) -> None:
         click.echo(flows_table(result), nl=False)
 
 
+@cli.command()
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table: one line per event; json: one JSON object per line with every field.",
+)
+@click.option("--keylog", type=click.Path(exists=True, dir_okay=False), help="NSS key log (SSLKEYLOGFILE) for TLS.")
+@click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
+def timeline(capture: str, fmt: str, keylog: str | None, show_tokens: bool) -> None:
+    """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
+
+    Each line: capture time, frame number (as Wireshark numbers it), layer, event and a one-line summary.
+
+    Example: ghostcap timeline captures/ocpp_boot_callerror.pcap
+    """
+    from analyzer.engine import build_timeline
+    from analyzer.events.ocpp import redact_tokens
+    from analyzer.report.timeline_out import timeline_json, timeline_table
+
+    if keylog:
+        click.echo("warning: --keylog is not used yet: TLS sessions stay encrypted", err=True)
+    try:
+        result = build_timeline(capture)
+    except AnalyzerError as e:
+        raise click.ClickException(str(e)) from None
+    for w in result.capture.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if fmt == "json":
+        sys.stdout.writelines(timeline_json(result, None if show_tokens else redact_tokens))
+    else:
+        click.echo(timeline_table(result), nl=False)
+
+
+EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error; 3 a capture could not be
+read; 4 no fault, but a verdict is inconclusive (or no charger was found). With several captures the most severe
+status wins (3, then 1, then 4)."""
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    default="reports",
+    show_default=True,
+    help="Directory for the reports, or - to print one JSON report to standard output.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="html,json,md",
+    show_default=True,
+    help="Comma-separated report formats: html, json, md.",
+)
+@click.option("--keylog", type=click.Path(exists=True, dir_okay=False), help="NSS key log (SSLKEYLOGFILE) for TLS.")
+@click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
+@click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
+def analyze(
+    captures: tuple[str, ...], out_dir: str, formats: str, keylog: str | None, csms: str | None, show_tokens: bool
+) -> None:
+    """Find where each charger's handshake with its CSMS failed, and write a report per capture.
+
+    For each charger in CAPTURE: the verdict, the root cause with its fault id, frame and ChargeX MREC code, the
+    evidence and what to do. Writes DIR/<capture name>.html, .json and .md.
+
+    Example: ghostcap analyze captures/tls12_cert_not_yet_valid.pcap -o reports/
+    """
+    from analyzer.report.writer import run_analyze
+
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in ("html", "json", "md")]
+    if bad or not fmts:
+        raise click.UsageError(f"unknown report format {', '.join(bad) or '(none)'}: use html, json, md")
+    if out_dir == "-" and (fmts != ["json"] or len(captures) != 1):
+        raise click.UsageError("-o - prints one JSON report: use it with --format json and one capture")
+    settings_csms = None
+    if csms:
+        from analyzer.config import parse_csms
+
+        try:
+            settings_csms = parse_csms(csms)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--csms") from None
+    if keylog:
+        click.echo("warning: --keylog is not used yet: TLS sessions stay encrypted", err=True)
+    status = run_analyze(captures, out_dir, fmts, settings_csms, show_tokens, echo=lambda m: click.echo(m, err=True))
+    sys.exit(status)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def catalogue(fmt: str) -> None:
+    """List the fault ids ghostcap reports, with their nearest ChargeX MREC code and what to do.
+
+    Example: ghostcap catalogue --format json
+    """
+    import json
+
+    from analyzer.diagnosis.catalogue import FAULTS
+
+    if fmt == "json":
+        rows = [
+            {
+                "fault": f.id,
+                "layer": f.layer,
+                "meaning": f.meaning,
+                "failure_point": f.failure_point,
+                "cx_code": f.cx_code,
+                "remediation": list(f.remediation),
+            }
+            for f in FAULTS.values()
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for f in FAULTS.values():
+        click.echo(f"{f.id:<26} {f.cx_code or '-':<6} {f.meaning}")
+        for step in f.remediation:
+            click.echo(f"{'':<33} - {step}")
+
+
 def main() -> None:
     try:
         cli(prog_name="ghostcap")

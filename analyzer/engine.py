@@ -1,18 +1,27 @@
-"""Wiring: a capture file through the reader and the flow table.
+"""Wiring: a capture file through the reader, the flow table and the decoders, into one timeline.
 
-``rebuild_flows`` is what ``ghostcap flows`` runs; later stages hang decoders on the same callbacks.
+``rebuild_flows`` is what ``ghostcap flows`` runs; ``build_timeline`` hangs the decoders on the same callbacks.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
-from analyzer.events.base import StreamChunk, StreamGap
-from analyzer.flows.table import Flow, FlowTable
+from analyzer.config import Settings
+from analyzer.decoders.base import DecodeError, StreamDecoder
+from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
+from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
+from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
+from analyzer.timeline import FlowInfo, Timeline
+
+if TYPE_CHECKING:
+    from analyzer.diagnosis.runner import ChargerResult
 
 
 @dataclass(slots=True)
@@ -70,3 +79,192 @@ def rebuild_flows(
             warnings=warnings,
         )
     return FlowsResult(info, flows, table.orphan_icmp)
+
+
+@dataclass(slots=True)
+class TimelineResult:
+    capture: CaptureInfo
+    flows: list[Flow]
+    timeline: Timeline
+
+
+class _Dispatch:
+    """Feeds the flow table's callbacks to decoders and collects their events (errors become anomalies)."""
+
+    def __init__(self) -> None:
+        # imported here so that ``ghostcap flows`` does not pay for the protocol libraries
+        from analyzer.decoders.detect import is_dns_datagram, stream_decoder
+        from analyzer.decoders.dns import DnsDecoder
+
+        self.stream_decoder = stream_decoder
+        self.is_dns_datagram = is_dns_datagram
+
+        self.events: list[Event] = []
+        self.decoders: dict[int, StreamDecoder | None] = {}
+        self.dns = DnsDecoder()
+        self.syns: dict[tuple[int, int], int] = {}
+        self.table = FlowTable(
+            on_chunk=self.chunk,
+            on_gap=self.gap,
+            on_datagram=self.datagram,
+            on_finish=self.finish,
+            on_control=self.control,
+            on_icmp=self.icmp,
+        )
+
+    def _run(self, fid: int, decoder: StreamDecoder, call: Callable[[], list[Event]], frame: int, ts: int) -> None:
+        try:
+            self.events.extend(call())
+        except DecodeError as e:
+            self.decoders[fid] = None
+            where = f" at stream offset {e.offset}" if e.offset is not None else ""
+            self.events.append(
+                DecodeAnomaly(
+                    ts_ns=ts,
+                    frame=frame,
+                    flow_id=fid,
+                    decoder=decoder.name,
+                    name=f"{decoder.name}.parse_error",
+                    detail=f"{e}{where}; the rest of this connection is not decoded",
+                )
+            )
+
+    def chunk(self, c: StreamChunk) -> None:
+        fid = c.flow_id
+        decoder = self.decoders.get(fid, _UNSEEN)
+        if decoder is _UNSEEN:
+            flow = self.table.flows[fid]
+            decoder = self.stream_decoder(fid, c.data, c.direction, flow.client.port, flow.server.port)
+            self.decoders[fid] = decoder
+        if decoder is not None:
+            self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)
+
+    def gap(self, g: StreamGap) -> None:
+        decoder = self.decoders.get(g.flow_id)
+        if decoder is not None and decoder is not _UNSEEN:
+            self._run(g.flow_id, decoder, lambda: decoder.gap(g), g.frame, g.ts_ns)
+
+    def datagram(self, flow: Flow, d: int, payload: bytes, frame: int, ts: int) -> None:
+        if self.is_dns_datagram(flow.client.port, flow.server.port):
+            self.events.extend(self.dns.datagram(flow.id, d, payload, frame, ts))
+
+    def control(self, flow: Flow, d: int, flags: int, frame: int, ts: int) -> None:
+        ends = (str(flow.client), str(flow.server))
+        src, dst = ends[d], ends[1 - d]
+        payload = (flow.stream_bytes(0), flow.stream_bytes(1))
+        if flags & SYN:
+            key = (flow.id, d)
+            attempt = self.syns[key] = self.syns.get(key, 0) + 1
+            cls = TcpSynAck if flags & ACK else TcpSyn
+            self.events.append(
+                cls(
+                    ts_ns=ts,
+                    frame=frame,
+                    flow_id=flow.id,
+                    direction=d,
+                    src=src,
+                    dst=dst,
+                    attempt=attempt,
+                    payload=payload,
+                )
+            )
+        if flags & FIN:
+            self.events.append(
+                TcpFin(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, src=src, dst=dst, payload=payload)
+            )
+        if flags & RST:
+            self.events.append(
+                TcpRst(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, src=src, dst=dst, payload=payload)
+            )
+
+    def icmp(self, flow: Flow, d: int, frame: int, ts: int, detail: str, unreachable: bool) -> None:
+        self.events.append(
+            IcmpError(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, detail=detail, unreachable=unreachable)
+        )
+
+    def finish(self, flow: Flow) -> None:
+        decoder = self.decoders.get(flow.id)
+        if decoder is not None and decoder is not _UNSEEN:
+            self._run(
+                flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
+            )
+        self.events.append(
+            FlowEnd(
+                ts_ns=flow.last_ns,
+                frame=flow.last_frame,
+                flow_id=flow.id,
+                proto=flow.proto_name,
+                client=str(flow.client),
+                server=str(flow.server),
+                state=flow.state,
+                history=flow.history,
+                packets=(flow.packets[0], flow.packets[1]),
+                payload_bytes=(flow.payload_bytes[0], flow.payload_bytes[1]),
+                anomalies=tuple((a.name, a.count, a.frame) for a in flow.anomalies),
+            )
+        )
+
+
+_UNSEEN: Any = object()
+
+
+def build_timeline(path: str | Path) -> TimelineResult:
+    """Read ``path`` once: flows, decoders, and one timeline of every event; raises ``CaptureError``."""
+    dispatch = _Dispatch()
+    result = rebuild_flows(path, table=dispatch.table)
+    cap = result.capture
+    end_ns = cap.last_ns or 0
+    dispatch.events.extend(dispatch.dns.close(cap.packets, end_ns))
+    flows = {f.id: _flow_info(f) for f in result.flows}
+    timeline = Timeline.build(dispatch.events, flows, cap.first_ns or 0, end_ns, cap.packets)
+    return TimelineResult(cap, result.flows, timeline)
+
+
+def _flow_info(f: Flow) -> FlowInfo:
+    c, s = f.client, f.server
+    return FlowInfo(
+        id=f.id,
+        proto=f.proto_name,
+        client_addr=c.address,
+        client_port=c.port,
+        server_addr=s.address,
+        server_port=s.port,
+        first_frame=f.first_frame,
+        last_frame=f.last_frame,
+        first_ns=f.first_ns,
+        last_ns=f.last_ns,
+        state=f.state,
+        history=f.history,
+    )
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Everything a report shows about one capture."""
+
+    capture: CaptureInfo
+    sha256: str | None
+    timeline: Timeline
+    results: list[ChargerResult]
+    settings: Settings
+
+
+def analyze(path: str | Path, settings: Settings | None = None) -> Analysis:
+    """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all."""
+    from analyzer.diagnosis.runner import diagnose
+
+    settings = settings or Settings()
+    built = build_timeline(path)
+    results = diagnose(built.timeline, settings)
+    return Analysis(built.capture, file_sha256(path), built.timeline, results, settings)
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """sha256 of the file as stored (compressed or not); None for standard input."""
+    if str(path) == "-":
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

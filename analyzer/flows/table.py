@@ -282,7 +282,9 @@ class FlowTable:
 
     Optional callbacks receive what decoders need: ``on_chunk`` (in-order TCP bytes), ``on_gap`` (missing TCP
     bytes), ``on_datagram(flow, direction, payload, frame, ts_ns)`` (UDP), ``on_finish(flow)`` (a flow ended:
-    no more callbacks for it).
+    no more callbacks for it), ``on_control(flow, direction, flags, frame, ts_ns)`` (a TCP packet with SYN, FIN or
+    RST, after the flow state took it in) and ``on_icmp(flow, direction, frame, ts_ns, detail, unreachable)`` (an
+    ICMP error quoting a packet this flow sent in ``direction``).
     """
 
     def __init__(
@@ -291,7 +293,11 @@ class FlowTable:
         on_gap: Callable[[StreamGap], None] | None = None,
         on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
         on_finish: Callable[[Flow], None] | None = None,
+        on_control: Callable[[Flow, int, int, int, int], None] | None = None,
+        on_icmp: Callable[[Flow, int, int, int, str, bool], None] | None = None,
     ) -> None:
+        self.on_control = on_control
+        self.on_icmp = on_icmp
         self.on_chunk = on_chunk
         self.on_gap = on_gap
         self.on_datagram = on_datagram
@@ -425,6 +431,8 @@ class FlowTable:
                 flow.rst_first = d
         if letters:
             self._history(flow, d, letters)
+        if self.on_control is not None and flags & (SYN | FIN | RST):
+            self.on_control(flow, d, flags, frame, ts)
         if flags & RST:
             self._close(flow, frame, ts)
         elif not flow.closed:
@@ -500,6 +508,8 @@ class FlowTable:
                 flow.last_ns = ts
                 name = "icmp.unreachable" if "unreachable" in kind else "icmp." + kind.replace(" ", "_")
                 flow.note(name, frame, d, f"{reason} from {reporter}")
+                if self.on_icmp is not None:
+                    self.on_icmp(flow, d, frame, ts, f"{reason} from {reporter}", "unreachable" in kind)
                 return
         self.orphan_icmp.append((frame, f"{reason} from {reporter}"))
 

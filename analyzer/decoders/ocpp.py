@@ -1,0 +1,703 @@
+"""OCPP-J decoder (sans-IO): the WebSocket messages of one connection → RPC events, paired and schema-checked.
+
+The WebSocket decoder hands over each complete, decompressed message. OCPP-J frames are JSON arrays:
+``[2, id, action, payload]`` CALL, ``[3, id, payload]`` CALLRESULT, ``[4, id, code, description, details]`` CALLERROR,
+and in OCPP 2.1 ``[5, id, code, description, details]`` CALLRESULTERROR and ``[6, id, action, payload]`` SEND.
+
+Version (``OcppDecoder.version``) comes from the negotiated subprotocol: ``ocpp1.6`` → 1.6, ``ocpp2.0.1`` → 2.0.1,
+``ocpp2.1`` → 2.1; ``ocpp2.0`` and ``ocpp1.6j`` (and any other spelling differing in case or spaces) are read with
+the 2.0.1 / 1.6 schemas, which a ``DecodeAnomaly`` ``ocpp.version_assumed`` says on the first message; another
+``ocpp*`` subprotocol (``ocpp1.5``, ``ocpp2.2``) gives version ``None``, no validation, and ``ocpp.version_unknown``.
+
+Without a subprotocol (``None``: none was negotiated, or the capture started after the upgrade) the connection is
+recognised by content: messages are ignored until one is a JSON array whose first element is 2..6 and second a
+string (then ``ocpp.detected_by_content``, and every later message is decoded, invalid ones as ``OcppUnparsed``).
+Choice made for validation in that mode: a message is validated only when its action's schema (of that kind:
+request, response, send) exists in exactly one version, and its ``version`` is that one; otherwise ``version`` is
+``None`` and nothing is validated, because guessing wrongly would invent violations (validating a 2.0.1
+BootNotification against the 1.6 schema is a known field bug, lbbrhzn/ocpp #2008).
+
+Pairing: a response (type 3/4) in direction d answers the CALL with the same unique id sent in direction 1−d and
+still waiting; if several CALLs with that id wait (a reused id), the latest one is answered. A response that matches
+none is ``pairing="unknown_id"`` (or ``"already_answered"`` when that id was answered before). At most
+``MAX_PENDING`` CALLs wait per direction; beyond that the oldest is forgotten (``ocpp.pending_limit``, once). A CALL
+reusing an id seen in the same direction (among the last ``MAX_REMEMBERED``) carries ``duplicate_of_frame``.
+
+Hostile input never raises: invalid UTF-8, invalid JSON (including ``NaN``/``Infinity``, which are not JSON),
+nesting deeper than ``MAX_DEPTH`` (Python's parser raises ``RecursionError`` near 1000 levels; OCPP payloads nest
+about 6), wrong arity or element types, binary frames all become ``OcppUnparsed``. Events per message are bounded
+(one message event, at most ``MAX_CLOCK_SAMPLES`` ``ClockSample``s and ``MAX_REPORTED_CODES`` ``OcppReportedCode``s,
+at most three anomalies).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections import OrderedDict
+from typing import Any, ClassVar, NamedTuple
+
+from analyzer.decoders import mrec
+from analyzer.decoders.ocpp_schema import REQUEST, RESPONSE, SEND, validate, versions_with
+from analyzer.events.base import DecodeAnomaly, Event
+from analyzer.events.clock import ClockSample
+from analyzer.events.ocpp import (
+    ALREADY_ANSWERED,
+    PAIRED,
+    REDACTED,
+    UNKNOWN_ID,
+    OcppCall,
+    OcppCallError,
+    OcppCallResult,
+    OcppCallResultError,
+    OcppReportedCode,
+    OcppSend,
+    OcppUnanswered,
+    OcppUnparsed,
+    SchemaViolation,
+)
+
+CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND_TYPE = 2, 3, 4, 5, 6
+TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
+ARITY = {2: 4, 3: 3, 4: 5, 5: 5, 6: 4}
+TYPES_BY_VERSION: dict[str | None, frozenset[int]] = {
+    "1.6": frozenset({2, 3, 4}),
+    "2.0.1": frozenset({2, 3, 4}),
+    "2.1": frozenset({2, 3, 4, 5, 6}),
+    None: frozenset({2, 3, 4, 5, 6}),
+}
+
+# Every CALLERROR code of OCPP-J 1.6 (Table 7 + errata), 2.0.1 (Part 4 Table 8) and 2.1 (Part 4 Table 9), with the
+# 1.6 spellings that the errata keep ("known issues that will not be fixed") and that 2.x stacks still send.
+ERROR_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "FormatViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "OccurrenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+        "MessageTypeNotSupported",
+        "RpcFrameworkError",
+    }
+)
+CANONICAL_ERROR_CODES = {
+    "FormationViolation": "FormatViolation",
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+}
+
+SUBPROTOCOL_VERSIONS = {"ocpp1.6": "1.6", "ocpp1.6j": "1.6", "ocpp2.0": "2.0.1", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
+
+MAX_PENDING = 1024  # waiting CALLs per direction
+MAX_REMEMBERED = 4096  # ids remembered per direction (duplicates, answered CALLs, sent CALLRESULTs)
+MAX_DEPTH = 64  # JSON nesting accepted
+MAX_CLOCK_SAMPLES = 8  # per message
+MAX_REPORTED_CODES = 64  # per message
+MAX_UNIQUE_ID = 36  # OCPP-J: the message id is at most 36 characters
+MAX_ERROR_DESCRIPTION = 255  # OCPP-J 2.x
+EXCERPT = 120
+
+# CALL actions whose payload has the sender's clock in top-level fields
+_CALL_TIME_FIELDS: dict[str, tuple[str, ...]] = {
+    "StatusNotification": ("timestamp",),
+    "StartTransaction": ("timestamp",),
+    "StopTransaction": ("timestamp",),
+    "TransactionEvent": ("timestamp",),
+    "SecurityEventNotification": ("timestamp",),
+    "NotifyEvent": ("generatedAt",),
+    "NotifyReport": ("generatedAt",),
+    "NotifyMonitoringReport": ("generatedAt",),
+    "NotifyCustomerInformation": ("generatedAt",),
+}
+_RESULT_TIME_ACTIONS = frozenset({"BootNotification", "Heartbeat"})  # responses with currentTime
+
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?", re.ASCII
+)
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_TOKEN_TEXT = re.compile(
+    r'("(?:idTag|parentIdTag|groupIdTag|idToken|additionalIdToken|password|basicAuthPassword|apnPassword)"\s*:\s*")'
+    r'(?:[^"\\]|\\.)*'
+)
+
+
+def parse_timestamp_ns(text: str) -> int | None:
+    """ISO 8601 / RFC 3339 date-time → ns since the epoch (negative before 1970), or ``None`` when it is not one.
+
+    Accepted: ``YYYY-MM-DDThh:mm:ss`` (``T``, ``t`` or a space), an optional fraction (``.`` or ``,``; digits beyond
+    nanoseconds are dropped), and ``Z``, ``±hh:mm`` or ``±hhmm``; without an offset the time is read as UTC (OCPP
+    requires UTC). Calendar dates are checked (``2023-02-29`` is refused); second 60 (leap second) is accepted.
+    Integer arithmetic only: ``"1970-01-01T00:00:00.000Z"`` → 0, ``"2000-01-01T00:00:05Z"`` → 946684805000000000.
+    """
+    m = _ISO.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    try:
+        days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    frac = m.group(7)
+    nanos = int((frac + "000000000")[:9]) if frac else 0
+    offset = 0
+    if m.group(9):
+        oh, om = int(m.group(10)), int(m.group(11))
+        if oh > 23 or om > 59:
+            return None
+        offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
+    return seconds * 1_000_000_000 + nanos
+
+
+def version_for(subprotocol: str | None) -> tuple[str | None, str | None]:
+    """(schema version, note) for a negotiated subprotocol. The note says when the version is assumed or unknown."""
+    if subprotocol is None:
+        return None, None
+    norm = subprotocol.strip().lower()
+    version = SUBPROTOCOL_VERSIONS.get(norm)
+    if version is None:
+        return None, f"subprotocol {subprotocol!r} is not an OCPP version with schemas: messages are not validated"
+    if norm != "ocpp" + version or subprotocol != norm:
+        return version, f"subprotocol {subprotocol!r} is read with the OCPP {version} schemas"
+    return version, None
+
+
+def ocpp_message_factory(flow_id: int, subprotocol: str | None) -> OcppDecoder | None:
+    """A decoder for a WebSocket connection whose subprotocol starts with ``ocpp`` (any case) or is ``None``."""
+    if subprotocol is None or subprotocol.strip().lower().startswith("ocpp"):
+        return OcppDecoder(flow_id, subprotocol)
+    return None
+
+
+class _Call(NamedTuple):
+    frame: int
+    ts_ns: int
+    action: str
+    unique_id: str
+    version: str | None  # event version
+    schema_version: str | None  # version the CALL was validated with (its response uses it too)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        children = v.values() if isinstance(v, dict) else v
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    if len(table) > MAX_REMEMBERED:
+        table.popitem(last=False)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _status(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    status = payload.get("status")
+    if isinstance(status, str):
+        return status
+    for key in ("idTagInfo", "idTokenInfo"):
+        info = payload.get(key)
+        if isinstance(info, dict) and isinstance(info.get("status"), str):
+            return str(info["status"])
+    return None
+
+
+def _excerpt(text: str) -> str:
+    return _TOKEN_TEXT.sub(lambda m: m.group(1) + REDACTED, text[: EXCERPT * 16])[:EXCERPT]
+
+
+class OcppDecoder:
+    """Decodes the OCPP-J messages of one WebSocket connection (both directions); see the module docstring.
+
+    ``OcppDecoder(flow_id, subprotocol)``: ``subprotocol`` as negotiated (``"ocpp1.6"``...), or ``None`` to detect
+    OCPP-J by content. Attributes: ``version`` (schema version from the subprotocol, ``None`` if none or unknown),
+    ``detected`` (OCPP-J has been seen on the connection).
+    """
+
+    name: ClassVar[str] = "ocpp"
+
+    def __init__(self, flow_id: int, subprotocol: str | None) -> None:
+        self.flow_id = flow_id
+        self.subprotocol = subprotocol
+        self.version, self._note = version_for(subprotocol)
+        self._by_content = subprotocol is None
+        self.detected = not self._by_content
+        self._types = TYPES_BY_VERSION[self.version]
+        self._pending: tuple[OrderedDict[str, list[_Call]], OrderedDict[str, list[_Call]]] = (
+            OrderedDict(),
+            OrderedDict(),
+        )
+        self._pending_count = [0, 0]
+        self._seen_calls: tuple[OrderedDict[str, int], OrderedDict[str, int]] = (OrderedDict(), OrderedDict())
+        self._answered: tuple[OrderedDict[str, int], OrderedDict[str, int]] = (OrderedDict(), OrderedDict())
+        self._results: tuple[OrderedDict[str, tuple[int, str | None]], OrderedDict[str, tuple[int, str | None]]] = (
+            OrderedDict(),
+            OrderedDict(),
+        )
+        self._overflow_noted = False
+
+    # -- MessageDecoder ------------------------------------------------------------------------------------------
+
+    def message(self, *, direction: int, data: bytes, text: bool, frame: int, ts_ns: int) -> list[Event]:
+        """One complete WebSocket message sent in ``direction`` (0 = charger → CSMS); never raises."""
+        d = 1 if direction else 0
+        out: list[Event] = []
+        if self._note is not None:
+            name = "ocpp.version_assumed" if self.version is not None else "ocpp.version_unknown"
+            out.append(self._anomaly(name, self._note, d, frame, ts_ns))
+            self._note = None
+
+        def unparsed(reason: str, mtype: Any = None, uid: Any = None) -> list[Event]:
+            if not self.detected:
+                return out
+            excerpt = _excerpt(data[: EXCERPT * 16].decode("utf-8", "replace"))
+            mt = _int(mtype)
+            out.append(
+                OcppUnparsed(
+                    ts_ns=ts_ns,
+                    frame=frame,
+                    flow_id=self.flow_id,
+                    direction=d,
+                    reason=reason,
+                    excerpt=excerpt,
+                    message_type=mt if mt is not None and -(2**31) <= mt < 2**31 else None,
+                    unique_id=_str(uid),
+                    version=self.version,
+                    size=len(data),
+                    text=text,
+                )
+            )
+            return out
+
+        if not text:
+            return unparsed("binary frame")
+        try:
+            s = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return unparsed(f"invalid UTF-8 at byte {e.start}")
+        try:
+            msg = json.loads(s, parse_constant=_reject_constant)
+        except RecursionError:
+            return unparsed("JSON nested too deeply to parse")
+        except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit
+            return unparsed(f"invalid JSON: {str(e)[:100]}")
+        if isinstance(msg, dict | list) and _too_deep(msg, MAX_DEPTH):
+            return unparsed(f"JSON nested deeper than {MAX_DEPTH} levels")
+        if not isinstance(msg, list):
+            return unparsed(f"not a JSON array (a JSON {_json_type(msg)})")
+        if not msg:
+            return unparsed("empty JSON array")
+        mtype = msg[0]
+        uid = msg[1] if len(msg) > 1 else None
+        if not self.detected:
+            if _int(mtype) in ARITY and isinstance(uid, str):
+                self.detected = True
+                detail = "OCPP-J recognised by content on a connection without a negotiated subprotocol"
+                out.append(self._anomaly("ocpp.detected_by_content", detail, d, frame, ts_ns))
+            else:
+                return out
+        if _int(mtype) is None:
+            return unparsed(f"message type is a JSON {_json_type(mtype)}, not an integer")
+        if mtype not in ARITY:
+            shown = mtype if -(10**6) < mtype < 10**6 else "out of range"
+            return unparsed(f"unknown message type {shown}", mtype, uid)
+        if mtype not in self._types:
+            return unparsed(
+                f"message type {mtype} ({TYPE_NAMES[mtype]}) is not defined in OCPP {self.version}", mtype, uid
+            )
+        if len(msg) != ARITY[mtype]:
+            return unparsed(f"{TYPE_NAMES[mtype]} has {len(msg)} elements, expected {ARITY[mtype]}", mtype, uid)
+        if not isinstance(uid, str):
+            return unparsed(f"unique id is a JSON {_json_type(uid)}, not a string", mtype)
+        frame_v: list[SchemaViolation] = []
+        if len(uid) > MAX_UNIQUE_ID:
+            frame_v.append(SchemaViolation("@uniqueId", f"is longer than {MAX_UNIQUE_ID} characters", "maxLength"))
+        common = {"ts_ns": ts_ns, "frame": frame, "flow_id": self.flow_id, "direction": d, "size": len(data)}
+        if mtype in (CALL, SEND_TYPE):
+            action = msg[2]
+            if not isinstance(action, str):
+                return unparsed(f"action is a JSON {_json_type(action)}, not a string", mtype, uid)
+            self._call_or_send(out, mtype, d, uid, action, msg[3], frame_v, common)
+        elif mtype == CALLRESULT:
+            self._result(out, d, uid, msg[2], frame_v, common)
+        else:
+            code = msg[2]
+            if not isinstance(code, str):
+                return unparsed(f"error code is a JSON {_json_type(code)}, not a string", mtype, uid)
+            self._error(out, mtype, d, uid, code, msg[3], msg[4], frame_v, common)
+        return out
+
+    def close(self, frame: int, ts_ns: int) -> list[Event]:
+        """The connection ended at ``frame``/``ts_ns``: one ``OcppUnanswered`` per CALL still waiting, oldest first."""
+        out: list[Event] = []
+        for d, table in enumerate(self._pending):
+            for calls in table.values():
+                for c in calls:
+                    out.append(
+                        OcppUnanswered(
+                            ts_ns=c.ts_ns,
+                            frame=c.frame,
+                            flow_id=self.flow_id,
+                            direction=d,
+                            action=c.action,
+                            unique_id=c.unique_id,
+                            version=c.version,
+                            waited_ns=ts_ns - c.ts_ns,
+                            close_frame=frame,
+                        )
+                    )
+            table.clear()
+        self._pending_count = [0, 0]
+        out.sort(key=lambda e: (e.ts_ns, e.frame))
+        return out
+
+    # -- message types -------------------------------------------------------------------------------------------
+
+    def _schema_version(self, action: str, kind: str) -> tuple[str | None, str | None]:
+        """(event version, version to validate with) for ``action``'s ``kind``."""
+        if not self._by_content:
+            return self.version, self.version
+        found = versions_with(action, kind)
+        return (found[0], found[0]) if len(found) == 1 else (None, None)
+
+    def _validate(
+        self, version: str | None, action: str, kind: str, payload: Any, frame_v: list[SchemaViolation]
+    ) -> tuple[tuple[SchemaViolation, ...], bool]:
+        found = validate(version, action, kind, payload) if version is not None else None
+        if found is None:
+            return tuple(frame_v), False
+        return (*frame_v, *found), True
+
+    def _call_or_send(
+        self,
+        out: list[Event],
+        mtype: int,
+        d: int,
+        uid: str,
+        action: str,
+        payload: Any,
+        frame_v: list[SchemaViolation],
+        common: dict[str, Any],
+    ) -> None:
+        kind = REQUEST if mtype == CALL else SEND
+        version, schema_version = self._schema_version(action, kind)
+        violations, validated = self._validate(schema_version, action, kind, payload, frame_v)
+        if mtype == SEND_TYPE:
+            out.append(
+                OcppSend(
+                    **common,
+                    version=version,
+                    unique_id=uid,
+                    action=action,
+                    payload=payload,
+                    violations=violations,
+                    validated=validated,
+                )
+            )
+            return
+        duplicate = self._seen_calls[d].get(uid)
+        _remember(self._seen_calls[d], uid, common["frame"])
+        out.append(
+            OcppCall(
+                **common,
+                version=version,
+                unique_id=uid,
+                action=action,
+                payload=payload,
+                violations=violations,
+                validated=validated,
+                duplicate_of_frame=duplicate,
+            )
+        )
+        table = self._pending[d]
+        table.setdefault(uid, []).append(_Call(common["frame"], common["ts_ns"], action, uid, version, schema_version))
+        self._pending_count[d] += 1
+        if self._pending_count[d] > MAX_PENDING:
+            oldest_uid, calls = next(iter(table.items()))
+            dropped = calls.pop(0)
+            if not calls:
+                del table[oldest_uid]
+            self._pending_count[d] -= 1
+            if not self._overflow_noted:
+                self._overflow_noted = True
+                detail = (
+                    f"more than {MAX_PENDING} CALLs waiting in one direction: the oldest ({dropped.action}, "
+                    f"frame {dropped.frame}) and any later overflow are no longer tracked"
+                )
+                out.append(self._anomaly("ocpp.pending_limit", detail, d, common["frame"], common["ts_ns"]))
+        if isinstance(payload, dict):
+            self._clock_samples(out, action, payload, d, common)
+            self._reported_codes(out, action, payload, uid, version, d, common)
+
+    def _pair(self, d: int, uid: str, frame: int) -> tuple[_Call | None, str]:
+        """The CALL (sent in direction 1 − d) that a response in direction d with ``uid`` answers."""
+        other = 1 - d
+        calls = self._pending[other].get(uid)
+        if calls:
+            call = calls.pop()
+            if not calls:
+                del self._pending[other][uid]
+            self._pending_count[other] -= 1
+            _remember(self._answered[other], uid, frame)
+            return call, PAIRED
+        return None, ALREADY_ANSWERED if uid in self._answered[other] else UNKNOWN_ID
+
+    def _result(
+        self, out: list[Event], d: int, uid: str, payload: Any, frame_v: list[SchemaViolation], common: dict[str, Any]
+    ) -> None:
+        call, pairing = self._pair(d, uid, common["frame"])
+        action = call.action if call is not None else None
+        version, schema_version = self.version, None
+        if call is not None:
+            version, schema_version = call.version, call.schema_version
+            if schema_version is None and self._by_content:
+                version, schema_version = self._schema_version(call.action, RESPONSE)
+        violations, validated = self._validate(schema_version, action or "", RESPONSE, payload, frame_v)
+        out.append(
+            OcppCallResult(
+                **common,
+                version=version,
+                unique_id=uid,
+                action=action,
+                payload=payload,
+                violations=violations,
+                validated=validated,
+                pairing=pairing,
+                call_frame=call.frame if call is not None else None,
+                latency_ns=common["ts_ns"] - call.ts_ns if call is not None else None,
+                status=_status(payload),
+            )
+        )
+        _remember(self._results[d], uid, (common["frame"], action))
+        if call is not None and call.action in _RESULT_TIME_ACTIONS and isinstance(payload, dict):
+            self._clock(out, f"ocpp.{call.action}Response.currentTime", payload.get("currentTime"), d, common)
+
+    def _error(
+        self,
+        out: list[Event],
+        mtype: int,
+        d: int,
+        uid: str,
+        code: str,
+        description: Any,
+        details: Any,
+        frame_v: list[SchemaViolation],
+        common: dict[str, Any],
+    ) -> None:
+        if not isinstance(description, str):
+            frame_v.append(SchemaViolation("@errorDescription", "is not of type 'string'", "type"))
+            description = ""
+        elif self.version not in (None, "1.6") and len(description) > MAX_ERROR_DESCRIPTION:
+            frame_v.append(
+                SchemaViolation("@errorDescription", f"is longer than {MAX_ERROR_DESCRIPTION} characters", "maxLength")
+            )
+        if not isinstance(details, dict):
+            frame_v.append(SchemaViolation("@errorDetails", "is not of type 'object'", "type"))
+        canonical = CANONICAL_ERROR_CODES.get(code, code)
+        if mtype == CALLRESULTERROR:
+            result = self._results[1 - d].get(uid)
+            out.append(
+                OcppCallResultError(
+                    **common,
+                    version=self.version,
+                    unique_id=uid,
+                    violations=tuple(frame_v),
+                    error_code=code,
+                    error_code_canonical=canonical,
+                    error_description=description,
+                    error_details=details,
+                    action=result[1] if result is not None else None,
+                    result_frame=result[0] if result is not None else None,
+                )
+            )
+            return
+        call, pairing = self._pair(d, uid, common["frame"])
+        version = self.version
+        if call is not None and self._by_content:
+            version = call.version
+        out.append(
+            OcppCallError(
+                **common,
+                version=version,
+                unique_id=uid,
+                violations=tuple(frame_v),
+                action=call.action if call is not None else None,
+                error_code=code,
+                error_code_canonical=canonical,
+                error_description=description,
+                error_details=details,
+                pairing=pairing,
+                call_frame=call.frame if call is not None else None,
+                latency_ns=common["ts_ns"] - call.ts_ns if call is not None else None,
+            )
+        )
+
+    # -- facts inside payloads -----------------------------------------------------------------------------------
+
+    def _clock(self, out: list[Event], source: str, raw: Any, d: int, common: dict[str, Any]) -> None:
+        if not isinstance(raw, str):
+            return
+        value = parse_timestamp_ns(raw)
+        if value is None:
+            return
+        out.append(
+            ClockSample(
+                ts_ns=common["ts_ns"],
+                frame=common["frame"],
+                flow_id=self.flow_id,
+                direction=d,
+                side="charger" if d == 0 else "csms",
+                source=source,
+                value_ns=value,
+                raw=raw,
+            )
+        )
+
+    def _clock_samples(
+        self, out: list[Event], action: str, payload: dict[str, Any], d: int, common: dict[str, Any]
+    ) -> None:
+        for field in _CALL_TIME_FIELDS.get(action, ()):
+            self._clock(out, f"ocpp.{action}.{field}", payload.get(field), d, common)
+        if action == "MeterValues":
+            values = payload.get("meterValue")
+            if isinstance(values, list) and values and isinstance(values[0], dict):
+                self._clock(out, "ocpp.MeterValues.meterValue.timestamp", values[0].get("timestamp"), d, common)
+        elif action == "NotifyEvent":
+            items = payload.get("eventData")
+            seen: set[str] = set()
+            for item in items if isinstance(items, list) else ():
+                if len(seen) >= MAX_CLOCK_SAMPLES - 1:
+                    break
+                raw = item.get("timestamp") if isinstance(item, dict) else None
+                if isinstance(raw, str) and raw not in seen:
+                    seen.add(raw)
+                    self._clock(out, "ocpp.NotifyEvent.eventData.timestamp", raw, d, common)
+
+    def _reported_codes(
+        self,
+        out: list[Event],
+        action: str,
+        payload: dict[str, Any],
+        uid: str,
+        version: str | None,
+        d: int,
+        common: dict[str, Any],
+    ) -> None:
+        base = {"ts_ns": common["ts_ns"], "frame": common["frame"], "flow_id": self.flow_id, "direction": d}
+        base |= {"action": action, "unique_id": uid, "version": version}
+        emitted = 0
+        if action == "StatusNotification" and "errorCode" in payload:
+            error_code = _str(payload.get("errorCode"))
+            vendor_id = _str(payload.get("vendorId"))
+            info = _str(payload.get("info"))
+            vendor_code = _str(payload.get("vendorErrorCode"))
+            evgo = vendor_id is not None and vendor_id.strip().lower() == mrec.EVGO_VENDOR_ID
+            infos = info.split(",") if evgo and info is not None else []
+            fields = {
+                "error_code": error_code,
+                "vendor_id": vendor_id,
+                "connector_id": _int(payload.get("connectorId")),
+                "status": _str(payload.get("status")),
+            }
+            tokens = mrec.split_codes(vendor_code) if vendor_code else []
+            for i, token in enumerate(tokens[:MAX_REPORTED_CODES]):
+                if evgo:
+                    cx = mrec.evgo_cx_code(token) or mrec.cx_code(token)
+                    source = mrec.EVGO_VENDOR_ID
+                    description = infos[i].strip() if i < len(infos) else info
+                else:
+                    cx = mrec.cx_code(token)
+                    source = "StatusNotification.vendorErrorCode"
+                    description = info
+                    if cx is None:
+                        if error_code in (None, "NoError"):
+                            continue  # a vendor's own code beside NoError reports no fault
+                        cx = mrec.ERROR_CODE_16_TO_CX.get(error_code)
+                out.append(
+                    OcppReportedCode(**base, **fields, cx_code=cx, source=source, code=token, description=description)
+                )
+                emitted += 1
+            if not tokens and error_code is not None and error_code != "NoError":
+                out.append(
+                    OcppReportedCode(
+                        **base,
+                        **fields,
+                        cx_code=mrec.ERROR_CODE_16_TO_CX.get(error_code),
+                        source="StatusNotification.errorCode",
+                        code=error_code,
+                        description=info,
+                    )
+                )
+        elif action == "NotifyEvent":
+            items = payload.get("eventData")
+            for item in items if isinstance(items, list) else ():
+                tech = item.get("techCode") if isinstance(item, dict) else None
+                if not isinstance(tech, str):
+                    continue
+                component = item.get("component")
+                evse = component.get("evse") if isinstance(component, dict) else None
+                evse = evse if isinstance(evse, dict) else {}
+                cleared = item.get("cleared")
+                for token in mrec.split_codes(tech) or [tech]:
+                    if emitted >= MAX_REPORTED_CODES:
+                        return
+                    out.append(
+                        OcppReportedCode(
+                            **base,
+                            cx_code=mrec.cx_code(token),
+                            source="NotifyEvent.techCode",
+                            code=token,
+                            evse_id=_int(evse.get("id")),
+                            connector_id=_int(evse.get("connectorId")),
+                            description=_str(item.get("techInfo")),
+                            cleared=cleared if isinstance(cleared, bool) else None,
+                        )
+                    )
+                    emitted += 1
+
+    def _anomaly(self, name: str, detail: str, d: int, frame: int, ts_ns: int) -> DecodeAnomaly:
+        return DecodeAnomaly(
+            ts_ns=ts_ns, frame=frame, flow_id=self.flow_id, direction=d, decoder="ocpp", name=name, detail=detail
+        )
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

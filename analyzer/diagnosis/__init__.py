@@ -1,0 +1,1 @@
+"""Judging the timeline: per charger, rules produce findings; the earliest failure is the root cause."""

@@ -1,0 +1,85 @@
+"""Clock analysis: what each side's clock said, compared with the capture's clock and with each other.
+
+Sources (catalogue): OCPP timestamps the charger sends, the first four bytes of a TLS ClientHello random (only when
+they are close to the capture time or to a default date: most stacks fill them with random bytes), versus the
+CSMS's ``currentTime`` and HTTP ``Date``. A clock at a default date (1970, 1980, 2000) is a reset clock.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from analyzer.events.base import Event
+from analyzer.events.clock import ClockSample
+
+DAY_NS = 86_400 * 10**9
+# default dates an RTC falls back to, and how long after them a clock still counts as "reset" (it runs on)
+DEFAULT_EPOCHS = {
+    "1970-01-01": 0,
+    "1980-01-06": int(datetime(1980, 1, 6, tzinfo=UTC).timestamp()) * 10**9,
+    "2000-01-01": int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 10**9,
+}
+RESET_WINDOW_NS = 366 * DAY_NS
+TLS_RANDOM_NEAR_NS = 2 * DAY_NS
+
+
+@dataclass(slots=True)
+class ClockAnalysis:
+    """``charger``/``csms``: samples taken as trustworthy; ``charger_offset_ns``: median of (charger clock − capture
+    clock); ``csms_offset_ns`` likewise; ``reset``: the first charger sample at a default date, with ``reset_epoch``
+    naming it; ``skew_ns``: charger clock minus CSMS clock (or minus the capture clock when the CSMS shows none)."""
+
+    charger: list[ClockSample] = field(default_factory=list)
+    csms: list[ClockSample] = field(default_factory=list)
+    charger_offset_ns: int | None = None
+    csms_offset_ns: int | None = None
+    reset: ClockSample | None = None
+    reset_epoch: str | None = None
+
+    @property
+    def skew_ns(self) -> int | None:
+        if self.charger_offset_ns is None:
+            return None
+        return self.charger_offset_ns - (self.csms_offset_ns or 0)
+
+    def charger_time(self, ts_ns: int) -> int | None:
+        """The charger's clock at capture time ``ts_ns``, when any sample shows it."""
+        return None if self.charger_offset_ns is None else ts_ns + self.charger_offset_ns
+
+
+def reset_epoch_of(value_ns: int) -> str | None:
+    for name, start in DEFAULT_EPOCHS.items():
+        if start <= value_ns < start + RESET_WINDOW_NS:
+            return name
+    return None
+
+
+def analyse_clock(events: list[Event]) -> ClockAnalysis:
+    out = ClockAnalysis()
+    for e in events:
+        if not isinstance(e, ClockSample):
+            continue
+        if e.source.startswith("tls.") and not _credible_tls_random(e):
+            continue
+        (out.charger if e.side == "charger" else out.csms).append(e)
+    if out.charger:
+        out.charger_offset_ns = int(statistics.median(s.value_ns - s.ts_ns for s in out.charger))
+    if out.csms:
+        out.csms_offset_ns = int(statistics.median(s.value_ns - s.ts_ns for s in out.csms))
+    for s in out.charger:
+        epoch = reset_epoch_of(s.value_ns)
+        if epoch is not None and abs(s.ts_ns - s.value_ns) > RESET_WINDOW_NS:
+            out.reset, out.reset_epoch = s, epoch
+            break
+    return out
+
+
+def _credible_tls_random(s: ClockSample) -> bool:
+    """Four random bytes look like a time in 1990..2100 most of the time; trust them only near the capture time or
+    just after a default date (a chance hit there is about one in a thousand)."""
+    return abs(s.value_ns - s.ts_ns) < TLS_RANDOM_NEAR_NS or (
+        reset_epoch_of(s.value_ns) is not None
+        and s.value_ns - DEFAULT_EPOCHS[reset_epoch_of(s.value_ns) or ""] < 30 * DAY_NS
+    )

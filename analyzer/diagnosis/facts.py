@@ -1,0 +1,79 @@
+"""Facts several rules read, computed from one charger's events (no judging beyond what the names say)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.diagnosis.chargers import Charger
+from analyzer.events.base import Event
+
+
+def flow_events(ch: Charger, fid: int) -> list[Event]:
+    return [e for e in ch.events if e.flow_id == fid]
+
+
+def first(events: list[Event], kind: str, **match: Any) -> Any:
+    for e in events:
+        if e.kind == kind and all(getattr(e, k, None) == v for k, v in match.items()):
+            return e
+    return None
+
+
+def after(events: list[Event], frame: int, *kinds: str) -> list[Any]:
+    return [e for e in events if e.frame >= frame and e.kind in kinds]
+
+
+@dataclass(slots=True)
+class NameLookup:
+    """Every DNS transaction of one charger for one name."""
+
+    qname: str
+    queries: list[Any] = field(default_factory=list)
+    responses: list[Any] = field(default_factory=list)
+    unanswered: list[Any] = field(default_factory=list)
+
+    @property
+    def resolved(self) -> bool:
+        return any(r.addresses for r in self.responses)
+
+
+def lookups(ch: Charger) -> dict[str, NameLookup]:
+    out: dict[str, NameLookup] = {}
+    for e in ch.events:
+        if e.kind in ("dns.query", "dns.response", "dns.unanswered"):
+            lk = out.setdefault(e.qname.lower(), NameLookup(e.qname.lower()))  # type: ignore[attr-defined]
+            {"dns.query": lk.queries, "dns.response": lk.responses, "dns.unanswered": lk.unanswered}[e.kind].append(e)
+    return out
+
+
+def relevant_lookups(ch: Charger) -> list[NameLookup]:
+    """Names whose failure matters: the CSMS's name, or any name when the charger never opened a connection.
+    A name that resolved in any of the charger's lookups is not a failure."""
+    return [
+        lk
+        for lk in lookups(ch).values()
+        if not lk.resolved and (not ch.flow_ids or (ch.csms_host is not None and lk.qname == ch.csms_host))
+    ]
+
+
+def ends(events: list[Event]) -> list[Any]:
+    """FIN and RST packets of a flow, in order."""
+    return [e for e in events if e.kind in ("tcp.fin", "tcp.rst")]
+
+
+def upgraded(events: list[Event]) -> Any:
+    """The 101 response of a flow, or None."""
+    return next((e for e in events if e.kind == "http.response" and e.status == 101), None)  # type: ignore[attr-defined]
+
+
+def session_works(ch: Charger) -> bool:
+    """Positive evidence of a working backend session: an accepted Boot, OCPP answered, a WebSocket that carried
+    messages both ways, or (encrypted) a TLS session that carried application data both ways."""
+    for e in ch.events:
+        if e.kind == "ocpp.call_result":
+            return True
+        if e.kind == "tls.summary" and getattr(e, "app_data_both_ways", False):
+            return True
+    dirs = {e.direction for e in ch.events if e.kind == "websocket.message"}
+    return len(dirs) == 2

@@ -1,0 +1,45 @@
+"""Rules register themselves with ``@rule``; ``discover()`` imports every module in ``diagnosis/rules``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analyzer.diagnosis.chargers import Charger
+    from analyzer.diagnosis.context import Context
+    from analyzer.diagnosis.finding import Finding
+
+RuleFn = Callable[["Charger", "Context"], Iterator["Finding"]]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    name: str  # module name, e.g. "dns_nxdomain"
+    faults: tuple[str, ...]  # catalogue ids the rule may emit
+    fn: RuleFn
+
+
+RULES: dict[str, RuleSpec] = {}
+
+
+def rule(*faults: str) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule function that may emit findings with the given fault ids."""
+
+    def register(fn: RuleFn) -> RuleFn:
+        name = fn.__module__.rsplit(".", 1)[-1]
+        RULES[name] = RuleSpec(name, faults, fn)
+        return fn
+
+    return register
+
+
+def discover() -> dict[str, RuleSpec]:
+    from analyzer.diagnosis import rules
+
+    for m in pkgutil.iter_modules(rules.__path__):
+        importlib.import_module(f"{rules.__name__}.{m.name}")
+    return RULES

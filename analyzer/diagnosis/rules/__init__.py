@@ -1,0 +1,1 @@
+"""One rule per file, auto-discovered by ``analyzer.diagnosis.registry.discover``."""

@@ -1,0 +1,248 @@
+"""An ``Analysis`` as the JSON report of ``../shared/spec/report-json.md`` (schema ``ghostcap.report/1``).
+
+One plain dict feeds every renderer (JSON, Markdown, HTML). Secrets never enter it: decoders keep no passwords or
+key material, summaries carry no idTokens, and OCPP payloads pass through ``redact_tokens`` unless the user asked
+for tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from analyzer import __version__
+from analyzer.diagnosis.catalogue import FAULTS
+from analyzer.diagnosis.finding import Finding
+from analyzer.diagnosis.runner import ChargerResult
+from analyzer.engine import Analysis
+from analyzer.events.base import DecodeAnomaly, Event
+from analyzer.events.ocpp import redact_tokens
+from analyzer.report.flows import capture_dict
+from analyzer.timefmt import iso_utc
+
+REPORT_SCHEMA = "ghostcap.report/1"
+
+
+def report_dict(a: Analysis) -> dict[str, Any]:
+    cap = capture_dict(a.capture)
+    cap["sha256"] = a.sha256
+    owner = _flow_owners(a.results)
+    redact = (lambda p: p) if a.settings.show_tokens else redact_tokens
+    return {
+        "schema": REPORT_SCHEMA,
+        "tool": {"name": "ghostcap", "version": __version__},
+        "capture": cap,
+        "chargers": [_charger(r, redact) for r in a.results],
+        "timeline": [_row(e, owner) for e in a.timeline.events if _shown(e, owner)],
+    }
+
+
+def _flow_owners(results: list[ChargerResult]) -> dict[int, tuple[str | None, str]]:
+    """flow id → (station id or None, charger address)."""
+    owner: dict[int, tuple[str | None, str]] = {}
+    for r in results:
+        for fid in r.charger.flow_ids + r.charger.dns_flow_ids:
+            owner[fid] = (r.charger.station_id, r.charger.address)
+    return owner
+
+
+def _shown(e: Event, owner: dict[int, tuple[str | None, str]]) -> bool:
+    """The report's timeline keeps the chargers' events and decoding problems (``ghostcap timeline`` has all)."""
+    return (e.flow_id is not None and e.flow_id in owner) or isinstance(e, DecodeAnomaly)
+
+
+def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
+    who = owner.get(e.flow_id) if e.flow_id is not None else None
+    return {
+        "time": iso_utc(e.ts_ns),
+        "frame": e.frame,
+        "layer": e.layer,
+        "event": e.kind,
+        "charger": who[0] if who else None,
+        "charger_address": who[1] if who else None,
+        "summary": e.summary(),
+    }
+
+
+def _charger(r: ChargerResult, redact: Callable[[Any], Any]) -> dict[str, Any]:
+    ch = r.charger
+    reported = [
+        {"cx_code": e.cx_code, "frame": e.frame, "source": e.source, "code": e.code}  # type: ignore[attr-defined]
+        for e in ch.events
+        if e.kind == "ocpp.reported_code"
+    ]
+    clock = r.clock
+    return {
+        "id": ch.station_id,
+        "address": ch.address,
+        "csms": {"host": ch.csms_host, "address": ch.csms_address, "port": ch.csms_port},
+        "ocpp_version": ch.ocpp_version,
+        "transport": ch.transport,
+        "verdict": r.verdict,
+        "verdict_reason": r.reason or None,
+        "root_cause": _root(r.root_cause) if r.root_cause else None,
+        "findings": [_short(f) for f in r.findings],
+        "undecided": [_short(f) for f in r.undecided],
+        "reported_codes": reported,
+        "clock": {
+            "charger_offset_s": _s(clock.charger_offset_ns),
+            "csms_offset_s": _s(clock.csms_offset_ns),
+            "skew_s": _s(clock.skew_ns),
+            "reset_to": clock.reset_epoch,
+            "samples": [
+                {
+                    "frame": s.frame,
+                    "side": s.side,
+                    "source": s.source,
+                    "value": s.raw or iso_utc(s.value_ns),
+                    "captured": iso_utc(s.ts_ns),
+                }
+                for s in (clock.charger + clock.csms)[:50]
+            ],
+        },
+        "connections": len(ch.flow_ids),
+        "ocpp_messages": _ocpp_messages(ch.events, redact),
+        "tls": _tls(ch.events),
+        "errors": r.errors,
+    }
+
+
+OCPP_TYPES = {
+    "ocpp.call": "CALL",
+    "ocpp.call_result": "CALLRESULT",
+    "ocpp.call_error": "CALLERROR",
+    "ocpp.call_result_error": "CALLRESULTERROR",
+    "ocpp.send": "SEND",
+    "ocpp.unparsed": "UNPARSED",
+}
+
+
+def _ocpp_messages(events: list[Event], redact: Callable[[Any], Any], limit: int = 500) -> list[dict[str, Any]]:
+    out = []
+    for e in events:
+        if e.kind not in OCPP_TYPES:
+            continue
+        out.append(
+            {
+                "frame": e.frame,
+                "time": iso_utc(e.ts_ns),
+                "from": "charger" if e.direction == 0 else "csms",
+                "type": OCPP_TYPES[e.kind],
+                "action": getattr(e, "action", None),
+                "unique_id": getattr(e, "unique_id", None),
+                "payload": redact(getattr(e, "payload", None)) if e.kind != "ocpp.unparsed" else None,
+                "error_code": getattr(e, "error_code", None),
+                "error_description": getattr(e, "error_description", None),
+                "reason": getattr(e, "reason", None) if e.kind == "ocpp.unparsed" else None,
+                "violations": [{"path": v.path, "message": v.message} for v in getattr(e, "violations", ())],
+                "summary": e.summary(),
+            }
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _tls(events: list[Event]) -> list[dict[str, Any]]:
+    """One entry per TLS connection: what the handshake offered, chose and showed."""
+    by_flow: dict[int | None, dict[str, Any]] = {}
+    for e in events:
+        if not e.kind.startswith("tls."):
+            continue
+        t = by_flow.setdefault(
+            e.flow_id,
+            {
+                "frame": e.frame,
+                "sni": None,
+                "offered_versions": [],
+                "version": None,
+                "cipher": None,
+                "alpn": [],
+                "ja3": None,
+                "ja4": None,
+                "certificates": [],
+                "alerts": [],
+                "certificate_request": False,
+            },
+        )
+        if e.kind == "tls.client_hello":
+            t.update(
+                sni=e.sni,
+                offered_versions=[_ver(v) for v in (e.supported_versions or (e.legacy_version,))],
+                alpn=list(e.alpn),
+                ja3=e.ja3_hash,
+                ja4=e.ja4,
+            )
+        elif e.kind == "tls.server_hello":
+            t.update(version=_ver(e.version), cipher=e.cipher_name)
+        elif e.kind == "tls.certificate" and e.direction == 1:
+            t["certificates"] = [
+                {
+                    "frame": e.frame,
+                    "subject": c.subject,
+                    "issuer": c.issuer,
+                    "san": list(c.san),
+                    "not_before": iso_utc(c.not_before_ns),
+                    "not_after": iso_utc(c.not_after_ns),
+                    "sha256": c.sha256,
+                }
+                for c in e.certificates
+            ]
+        elif e.kind == "tls.certificate_request":
+            t["certificate_request"] = True
+        elif e.kind == "tls.alert":
+            t["alerts"].append(
+                {
+                    "frame": e.frame,
+                    "from": "charger" if e.direction == 0 else "csms",
+                    "level": e.level,
+                    "description": e.description_name,
+                    "encrypted": e.encrypted,
+                }
+            )
+    return list(by_flow.values())
+
+
+def _ver(v: int | None) -> str | None:
+    if v is None:
+        return None
+    return {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0", 0x0300: "SSL 3.0"}.get(
+        v, f"0x{v:04x}"
+    )
+
+
+def _s(ns: int | None) -> float | None:
+    return None if ns is None else round(ns / 1e9, 3)
+
+
+def cx_of(f: Finding) -> str | None:
+    return f.cx_code or (FAULTS[f.fault].cx_code if f.fault in FAULTS else None)
+
+
+def _root(f: Finding) -> dict[str, Any]:
+    fault = FAULTS.get(f.fault)
+    return {
+        "fault": f.fault,
+        "layer": fault.layer if fault else "ocpp",
+        "frame": f.frame,
+        "time": iso_utc(f.ts_ns),
+        "cx_code": cx_of(f),
+        "also_cx": list(f.also_cx),
+        "confidence": f.confidence,
+        "inferred": f.inferred,
+        "certain_with": f.certain_with,
+        "summary": f.summary,
+        "evidence": [{"frame": e.frame, "what": e.what} for e in f.evidence],
+        "remediation": list(dict.fromkeys(f.remediation + (fault.remediation if fault else ()))),
+    }
+
+
+def _short(f: Finding) -> dict[str, Any]:
+    return {
+        "fault": f.fault,
+        "frame": f.frame,
+        "time": iso_utc(f.ts_ns),
+        "cx_code": cx_of(f),
+        "summary": f.summary,
+        "inferred": f.inferred,
+    }

@@ -1,0 +1,71 @@
+"""``ghostcap timeline`` output: every event as a terminal table or as JSON lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+from analyzer.engine import TimelineResult
+from analyzer.events.base import Event
+from analyzer.timefmt import iso_utc
+
+HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
+
+
+def event_fields(e: Event) -> dict[str, Any]:
+    """The event's own fields as JSON-ready values (bytes as hex, enums as names, nested dataclasses as dicts)."""
+    skip = {"ts_ns", "frame", "flow_id", "direction"}
+    return {f.name: _plain(getattr(e, f.name)) for f in dataclasses.fields(e) if f.name not in skip}
+
+
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, Enum):
+        return v.name
+    if isinstance(v, bytes | bytearray):
+        return v.hex()
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def timeline_json(result: TimelineResult, redact: Any = None) -> Iterator[str]:
+    """One JSON object per line: the event header, its summary and its fields."""
+    for e in result.timeline.events:
+        fields = event_fields(e)
+        if redact is not None and "payload" in fields:
+            fields["payload"] = redact(fields["payload"])
+        row = {
+            "time": iso_utc(e.ts_ns),
+            "frame": e.frame,
+            "flow": e.flow_id,
+            "direction": e.direction,
+            "layer": e.layer,
+            "event": e.kind,
+            "summary": e.summary(),
+            "fields": fields,
+        }
+        yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def timeline_table(result: TimelineResult, width: int = 160) -> str:
+    rows = [
+        (iso_utc(e.ts_ns)[11:26], str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:4])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:4], widths, strict=True)) + "  " + HEADER[4]]
+    room = max(40, width - sum(widths) - 8)
+    for r in rows:
+        text = r[4] if len(r[4]) <= room else r[4][: room - 1] + "…"
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + text)
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(s: str) -> str:
+    return "".join(c if c.isprintable() else "\ufffd" for c in s)

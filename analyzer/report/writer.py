@@ -1,0 +1,123 @@
+"""``ghostcap analyze``'s work loop: analyse each capture, write its reports, compute the exit status.
+
+The only module besides the CLI that writes files. One capture failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from analyzer.config import Settings
+from analyzer.errors import AnalyzerError
+
+EXIT_HEALTHY, EXIT_FAULT, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
+SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE]
+SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".pcapng", ".pcap", ".cap", ".dmp")
+
+
+def report_stem(capture: str) -> str:
+    """``x/tcp_refused.pcap.gz`` → ``tcp_refused``; standard input → ``stdin``."""
+    if capture == "-":
+        return "stdin"
+    name = Path(capture).name
+    changed = True
+    while changed:
+        changed = False
+        for suf in SUFFIXES:
+            if name.lower().endswith(suf) and len(name) > len(suf):
+                name, changed = name[: -len(suf)], True
+    return name
+
+
+def status_of(verdicts: list[str]) -> int:
+    if "fault" in verdicts:
+        return EXIT_FAULT
+    if "inconclusive" in verdicts or not verdicts:
+        return EXIT_INCONCLUSIVE
+    return EXIT_HEALTHY
+
+
+def run_analyze(
+    captures: Sequence[str],
+    out_dir: str,
+    formats: list[str],
+    csms: tuple[str, int | None] | None,
+    show_tokens: bool,
+    echo: Callable[[str], None],
+) -> int:
+    from analyzer.engine import analyze
+    from analyzer.report.build import report_dict
+    from analyzer.report.markdown import report_markdown
+
+    settings = Settings(csms=csms, show_tokens=show_tokens)
+    worst = EXIT_HEALTHY
+    used: set[str] = set()
+    for cap in captures:
+        try:
+            analysis = analyze(cap, settings)
+        except AnalyzerError as e:
+            echo(f"error: {cap}: {e}")
+            worst = max(worst, EXIT_UNREADABLE, key=SEVERITY.index)
+            continue
+        except OSError as e:
+            echo(f"error: {cap}: {e.strerror or e}")
+            worst = max(worst, EXIT_UNREADABLE, key=SEVERITY.index)
+            continue
+        report = report_dict(analysis)
+        for w in report["capture"]["warnings"]:
+            echo(f"warning: {cap}: {w}")
+        status = status_of([c["verdict"] for c in report["chargers"]])
+        worst = max(worst, status, key=SEVERITY.index)
+        if out_dir == "-":
+            sys.stdout.write(_clean(json.dumps(report, indent=2, ensure_ascii=False) + "\n"))
+            continue
+        stem = _unique(report_stem(cap), used)
+        os.makedirs(out_dir, exist_ok=True)
+        written = []
+        for fmt in formats:
+            path = Path(out_dir) / f"{stem}.{fmt}"
+            if fmt == "json":
+                text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+            elif fmt == "md":
+                text = report_markdown(report)
+            else:
+                from analyzer.report.html import report_html
+
+                text = report_html(report)
+            _write_atomic(path, text)
+            written.append(str(path))
+        echo(f"{cap}: {_headline(report)} → {', '.join(written)}")
+    return worst
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}"
+    used.add(name)
+    return name
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(_clean(text), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates from hostile capture strings cannot be written as UTF-8: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _headline(report: dict) -> str:
+    parts = []
+    for c in report["chargers"]:
+        who = c["id"] or c["address"]
+        rc = c["root_cause"]
+        parts.append(f"{who} {rc['cx_code'] or '-'} {rc['fault']} @{rc['frame']}" if rc else f"{who} {c['verdict']}")
+    return "; ".join(parts) or "no charger found"

@@ -1,0 +1,81 @@
+"""The merged timeline: every decoder's events in capture order, plus what is known about each flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from analyzer.events.base import Event
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInfo:
+    """A flow's identity and outcome, as the diagnosis needs it (addresses as text)."""
+
+    id: int
+    proto: str
+    client_addr: str
+    client_port: int
+    server_addr: str
+    server_port: int
+    first_frame: int
+    last_frame: int
+    first_ns: int
+    last_ns: int
+    state: str
+    history: str
+
+    @property
+    def client(self) -> str:
+        return _hostport(self.client_addr, self.client_port)
+
+    @property
+    def server(self) -> str:
+        return _hostport(self.server_addr, self.server_port)
+
+
+def _hostport(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+@dataclass(slots=True)
+class Timeline:
+    """Events sorted by frame (capture order; events of one frame keep the order they were emitted in).
+
+    ``start_ns``/``end_ns``/``end_frame`` bound the capture, so a rule can tell whether a timeout could have
+    expired before the capture ended.
+    """
+
+    events: list[Event]
+    flows: dict[int, FlowInfo]
+    start_ns: int
+    end_ns: int
+    end_frame: int
+    _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, events: list[Event], flows: dict[int, FlowInfo], start_ns: int, end_ns: int, end_frame: int):
+        return cls(sorted(events, key=_frame_of), flows, start_ns, end_ns, end_frame)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def of_type(self, *types: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, types)]  # type: ignore[misc]
+
+    def for_flow(self, flow_id: int | None) -> list[Event]:
+        if self._by_flow is None:
+            self._by_flow = {}
+            for e in self.events:
+                self._by_flow.setdefault(e.flow_id, []).append(e)
+        return self._by_flow.get(flow_id, [])
+
+
+def _frame_of(e: Event) -> int:
+    return e.frame
