@@ -26,10 +26,16 @@ def stream_decoder(
         return HttpUpgradeDecoder(flow_id, ocpp_message_factory)
     if server_port in DNS_PORTS:
         return DnsTcpDecoder(flow_id)
-    if looks_like_websocket(data, direction):
-        return WebSocketDecoder(
-            flow_id, subprotocol=None, extensions=None, message_factory=ocpp_message_factory, mid_stream=True
-        )
+    for client_direction in (0, 1):  # the flow table's role guess may be wrong for a connection seen mid-way
+        if looks_like_websocket(data, direction, client_direction):
+            return WebSocketDecoder(
+                flow_id,
+                subprotocol=None,
+                extensions=None,
+                message_factory=ocpp_message_factory,
+                mid_stream=True,
+                client_direction=client_direction,
+            )
     return None
 
 
