@@ -71,7 +71,6 @@ def timeline(capture: str, fmt: str, keylog: str | None, show_tokens: bool) -> N
     Example: ghostcap timeline captures/ocpp_boot_callerror.pcap
     """
     from analyzer.engine import build_timeline
-    from analyzer.events.ocpp import redact_tokens
     from analyzer.report.timeline_out import timeline_json, timeline_table
 
     if keylog:
@@ -83,7 +82,7 @@ def timeline(capture: str, fmt: str, keylog: str | None, show_tokens: bool) -> N
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
-        sys.stdout.writelines(timeline_json(result, None if show_tokens else redact_tokens))
+        sys.stdout.writelines(timeline_json(result, redact=not show_tokens))
     else:
         click.echo(timeline_table(result), nl=False)
 

@@ -100,3 +100,107 @@ def test_standard_input() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.startswith(b"-: pcap, EN10MB, 21 packets, 1 flows")
+
+
+# -- timeline, analyze, catalogue -------------------------------------------------------------------------------
+
+LAB = Path(__file__).parents[1] / "captures"
+
+
+def test_timeline_table_shows_the_callerror_frame() -> None:
+    res = invoke("timeline", str(LAB / "ocpp_boot_callerror.pcap"))
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert lines[0].split()[:5] == ["time", "(UTC)", "frame", "layer", "event"]
+    errors = [ln for ln in lines if " ocpp.call_error " in ln]
+    assert len(errors) == 1
+    assert errors[0].split()[1] == "13"
+
+
+def test_timeline_json_lines_carry_fields_and_hide_tokens() -> None:
+    res = invoke("timeline", str(LAB / "ocpp_auth_rejected.pcap"), "--format", "json")
+    rows = [json.loads(x) for x in res.output.splitlines()]
+    assert {"time", "frame", "flow", "direction", "layer", "event", "summary", "fields"} <= set(rows[0])
+    auth = [r for r in rows if r["event"] == "ocpp.call" and r["fields"]["action"] == "Authorize"]
+    assert auth[0]["fields"]["payload"]["idToken"] == {"idToken": "«redacted»", "type": "ISO14443"}
+    assert "04A2B3C4D5E6" not in res.output  # nor in the WebSocket message's excerpt and summary
+    shown = invoke("timeline", str(LAB / "ocpp_auth_rejected.pcap"), "--format", "json", "--show-tokens")
+    auth = [json.loads(x) for x in shown.output.splitlines() if '"Authorize"' in x and '"ocpp.call"' in x]
+    assert auth[0]["fields"]["payload"]["idToken"]["idToken"] == "04A2B3C4D5E6"
+    table = invoke("timeline", str(LAB / "ocpp_auth_rejected.pcap")).output
+    assert "Authorize" in table
+    assert "04A2B3C4D5E6" not in table
+
+
+def test_analyze_writes_reports_and_exit_status_says_fault(tmp_path: Path) -> None:
+    res = invoke("analyze", str(LAB / "tcp_refused.pcap"), "-o", str(tmp_path), "--format", "json,md")
+    assert res.exit_code == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tcp_refused.json", "tcp_refused.md"]
+    report = json.loads((tmp_path / "tcp_refused.json").read_text())
+    assert report["chargers"][0]["root_cause"]["fault"] == "tcp.refused"
+    assert "CX013 tcp.refused" in (tmp_path / "tcp_refused.md").read_text()
+    assert "tcp.refused @6" in res.stderr
+
+
+def test_analyze_healthy_exits_0_and_prints_json_to_stdout() -> None:
+    res = invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "--format", "json")
+    assert res.exit_code == 0
+    report = json.loads(res.stdout)
+    assert [c["verdict"] for c in report["chargers"]] == ["healthy"]
+
+
+def test_analyze_unreadable_input_exits_3_and_still_does_the_rest(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.pcap"
+    junk.write_text("this is not a capture\n")
+    res = invoke("analyze", str(junk), str(LAB / "http_not_found.pcap"), "-o", str(tmp_path), "--format", "json")
+    assert res.exit_code == 3
+    assert "error: " in res.stderr
+    assert "Traceback" not in res.output
+    assert (tmp_path / "http_not_found.json").exists()
+
+
+def test_analyze_truncated_capture_reports_what_it_could_read(tmp_path: Path) -> None:
+    whole = (LAB / "http_unauthorized.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[: len(whole) - 40])
+    res = invoke("analyze", str(cut), "-o", str(tmp_path), "--format", "json")
+    report = json.loads((tmp_path / "cut.json").read_text())
+    assert report["capture"]["warnings"]
+    assert "warning:" in res.stderr
+    assert report["chargers"][0]["root_cause"]["fault"] == "http.unauthorized"
+
+
+def test_analyze_same_names_do_not_overwrite(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for d in (a, b):
+        (d / "x.pcap").write_bytes((LAB / "dns_nxdomain.pcap").read_bytes())
+    out = tmp_path / "out"
+    invoke("analyze", str(a / "x.pcap"), str(b / "x.pcap"), "-o", str(out), "--format", "json")
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.json", "x.json"]
+
+
+def test_analyze_usage_errors_exit_2() -> None:
+    assert invoke("analyze", str(LAB / "demo.pcap"), "--format", "pdf").exit_code == 2
+    assert invoke("analyze", str(LAB / "demo.pcap"), "-o", "-", "--format", "json,md").exit_code == 2
+    assert invoke("analyze", str(LAB / "demo.pcap"), "--csms", "host:port").exit_code == 2
+
+
+def test_analyze_csms_option_names_the_backend(tmp_path: Path) -> None:
+    res = invoke("analyze", str(LAB / "tcp_syn_timeout.pcap"), "-o", "-", "--format", "json", "--csms", "127.0.0.20")
+    (c,) = json.loads(res.stdout)["chargers"]
+    assert c["root_cause"]["fault"] == "tcp.syn_timeout"
+    assert c["csms"]["address"] == "127.0.0.20"
+
+
+def test_catalogue_lists_every_fault_with_cx_code() -> None:
+    res = invoke("catalogue", "--format", "json")
+    rows = json.loads(res.output)
+    by_id = {r["fault"]: r for r in rows}
+    assert by_id["tls.cert_not_yet_valid"]["cx_code"] == "CX013"
+    assert by_id["clock.reset"]["cx_code"] == "CX015"
+    assert all(r["remediation"] for r in rows)
+    table = invoke("catalogue").output
+    assert "ocpp.auth_rejected" in table
+    assert "CX009" in table

@@ -45,7 +45,6 @@ from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import (
     ALREADY_ANSWERED,
     PAIRED,
-    REDACTED,
     UNKNOWN_ID,
     OcppCall,
     OcppCallError,
@@ -56,6 +55,7 @@ from analyzer.events.ocpp import (
     OcppUnanswered,
     OcppUnparsed,
     SchemaViolation,
+    redact_text,
 )
 
 CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND_TYPE = 2, 3, 4, 5, 6
@@ -122,10 +122,6 @@ _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?", re.ASCII
 )
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_TOKEN_TEXT = re.compile(
-    r'("(?:idTag|parentIdTag|groupIdTag|idToken|additionalIdToken|password|basicAuthPassword|apnPassword)"\s*:\s*")'
-    r'(?:[^"\\]|\\.)*'
-)
 
 
 def parse_timestamp_ns(text: str) -> int | None:
@@ -231,7 +227,7 @@ def _status(payload: Any) -> str | None:
 
 
 def _excerpt(text: str) -> str:
-    return _TOKEN_TEXT.sub(lambda m: m.group(1) + REDACTED, text[: EXCERPT * 16])[:EXCERPT]
+    return redact_text(text[: EXCERPT * 16])[:EXCERPT]
 
 
 class OcppDecoder:

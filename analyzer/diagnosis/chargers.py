@@ -14,7 +14,18 @@ from analyzer.config import Settings
 from analyzer.events.base import Event
 from analyzer.timeline import FlowInfo, Timeline
 
-OCPP_EVIDENCE = ("http.request", "http.response", "websocket.", "ocpp.")
+
+def _ocpp_evidence(events: list[Event]) -> bool:
+    """OCPP messages, or a WebSocket upgrade that offers an OCPP subprotocol or names a station in its path.
+    (Plain HTTP, such as an OS connectivity check, and WebSockets of other protocols are not OCPP.)"""
+    for e in events:
+        if e.kind.startswith("ocpp."):
+            return True
+        if e.kind == "http.request" and (getattr(e, "upgrade", None) or "").lower() == "websocket":
+            offered = [p.lower() for p in getattr(e, "ws_protocols", ())]
+            if any(p.startswith("ocpp") for p in offered) or (not offered and getattr(e, "station_id", None)):
+                return True
+    return False
 
 
 @dataclass(slots=True)
@@ -48,10 +59,6 @@ def _flow_station(events: list[Event]) -> str | None:
     return None
 
 
-def _has(events: list[Event], prefixes: tuple[str, ...]) -> bool:
-    return any(e.kind.startswith(prefixes) for e in events)
-
-
 def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
     """The chargers in ``tl``, in order of their first packet."""
     tcp = [f for f in tl.flows.values() if f.proto == "tcp"]
@@ -64,7 +71,7 @@ def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
     for e in tl.events:
         if e.kind == "dns.response":
             resolved.setdefault(e.qname.lower(), set()).update(getattr(e, "addresses", ()))  # type: ignore[attr-defined]
-    ocpp_flows = {f.id for f in tcp if _has(tl.for_flow(f.id), OCPP_EVIDENCE)}
+    ocpp_flows = {f.id for f in tcp if _ocpp_evidence(tl.for_flow(f.id))}
     csms_names: set[str] = set()
     csms_ends: set[tuple[str, int]] = set()
     for fid in ocpp_flows:

@@ -13,6 +13,7 @@ Events whose ``payload`` is a dict or list are not hashable (``hash()`` raises `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +51,28 @@ def redact_tokens(payload: Any) -> Any:
     variable ``BasicAuthPassword``. Everything else is copied as is. ``payload`` is not modified.
     """
     return _redact(payload, False)
+
+
+_TOKEN_TEXT = re.compile(
+    r'("(?:idTag|parentIdTag|groupIdTag|idToken|additionalIdToken|password|basicAuthPassword|apnPassword)"\s*:\s*")'
+    r'(?:[^"\\]|\\.)*'
+)
+_SECRET_VALUE_AFTER = re.compile(
+    r'("(?:AuthorizationKey|BasicAuthPassword)"[^{}]*?"(?:value|attributeValue)"\s*:\s*")'
+    r'(?:[^"\\]|\\.)*'
+)
+_SECRET_VALUE_BEFORE = re.compile(
+    r'("(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*'
+    r'("[^{}]*?"(?:AuthorizationKey|BasicAuthPassword)")'
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (raw OCPP-J, possibly cut short) with the string values of token and secret keys replaced by
+    ``«redacted»``: for excerpts and summaries, where the JSON may not parse."""
+    text = _TOKEN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SECRET_VALUE_AFTER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_VALUE_BEFORE.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
 
 
 def _redact(value: Any, secret: bool) -> Any:

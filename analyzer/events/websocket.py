@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from analyzer.events.base import Event
+from analyzer.events.ocpp import redact_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,7 +43,7 @@ class WsMessage(Event):
 
     def summary(self) -> str:
         size = "?" if self.size is None else str(self.size)
-        text = f" {self.text_excerpt[:60]!r}" if self.text_excerpt else ""
+        text = f" {redact_text(self.text_excerpt)[:60]!r}" if self.text_excerpt else ""
         flags = "".join(
             f" [{name}]"
             for name, on in (

@@ -10,6 +10,7 @@ from typing import Any
 
 from analyzer.engine import TimelineResult
 from analyzer.events.base import Event
+from analyzer.events.ocpp import redact_text, redact_tokens
 from analyzer.timefmt import iso_utc
 
 HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
@@ -35,12 +36,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def timeline_json(result: TimelineResult, redact: Any = None) -> Iterator[str]:
-    """One JSON object per line: the event header, its summary and its fields."""
+def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
+    """One JSON object per line: the event header, its summary and its fields (idTokens and secrets in OCPP
+    payloads and message texts redacted unless ``redact`` is false)."""
     for e in result.timeline.events:
         fields = event_fields(e)
-        if redact is not None and "payload" in fields:
-            fields["payload"] = redact(fields["payload"])
+        if redact:
+            if "payload" in fields:
+                fields["payload"] = redact_tokens(fields["payload"])
+            for key in ("text_excerpt", "excerpt", "text"):
+                if isinstance(fields.get(key), str):
+                    fields[key] = redact_text(fields[key])
         row = {
             "time": iso_utc(e.ts_ns),
             "frame": e.frame,

@@ -23,13 +23,17 @@ def ocpp_schema_violation(ch: Charger, ctx: Context) -> Iterator[Finding]:
         if e.kind not in MESSAGES or not getattr(e, "violations", ()):
             continue
         v = e.violations[0]
-        what = "CALL" if e.kind == "ocpp.call" else "response to"
+        if e.kind in ("ocpp.call", "ocpp.send"):
+            what = f"{e.action or 'message'}"
+        else:
+            what = f"response to {e.action}" if e.action else "response"
+        version = f"OCPP {e.version} " if e.version else "OCPP "
         yield Finding(
             fault="ocpp.schema_violation",
             frame=e.frame,
             ts_ns=e.ts_ns,
-            summary=f"The {side(e.direction)}'s {e.action or 'message'} {what if what != 'CALL' else ''}breaks "
-            f"the OCPP {e.version or ''} schema: {v.path or '(message)'} {v.message}.".replace("  ", " "),
+            summary=f"The {side(e.direction)}'s {what} breaks the {version}schema: {v.path or '(message)'} "
+            f"{v.message}.",
             evidence=tuple(Evidence(e.frame, f"{x.path or '(message)'} {x.message}") for x in e.violations[:5]),
             cx_code=cx_for_action(e.action),
             flow_id=e.flow_id,
