@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml tests/lab/requirements.txt
 	$(BIN)/pip install -q -e '.[dev]' -r tests/lab/requirements.txt
 	touch $(STAMP)
 
+DEMO_CAPTURE := captures/tls12_cert_not_yet_valid.pcap
+
+# a ghost charger: its clock reset to 2000-01-01, so it rejects the CSMS certificate (exit 1 = fault found)
 demo: setup
-	$(BIN)/ghostcap flows captures/demo.pcap
-	$(BIN)/ghostcap flows captures/demo.pcap --format json > reports/demo-flows.json
-	@echo "JSON written to reports/demo-flows.json"
+	$(BIN)/ghostcap analyze $(DEMO_CAPTURE) -o reports; test $$? -eq 1
+	@echo "open reports/tls12_cert_not_yet_valid.html in a browser"
 
 lint: setup
 	$(BIN)/ruff check analyzer tests $(wildcard bench)

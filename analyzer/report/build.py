@@ -60,6 +60,7 @@ def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
         "event": e.kind,
         "charger": who[0] if who else None,
         "charger_address": who[1] if who else None,
+        "from": None if e.direction is None else ("charger" if e.direction == 0 else "csms"),
         "summary": e.summary(),
     }
 
@@ -99,9 +100,11 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any]) -> dict[str, Any]:
                 }
                 for s in (clock.charger + clock.csms)[:50]
             ],
+            "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - 50),
         },
         "connections": len(ch.flow_ids),
-        "ocpp_messages": _ocpp_messages(ch.events, redact),
+        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact)),
+        "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES) - len(msgs),
         "tls": _tls(ch.events),
         "errors": r.errors,
     }

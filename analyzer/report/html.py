@@ -1,0 +1,659 @@
+"""The report as one self-contained HTML page, for a support engineer to read on a laptop or attach to a ticket.
+
+``report_html(report)`` is a pure ``dict -> str`` over the report dict of ``build.report_dict`` (contract:
+``shared/spec/report-json.md`` plus its extension fields). It opens with the verdict per charger, then per charger
+a timeline plot, a message-sequence diagram, the evidence, the decoded OCPP messages, TLS, clock, what to do and
+the other findings; last the capture's metadata and the full timeline.
+
+Safety: the page makes no request of any kind (inline CSS, plots as PNG ``data:`` URIs, no script, no font) and
+says so in a Content-Security-Policy that allows no script at all. Every string from the capture reaches the page
+through jinja2 autoescaping (``StrictUndefined``, no ``|safe``); ``_visible`` further shows control, zero-width
+and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and bounds any one text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from analyzer.report import charts
+from analyzer.report.charts import Column, Mark, Pin, Step
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+MAX_LADDER_STEPS = 40
+MAX_TIMELINE_ROWS = 2000
+MAX_TEXT = 2000  # characters of any one value on the page
+MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
+DAY_NS = 86_400 * 10**9
+CERT_TIME = "%Y-%m-%d %H:%M:%S UTC"
+SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at the top of the page
+VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
+LAYER_TITLE = {
+    "dns": "DNS",
+    "tcp": "TCP",
+    "tls": "TLS",
+    "http": "HTTP upgrade",
+    "websocket": "WebSocket",
+    "ocpp": "OCPP",
+    "clock": "clock",
+}
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+    "\ufff9-\ufffb\ud800-\udfff]"
+)
+_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
+_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
+
+
+def report_html(report: dict[str, Any]) -> str:
+    """The whole HTML page for ``report`` (a ``build.report_dict`` result)."""
+    return _env().get_template("report.html.j2").render(**_view(report))
+
+
+# --------------------------------------------------------------------------------------------------- template
+
+
+class _Block(str):
+    """A text shown whole up to ``MAX_PAYLOAD`` characters (a pretty-printed payload), not ``MAX_TEXT``."""
+
+    __slots__ = ()
+
+
+def _visible(value: Any) -> Any:
+    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash; in text,
+    invisible and direction-changing characters (and lone surrogates, which UTF-8 cannot even encode) show as
+    ``[U+XXXX]``, and text past ``MAX_TEXT`` characters is cut with a note."""
+    if value is None:
+        return "—"
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    limit = MAX_PAYLOAD if isinstance(value, _Block) else MAX_TEXT
+    if len(value) > limit:
+        value = f"{value[:limit]}… [{len(value) - limit} more characters in the JSON report]"
+    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        finalize=_visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ times
+
+
+def _ns(iso: object) -> int | None:
+    """``2026-11-24T04:16:46.655619000Z`` → integer ns since the epoch; ``None`` for anything else."""
+    if not isinstance(iso, str):
+        return None
+    m = _ISO.match(iso)
+    if not m:
+        return None
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    try:
+        sec = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    return sec * 1_000_000_000 + int((m.group(7) or "0").ljust(9, "0"))
+
+
+def _clock_text(ns: int | None, fmt: str = "%Y-%m-%d %H:%M:%S.%f UTC") -> str | None:
+    """ns since the epoch as ``2026-11-24 04:16:46.661378 UTC`` (or ``fmt``), ``None`` when out of range."""
+    if ns is None:
+        return None
+    try:
+        t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return None
+    return t.strftime(fmt)
+
+
+def _rel(ns: int | None, start: int | None) -> str | None:
+    return None if ns is None or start is None else f"{(ns - start) / 1e9:+.6f}"
+
+
+def _seconds(ns: int | None, start: int | None) -> float | None:
+    return None if ns is None or start is None else (ns - start) / 1e9
+
+
+def human_duration(seconds: float | None) -> str | None:
+    """``-848809029.04`` → ``-26.9 years``; ``0.0123`` → ``12.3 ms``; keeps the sign."""
+    if seconds is None:
+        return None
+    sign, s = ("-" if seconds < 0 else ""), abs(seconds)
+    if s < 1:
+        return f"{sign}{s * 1000:.1f} ms"
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if s >= 2 * size:
+            return f"{sign}{s / size:.1f} {unit}"
+    return f"{sign}{s:.3f} s"
+
+
+# ------------------------------------------------------------------------------------------------------- view
+
+
+def _view(report: dict[str, Any]) -> dict[str, Any]:
+    cap = dict(report.get("capture") or {})
+    rows = list(report.get("timeline") or [])
+    row_ns = [_ns(r.get("time")) for r in rows]
+    start = _ns(cap.get("first"))
+    if start is None:
+        start = min((t for t in row_ns if t is not None), default=None)
+    by_owner: dict[tuple[Any, Any], list[int]] = {}
+    for i, r in enumerate(rows):
+        by_owner.setdefault((r.get("charger"), r.get("charger_address")), []).append(i)
+
+    chargers = []
+    fail_frames: set[int] = set()
+    for n, c in enumerate(report.get("chargers") or [], 1):
+        mine = _rows_of(c, rows, by_owner)
+        chargers.append(_charger(n, c, [(rows[i], row_ns[i]) for i in mine], start))
+        if c.get("root_cause"):
+            fail_frames.add(c["root_cause"].get("frame"))
+
+    first, last = _ns(cap.get("first")), _ns(cap.get("last"))
+    one_day = first is not None and last is not None and first // DAY_NS == last // DAY_NS
+    row_fmt = "%H:%M:%S.%f" if one_day else "%Y-%m-%d %H:%M:%S.%f"
+    shown = rows[:MAX_TIMELINE_ROWS]
+    timeline = [
+        {
+            "frame": r.get("frame"),
+            "rel": _rel(row_ns[i], start),
+            "time": (_clock_text(row_ns[i], row_fmt) or "")[:-3] or r.get("time"),  # milliseconds
+            "layer": r.get("layer"),
+            "event": r.get("event"),
+            "charger": r.get("charger") or r.get("charger_address"),
+            "summary": r.get("summary"),
+            "fail": r.get("frame") in fail_frames,
+        }
+        for i, r in enumerate(shown)
+    ]
+    counts = {v: sum(1 for c in chargers if c["verdict"] == v) for v in ("fault", "inconclusive", "healthy")}
+    return {
+        "csp": CSP,
+        "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
+        "schema": report.get("schema"),
+        "capture": {
+            "file": cap.get("file"),
+            "sha256": cap.get("sha256"),
+            "format": cap.get("format"),
+            "compression": cap.get("compression"),
+            "link_types": ", ".join(str(x) for x in cap.get("link_types") or []) or None,
+            "packets": cap.get("packets"),
+            "first": _clock_text(first) or cap.get("first"),
+            "last": _clock_text(last) or cap.get("last"),
+            "span": human_duration(None if first is None or last is None else (last - first) / 1e9),
+            "truncated_packets": cap.get("truncated_packets") or 0,
+            "warnings": list(cap.get("warnings") or []),
+        },
+        "chargers": chargers,
+        "overview": sorted(chargers, key=lambda c: SEVERITY.index(c["verdict"])),
+        "counts": counts,
+        "timeline": timeline,
+        "timeline_one_day": one_day,
+        "timeline_total": len(rows),
+        "timeline_omitted": len(rows) - len(shown),
+    }
+
+
+def _rows_of(c: dict[str, Any], rows: list[dict[str, Any]], by_owner: dict[tuple[Any, Any], list[int]]) -> list[int]:
+    """The timeline rows of charger ``c``: by station id and address (``charger_address``, when the rows have it),
+    else by station id alone."""
+    if any("charger_address" in r for r in rows):
+        return by_owner.get((c.get("id"), c.get("address")), [])
+    if c.get("id") is None:
+        return []
+    return by_owner.get((c.get("id"), None), [])
+
+
+def _charger(
+    n: int, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
+) -> dict[str, Any]:
+    rc = c.get("root_cause")
+    verdict = c.get("verdict") or "inconclusive"
+    name = c.get("id") or c.get("address") or f"charger {n}"
+    csms = c.get("csms") or {}
+    csms_where = ":".join(str(x) for x in (csms.get("address"), csms.get("port")) if x is not None) or None
+    root = None
+    if rc:
+        rc_ns = _ns(rc.get("time"))
+        root = {
+            "fault": rc.get("fault"),
+            "layer": rc.get("layer"),
+            "layer_title": LAYER_TITLE.get(rc.get("layer") or "", rc.get("layer")),
+            "frame": rc.get("frame"),
+            "time": _clock_text(rc_ns) or rc.get("time"),
+            "rel": _rel(rc_ns, start),
+            "cx_code": rc.get("cx_code"),
+            "also_cx": list(rc.get("also_cx") or []),
+            "confidence": rc.get("confidence"),
+            "inferred": bool(rc.get("inferred")),
+            "certain_with": rc.get("certain_with"),
+            "summary": rc.get("summary"),
+            "evidence": list(rc.get("evidence") or []),
+            "remediation": list(rc.get("remediation") or []),
+        }
+    if rc:
+        ticket = (
+            f"{name}: {rc.get('cx_code') or 'no CX code'} {rc.get('fault')} at frame {rc.get('frame')}"
+            f" ({rc.get('confidence')} confidence{', inferred' if rc.get('inferred') else ''}). {rc.get('summary')}"
+        )
+    else:
+        reason = c.get("verdict_reason")
+        ticket = f"{name}: {verdict}" + (f" ({reason})." if reason else ".")
+
+    ocpp_by_frame: dict[Any, list[dict[str, Any]]] = {}
+    for m in c.get("ocpp_messages") or []:
+        ocpp_by_frame.setdefault(m.get("frame"), []).append(m)
+    tls = list(c.get("tls") or [])
+    frame_ns = {}
+    for r, t in rows:
+        frame_ns.setdefault(r.get("frame"), t)
+    clock = c.get("clock") or {}
+
+    timeline_png, timeline_alt = _timeline_plot(name, c, rows, start)
+    ladder = _ladder(name, c, rows, start, ocpp_by_frame, tls)
+    return {
+        "n": n,
+        "anchor": f"charger-{n}",
+        "name": name,
+        "id": c.get("id"),
+        "address": c.get("address"),
+        "csms_host": csms.get("host"),
+        "csms_where": csms_where,
+        "ocpp_version": c.get("ocpp_version"),
+        "transport": c.get("transport"),
+        "connections": c.get("connections"),
+        "verdict": verdict if verdict in VERDICT_TITLE else "inconclusive",
+        "verdict_title": VERDICT_TITLE.get(verdict, str(verdict)),
+        "verdict_reason": c.get("verdict_reason"),
+        "root": root,
+        "ticket": ticket,
+        "events": len(rows),
+        "timeline_png": timeline_png,
+        "timeline_alt": timeline_alt,
+        "ladder": ladder,
+        "ocpp": [_ocpp(m, start, rc) for m in c.get("ocpp_messages") or []],
+        "tls": [_tls(t, frame_ns, clock, start) for t in tls],
+        "clock": _clock(clock, start),
+        "findings": [_short(f, start) for f in c.get("findings") or []],
+        "undecided": [_short(f, start) for f in c.get("undecided") or []],
+        "reported_codes": list(c.get("reported_codes") or []),
+        "errors": list(c.get("errors") or []),
+    }
+
+
+def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
+    t = _ns(f.get("time"))
+    return {
+        "fault": f.get("fault"),
+        "frame": f.get("frame"),
+        "rel": _rel(t, start),
+        "cx_code": f.get("cx_code"),
+        "summary": f.get("summary"),
+        "inferred": bool(f.get("inferred")),
+    }
+
+
+def _ocpp(m: dict[str, Any], start: int | None, rc: dict[str, Any] | None) -> dict[str, Any]:
+    payload = m.get("payload")
+    text = None if payload is None else _Block(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    kind = m.get("type")
+    violations = list(m.get("violations") or [])
+    classes = []
+    if kind in ("CALLERROR", "CALLRESULTERROR"):
+        classes.append("callerror")
+    if violations:
+        classes.append("violation")
+    if kind == "UNPARSED":
+        classes.append("unparsed")
+    if rc and m.get("frame") == rc.get("frame"):
+        classes.append("fail")
+    return {
+        "frame": m.get("frame"),
+        "rel": _rel(_ns(m.get("time")), start),
+        "direction": {"charger": "charger → CSMS", "csms": "CSMS → charger"}.get(m.get("from"), m.get("from")),
+        "type": kind,
+        "action": m.get("action"),
+        "unique_id": m.get("unique_id"),
+        "payload": text,
+        "error_code": m.get("error_code"),
+        "error_description": m.get("error_description"),
+        "reason": m.get("reason"),
+        "violations": violations,
+        "classes": " ".join(classes),
+    }
+
+
+def _tls(
+    t: dict[str, Any], frame_ns: dict[Any, int | None], clock: dict[str, Any], start: int | None
+) -> dict[str, Any]:
+    at = frame_ns.get(t.get("frame"))
+    offset = clock.get("charger_offset_s")
+    charger_ns = None if at is None or offset is None else at + round(offset * 1e9)
+    certs = []
+    for cert in t.get("certificates") or []:
+        nb, na = _ns(cert.get("not_before")), _ns(cert.get("not_after"))
+        certs.append(
+            {
+                "frame": cert.get("frame"),
+                "subject": cert.get("subject"),
+                "issuer": cert.get("issuer"),
+                "san": ", ".join(str(s) for s in cert.get("san") or []) or None,
+                "not_before": _clock_text(nb, CERT_TIME) or cert.get("not_before"),
+                "not_after": _clock_text(na, CERT_TIME) or cert.get("not_after"),
+                "sha256": cert.get("sha256"),
+                "at_capture": _validity(at, nb, na),
+                "at_charger": _charger_validity(charger_ns, clock.get("reset_to"), nb, na),
+            }
+        )
+    return {
+        "frame": t.get("frame"),
+        "rel": _rel(at, start),
+        "sni": t.get("sni"),
+        "offered_versions": ", ".join(str(v) for v in t.get("offered_versions") or []) or None,
+        "version": t.get("version"),
+        "cipher": t.get("cipher"),
+        "alpn": ", ".join(str(a) for a in t.get("alpn") or []) or None,
+        "ja3": t.get("ja3"),
+        "ja4": t.get("ja4"),
+        "certificate_request": bool(t.get("certificate_request")),
+        "capture_clock": _clock_text(at),
+        "charger_clock": _clock_text(charger_ns),
+        "certificates": certs,
+        "alerts": [
+            {
+                "frame": a.get("frame"),
+                "from": a.get("from"),
+                "level": {1: "warning", 2: "fatal"}.get(a.get("level"), a.get("level")),
+                "description": a.get("description"),
+                "encrypted": bool(a.get("encrypted")),
+            }
+            for a in t.get("alerts") or []
+        ],
+    }
+
+
+def _validity(at: int | None, nb: int | None, na: int | None) -> dict[str, str] | None:
+    if at is None or nb is None or na is None:
+        return None
+    if at < nb:
+        return {"text": f"not yet valid ({human_duration((nb - at) / 1e9)} before notBefore)", "cls": "bad"}
+    if at > na:
+        return {"text": f"expired ({human_duration((at - na) / 1e9)} after notAfter)", "cls": "bad"}
+    return {"text": "valid", "cls": "ok"}
+
+
+def _charger_validity(
+    charger_ns: int | None, reset_to: object, nb: int | None, na: int | None
+) -> dict[str, str] | None:
+    if charger_ns is not None:
+        v = _validity(charger_ns, nb, na)
+        if v:
+            v["text"] = f"{v['text']} by the charger's clock"
+        return v
+    reset_ns = _ns(f"{reset_to}T00:00:00Z") if isinstance(reset_to, str) else None
+    if reset_ns is not None and nb is not None and reset_ns < nb:
+        return {"text": f"not yet valid by the charger's clock, reset to {reset_to}", "cls": "bad"}
+    return {"text": "the capture shows no reading of the charger's clock", "cls": "unknown"}
+
+
+def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
+    def offset(key: str) -> dict[str, Any]:
+        v = clock.get(key)
+        return {"s": v, "human": human_duration(v) if isinstance(v, int | float) else None}
+
+    return {
+        "charger_offset": offset("charger_offset_s"),
+        "csms_offset": offset("csms_offset_s"),
+        "skew": offset("skew_s"),
+        "reset_to": clock.get("reset_to"),
+        "samples": [
+            {
+                "frame": s.get("frame"),
+                "side": s.get("side"),
+                "source": s.get("source"),
+                "value": s.get("value"),
+                "rel": _rel(_ns(s.get("captured")), start),
+                "captured": _clock_text(_ns(s.get("captured"))) or s.get("captured"),
+            }
+            for s in clock.get("samples") or []
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------- plots
+
+
+def _img(png: charts.Png) -> dict[str, Any]:
+    """A plot for ``<img>``: the ``data:`` URI is our own base64 (checked), so ``MAX_TEXT`` must not cut it."""
+    if not _DATA_URI.fullmatch(png.uri):
+        raise ValueError("not a PNG data URI")
+    return {"uri": Markup(png.uri), "width": png.width, "height": png.height, "nbytes": png.nbytes}
+
+
+def _timeline_plot(
+    name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
+) -> tuple[dict[str, Any] | None, str]:
+    marks = [
+        Mark(t=(t - start) / 1e9, layer=str(r.get("layer") or "capture"), frame=r.get("frame") or 0)
+        for r, t in rows
+        if t is not None and start is not None
+    ]
+    pins = []
+    rc = c.get("root_cause")
+    fail_desc = ""
+    if rc:
+        t = _seconds(_ns(rc.get("time")), start)
+        if t is not None:
+            pins.append(Pin(t=t, layer=rc.get("layer"), label=f"frame {rc.get('frame')}: {rc.get('fault')}"))
+            fail_desc = f"; failure point at frame {rc.get('frame')} ({rc.get('fault')}) at {t:+.4f} s"
+    for f in c.get("findings") or []:
+        t = _seconds(_ns(f.get("time")), start)
+        if t is not None:
+            pins.append(Pin(t=t, layer=None, label=str(f.get("fault")), kind="finding"))
+    if not marks:
+        return None, ""
+    counts: dict[str, int] = {}
+    for m in marks:
+        counts[m.layer] = counts.get(m.layer, 0) + 1
+    lo, hi = min(m.t for m in marks), max(m.t for m in marks)
+    alt = (
+        f"Timeline of charger {name}: {len(marks)} events ("
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f") from {lo:+.4f} s to {hi:+.4f} s after the capture start{fail_desc}."
+    )
+    return _img(charts.to_png(charts.timeline_figure(marks, pins))), alt
+
+
+_FIXED_DIRECTION = {
+    "dns.query": ("charger", "dns"),
+    "dns.response": ("dns", "charger"),
+    "dns.unanswered": ("charger", "dns"),
+    "tcp.syn": ("charger", "csms"),
+    "tcp.syn_ack": ("csms", "charger"),
+    "tcp.icmp_error": ("csms", "charger"),
+    "tls.client_hello": ("charger", "csms"),
+    "tls.server_hello": ("csms", "charger"),
+    "tls.certificate_request": ("csms", "charger"),
+    "http.request": ("charger", "csms"),
+    "http.response": ("csms", "charger"),
+}
+LADDER_KINDS = frozenset(
+    {
+        *_FIXED_DIRECTION,
+        "tcp.rst",
+        "tcp.fin",
+        "tls.certificate",
+        "tls.alert",
+        "websocket.close",
+        "websocket.ping",
+        "websocket.pong",
+        "ocpp.call",
+        "ocpp.call_result",
+        "ocpp.call_error",
+        "ocpp.call_result_error",
+        "ocpp.send",
+        "ocpp.unparsed",
+        "ocpp.unanswered",
+    }
+)
+NEVER_IN_LADDER = frozenset({"tcp.flow_end", "tls.summary", "websocket.summary", "clock.sample"})
+_OTHER = {"charger": "csms", "csms": "charger"}
+
+
+def _direction(
+    r: dict[str, Any], c: dict[str, Any], ocpp_by_frame: dict[Any, list[dict[str, Any]]], tls: list[dict[str, Any]]
+) -> tuple[str | None, str | None]:
+    """(source, destination) lifeline of a timeline row, or (None, None) when the row does not say."""
+    kind, summary = r.get("event"), str(r.get("summary") or "")
+    side = r.get("from")  # a row may name its sender; the current builder's rows do not
+    if side in _OTHER:
+        return side, _OTHER[side]
+    if kind in _FIXED_DIRECTION:
+        return _FIXED_DIRECTION[kind]
+    if kind in ("tcp.rst", "tcp.fin"):  # "RST 10.0.0.2:9000 → 10.0.0.5:41000"
+        m = re.match(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ", summary)
+        if m and c.get("address"):
+            return ("charger", "csms") if m.group(1) == c["address"] else ("csms", "charger")
+    if kind == "tls.certificate":
+        if summary.startswith("server"):
+            return "csms", "charger"
+        if summary.startswith("client"):
+            return "charger", "csms"
+    if kind == "tls.alert":
+        for t in tls:
+            for a in t.get("alerts") or []:
+                if a.get("frame") == r.get("frame") and a.get("from") in _OTHER:
+                    return a["from"], _OTHER[a["from"]]
+    if kind and kind.startswith("ocpp.") and kind != "ocpp.unanswered":
+        candidates = ocpp_by_frame.get(r.get("frame"), [])
+        for m in [x for x in candidates if x.get("summary") == summary] or candidates[:1]:
+            if m.get("from") in _OTHER:
+                return m["from"], _OTHER[m["from"]]
+        if summary.startswith("charger→CSMS "):  # past the builder's cap on ocpp_messages
+            return "charger", "csms"
+        if summary.startswith("CSMS→charger "):
+            return "csms", "charger"
+    return None, None
+
+
+def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
+    kind, s = str(r.get("event") or ""), str(r.get("summary") or "")
+    if kind.startswith("dns."):
+        s = re.sub(r" \(id [^)]*\)", "", s.removeprefix("DNS "))
+        m = re.match(r"response (\S+) for (\S+) (\S+): (.*)$", s)
+        return f"{m.group(1)} {m.group(2)} {m.group(3)}: {m.group(4)}" if m else s
+    if kind in ("tcp.syn", "tcp.syn_ack", "tcp.rst", "tcp.fin"):
+        attempt = re.search(r" \(attempt \d+\)$", s)
+        return s.split(" ", 1)[0] + (attempt.group() if attempt else "")
+    if kind == "tls.client_hello":
+        for t in tls:
+            if t.get("frame") == r.get("frame"):
+                offered = "/".join(str(v) for v in t.get("offered_versions") or [])
+                return f"ClientHello SNI={t.get('sni') or '-'}" + (f" offers {offered}" if offered else "")
+        return s.split(" ALPN=", 1)[0]
+    if kind == "tls.server_hello":
+        return s.split(" ALPN=", 1)[0]
+    if kind == "tls.certificate":
+        return s.removeprefix("server ").removeprefix("client ")
+    if kind.startswith("tls."):
+        return s
+    if kind.startswith("websocket."):
+        return f"WebSocket {s}"
+    if kind.startswith("ocpp."):
+        return re.sub(r"^(charger→CSMS|CSMS→charger) ", "", s)
+    if kind in LADDER_KINDS:
+        return s
+    return f"{kind}: {s}"
+
+
+def _ladder(
+    name: str,
+    c: dict[str, Any],
+    rows: list[tuple[dict[str, Any], int | None]],
+    start: int | None,
+    ocpp_by_frame: dict[Any, list[dict[str, Any]]],
+    tls: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    rc = c.get("root_cause") or {}
+    fail_frame, fail_layer = rc.get("frame"), rc.get("layer")
+    ocpp_frames = {r.get("frame") for r, _ in rows if str(r.get("event")).startswith("ocpp.")}
+    steps: list[Step] = []
+    layers: list[Any] = []
+    for r, t in rows:
+        kind = r.get("event")
+        if kind not in LADDER_KINDS and not (r.get("frame") == fail_frame and kind not in NEVER_IN_LADDER):
+            continue
+        if kind == "websocket.message" and r.get("frame") in ocpp_frames:
+            continue  # the OCPP message it carries is drawn instead
+        src, dst = _direction(r, c, ocpp_by_frame, tls)
+        lost = kind in ("dns.unanswered",)
+        steps.append(
+            Step(frame=r.get("frame") or 0, t=_seconds(t, start), src=src, dst=dst, label=_label(r, tls), lost=lost)
+        )
+        layers.append(r.get("layer"))
+    if rc:
+        at_frame = [i for i, s in enumerate(steps) if s.frame == fail_frame]
+        failing = [i for i in at_frame if layers[i] == fail_layer] or at_frame
+        if failing:
+            for i in failing:
+                s = steps[i]
+                label = s.label if s.src else f"{rc.get('fault')}: {s.label}"  # a note names the fault itself
+                steps[i] = replace(s, failing=True, label=label)
+        else:  # the failure point has no key event of its own (e.g. a data segment): show it as a note
+            t = _seconds(_ns(rc.get("time")), start)
+            note = Step(
+                frame=fail_frame or 0, t=t, src=None, dst=None, failing=True, label=f"failure point: {rc.get('fault')}"
+            )
+            pos = next((i for i, s in enumerate(steps) if s.frame >= note.frame), len(steps))
+            steps.insert(pos, note)
+    if not steps:
+        return None
+    total = len(steps)
+    first_fail = next((i for i, s in enumerate(steps) if s.failing), 0)
+    begin = max(0, min(first_fail - (MAX_LADDER_STEPS - 10), total - MAX_LADDER_STEPS))
+    shown = steps[begin : begin + MAX_LADDER_STEPS]
+    before, after = begin, total - begin - len(shown)
+    columns = [Column("charger", "Charger", tuple(str(x) for x in (c.get("id"), c.get("address")) if x))]
+    if any("dns" in (s.src, s.dst) for s in shown):
+        columns.insert(0, Column("dns", "DNS resolver"))
+    csms = c.get("csms") or {}
+    where = ":".join(str(x) for x in (csms.get("address"), csms.get("port")) if x is not None)
+    columns.append(Column("csms", "CSMS", tuple(x for x in (str(csms.get("host") or ""), where) if x)))
+    fig = charts.ladder_figure(
+        shown,
+        columns,
+        note_top=f"… {before} earlier step{'s' if before != 1 else ''} left out" if before else "",
+        note_bottom=f"… {after} later step{'s' if after != 1 else ''} left out" if after else "",
+    )
+    fail_text = next((f"; the failing step is frame {s.frame}: {s.label}" for s in shown if s.failing), "")
+    alt = (
+        f"Message sequence between charger {name} and the CSMS: {len(shown)} of {total} key events"
+        f" in capture order{fail_text}."
+    )
+    return {
+        "png": _img(charts.to_png(fig)),
+        "alt": alt,
+        "shown": len(shown),
+        "total": total,
+        "before": before,
+        "after": after,
+    }
