@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,6 @@ class Settings:
     reboot_window_s: float = 600.0
     csms: tuple[str, int | None] | None = None
     show_tokens: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def parse_csms(value: str) -> tuple[str, int | None]:

@@ -310,7 +310,3 @@ FAULTS: dict[str, Fault] = {
 AUTHORIZATION_ACTIONS = frozenset(
     {"Authorize", "StartTransaction", "TransactionEvent", "RequestStartTransaction", "RemoteStartTransaction"}
 )
-
-
-def fault(fid: str) -> Fault:
-    return FAULTS[fid]

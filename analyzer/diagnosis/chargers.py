@@ -45,12 +45,6 @@ class Charger:
     ocpp_version: str | None = None
     transport: str | None = None
 
-    def of_kind(self, *prefixes: str) -> list[Event]:
-        return [e for e in self.events if e.kind.startswith(prefixes)]
-
-    def first(self, *prefixes: str) -> Event | None:
-        return next((e for e in self.events if e.kind.startswith(prefixes)), None)
-
 
 def _flow_station(events: list[Event]) -> str | None:
     for e in events:
@@ -93,8 +87,6 @@ def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
             return True
         if f.server_addr in csms_addrs and (user_port is None or f.server_port == user_port):
             return True
-        if settings.csms is not None and user_port is not None and not _is_name(settings.csms[0]):
-            return False
         for e in tl.for_flow(f.id):
             if e.kind == "tls.client_hello" and getattr(e, "sni", None) and e.sni.lower() in csms_names:  # type: ignore[attr-defined]
                 return True
@@ -204,7 +196,3 @@ def _is_ip(s: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_name(s: str) -> bool:
-    return not _is_ip(s)

@@ -13,17 +13,6 @@ def flow_events(ch: Charger, fid: int) -> list[Event]:
     return [e for e in ch.events if e.flow_id == fid]
 
 
-def first(events: list[Event], kind: str, **match: Any) -> Any:
-    for e in events:
-        if e.kind == kind and all(getattr(e, k, None) == v for k, v in match.items()):
-            return e
-    return None
-
-
-def after(events: list[Event], frame: int, *kinds: str) -> list[Any]:
-    return [e for e in events if e.frame >= frame and e.kind in kinds]
-
-
 @dataclass(slots=True)
 class NameLookup:
     """Every DNS transaction of one charger for one name."""
