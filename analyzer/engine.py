@@ -150,31 +150,24 @@ class _Dispatch:
 
     def control(self, flow: Flow, d: int, flags: int, frame: int, ts: int) -> None:
         ends = (str(flow.client), str(flow.server))
-        src, dst = ends[d], ends[1 - d]
         payload = (flow.stream_bytes(0), flow.stream_bytes(1))
-        if flags & SYN:
-            key = (flow.id, d)
-            attempt = self.syns[key] = self.syns.get(key, 0) + 1
-            cls = TcpSynAck if flags & ACK else TcpSyn
+        for bit, cls in ((SYN, TcpSynAck if flags & ACK else TcpSyn), (FIN, TcpFin), (RST, TcpRst)):
+            if not flags & bit:
+                continue
+            attempt = 1
+            if bit == SYN:
+                attempt = self.syns[(flow.id, d)] = self.syns.get((flow.id, d), 0) + 1
             self.events.append(
                 cls(
                     ts_ns=ts,
                     frame=frame,
                     flow_id=flow.id,
                     direction=d,
-                    src=src,
-                    dst=dst,
+                    src=ends[d],
+                    dst=ends[1 - d],
                     attempt=attempt,
                     payload=payload,
                 )
-            )
-        if flags & FIN:
-            self.events.append(
-                TcpFin(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, src=src, dst=dst, payload=payload)
-            )
-        if flags & RST:
-            self.events.append(
-                TcpRst(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, src=src, dst=dst, payload=payload)
             )
 
     def icmp(self, flow: Flow, d: int, frame: int, ts: int, detail: str, unreachable: bool) -> None:

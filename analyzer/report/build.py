@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzer import __version__
+from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.catalogue import FAULTS
 from analyzer.diagnosis.finding import Finding
 from analyzer.diagnosis.runner import ChargerResult
@@ -171,13 +172,13 @@ def _tls(events: list[Event]) -> list[dict[str, Any]]:
         if e.kind == "tls.client_hello":
             t.update(
                 sni=e.sni,
-                offered_versions=[_ver(v) for v in (e.supported_versions or (e.legacy_version,))],
+                offered_versions=[version_name(v) for v in (e.supported_versions or (e.legacy_version,))],
                 alpn=list(e.alpn),
                 ja3=e.ja3_hash,
                 ja4=e.ja4,
             )
         elif e.kind == "tls.server_hello":
-            t.update(version=_ver(e.version), cipher=e.cipher_name)
+            t.update(version=version_name(e.version), cipher=e.cipher_name)
         elif e.kind == "tls.certificate" and e.direction == 1:
             t["certificates"] = [
                 {
@@ -204,14 +205,6 @@ def _tls(events: list[Event]) -> list[dict[str, Any]]:
                 }
             )
     return list(by_flow.values())
-
-
-def _ver(v: int | None) -> str | None:
-    if v is None:
-        return None
-    return {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0", 0x0300: "SSL 3.0"}.get(
-        v, f"0x{v:04x}"
-    )
 
 
 def _s(ns: int | None) -> float | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
 from analyzer.diagnosis.facts import ends, flow_events
@@ -59,7 +60,7 @@ def _flow(evs: list[Any], fid: int, ch: Charger, ctx: Context) -> Finding | None
     established = _established(evs)
     ev = [Evidence(hello.frame, f"ClientHello SNI={hello.sni or '-'} versions={_versions(hello)}")]
     if sh is not None:
-        ev.append(Evidence(sh.frame, f"ServerHello {_vname(sh.version)} {sh.cipher_name}"))
+        ev.append(Evidence(sh.frame, f"ServerHello {version_name(sh.version)} {sh.cipher_name}"))
     leaf = _leaf(evs)
     if leaf is not None:
         ev.append(
@@ -334,13 +335,7 @@ def _names(cert: Any) -> str:
 
 def _versions(hello: Any) -> str:
     vs = hello.supported_versions or (hello.legacy_version,)
-    return ",".join(_vname(v) for v in vs)
-
-
-def _vname(v: int | None) -> str:
-    return {0x0304: "TLS1.3", 0x0303: "TLS1.2", 0x0302: "TLS1.1", 0x0301: "TLS1.0", 0x0300: "SSL3"}.get(
-        v or 0, f"0x{v or 0:04x}"
-    )
+    return ",".join(version_name(v) for v in vs)
 
 
 def _d(ns: int | None) -> str:
