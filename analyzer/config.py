@@ -12,7 +12,8 @@ class Settings:
     1 s, 3 s, 7 s); ``ocpp_timeout_s`` (OCPP's default message timeout); ``clock_skew_s`` (a charger clock further
     than this from the CSMS's counts as skewed); ``reboot_window_s`` (two BootNotifications closer than this are a
     reboot loop); ``csms`` (``(host, port or None)`` named by the user, or ``None``); ``show_tokens`` (render
-    idTokens in reports)."""
+    idTokens in reports); ``keylog_files`` (NSS key logs to decrypt TLS with, besides keys embedded in the
+    capture)."""
 
     dns_timeout_s: float = 5.0
     syn_timeout_s: float = 3.0
@@ -21,6 +22,7 @@ class Settings:
     reboot_window_s: float = 600.0
     csms: tuple[str, int | None] | None = None
     show_tokens: bool = False
+    keylog_files: tuple[str, ...] = ()
 
 
 def parse_csms(value: str) -> tuple[str, int | None]:

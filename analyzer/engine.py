@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,11 +17,13 @@ from analyzer.config import Settings
 from analyzer.decoders.base import DecodeError, StreamDecoder
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
+from analyzer.events.tls import TlsSummary
 from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 
 if TYPE_CHECKING:
     from analyzer.diagnosis.runner import ChargerResult
+    from analyzer.tls.keylog import KeyLog
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class FlowsResult:
     capture: CaptureInfo
     flows: list[Flow]
     orphan_icmp: list[tuple[int, str]]
+    tls: dict[int, tuple[str, str]] | None = None  # flow id → TLS decryption (status, detail), with a key log
 
 
 def rebuild_flows(
@@ -52,13 +55,17 @@ def rebuild_flows(
     on_gap: Callable[[StreamGap], None] | None = None,
     on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
     table: FlowTable | None = None,
+    keys: KeyLog | None = None,
 ) -> FlowsResult:
     """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture.
 
     Pass either the callbacks or a ``FlowTable`` built with them (whose ``flows`` list, indexed by flow id, the
-    callbacks may then read while the capture is being read).
+    callbacks may then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
+    Blocks as they are read.
     """
     with open_capture(path) as cap:
+        if keys is not None:
+            keys.watch(cap.secrets)
         if table is None:
             table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
         flows = table.run(cap.ip_packets())
@@ -86,12 +93,22 @@ class TimelineResult:
     capture: CaptureInfo
     flows: list[Flow]
     timeline: Timeline
+    orphan_icmp: list[tuple[int, str]] = field(default_factory=list)
+
+
+def tls_status(timeline: Timeline) -> dict[int, tuple[str, str]]:
+    """Per TLS flow: whether it was decrypted (``TlsSummary.decryption``; ``encrypted`` without keys at all)."""
+    out: dict[int, tuple[str, str]] = {}
+    for e in timeline.of_type(TlsSummary):
+        if e.flow_id is not None and any(e.encrypted_records):
+            out[e.flow_id] = (e.decryption or "encrypted", e.decryption_detail or "no key log")
+    return out
 
 
 class _Dispatch:
     """Feeds the flow table's callbacks to decoders and collects their events (errors become anomalies)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: KeyLog | None = None) -> None:
         # imported here so that ``ghostcap flows`` does not pay for the protocol libraries
         from analyzer.decoders.detect import is_dns_datagram, stream_decoder
         from analyzer.decoders.dns import DnsDecoder
@@ -99,6 +116,7 @@ class _Dispatch:
         self.stream_decoder = stream_decoder
         self.is_dns_datagram = is_dns_datagram
 
+        self.keys = keys
         self.events: list[Event] = []
         self.decoders: dict[int, StreamDecoder | None] = {}
         self.dns = DnsDecoder()
@@ -134,7 +152,7 @@ class _Dispatch:
         decoder = self.decoders.get(fid, _UNSEEN)
         if decoder is _UNSEEN:
             flow = self.table.flows[fid]
-            decoder = self.stream_decoder(fid, c.data, c.direction, flow.client.port, flow.server.port)
+            decoder = self.stream_decoder(fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys)
             self.decoders[fid] = decoder
         if decoder is not None:
             self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)
@@ -201,16 +219,25 @@ class _Dispatch:
 _UNSEEN: Any = object()
 
 
-def build_timeline(path: str | Path) -> TimelineResult:
-    """Read ``path`` once: flows, decoders, and one timeline of every event; raises ``CaptureError``."""
-    dispatch = _Dispatch()
-    result = rebuild_flows(path, table=dispatch.table)
+def build_timeline(path: str | Path, keylog_files: Sequence[str] = ()) -> TimelineResult:
+    """Read ``path`` once: flows, decoders, and one timeline of every event; raises ``CaptureError`` (and
+    ``OSError`` for an unreadable key log).
+
+    TLS is decrypted with the key logs in ``keylog_files`` and the capture's own Decryption Secrets Blocks; what
+    the key logs lacked or got wrong becomes capture warnings."""
+    from analyzer.tls.keylog import KeyLog
+    from analyzer.tls.notes import keylog_warnings
+
+    keys = KeyLog.from_files(keylog_files)
+    dispatch = _Dispatch(keys)
+    result = rebuild_flows(path, table=dispatch.table, keys=keys)
     cap = result.capture
     end_ns = cap.last_ns or 0
     dispatch.events.extend(dispatch.dns.close(cap.packets, end_ns))
+    cap.warnings.extend(keylog_warnings(keys, dispatch.events, bool(keylog_files)))
     flows = {f.id: _flow_info(f) for f in result.flows}
     timeline = Timeline.build(dispatch.events, flows, cap.first_ns or 0, end_ns, cap.packets)
-    return TimelineResult(cap, result.flows, timeline)
+    return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
 
 
 def _flow_info(f: Flow) -> FlowInfo:
@@ -247,7 +274,7 @@ def analyze(path: str | Path, settings: Settings | None = None) -> Analysis:
     from analyzer.diagnosis.runner import diagnose
 
     settings = settings or Settings()
-    built = build_timeline(path)
+    built = build_timeline(path, settings.keylog_files)
     results = diagnose(built.timeline, settings)
     return Analysis(built.capture, file_sha256(path), built.timeline, results, settings)
 

@@ -67,3 +67,20 @@ def _parse_follow(text: str, streams: dict[int, FollowedStream]) -> None:
         elif current is not None and line and not line.startswith(("=", "Follow:")):
             node = 1 if line.startswith("\t") else 0
             current.data[node] += bytes.fromhex(line.strip())
+
+
+def tls_streams(path: Path, keylog: Path | None, tls_ports: list[int]) -> dict[int, FollowedStream]:
+    """Decrypted application data per ``tcp.stream`` as tshark's ``follow,tls,raw`` shows it, with ``keylog``
+    (or the capture's own Decryption Secrets Blocks) and the ``tls_ports`` decoded as TLS. A node that sent
+    nothing is listed with an empty host."""
+    opts = ["-o", f"tls.keylog_file:{keylog}"] if keylog else []
+    for port in tls_ports:
+        opts += ["-d", f"tcp.port=={port},tls"]
+    streams = {idx: FollowedStream(idx, s.first_frame) for idx, s in tcp_streams(path).items()}
+    if not streams:
+        return streams
+    args = ["-r", str(path), *opts, "-q"]
+    for idx in streams:
+        args += ["-z", f"follow,tls,raw,{idx}"]
+    _parse_follow(_run(args), streams)
+    return streams

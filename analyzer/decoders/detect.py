@@ -6,6 +6,8 @@ starts after the WebSocket upgrade is recognised by a plausible WebSocket frame 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from analyzer.decoders.base import StreamDecoder
 from analyzer.decoders.dns import DnsTcpDecoder
 from analyzer.decoders.http_upgrade import HttpUpgradeDecoder, starts_like_http
@@ -13,15 +15,26 @@ from analyzer.decoders.ocpp import ocpp_message_factory
 from analyzer.decoders.tls import TlsDecoder, starts_like_tls
 from analyzer.decoders.websocket import WebSocketDecoder, looks_like_websocket
 
+if TYPE_CHECKING:
+    from analyzer.tls.keylog import KeyLog
+
 DNS_PORTS = frozenset({53})  # not mDNS (5353): its answers are unsolicited, with no question
 
 
 def stream_decoder(
-    flow_id: int, data: bytes, direction: int, client_port: int, server_port: int
+    flow_id: int, data: bytes, direction: int, client_port: int, server_port: int, keys: KeyLog | None = None
 ) -> StreamDecoder | None:
-    """A decoder for the connection whose first delivered bytes are ``data`` (sent in ``direction``), or None."""
+    """A decoder for the connection whose first delivered bytes are ``data`` (sent in ``direction``), or None.
+
+    With ``keys`` a TLS connection is decrypted where the key log allows, and its plaintext is decoded as HTTP
+    (the WebSocket upgrade) when it starts like HTTP. (Decryption needs the hellos, so the session's start is
+    always in the capture: no mid-stream guessing.)"""
     if starts_like_tls(data):
-        return TlsDecoder(flow_id)
+
+        def inner(plain: bytes, d: int) -> StreamDecoder | None:
+            return HttpUpgradeDecoder(flow_id, ocpp_message_factory) if starts_like_http(plain) else None
+
+        return TlsDecoder(flow_id, keys=keys, inner=inner if keys is not None else None)
     if starts_like_http(data):
         return HttpUpgradeDecoder(flow_id, ocpp_message_factory)
     if server_port in DNS_PORTS:

@@ -17,9 +17,12 @@ Where encryption starts (decided by what the connection showed, not by port or c
 - an alert record is judged by itself: exactly 2 bytes with level 1 or 2 is plaintext (OpenSSL 3 clients send their
   certificate-rejection alert in clear even in TLS 1.3), anything else is encrypted.
 
-Decryption is not done here. A key-log driven decrypter plugs in as a ``RecordObserver``: it receives every
-complete record (plaintext and ciphertext, payload included) with the session facts it needs (``TlsSession``:
-randoms, cipher suite, version) and returns its own events.
+Decryption (``keys``: a ``KeyLog``): encrypted records are decrypted with the session's secrets
+(``analyzer.tls.session``). Their content then goes where the plaintext would: handshake messages (the TLS 1.3
+Certificate and CertificateRequest, Finished, KeyUpdate) are parsed like plaintext ones; an alert is reported with
+its description (``decrypted=True``); application data feeds an inner stream decoder chosen by ``inner`` (HTTP
+upgrade → WebSocket → OCPP, as on a plain connection). ``TlsSummary.decryption`` says whether and why not. A
+``RecordObserver`` still sees every record as sent.
 
 Anomalies (``DecodeAnomaly`` with ``decoder="tls"``), by name:
 
@@ -33,7 +36,9 @@ Anomalies (``DecodeAnomaly`` with ``decoder="tls"``), by name:
 - ``tls.event_limit``: more than ``MAX_MESSAGE_EVENTS`` message events in a direction: the rest is only counted;
 - ``tls.incomplete_handshake``: part of a handshake message was pending when encryption started or at close;
 - ``tls.data_after_server_hello``: bytes after a TLS 1.3 ServerHello in its record (RFC 8446 §5.1 forbids it);
-- ``tls.truncated_record``: the connection ended inside a record.
+- ``tls.truncated_record``: the connection ended inside a record;
+- ``tls.decrypt_failed``: a record did not authenticate under the key log's secrets (wrong keys): that direction
+  is not decrypted further; ``tls.decrypt_unsupported``: the cipher suite is not one ghostcap decrypts.
 
 A handshake message whose fields contradict their own lengths raises ``DecodeError``.
 """
@@ -41,10 +46,11 @@ A handshake message whose fields contradict their own lengths raises ``DecodeErr
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
-from analyzer.decoders.base import DecodeError
+from analyzer.decoders.base import DecodeError, StreamDecoder
 from analyzer.decoders.tls_fingerprint import ja3_string, ja3s_string, ja4, md5_hex
 from analyzer.decoders.tls_names import (
     ALERT_LEVELS,
@@ -71,6 +77,12 @@ from analyzer.events.tls import (
     TlsSummary,
 )
 
+if TYPE_CHECKING:
+    from analyzer.tls.keylog import KeyLog
+    from analyzer.tls.session import SessionKeys
+
+InnerFactory = Callable[[bytes, int], StreamDecoder | None]  # (first plaintext bytes, direction) → decoder
+
 # Record layer (RFC 8446 §5.1, RFC 5246 §6.2.1, RFC 6520 for heartbeat)
 RECORD_HEADER_LEN = 5
 CT_CHANGE_CIPHER_SPEC = 20
@@ -88,6 +100,7 @@ HS_CLIENT_HELLO = 1
 HS_SERVER_HELLO = 2
 HS_CERTIFICATE = 11
 HS_CERTIFICATE_REQUEST = 13
+HS_FINISHED = 20
 HELLO_RANDOM_LEN = 32
 # RFC 8446 §4.1.3: a ServerHello with this random is a HelloRetryRequest (SHA-256 of "HelloRetryRequest")
 HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -101,6 +114,7 @@ EXT_SERVER_NAME = 0
 EXT_SUPPORTED_GROUPS = 10
 EXT_EC_POINT_FORMATS = 11
 EXT_SIGNATURE_ALGORITHMS = 13
+EXT_ENCRYPT_THEN_MAC = 22
 EXT_ALPN = 16
 EXT_SUPPORTED_VERSIONS = 43
 EXT_CERTIFICATE_AUTHORITIES = 47
@@ -169,6 +183,7 @@ class TlsSession:
         "hello_retry",
         "offered_tls13",
         "server_direction",
+        "server_extensions",
         "server_random",
         "version",
     )
@@ -182,6 +197,7 @@ class TlsSession:
         self.offered_tls13 = False  # a ClientHello offered TLS 1.3 or a draft of it
         self.client_direction: int | None = None  # direction that carried the ClientHello
         self.server_direction: int | None = None  # direction that carried the ServerHello
+        self.server_extensions: tuple[int, ...] = ()  # extension types of the last ServerHello
 
     @property
     def tls13(self) -> bool:
@@ -273,6 +289,7 @@ class _Half:
         "app_records",
         "body",
         "bytes",
+        "ehs",
         "enc_events",
         "enc_flight_marked",
         "enc_flights",
@@ -315,6 +332,7 @@ class _Half:
         self.hs = bytearray()  # handshake bytes not yet forming a whole message
         self.hs_version = 0  # record version of the record that began the buffered message
         self.hs_lost = False  # handshake bytes were lost: message boundaries unknown
+        self.ehs = bytearray()  # decrypted handshake bytes not yet forming a whole message
         self.encrypted = False
         self.resync = False
         self.stopped = False
@@ -348,9 +366,26 @@ class TlsDecoder:
 
     name: ClassVar[str] = "tls"
 
-    def __init__(self, flow_id: int, observer: RecordObserver | None = None) -> None:
+    def __init__(
+        self,
+        flow_id: int,
+        observer: RecordObserver | None = None,
+        *,
+        keys: KeyLog | None = None,
+        inner: InnerFactory | None = None,
+    ) -> None:
         self.flow_id = flow_id
         self.observer = observer
+        self._keys: SessionKeys | None = None
+        if keys is not None:
+            from analyzer.tls.session import SessionKeys
+
+            self._keys = SessionKeys(keys)
+        self._inner_factory = inner
+        self._inner: StreamDecoder | None = None
+        self._inner_done = False  # the inner decoder was chosen (or none fits) or it failed
+        self._inner_pos = [0, 0]
+        self._key_noted = False  # a decryption problem was reported as an anomaly
         self.session = TlsSession()
         self._halves = (_Half(), _Half())
         self._flights: list[list[int]] = []  # [direction, first_frame, last_frame, records, encrypted, bytes]
@@ -408,6 +443,10 @@ class TlsDecoder:
                         frame, ts_ns, d, "tls.incomplete_handshake", f"{len(h.hs)} bytes of a handshake message"
                     )
                 )
+        if self._inner is not None:
+            self._chunk = StreamChunk(self.flow_id, 0, 0, b"", frame, frame, ts_ns)
+            inner = self._inner
+            self._run_inner(lambda: inner.close(frame, ts_ns), out)
         a, b = self._halves
         if a.records or b.records:
             out.append(self._summary(frame, ts_ns))
@@ -484,7 +523,9 @@ class TlsDecoder:
         h.resync = False
         h.rtype, h.rver, h.rlen, h.roffset = rtype, rver, rlen, offset
         h.rdamaged = False
-        keep = self.observer is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC
+        keep = (
+            self.observer is not None or self._keys is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC
+        )
         if rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
             keep = True
         if keep:
@@ -555,11 +596,14 @@ class TlsDecoder:
         if h.rdamaged:  # bytes missing: counted, not decoded
             if rtype == CT_APPLICATION_DATA or h.encrypted:
                 self._count_encrypted(h, rtype, c.frame)
+                if self._keys is not None:
+                    self._keys.lost_record(self._role(d))
             return
         encrypted = False
         if rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC):
             encrypted = True
             self._count_encrypted(h, rtype, c.frame)
+            plain = self._decrypt(d, rtype, h.rver, payload, out) if payload is not None else None
             if h.enc_events < MAX_ENCRYPTED_EVENTS:
                 h.enc_events += 1
                 event = TlsEncrypted(
@@ -571,8 +615,11 @@ class TlsDecoder:
                     length=rlen,
                     index=h.records,
                     record_frame=c.frame,
+                    inner_type=plain[0] if plain is not None else None,
                 )
                 out.append(event)
+            if plain is not None:
+                self._inner_content(h, d, plain[0], plain[1], rlen, out)
         elif rtype == CT_HANDSHAKE:
             if payload is not None:  # None: handshake bytes were lost earlier in this direction
                 self._handshake_bytes(h, d, payload, out)
@@ -650,8 +697,12 @@ class TlsDecoder:
                 )
                 self._emit(h, d, event, out)
             return False
-        h.alerts += 1
         self._count_encrypted(h, CT_ALERT, c.frame)
+        plain = self._decrypt(d, CT_ALERT, h.rver, body, out)
+        if plain is not None:
+            self._inner_content(h, d, plain[0], plain[1], n, out)
+            return True
+        h.alerts += 1
         event = TlsAlert(
             ts_ns=c.ts_ns,
             frame=c.at_frame,
@@ -682,6 +733,8 @@ class TlsDecoder:
             switch = not s.offered_tls13  # a TLS 1.3 offer's compatibility CCS may precede a second ClientHello
         if switch and not h.encrypted:
             self._encrypt(h, d, "ChangeCipherSpec", out)
+            if self._keys is not None:
+                self._keys.change_cipher_spec(self._role(d), s)
 
     def _encrypt(self, h: _Half, d: int, why: str, out: list[Event]) -> None:
         h.encrypted = True
@@ -694,13 +747,17 @@ class TlsDecoder:
 
     # --- handshake layer -----------------------------------------------------------------------------------------
 
-    def _handshake_bytes(self, h: _Half, d: int, payload: bytes, out: list[Event]) -> None:
-        if not h.hs:
+    def _handshake_bytes(self, h: _Half, d: int, payload: bytes, out: list[Event], decrypted: bool = False) -> None:
+        """Parse the handshake messages ``payload`` completes (``decrypted``: from encrypted records, whose
+        messages are buffered apart from the plaintext ones)."""
+        hs = h.ehs if decrypted else h.hs
+        if not hs:
             h.hs_version = h.rver
             buf: bytes | bytearray = payload
         else:
-            h.hs += payload
-            buf = h.hs
+            hs += payload
+            buf = hs
+        was_encrypted = h.encrypted
         pos = 0
         end = len(buf)
         while end - pos >= HANDSHAKE_HEADER_LEN:
@@ -720,9 +777,11 @@ class TlsDecoder:
             body = bytes(buf[pos + HANDSHAKE_HEADER_LEN : pos + HANDSHAKE_HEADER_LEN + length])
             pos += HANDSHAKE_HEADER_LEN + length
             self._message(h, d, msg_type, body, out)
+            if decrypted and self._keys is not None:
+                self._keys.handshake_message(self._role(d), msg_type)
             if h.stopped:
                 return
-            if h.encrypted:  # a TLS 1.3 ServerHello: whatever follows in this record is not plaintext handshake
+            if h.encrypted and not was_encrypted:  # a TLS 1.3 ServerHello: the rest of its record is not plaintext
                 if pos < end:
                     c = self._chunk
                     assert c is not None
@@ -731,10 +790,93 @@ class TlsDecoder:
                 h.hs.clear()
                 return
             h.hs_version = h.rver
-        if buf is h.hs:
-            del h.hs[:pos]
+        if buf is hs:
+            del hs[:pos]
+        elif decrypted:
+            h.ehs = bytearray(buf[pos:])
         else:
             h.hs = bytearray(buf[pos:])
+
+    # --- decrypted content ---------------------------------------------------------------------------------------
+
+    def _role(self, d: int) -> int:
+        """0 when direction ``d`` is the client's (the ClientHello's sender), else 1."""
+        client = self.session.client_direction
+        return 0 if d == (client if client is not None else 0) else 1
+
+    def _decrypt(self, d: int, rtype: int, rver: int, payload: bytes, out: list[Event]) -> tuple[int, bytes] | None:
+        keys = self._keys
+        if keys is None:
+            return None
+        c = self._chunk
+        assert c is not None
+        plain = keys.decrypt(self._role(d), rtype, rver, payload, self.session, c.frame)
+        if plain is None and not self._key_noted and keys.status in ("failed", "unsupported"):
+            self._key_noted = True
+            name = "tls.decrypt_failed" if keys.status == "failed" else "tls.decrypt_unsupported"
+            out.append(self._anomaly(c.at_frame, c.ts_ns, d, name, keys.detail))
+        return plain
+
+    def _inner_content(self, h: _Half, d: int, ctype: int, data: bytes, rlen: int, out: list[Event]) -> None:
+        if ctype == CT_HANDSHAKE:
+            self._handshake_bytes(h, d, data, out, decrypted=True)
+        elif ctype == CT_ALERT:
+            c = self._chunk
+            assert c is not None
+            for k in range(0, len(data) - 1, 2):
+                h.alerts += 1
+                desc = data[k + 1]
+                event = TlsAlert(
+                    ts_ns=c.ts_ns,
+                    frame=c.at_frame,
+                    flow_id=self.flow_id,
+                    direction=d,
+                    level=data[k],
+                    description=desc,
+                    description_name=alert_name(desc),
+                    encrypted=True,
+                    decrypted=True,
+                    record_frame=c.frame,
+                    length=rlen,
+                )
+                self._emit(h, d, event, out)
+        elif ctype == CT_APPLICATION_DATA and data:
+            self._app_data(d, data, out)
+
+    def _app_data(self, d: int, data: bytes, out: list[Event]) -> None:
+        """Decrypted application data: the inner protocol's stream (HTTP upgrade, WebSocket, OCPP)."""
+        c = self._chunk
+        assert c is not None
+        if not self._inner_done:
+            self._inner_done = True
+            self._inner = self._inner_factory(data, d) if self._inner_factory is not None else None
+        inner = self._inner
+        if inner is None:
+            return
+        chunk = StreamChunk(self.flow_id, d, self._inner_pos[d], data, c.frame, c.at_frame, c.ts_ns)
+        self._inner_pos[d] += len(data)
+        self._run_inner(lambda: inner.feed(chunk), out)
+
+    def _run_inner(self, call: Callable[[], list[Event]], out: list[Event]) -> None:
+        inner = self._inner
+        assert inner is not None
+        try:
+            out += call()
+        except DecodeError as e:
+            c = self._chunk
+            assert c is not None
+            self._inner = None
+            where = f" at decrypted stream offset {e.offset}" if e.offset is not None else ""
+            out.append(
+                DecodeAnomaly(
+                    ts_ns=c.ts_ns,
+                    frame=c.at_frame,
+                    flow_id=self.flow_id,
+                    decoder=inner.name,
+                    name=f"{inner.name}.parse_error",
+                    detail=f"{e}{where}; the rest of this connection's decrypted data is not decoded",
+                )
+            )
 
     def _message(self, h: _Half, d: int, msg_type: int, body: bytes, out: list[Event]) -> None:
         c = self._chunk
@@ -893,6 +1035,7 @@ class TlsDecoder:
         s = self.session
         s.server_random = random
         s.server_direction = d
+        s.server_extensions = tuple(extensions)
         s.cipher_suite = suite
         if hrr:
             s.hello_retry = True
@@ -1033,6 +1176,7 @@ class TlsDecoder:
 
     def _summary(self, frame: int, ts_ns: int) -> TlsSummary:
         a, b = self._halves
+        k = self._keys
         version = self.session.version
         if version is None:
             both: bool | None = None
@@ -1067,4 +1211,7 @@ class TlsDecoder:
             flights_total=self._flights_total,
             app_data_both_ways=both,
             stopped=(a.stopped, b.stopped),
+            decryption=k.status if k is not None else None,
+            decryption_detail=k.detail if k is not None else "",
+            decrypted_records=(k.decrypted[self._role(0)], k.decrypted[self._role(1)]) if k is not None else (0, 0),
         )

@@ -190,8 +190,9 @@ class TlsAlert(TlsEvent):
     anything else after encryption started (an alert type record after ChangeCipherSpec in TLS ≤ 1.2) is an
     encrypted alert whose ``level``/``description`` are ``None``. So a plaintext alert sent after a TLS 1.3
     ServerHello (OpenSSL 3 clients do this when they reject the server certificate) is reported in clear.
-    TLS 1.3 alerts under encryption travel as type-23 records and appear as ``TlsEncrypted`` instead.
-    ``record_frame`` is the frame that carried the record's last byte; ``length`` the record length.
+    TLS 1.3 alerts under encryption travel as type-23 records and appear as ``TlsEncrypted`` instead, unless the
+    key log decrypts them: then ``encrypted`` and ``decrypted`` are both true and the alert is read (TLS 1.2 and
+    1.3 alike). ``record_frame`` is the frame that carried the record's last byte; ``length`` the record length.
     """
 
     kind: ClassVar[str] = "tls.alert"
@@ -199,12 +200,16 @@ class TlsAlert(TlsEvent):
     description: int | None = None
     description_name: str | None = None
     encrypted: bool = False
+    decrypted: bool = False
     record_frame: int = 0
     length: int = 2
 
     def summary(self) -> str:
-        if self.encrypted:
+        if self.encrypted and not self.decrypted:
             return f"encrypted alert ({self.length} bytes)"
+        if self.decrypted:
+            level = {1: "warning", 2: "fatal"}.get(self.level or 0, str(self.level))
+            return f"{level} alert {self.description_name or self.description} (decrypted)"
         level = {1: "warning", 2: "fatal"}.get(self.level or 0, str(self.level))
         return f"{level} alert {self.description_name or self.description}"
 
@@ -242,16 +247,22 @@ class TlsEncrypted(TlsEvent):
     22 for a TLS 1.2 Finished), ``length``, ``index`` (1-based count of records this direction sent, all types),
     ``record_frame``. Only the first ``MAX_ENCRYPTED_EVENTS`` encrypted records of a direction are reported one
     by one; ``TlsSummary`` counts them all. In TLS 1.3 an encrypted alert is a type-23 record of 19 bytes
-    (2 + inner type + 16-byte AEAD tag; 11 with an 8-byte tag)."""
+    (2 + inner type + 16-byte AEAD tag; 11 with an 8-byte tag). ``inner_type``: the real content type when the
+    key log decrypted the record, else ``None``."""
 
     kind: ClassVar[str] = "tls.encrypted"
     content_type: int
     length: int
     index: int
     record_frame: int = 0
+    inner_type: int | None = None
 
     def summary(self) -> str:
-        return f"encrypted record #{self.index} type {self.content_type} ({self.length} bytes)"
+        inner = f", decrypted: {_CONTENT_TYPES.get(self.inner_type, self.inner_type)}" if self.inner_type else ""
+        return f"encrypted record #{self.index} type {self.content_type} ({self.length} bytes{inner})"
+
+
+_CONTENT_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data", 24: "heartbeat"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,10 +313,14 @@ class TlsSummary(TlsEvent):
     flights_total: int = 0
     app_data_both_ways: bool | None = None
     stopped: tuple[bool, bool] = (False, False)
+    decryption: str | None = None
+    decryption_detail: str = ""
+    decrypted_records: tuple[int, int] = (0, 0)
 
     def summary(self) -> str:
+        keys = f", {self.decryption}" if self.decryption else ""
         return (
             f"TLS {self.version_name or '?'}: client {self.records[0]} records/{self.bytes[0]} B, "
             f"server {self.records[1]} records/{self.bytes[1]} B, "
-            f"app data both ways: {self.app_data_both_ways}"
+            f"app data both ways: {self.app_data_both_ways}{keys}"
         )

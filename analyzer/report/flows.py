@@ -28,8 +28,9 @@ def capture_dict(info: CaptureInfo) -> dict[str, Any]:
     }
 
 
-def flow_dict(flow: Flow) -> dict[str, Any]:
-    return {
+def flow_dict(flow: Flow, tls: dict[int, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """One flow; with ``tls`` (``FlowsResult.tls``, from ``--keylog``) also ``tls_decryption`` for TLS flows."""
+    doc = {
         "id": flow.id,
         "proto": flow.proto_name,
         "client": {"address": flow.client.address, "port": flow.client.port},
@@ -55,6 +56,10 @@ def flow_dict(flow: Flow) -> dict[str, Any]:
             for a in flow.anomalies
         ],
     }
+    if tls is not None and flow.id in tls:
+        status, detail = tls[flow.id]
+        doc["tls_decryption"] = {"status": status, "detail": detail}
+    return doc
 
 
 def _direction(d: int | None) -> str | None:
@@ -69,7 +74,7 @@ def flows_dict(result: FlowsResult, with_flows: bool = True) -> dict[str, Any]:
         "unmatched_icmp_errors": [{"frame": fr, "what": what} for fr, what in result.orphan_icmp],
     }
     if with_flows:
-        doc["flows"] = [flow_dict(f) for f in result.flows]
+        doc["flows"] = [flow_dict(f, result.tls) for f in result.flows]
     return doc
 
 
@@ -84,7 +89,7 @@ def flows_json(result: FlowsResult) -> Iterator[str]:
     yield head[:-1] + ',"flows":['
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for i, flow in enumerate(result.flows):
-        yield ("\n" if i == 0 else ",\n") + dumps(flow_dict(flow))
+        yield ("\n" if i == 0 else ",\n") + dumps(flow_dict(flow, result.tls))
     yield "\n]}\n"
 
 
@@ -107,6 +112,7 @@ def flows_table(result: FlowsResult) -> str:
             "bytes s>c",
             "state",
             "history",
+            *(("tls",) if result.tls is not None else ()),
             "anomalies",
         )
     ]
@@ -124,6 +130,7 @@ def flows_table(result: FlowsResult) -> str:
                 str(f.payload_bytes[1]),
                 f.state,
                 f.history or "-",
+                *((result.tls.get(f.id, ("-", ""))[0],) if result.tls is not None else ()),
                 anomalies or "-",
             )
         )

@@ -3,7 +3,8 @@
 Field effect: the charger never reaches HTTP/OCPP. What failed is read from the alert when it is visible; when it
 is not (TLS 1.3 hides the certificate and later alerts; Python's asyncio and Node close without an alert) the cause
 is inferred from what is visible (who aborted, when, the certificate when TLS 1.2 shows it, the charger's clock)
-and the finding says so, naming the evidence that would make it certain (a key log).
+and the finding says so, naming the evidence that would make it certain (a key log). With a key log the TLS 1.3
+certificate and encrypted alerts are decrypted, and read like TLS 1.2's plaintext ones.
 """
 
 from __future__ import annotations
@@ -76,8 +77,11 @@ def _flow(evs: list[Any], fid: int, ch: Charger, ctx: Context) -> Finding | None
     if alert is None and established is not None:
         return None
     sender = "charger" if (alert.direction if alert else 0) == 0 else "CSMS"
-    if alert is not None and not alert.encrypted:
-        ev.append(Evidence(alert.frame, f"{sender} sent fatal alert {alert.description_name} ({alert.description})"))
+    if alert is not None and (not alert.encrypted or getattr(alert, "decrypted", False)):
+        how = " (decrypted with the key log)" if alert.encrypted else ""
+        ev.append(
+            Evidence(alert.frame, f"{sender} sent fatal alert {alert.description_name} ({alert.description}){how}")
+        )
         d = alert.description
         if d in CERT_REJECTED and alert.direction == 0:
             return _cert_rejected(alert, evs, hello, leaf, ev, ch, ctx, "alert")
@@ -283,6 +287,8 @@ def _hidden_alert(evs: list[Any], sh: Any) -> Any:
     for d in sorted((0, 1), key=lambda d: s.last_record_frame[d] or 1 << 62):
         if s.last_record_type[d] == 23 and s.last_record_length[d] in ALERT_RECORD_LENGTHS:
             frame = s.last_record_frame[d]
+            if any(e.kind == "tls.encrypted" and e.record_frame == frame and e.inner_type is not None for e in evs):
+                continue  # decrypted: it was not an alert (a real one would be a tls.alert event)
             at = next((e for e in evs if e.frame == frame), s)
             return SimpleNamespace(
                 kind="tls.alert",
