@@ -7,7 +7,7 @@ import sys
 import click
 
 from analyzer import __version__
-from analyzer.engine import rebuild_flows
+from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import AnalyzerError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -29,20 +29,37 @@ def cli() -> None:
     show_default=True,
     help="Output format.",
 )
-def flows(capture: str, fmt: str) -> None:
+@click.option(
+    "--keylog",
+    "keylogs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
+)
+def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
     """List the flows rebuilt from CAPTURE (pcap/pcapng, compressed or not, or - for stdin).
 
     Shows client, server, packets and bytes each way, TCP state and history (Zeek-style letters: upper case
     from the client) and anomalies with the frame where each first shows.
+
+    With --keylog (or keys embedded in the capture) each TLS flow also shows whether it was decrypted.
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
     from analyzer.report.flows import flows_json, flows_table
 
     try:
-        result = rebuild_flows(capture)
+        if keylogs:
+            from analyzer.engine import build_timeline
+
+            built = build_timeline(capture, keylogs)
+            result = FlowsResult(built.capture, built.flows, built.orphan_icmp, tls_status(built.timeline))
+        else:
+            result = rebuild_flows(capture)
     except AnalyzerError as e:
         raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"{e.filename}: {e.strerror}") from None
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
@@ -61,9 +78,15 @@ def flows(capture: str, fmt: str) -> None:
     show_default=True,
     help="table: one line per event; json: one JSON object per line with every field.",
 )
-@click.option("--keylog", type=click.Path(exists=True, dir_okay=False), help="NSS key log (SSLKEYLOGFILE) for TLS.")
+@click.option(
+    "--keylog",
+    "keylogs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
+)
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
-def timeline(capture: str, fmt: str, keylog: str | None, show_tokens: bool) -> None:
+def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool) -> None:
     """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
 
     Each line: capture time, frame number (as Wireshark numbers it), layer, event and a one-line summary.
@@ -73,12 +96,12 @@ def timeline(capture: str, fmt: str, keylog: str | None, show_tokens: bool) -> N
     from analyzer.engine import build_timeline
     from analyzer.report.timeline_out import timeline_json, timeline_table
 
-    if keylog:
-        click.echo("warning: --keylog is not used yet: TLS sessions stay encrypted", err=True)
     try:
-        result = build_timeline(capture)
+        result = build_timeline(capture, keylogs)
     except AnalyzerError as e:
         raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"{e.filename}: {e.strerror}") from None
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
@@ -109,11 +132,22 @@ status wins (3, then 1, then 4)."""
     show_default=True,
     help="Comma-separated report formats: html, json, md.",
 )
-@click.option("--keylog", type=click.Path(exists=True, dir_okay=False), help="NSS key log (SSLKEYLOGFILE) for TLS.")
+@click.option(
+    "--keylog",
+    "keylogs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
+)
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
 def analyze(
-    captures: tuple[str, ...], out_dir: str, formats: str, keylog: str | None, csms: str | None, show_tokens: bool
+    captures: tuple[str, ...],
+    out_dir: str,
+    formats: str,
+    keylogs: tuple[str, ...],
+    csms: str | None,
+    show_tokens: bool,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -138,9 +172,15 @@ def analyze(
             settings_csms = parse_csms(csms)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--csms") from None
-    if keylog:
-        click.echo("warning: --keylog is not used yet: TLS sessions stay encrypted", err=True)
-    status = run_analyze(captures, out_dir, fmts, settings_csms, show_tokens, echo=lambda m: click.echo(m, err=True))
+    status = run_analyze(
+        captures,
+        out_dir,
+        fmts,
+        settings_csms,
+        show_tokens,
+        echo=lambda m: click.echo(m, err=True),
+        keylog_files=keylogs,
+    )
     sys.exit(status)
 
 
@@ -183,3 +223,4 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+

@@ -1,5 +1,7 @@
 """End to end over every lab capture: each charger's verdict, fault id, failure frame and CX code against the
-lab's ground truth (``captures/<name>.truth.json``), and every report valid against the published JSON Schema."""
+lab's ground truth (``captures/<name>.truth.json``), analysed with the scenario's key log when it has one, and
+every report valid against the published JSON Schema. Without the key log a wss capture must not guess: a TLS
+handshake failure is still found, but whatever happens inside the encrypted session is inconclusive."""
 
 from __future__ import annotations
 
@@ -21,8 +23,15 @@ TRUTHS = sorted(PROJECT_CAPTURES.glob("*.truth.json"))
 
 
 @cache
-def report_of(path: str) -> dict[str, Any]:
-    return report_dict(analyze(path, Settings()))
+def report_of(path: str, keylog: str | None = None) -> dict[str, Any]:
+    return report_dict(analyze(path, Settings(keylog_files=(keylog,) if keylog else ())))
+
+
+def keyed_report(truth: dict[str, Any]) -> dict[str, Any]:
+    keylog = truth["capture"].get("keylog")
+    return report_of(
+        str(PROJECT_CAPTURES / truth["capture"]["file"]), str(PROJECT_CAPTURES / keylog) if keylog else None
+    )
 
 
 def match(truth_charger: dict[str, Any], chargers: list[dict[str, Any]], alone: bool) -> dict[str, Any]:
@@ -38,8 +47,9 @@ def match(truth_charger: dict[str, Any], chargers: list[dict[str, Any]], alone: 
 @pytest.mark.parametrize("truth_file", TRUTHS, ids=lambda p: p.name.removesuffix(".truth.json"))
 def test_lab_capture_diagnosis(truth_file: Path) -> None:
     truth = json.loads(truth_file.read_text())
-    report = report_of(str(PROJECT_CAPTURES / truth["capture"]["file"]))
+    report = keyed_report(truth)
     jsonschema.validate(report, SCHEMA)
+    assert not [w for w in report["capture"]["warnings"] if "key log" in w and "no usable" not in w]
     assert len(report["chargers"]) == len(truth["chargers"]), [c["id"] or c["address"] for c in report["chargers"]]
     for t in truth["chargers"]:
         c = match(t, report["chargers"], len(truth["chargers"]) == 1)
@@ -61,3 +71,51 @@ def test_reports_name_station_ids_seen_on_the_wire() -> None:
     assert [c["id"] for c in report["chargers"]] == ["CP-WHISKEY-40"]
     assert report["chargers"][0]["ocpp_version"] == "1.6"
     assert report["chargers"][0]["transport"] == "ws"
+
+
+KEYED = [t for t in TRUTHS if json.loads(t.read_text())["capture"].get("keylog")]
+
+
+@pytest.mark.parametrize("truth_file", KEYED, ids=lambda p: p.name.removesuffix(".truth.json"))
+def test_wss_without_key_log_does_not_guess(truth_file: Path) -> None:
+    """Without keys: a handshake failure is the same finding; a session that got through TLS is inconclusive,
+    and the reason names --keylog (never "healthy", never an OCPP fault it cannot see)."""
+    truth = json.loads(truth_file.read_text())
+    report = report_of(str(PROJECT_CAPTURES / truth["capture"]["file"]))
+    jsonschema.validate(report, SCHEMA)
+    for t in truth["chargers"]:
+        c = report["chargers"][0]
+        if t["fault_id"] is not None and t["fault_id"].startswith("tls."):
+            rc = c["root_cause"]
+            assert (rc["fault"], rc["frame"], rc["cx_code"]) == (t["fault_id"], t["failure_frame"], t["cx"]), rc
+            continue
+        assert c["verdict"] == "inconclusive", (c["verdict"], c["root_cause"])
+        assert "--keylog" in c["verdict_reason"]
+        assert "encrypted" in c["verdict_reason"]
+
+
+@pytest.mark.parametrize(
+    ("wss", "plain"),
+    [
+        ("ocpp_boot_callerror_wss_tls13", "ocpp_boot_callerror"),
+        ("ocpp_boot_callerror_wss_tls12", "ocpp_boot_callerror"),
+        ("healthy_201_wss_tls13_mtls", "healthy_201_ws"),
+        ("healthy_16_wss_tls12", "healthy_16_ws"),
+    ],
+)
+def test_wss_with_key_log_diagnoses_like_its_plain_ws_twin(wss: str, plain: str) -> None:
+    """Decrypted, the wss capture gives what its plain-ws twin gives: verdict, fault, CX code, the OCPP message
+    behind it, and the same summary (up to the station id and frame numbers)."""
+    w = report_of(str(PROJECT_CAPTURES / f"{wss}.pcap"), str(PROJECT_CAPTURES / f"{wss}.keys.txt"))["chargers"]
+    p = report_of(str(PROJECT_CAPTURES / f"{plain}.pcap"))["chargers"]
+    assert len(w) == len(p) == 1
+    assert w[0]["verdict"] == p[0]["verdict"]
+    assert w[0]["transport"] == "wss"
+    assert w[0]["ocpp_version"] == p[0]["ocpp_version"]
+    assert [m["action"] for m in w[0]["ocpp_messages"]][:3] == [m["action"] for m in p[0]["ocpp_messages"]][:3]
+    if p[0]["root_cause"] is None:
+        assert w[0]["root_cause"] is None
+        return
+    rw, rp = w[0]["root_cause"], p[0]["root_cause"]
+    assert (rw["fault"], rw["cx_code"], rw["inferred"]) == (rp["fault"], rp["cx_code"], rp["inferred"])
+    assert rw["summary"].replace(w[0]["id"], "ID") == rp["summary"].replace(p[0]["id"], "ID")

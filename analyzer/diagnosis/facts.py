@@ -57,12 +57,20 @@ def upgraded(events: list[Event]) -> Any:
 
 
 def session_works(ch: Charger) -> bool:
-    """Positive evidence of a working backend session: an accepted Boot, OCPP answered, a WebSocket that carried
-    messages both ways, or (encrypted) a TLS session that carried application data both ways."""
-    for e in ch.events:
-        if e.kind == "ocpp.call_result":
-            return True
-        if e.kind == "tls.summary" and getattr(e, "app_data_both_ways", False):
-            return True
+    """Positive evidence of a working backend session: OCPP answered, or a WebSocket that carried messages both
+    ways. (A TLS session that carried encrypted data both ways is not: the OCPP inside may be failing; see
+    ``opaque_tls_session``.)"""
+    if any(e.kind == "ocpp.call_result" for e in ch.events):
+        return True
     dirs = {e.direction for e in ch.events if e.kind == "websocket.message"}
     return len(dirs) == 2
+
+
+def opaque_tls_session(ch: Charger) -> Any:
+    """The ``tls.summary`` of a TLS session that carried application data both ways without being decrypted
+    (no key log, or none for it), or None."""
+    for e in ch.events:
+        decrypted = getattr(e, "decryption", None) in ("decrypted", "partial")
+        if e.kind == "tls.summary" and getattr(e, "app_data_both_ways", False) and not decrypted:
+            return e
+    return None

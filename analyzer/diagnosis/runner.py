@@ -15,7 +15,7 @@ from analyzer.diagnosis.catalogue import FAULTS, LAYERS
 from analyzer.diagnosis.chargers import Charger, find_chargers
 from analyzer.diagnosis.clock import ClockAnalysis, analyse_clock
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import session_works
+from analyzer.diagnosis.facts import opaque_tls_session, session_works
 from analyzer.diagnosis.finding import Finding
 from analyzer.diagnosis.registry import discover
 from analyzer.timeline import Timeline
@@ -79,13 +79,13 @@ def _verdict(ch: Charger, clock: ClockAnalysis, found: list[Finding], errors: li
         return ChargerResult(
             ch, "healthy", None, [], [], clock, reason="the session with the CSMS works", errors=errors
         )
-    return ChargerResult(
-        ch,
-        "inconclusive",
-        None,
-        [],
-        [],
-        clock,
-        errors=errors,
-        reason="no failure is visible, but the capture shows no working session either",
-    )
+    opaque = opaque_tls_session(ch)
+    if opaque is not None:
+        why = f" ({opaque.decryption_detail})" if getattr(opaque, "decryption_detail", "") else ""
+        reason = (
+            f"the TLS session carried data both ways, but it is encrypted{why}: whether OCPP works inside it "
+            "cannot be seen; give --keylog (an SSLKEYLOGFILE from the CSMS or the charger) to decide"
+        )
+    else:
+        reason = "no failure is visible, but the capture shows no working session either"
+    return ChargerResult(ch, "inconclusive", None, [], [], clock, errors=errors, reason=reason)

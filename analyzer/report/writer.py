@@ -48,12 +48,12 @@ def run_analyze(
     csms: tuple[str, int | None] | None,
     show_tokens: bool,
     echo: Callable[[str], None],
+    keylog_files: Sequence[str] = (),
 ) -> int:
     from analyzer.engine import analyze
     from analyzer.report.build import report_dict
-    from analyzer.report.markdown import report_markdown
 
-    settings = Settings(csms=csms, show_tokens=show_tokens)
+    settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
     for cap in captures:
@@ -76,22 +76,35 @@ def run_analyze(
             sys.stdout.write(_clean(json.dumps(report, indent=2, ensure_ascii=False) + "\n"))
             continue
         stem = _unique(report_stem(cap), used)
-        os.makedirs(out_dir, exist_ok=True)
-        written = []
-        for fmt in formats:
-            path = Path(out_dir) / f"{stem}.{fmt}"
-            if fmt == "json":
-                text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-            elif fmt == "md":
-                text = report_markdown(report)
-            else:
-                from analyzer.report.html import report_html
-
-                text = report_html(report)
-            _write_atomic(path, text)
-            written.append(str(path))
+        written = write_reports(report, out_dir, stem, formats)
         echo(f"{cap}: {_headline(report)} → {', '.join(written)}")
     return worst
+
+
+def render_report(report: dict, fmt: str) -> str:
+    """One report (a ``build.report_dict`` result) as text in ``fmt``: ``json``, ``md`` or ``html``."""
+    if fmt == "json":
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "md":
+        from analyzer.report.markdown import report_markdown
+
+        return report_markdown(report)
+    from analyzer.report.html import report_html
+
+    return report_html(report)
+
+
+def write_reports(report: dict, out_dir: str | Path, stem: str, formats: Sequence[str]) -> list[str]:
+    """Write ``out_dir/stem.<fmt>`` for each format, each atomically; the paths written, in order.
+
+    What ``ghostcap analyze`` writes per capture; ``ghostcap triage`` writes through it too."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = Path(out_dir) / f"{stem}.{fmt}"
+        _write_atomic(path, render_report(report, fmt))
+        written.append(str(path))
+    return written
 
 
 def _unique(stem: str, used: set[str]) -> str:

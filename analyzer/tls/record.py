@@ -89,14 +89,14 @@ class Tls12Aead:
         return ctype, plain
 
 
-def _block_cipher(s: Suite, key: bytes) -> algorithms.AES | algorithms.Camellia | old.TripleDES | old.SEED | old.IDEA:
+def _block_cipher(s: Suite, key: bytes) -> algorithms.AES | old.Camellia | old.TripleDES | old.SEED | old.IDEA:
     name = s.kind.split(":", 1)[1]
     if name == "aes":
         return algorithms.AES(key)
     if name == "camellia":
-        return algorithms.Camellia(key)
+        return old.Camellia(key)
     if name == "3des":
-        return old.TripleDES(key)
+        return old.TripleDES(key * 3 if len(key) == 8 else key)  # single DES is 3DES with one key thrice
     if name == "seed":
         return old.SEED(key)
     return old.IDEA(key)

@@ -496,6 +496,40 @@ def _all() -> list[Scenario]:
     )
     s.append(
         _one(
+            "ocpp_boot_callerror_wss_tls13",
+            "BootNotification answered with a CALLERROR (InternalError) inside wss over TLS 1.3: the twin of "
+            "ocpp_boot_callerror, readable with the CSMS's key log",
+            Charger(
+                "CP-WHISKEY-47",
+                "secure.whiskey.test",
+                9647,
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror"),
+                tls=True,
+            ),
+            addr="127.0.0.47",
+            tls=Tls(server_min="1.3"),
+            station=Station("CP-WHISKEY-47", behaviour="boot_callerror"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_boot_callerror_wss_tls12",
+            "BootNotification answered with a CALLERROR (InternalError) inside wss over TLS 1.2: the twin of "
+            "ocpp_boot_callerror, readable with the CSMS's key log",
+            Charger(
+                "CP-WHISKEY-48",
+                "secure2.whiskey.test",
+                9648,
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror"),
+                tls=True,
+            ),
+            addr="127.0.0.48",
+            tls=Tls(server_max="1.2"),
+            station=Station("CP-WHISKEY-48", behaviour="boot_callerror"),
+        )
+    )
+    s.append(
+        _one(
             "ocpp_schema_violation",
             "the charger sends a BootNotification without chargePointModel (raw JSON); the CSMS's ocpp "
             "library answers with a CALLERROR",

@@ -104,6 +104,27 @@ def ws_messages(conn: pr.Conn) -> list[tuple[str, pr.Pdu]]:
     return sorted(out, key=lambda x: x[1].frame)
 
 
+def ocpp_tls(c: Ctx) -> list[tuple[str, pr.Pdu, list[Any]]]:
+    """OCPP text messages of a wss charger, as tshark decrypts them with the scenario's key log (the lab's own
+    pcap reader does not decrypt: tshark is the oracle here)."""
+    rows = tshark_rows(
+        c.run.pcap,
+        tshark_args(c.run.scenario, c.run.keylog),
+        f"websocket.opcode == 1 && tcp.port == {c.ch.port}",
+        ["frame.number", "tcp.srcport", "websocket.payload.text"],
+    )
+    out: list[tuple[str, pr.Pdu, list[Any]]] = []
+    for frame, sport, text in rows:
+        try:
+            msg = json.loads(text)  # one message per frame in the lab (tshark joins several with ',')
+        except ValueError:
+            continue
+        if isinstance(msg, list):
+            d = "down" if int(sport) == c.ch.port else "up"
+            out.append((d, pr.Pdu(int(frame), "ws", {"opcode": 1, "text": text, "json": msg}), msg))
+    return out
+
+
 def ocpp(conn: pr.Conn) -> list[tuple[str, pr.Pdu, list[Any]]]:
     return [
         (d, p, p.info["json"])
@@ -605,7 +626,7 @@ def loc_tcp_reset(c: Ctx) -> Finding:
 
 
 def loc_ocpp_callerror(c: Ctx) -> Finding:
-    msgs = ocpp(c.conn())
+    msgs = ocpp_tls(c) if c.ch.tls else ocpp(c.conn())
     actions = call_actions(msgs)
     err = next(((p, m) for d, p, m in msgs if d == "down" and m[0] == 4), None)
     if err is None:
