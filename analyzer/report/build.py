@@ -167,6 +167,8 @@ def _tls(events: list[Event]) -> list[dict[str, Any]]:
                 "certificates": [],
                 "alerts": [],
                 "certificate_request": False,
+                "decryption": None,
+                "decryption_detail": None,
             },
         )
         if e.kind == "tls.client_hello":
@@ -201,9 +203,13 @@ def _tls(events: list[Event]) -> list[dict[str, Any]]:
                     "from": "charger" if e.direction == 0 else "csms",
                     "level": e.level,
                     "description": e.description_name,
-                    "encrypted": e.encrypted,
+                    "encrypted": e.encrypted and not e.decrypted,
+                    "decrypted": e.decrypted,
                 }
             )
+        elif e.kind == "tls.summary" and any(e.encrypted_records):
+            t["decryption"] = e.decryption or "encrypted"
+            t["decryption_detail"] = e.decryption_detail or "no key log given: the session stays opaque"
     return list(by_flow.values())
 
 

@@ -385,9 +385,12 @@ def _tls(
                 "level": {1: "warning", 2: "fatal"}.get(a.get("level"), a.get("level")),
                 "description": a.get("description"),
                 "encrypted": bool(a.get("encrypted")),
+                "decrypted": bool(a.get("decrypted")),
             }
             for a in t.get("alerts") or []
         ],
+        "decryption": t.get("decryption"),
+        "decryption_detail": t.get("decryption_detail"),
     }
 
 

@@ -27,6 +27,7 @@ TLS13_LABELS = frozenset({CLIENT_HANDSHAKE, SERVER_HANDSHAKE, CLIENT_TRAFFIC_0, 
 MASTER_SECRET_LEN = 48
 RANDOM_LEN = 32
 TLS13_SECRET_LENS = (32, 48)  # SHA-256 and SHA-384 suites
+_HEX = frozenset("0123456789abcdefABCDEF")
 MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
 
 
@@ -86,6 +87,8 @@ class KeyLog:
             client_random = bytes.fromhex(parts[1])
             secret = bytes.fromhex(parts[2])
         except ValueError:
+            if all(c in _HEX for f in parts[1:] for c in f) and any(len(f) % 2 for f in parts[1:]):
+                return f"{label}: a field has an odd number of hex digits (truncated?)"
             return f"{label}: a field is not hexadecimal"
         if len(client_random) != RANDOM_LEN:
             return f"{label}: the client random is {len(client_random)} bytes, not {RANDOM_LEN}"

@@ -190,6 +190,8 @@ def tls_conn(frame: int, sni: str | None, version: str | None, **kw: Any) -> dic
         "certificates": kw.get("certificates", []),
         "alerts": kw.get("alerts", []),
         "certificate_request": kw.get("certificate_request", False),
+        "decryption": kw.get("decryption"),
+        "decryption_detail": kw.get("decryption_detail"),
     }
 
 
@@ -285,6 +287,7 @@ def tls_cert_not_yet_valid() -> dict[str, Any]:
                         "level": 2,
                         "description": "bad_certificate",
                         "encrypted": False,
+                        "decrypted": False,
                     }
                 ],
             )
@@ -713,7 +716,16 @@ def hostile() -> dict[str, Any]:
                         "sha256": JINJA,
                     }
                 ],
-                alerts=[{"frame": 7, "from": "csms", "level": 2, "description": f"{SCRIPT}", "encrypted": False}],
+                alerts=[
+                    {
+                        "frame": 7,
+                        "from": "csms",
+                        "level": 2,
+                        "description": f"{SCRIPT}",
+                        "encrypted": False,
+                        "decrypted": False,
+                    }
+                ],
             )
         ],
         errors=[f"rule {SCRIPT} failed: {IMG}"],
