@@ -385,6 +385,7 @@ class TlsDecoder:
         self._inner: StreamDecoder | None = None
         self._inner_done = False  # the inner decoder was chosen (or none fits) or it failed
         self._inner_pos = [0, 0]
+        self._inner_lost = [0, 0]  # ciphertext bytes lost since the inner decoder's last bytes, per direction
         self._key_noted = False  # a decryption problem was reported as an anomaly
         self.session = TlsSession()
         self._halves = (_Half(), _Half())
@@ -542,6 +543,7 @@ class TlsDecoder:
         if missing <= 0:
             return out
         self._chunk = StreamChunk(self.flow_id, d, end, b"", frame, frame, ts_ns)
+        self._inner_lost[d] += missing
         detail = f"{size} bytes missing before stream offset {end} ({reason})"
         h.pos = end
         in_body = h.rtype >= 0
@@ -571,6 +573,8 @@ class TlsDecoder:
         h.hdr.clear()
         h.rtype, h.need, h.skip, h.body = -1, 0, 0, None
         h.resync = True
+        if self._keys is not None:
+            self._keys.lost_bytes(self._role(d))
         out.append(self._anomaly(frame, ts_ns, d, "tls.gap", detail + "; resynchronising on the next record header"))
         return out
 
@@ -853,6 +857,14 @@ class TlsDecoder:
         inner = self._inner
         if inner is None:
             return
+        lost = self._inner_lost[d]
+        if lost:  # records were lost: the inner decoder must not join what follows to what came before
+            self._inner_lost[d] = 0
+            gap = StreamGap(self.flow_id, d, self._inner_pos[d], lost, c.at_frame, c.ts_ns, GapReason.NOT_CAPTURED)
+            self._inner_pos[d] += lost
+            self._run_inner(lambda: inner.gap(gap), out)
+            if self._inner is None:
+                return
         chunk = StreamChunk(self.flow_id, d, self._inner_pos[d], data, c.frame, c.at_frame, c.ts_ns)
         self._inner_pos[d] += len(data)
         self._run_inner(lambda: inner.feed(chunk), out)

@@ -136,6 +136,13 @@ class SessionKeys:
             cipher.seq += 1
             self._resync[role] = True
 
+    def lost_bytes(self, role: int) -> None:
+        """Bytes of ``role`` are missing and record boundaries with them: records may have gone by unseen."""
+        if isinstance(self.ciphers[role], Tls12Stream):
+            self._fail(role, "failed", f"bytes of the {ROLE[role]}'s RC4 stream are missing from the capture")
+        else:
+            self._resync[role] = True
+
     # --- decrypting ----------------------------------------------------------------------------------------------
 
     def decrypt(

@@ -118,3 +118,32 @@ def test_cli_keylog_on_timeline_analyze_and_flows(tmp_path: Path) -> None:
     missing = runner.invoke(cli, ["analyze", str(WSS13), "--keylog", str(tmp_path / "nope.keys")])
     assert missing.exit_code == 2
     assert "nope.keys" in missing.output
+
+
+def _drop_frame(src: Path, dst: Path, frame: int) -> None:
+    """Copy a classic pcap without one frame (as if the capture had missed that packet)."""
+    data = src.read_bytes()
+    order = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    out, pos, n = bytearray(data[:24]), 24, 0
+    while pos + 16 <= len(data):
+        incl = int.from_bytes(data[pos + 8 : pos + 12], "little" if order == "<" else "big")
+        n += 1
+        if n != frame:
+            out += data[pos : pos + 16 + incl]
+        pos += 16 + incl
+    dst.write_bytes(bytes(out))
+
+
+def test_decryption_finds_its_place_after_a_lost_packet(tmp_path: Path) -> None:
+    """Frame 18 (the charger's Heartbeat, one TLS record) is dropped: its sequence number is skipped, the
+    WebSocket decoder is told of the gap, and the StatusNotification and Authorize after it are still read."""
+    lossy = tmp_path / "lossy.pcap"
+    _drop_frame(PROJECT_CAPTURES / "healthy_16_wss_tls12.pcap", lossy, 18)
+    built = build_timeline(lossy, [str(PROJECT_CAPTURES / "healthy_16_wss_tls12.keys.txt")])
+    actions = [e.action for e in built.timeline.events if e.kind == "ocpp.call"]
+    assert actions == ["BootNotification", "StatusNotification", "Authorize"]
+    summary = built.timeline.of_type(TlsSummary)[0]
+    assert summary.decryption == "decrypted"
+    assert [e.name for e in built.timeline.events if isinstance(e, DecodeAnomaly) and e.name.startswith("tls.")] == [
+        "tls.gap"
+    ]
