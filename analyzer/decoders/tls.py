@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from analyzer.tls.keylog import KeyLog
     from analyzer.tls.session import SessionKeys
 
+UNKNOWN_LOSS = 1 << 40  # gap size told to the inner decoder when how much plaintext was lost is unknown
 InnerFactory = Callable[[bytes, int], StreamDecoder | None]  # (first plaintext bytes, direction) → decoder
 
 # Record layer (RFC 8446 §5.1, RFC 5246 §6.2.1, RFC 6520 for heartbeat)
@@ -541,7 +542,6 @@ class TlsDecoder:
         if missing <= 0:
             return out
         self._chunk = StreamChunk(self.flow_id, d, end, b"", frame, frame, ts_ns)
-        self._inner_lost[d] += missing
         detail = f"{size} bytes missing before stream offset {end} ({reason})"
         h.pos = end
         in_body = h.rtype >= 0
@@ -573,6 +573,7 @@ class TlsDecoder:
         h.resync = True
         if self._keys is not None:
             self._keys.lost_bytes(self._role(d))
+            self._inner_lost[d] += UNKNOWN_LOSS  # whole records may be gone: the inner decoder must resynchronise
         out.append(self._anomaly(frame, ts_ns, d, "tls.gap", detail + "; resynchronising on the next record header"))
         return out
 
@@ -600,6 +601,7 @@ class TlsDecoder:
                 self._count_encrypted(h, rtype, c.frame)
                 if self._keys is not None:
                     self._keys.lost_record(self._role(d))
+                    self._inner_lost[d] += max(rlen - self._keys.overhead(), 0)  # its whole plaintext is lost
             return
         encrypted = False
         if rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC):
@@ -813,7 +815,8 @@ class TlsDecoder:
         c = self._chunk
         assert c is not None
         plain = keys.decrypt(self._role(d), rtype, rver, payload, self.session, c.frame)
-        if plain is None and not self._key_noted and keys.status in ("failed", "unsupported"):
+        role = self._role(d)
+        if plain is None and not self._key_noted and keys.stopped(role) and keys.status in ("failed", "unsupported"):
             self._key_noted = True
             name = "tls.decrypt_failed" if keys.status == "failed" else "tls.decrypt_unsupported"
             out.append(self._anomaly(c.at_frame, c.ts_ns, d, name, keys.detail))

@@ -45,6 +45,7 @@ class KeyLog:
         self.problems: list[str] = []
         self._more_problems = 0
         self.lines = 0
+        self._base_sessions = sum(len(b._secrets) for b in self._bases)
         for b in self._bases:
             self.lines += b.lines
             for p in b.problems:
@@ -139,8 +140,10 @@ class KeyLog:
         return found
 
     def __len__(self) -> int:
-        self._take_watched()
-        return len(self._secrets) + sum(len(b._secrets) for b in self._bases)
+        """Sessions with secrets (cheap: called for every encrypted record)."""
+        if self._watched is not None and self._taken < len(self._watched):
+            self._take_watched()
+        return len(self._secrets) + self._base_sessions
 
     def __bool__(self) -> bool:
         return True

@@ -81,6 +81,19 @@ class SessionKeys:
         self.key_updates = [0, 0]
         self._resync = [False, False]  # bytes were lost: the next record may be several sequence numbers on
 
+    def stopped(self, role: int) -> bool:
+        """``role``'s records will not be decrypted (see ``status``)."""
+        return self._dead[role]
+
+    def overhead(self) -> int:
+        """Bytes a record's ciphertext adds to its plaintext (nonce, tag, TLS 1.3 content type), when fixed."""
+        st = self._suite
+        if st is None or not st.aead:
+            return 0
+        if st.tls13:
+            return st.tag_len + 1
+        return st.tag_len + (0 if st.kind == "chacha" else 8)
+
     def active(self) -> bool:
         """Whether there are any secrets to try (a key log was given, or the capture embedded one so far)."""
         return bool(len(self._keylog))
