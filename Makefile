@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint lab bench clean
+.PHONY: setup demo test lint lab bench bench-triage clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ lab: setup
 
 bench: setup
 	$(BIN)/python bench/flows_vs_tshark.py
+
+# ghostcap triage on 10,000 small captures: 1 and 2 workers and a 2-worker Dask LocalCluster (CAPTURES=500: quick)
+CAPTURES ?= 10000
+bench-triage: setup
+	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) | tee bench/out/triage-bench.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

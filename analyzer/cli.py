@@ -224,3 +224,7 @@ def main() -> None:
     except BrokenPipeError:
         sys.exit(0)
 
+
+from analyzer.triage.command import triage  # noqa: E402 - registered last, beside the commands above
+
+cli.add_command(triage)

@@ -1,0 +1,204 @@
+"""Analyse one capture for ``ghostcap triage``: the same engine and the same HTML/JSON reports as
+``ghostcap analyze``, timed, with every failure turned into an ``Outcome`` carrying the message.
+
+``run_task`` is what both back ends run (a local pool worker, a Dask task). ``worker_main`` is the loop of a
+long-lived local worker process: it imports the engine once, says it is ready, then runs one task per message.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("html", "json")
+FAULTS_ENV = "GHOSTCAP_TRIAGE_FAULTS"
+"""Test-only fault injection, inert unless set: ``mode:substring[;mode:substring...]`` makes the worker ``hang``,
+``exit`` (``os._exit``), ``segv`` (a real segmentation fault), ``alloc`` (allocate until stopped) or ``raise`` on
+any capture whose file name contains ``substring``."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What every task of one batch shares: where reports go (``None``: return their text instead), the CSMS."""
+
+    out_dir: str | None
+    csms: tuple[str, int | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One capture: ``index`` (position in the batch), ``path`` to open, ``name`` shown, ``stem`` of its report
+    files, its ``sha256`` (``None`` when unreadable), key logs for it; ``data``/``keylog_data`` carry the bytes
+    when the worker cannot read the shared path."""
+
+    index: int
+    path: str
+    name: str
+    stem: str
+    sha256: str | None
+    keylog_files: tuple[str, ...] = ()
+    data: bytes | None = None
+    keylog_data: tuple[bytes, ...] = ()
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What came of one task: charger ``rows`` (see ``store.charger_rows``) or an ``error``; report paths or
+    texts; seconds spent analysing and rendering/writing reports; the worker's pid and peak RSS (KiB); ``recycle``
+    when the worker should be replaced (it ran out of memory)."""
+
+    index: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    first: str | None = None
+    last: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    reports: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    analysis_s: float = 0.0
+    report_s: float = 0.0
+    pid: int = 0
+    maxrss_kb: int = 0
+    recycle: bool = False
+
+
+def inject_fault(name: str) -> None:
+    """The test hook (see ``FAULTS_ENV``); does nothing unless the variable is set."""
+    spec = os.environ.get(FAULTS_ENV)
+    if not spec:
+        return
+    for item in spec.split(";"):
+        mode, _, needle = item.partition(":")
+        if not needle or needle not in name:
+            continue
+        if mode == "hang":
+            while True:
+                time.sleep(3600)
+        elif mode == "exit":
+            os._exit(17)
+        elif mode == "segv":
+            import ctypes
+
+            ctypes.string_at(0)
+        elif mode == "alloc":
+            hog = []
+            while True:
+                hog.append(bytearray(b"\x01") * (64 << 20))  # written, so every page is resident
+        elif mode == "raise":
+            raise RuntimeError(f"injected failure for {name}")
+
+
+def run_task(task: Task, cfg: WorkerConfig) -> Outcome:
+    """Analyse ``task``'s capture and write (or return) its reports; never raises for a bad capture."""
+    out = Outcome(index=task.index, pid=os.getpid())
+    try:
+        if task.data is not None:
+            _run_sent(task, cfg, out)
+        else:
+            _run(task, task.path, task.keylog_files, cfg, out)
+    except MemoryError:
+        out.error, out.recycle = "out of memory (the worker's memory limit)", True
+    except Exception as e:  # noqa: BLE001 - the isolation boundary: any failure is this capture's result
+        out.error = describe(e)
+    out.maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return out
+
+
+def describe(e: BaseException) -> str:
+    """One line for a failed capture: the engine's message for an unreadable capture, else the exception and
+    where it was raised."""
+    from analyzer.errors import AnalyzerError
+
+    if isinstance(e, AnalyzerError):
+        return str(e)
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"analysis crashed: {type(e).__name__}: {e}{where}"
+
+
+def _run_sent(task: Task, cfg: WorkerConfig, out: Outcome) -> None:
+    with tempfile.TemporaryDirectory(prefix="ghostcap-triage-") as tmp:
+        path = Path(tmp) / Path(task.path).name
+        path.write_bytes(task.data or b"")
+        keylogs = []
+        for i, data in enumerate(task.keylog_data):
+            k = Path(tmp) / f"keylog-{i}.txt"
+            k.write_bytes(data)
+            keylogs.append(str(k))
+        _run(task, str(path), tuple(keylogs), cfg, out)
+
+
+def _run(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out: Outcome) -> None:
+    from analyzer.config import Settings
+    from analyzer.engine import analyze
+    from analyzer.report.build import report_dict
+    from analyzer.report.writer import _clean, render_report, write_reports
+    from analyzer.triage.store import charger_rows
+
+    inject_fault(task.name)
+    t0 = time.perf_counter()
+    analysis = analyze(path, Settings(csms=cfg.csms, keylog_files=keylogs))
+    t1 = time.perf_counter()
+    report = report_dict(analysis)
+    out.rows = charger_rows(report)
+    out.first, out.last = report["capture"].get("first"), report["capture"].get("last")
+    out.warnings = list(report["capture"].get("warnings") or ())
+    if cfg.out_dir is not None:
+        written = write_reports(report, cfg.out_dir, task.stem, FORMATS)
+        out.reports = dict(zip(FORMATS, written, strict=True))
+    else:
+        out.texts = {fmt: _clean(render_report(report, fmt)) for fmt in FORMATS}
+    out.analysis_s, out.report_s = t1 - t0, time.perf_counter() - t1
+
+
+def warm_up() -> None:
+    """Import everything a task needs, so the first task's time is analysis, not imports."""
+    import analyzer.diagnosis.runner
+    import analyzer.engine
+    import analyzer.report.build
+    import analyzer.report.html
+    import analyzer.report.writer  # noqa: F401
+
+
+def limit_address_space(max_memory: int | None) -> None:
+    """RLIMIT_AS for this process: ``max_memory`` bytes of address space beyond what it maps already (the
+    interpreter, numpy and matplotlib map ~250 MB), so an allocation past it raises MemoryError."""
+    if not max_memory:
+        return
+    with open("/proc/self/statm") as f:
+        mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = mapped + max_memory
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None) -> None:
+    """A local pool worker: ignore Ctrl-C (the supervisor decides), import, say ``ready``, then answer each
+    ``Task`` with an ``Outcome`` until sent ``None``; exit after an out-of-memory task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up()
+    limit_address_space(max_memory)
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        outcome = run_task(task, cfg)
+        conn.send(outcome)
+        if outcome.recycle:
+            return

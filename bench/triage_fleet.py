@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Benchmark ``ghostcap triage`` on a fleet of small captures: 1 and 2 local worker processes and a 2-worker Dask
+LocalCluster.
+
+The fleet (``bench/out/fleet-N/``, git-ignored, reused when complete) is made from the lab captures
+(``captures/*.pcap``): variant ``v`` of a capture gets its 127.0.x.y addresses moved to 10.x'.y'.z (also inside
+DNS answers, so names still resolve to the address connected to), its station ids rewritten in place with the
+same length (``CP-WHISKEY-40`` → ``CP-WHISKEY-47`` for variant 7) and its timestamps shifted by ``v`` hours;
+the IPv4 header checksum is recomputed. Key logs (``<stem>.keys.txt``) go beside the variants of the TLS
+scenarios, so each run uses ``--keylog-dir``.
+
+Each run triages the whole fleet into a fresh directory (``bench/out/triage-run/``) and prints captures/s, the
+speed-up against 1 worker, the peak RSS of each worker process and the split of the time per capture: analysis
+(read, decode, diagnose), reports (report dict, HTML with its matplotlib plots, JSON, written) and overhead (the
+rest of workers x wall time: dispatch, pickling, the supervisor's SQLite commits, idle workers at the end). Worker
+start-up is inside the wall time. Exports and index.html come after and are timed apart.
+
+Usage: ``python bench/triage_fleet.py [--captures 10000] [--runs 1,2,dask] [--keep] [--profile-html]``
+(``--runs`` also takes ``dask-noprof``: the Dask workers without their statistical profiler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import struct
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+CAPTURES = REPO / "captures"
+sys.path.insert(0, str(REPO))
+
+REC = struct.Struct("<IIII")
+IP_OFFSET = {1: 14, 276: 20, 113: 16, 0: 4, 101: 0}
+HOUR = 3600
+
+
+def ip_offset(linktype: int, frame: bytes) -> int | None:
+    """Where the IPv4 header starts in ``frame`` (``None`` for anything else)."""
+    off = IP_OFFSET.get(linktype)
+    if off is None:
+        return None
+    if linktype == 1:
+        ethertype = frame[12:14]
+        while ethertype in (b"\x81\x00", b"\x88\xa8") and len(frame) >= off + 4:
+            ethertype = frame[off + 2 : off + 4]
+            off += 4
+        if ethertype != b"\x08\x00":
+            return None
+    elif linktype == 276 and frame[0:2] != b"\x08\x00":
+        return None
+    if len(frame) < off + 20 or frame[off] >> 4 != 4:
+        return None
+    return off
+
+
+def ip_checksum(header: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def station_ids(stem: str) -> list[bytes]:
+    truth = CAPTURES / f"{stem}.truth.json"
+    if not truth.exists():
+        return []
+    return [c["station_id"].encode() for c in json.loads(truth.read_text())["chargers"] if c.get("station_id")]
+
+
+def renamed(sid: bytes, v: int) -> bytes:
+    """The same length: trailing digits ``d`` become ``d + v`` (modulo their width), so ids stay distinct."""
+    m = re.search(rb"\d+$", sid)
+    if not m:
+        return sid
+    width = len(m.group())
+    return sid[: len(sid) - width] + str((int(m.group()) + v) % 10**width).zfill(width).encode()
+
+
+def variant(data: bytes, v: int, ids: list[bytes]) -> bytes:
+    """Variant ``v`` of a classic pcap (see the module docstring)."""
+    header = data[:24]
+    linktype = struct.unpack("<I", header[20:24])[0]
+    a, b = 1 + v // 250 % 250, v % 250
+    out = [header]
+    pos = 24
+    swaps = [(s, renamed(s, v)) for s in ids]
+    while pos + 16 <= len(data):
+        sec, frac, incl, orig = REC.unpack_from(data, pos)
+        frame = bytearray(data[pos + 16 : pos + 16 + incl])
+        pos += 16 + incl
+        off = ip_offset(linktype, bytes(frame[:64]))
+        if off is not None:
+            ihl = (frame[off] & 0x0F) * 4
+            olds = {bytes(frame[off + 12 : off + 16]), bytes(frame[off + 16 : off + 20])}
+            mapping = {o: bytes((10, a, b, o[3])) for o in olds if o[0] == 127}
+            for field in (12, 16):
+                old = bytes(frame[off + field : off + field + 4])
+                if old in mapping:
+                    frame[off + field : off + field + 4] = mapping[old]
+            frame[off + 10 : off + 12] = b"\0\0"
+            frame[off + 10 : off + 12] = ip_checksum(bytes(frame[off : off + ihl])).to_bytes(2, "big")
+            if frame[off + 9] == 17 and 53 in struct.unpack("!HH", frame[off + ihl : off + ihl + 4]):
+                payload = bytes(frame[off + ihl + 8 :])
+                for o in range(1, 256):  # answers name 127.0.0.x addresses: move them too
+                    old = bytes((127, 0, 0, o))
+                    if old in payload:
+                        payload = payload.replace(old, bytes((10, a, b, o)))
+                frame[off + ihl + 8 :] = payload
+        for old, new in swaps:
+            if old in frame:
+                frame = bytearray(bytes(frame).replace(old, new))
+        out.append(REC.pack(sec + v * HOUR, frac, incl, orig))
+        out.append(bytes(frame))
+    return b"".join(out)
+
+
+def make_fleet(n: int) -> Path:
+    """``bench/out/fleet-N`` with ``n`` captures (made once; a ``.complete`` marker says it is whole)."""
+    fleet = OUT / f"fleet-{n}"
+    if (fleet / ".complete").exists():
+        return fleet
+    shutil.rmtree(fleet, ignore_errors=True)
+    bases = sorted(p for p in CAPTURES.glob("*.pcap") if p.name != "demo.pcap")
+    keys = fleet / "keys"
+    keys.mkdir(parents=True)
+    start = time.perf_counter()
+    for i in range(n):
+        base = bases[i % len(bases)]
+        v = i // len(bases) + 1
+        stem = f"{base.stem}-v{v:04d}"
+        sub = fleet / f"site-{v % 50:02d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"{stem}.pcap").write_bytes(variant(base.read_bytes(), v, station_ids(base.stem)))
+        key = CAPTURES / f"{base.stem}.keys.txt"
+        if key.exists():
+            shutil.copy(key, keys / f"{stem}.keys.txt")
+    (fleet / ".complete").write_text(str(n))
+    print(f"made {n} captures from {len(bases)} lab captures in {time.perf_counter() - start:.1f} s: {fleet}")
+    return fleet
+
+
+def run(fleet: Path, label: str, workers: int | None = None, scheduler: object | None = None) -> dict:
+    from analyzer.triage import command
+
+    out = OUT / "triage-run"
+    shutil.rmtree(out, ignore_errors=True)
+    finish = command._finish
+    times: dict[str, float] = {}
+
+    def timed_finish(*args: object) -> None:
+        t = time.perf_counter()
+        finish(*args)  # type: ignore[arg-type]
+        times["finish"] = time.perf_counter() - t
+
+    command._finish = timed_finish  # type: ignore[assignment]
+    try:
+        r = command.run_triage(
+            [str(fleet)],
+            out,
+            workers=workers,
+            scheduler=scheduler,
+            keylog_dir=fleet / "keys",
+            echo=lambda m: None,
+            tty=False,
+        )
+    finally:
+        command._finish = finish  # type: ignore[assignment]
+    wall = r.wall_s - times["finish"]
+    n_workers = workers or 2
+    busy = r.analysis_s + r.report_s
+    return {
+        "label": label,
+        "captures": r.done,
+        "failed": r.failed,
+        "wall_s": wall,
+        "rate": r.done / wall,
+        "analysis_ms": 1000 * r.analysis_s / r.done,
+        "report_ms": 1000 * r.report_s / r.done,
+        "overhead_ms": 1000 * (n_workers * wall - busy) / r.done,
+        "peak_rss_mb": [kb / 1024 for kb in r.peak_rss_kb.values()],
+        "finish_s": times["finish"],
+    }
+
+
+def dask_run(fleet: Path, profiler: bool) -> dict:
+    """A 2-process LocalCluster; ``profiler=False`` turns off the workers' statistical profiler (a stack sample
+    every 10 ms by default: with matplotlib's deep stacks it costs a good part of a worker's time)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from analyzer.triage.worker import warm_up
+
+    label = "dask LocalCluster, 2 workers" + ("" if profiler else ", no profiler")
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": profiler}),
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(warm_up)
+        return run(fleet, label, scheduler=client)
+
+
+def profile_html(n: int) -> None:
+    """Where one capture's report time goes: report_dict, the two plots, the rest of the HTML."""
+    import glob
+
+    from analyzer.config import Settings
+    from analyzer.engine import analyze
+    from analyzer.report import charts
+    from analyzer.report.build import report_dict
+    from analyzer.report.html import report_html
+
+    caps = sorted(glob.glob(str(CAPTURES / "*.pcap")))
+    reports = [report_dict(analyze(c, Settings())) for c in caps]
+    report_html(reports[0])
+    spent = {"to_png": 0.0}
+    real = charts.to_png
+
+    def timed(fig: object) -> object:
+        t = time.perf_counter()
+        try:
+            return real(fig)  # type: ignore[arg-type]
+        finally:
+            spent["to_png"] += time.perf_counter() - t
+
+    charts.to_png = timed  # type: ignore[assignment]
+    t = time.perf_counter()
+    for _ in range(n):
+        for r in reports:
+            report_html(r)
+    total = time.perf_counter() - t
+    charts.to_png = real  # type: ignore[assignment]
+    k = n * len(reports)
+    png = 1000 * spent["to_png"] / k
+    print(f"report_html: {1000 * total / k:.1f} ms per report, of which to_png (draw + PNG) {png:.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--captures", type=int, default=10_000, help="fleet size (default 10000)")
+    ap.add_argument("--runs", default="1,2,dask", help="comma-separated: 1, 2 (local workers), dask, dask-noprof")
+    ap.add_argument("--keep", action="store_true", help="keep the last run's output in bench/out/triage-run")
+    ap.add_argument("--profile-html", action="store_true", help="only time report_html over the lab captures")
+    args = ap.parse_args()
+    if args.profile_html:
+        profile_html(3)
+        return
+    fleet = make_fleet(args.captures)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    results = []
+    for what in args.runs.split(","):
+        what = what.strip()
+        if what.startswith("dask"):
+            res = dask_run(fleet, profiler=what != "dask-noprof")
+        else:
+            res = run(fleet, f"local pool, {what} worker(s)", workers=int(what))
+        results.append(res)
+        print(
+            f"{res['label']}: {res['captures']} captures ({res['failed']} failed) in {res['wall_s']:.1f} s = "
+            f"{res['rate']:.1f} captures/s; exports + index.html {res['finish_s']:.1f} s",
+            flush=True,
+        )
+    base = next((r for r in results if r["label"].startswith("local pool, 1 ")), None)
+    print()
+    print(
+        f"{'run':<32} {'captures/s':>10} {'speed-up':>9} {'of linear':>9}  {'peak RSS per worker (MB)':<26}"
+        f" {'analysis':>9} {'reports':>8} {'overhead':>9}  (ms per capture)"
+    )
+    for r in results:
+        n = 1 if r["label"].startswith("local pool, 1 ") else 2
+        speed = r["rate"] / base["rate"] if base else float("nan")
+        rss = ", ".join(f"{m:.0f}" for m in sorted(r["peak_rss_mb"], reverse=True))
+        print(
+            f"{r['label']:<32} {r['rate']:>10.1f} {speed:>8.2f}x {speed / n:>8.0%}  {rss:<26}"
+            f" {r['analysis_ms']:>9.1f} {r['report_ms']:>8.1f} {r['overhead_ms']:>9.1f}"
+        )
+    if not args.keep:
+        shutil.rmtree(OUT / "triage-run", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

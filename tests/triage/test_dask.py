@@ -1,0 +1,73 @@
+"""The Dask back end on a real ``LocalCluster`` of 2 worker processes: the same rows as the local pool, by shared
+path and by sending bytes, errors included, and reports written by the supervisor."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from analyzer.cli import cli
+from analyzer.triage.command import run_triage
+from tests.conftest import PROJECT_CAPTURES
+
+NAMES = ["gateway_mixed.pcap", "tls_unknown_ca.pcap", "ocpp_boot_callerror.pcap", "dns_refused.pcap"]
+SAME = ("capture", "sha256", "charger_id", "charger_address", "verdict", "fault", "cx_code", "frame", "fault_time")
+SAME += ("capture_first", "capture_last", "error", "warnings", "report_html", "report_json", "ghostcap_version")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+    ) as c:
+        yield c.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("dask-fleet")
+    for n in NAMES:
+        shutil.copy(PROJECT_CAPTURES / n, d / n)
+    (d / "garbage.pcap").write_text("not a capture")
+    return d
+
+
+def rows(out: Path) -> list[tuple]:
+    conn = sqlite3.connect(out / "triage.db")
+    got = sorted(conn.execute(f"SELECT {', '.join(SAME)} FROM results"), key=lambda r: tuple(map(str, r)))
+    conn.close()
+    return got
+
+
+def test_dask_gives_the_rows_and_reports_of_the_local_pool(cluster: str, fleet: Path, tmp_path: Path) -> None:
+    local = run_triage([str(fleet)], tmp_path / "local", workers=2, echo=lambda m: None, tty=False)
+    res = CliRunner().invoke(cli, ["triage", str(fleet), "-o", str(tmp_path / "dask"), "--scheduler", cluster])
+    assert res.exit_code == 3, res.output  # garbage.pcap could not be analysed
+    assert "triaged 5 captures" in res.output
+    assert local.done == 5
+    got = rows(tmp_path / "dask")
+    assert got == rows(tmp_path / "local")
+    assert len(got) == 4 + 1 + 1 + 1 + 1
+    (err,) = [r for r in got if r[SAME.index("verdict")] == "error"]
+    assert "not a packet capture" in err[SAME.index("error")]
+    for r in got:
+        if r[SAME.index("report_html")]:
+            a = (tmp_path / "dask" / r[SAME.index("report_html")]).read_text()
+            assert a == (tmp_path / "local" / r[SAME.index("report_html")]).read_text()
+
+
+def test_dask_with_sent_bytes(cluster: str, fleet: Path, tmp_path: Path) -> None:
+    log: list[str] = []
+    result = run_triage([str(fleet)], tmp_path / "sent", scheduler=cluster, send_bytes=True, echo=log.append, tty=False)
+    assert (result.done, result.failed) == (5, 1)
+    assert len(result.peak_rss_kb) == 2  # both worker processes took tasks
+    local = run_triage([str(fleet)], tmp_path / "local", workers=1, echo=lambda m: None, tty=False)
+    assert local.done == 5
+    assert rows(tmp_path / "sent") == rows(tmp_path / "local")

@@ -1,0 +1,144 @@
+"""The small parts of triage: PATH expansion, sizes, key-log matching, the store's replace semantics, the
+progress output on and off a terminal, the query table."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from analyzer.triage.command import format_table, keylogs_for, parse_size, shared_keylogs
+from analyzer.triage.discover import DiscoverError, discover, is_capture_name
+from analyzer.triage.progress import Progress
+from analyzer.triage.store import CaptureMeta, Store, charger_rows, open_readonly
+
+
+def test_capture_names() -> None:
+    for good in ("a.pcap", "a.PCAPNG", "a.cap", "a.pcap.gz", "a.pcapng.zst", "a.pcap.xz", "a.pcap.bz2"):
+        assert is_capture_name(good), good
+    for bad in ("a.txt", "a.gz", "a.pcap.txt", "a.keys.txt", "pcap"):
+        assert not is_capture_name(bad), bad
+
+
+def test_discover_files_directories_and_globs(tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for rel in ("d/a.pcap", "d/sub/b.pcapng.gz", "d/notes.txt", "d/sub/c.keys.txt", "top.pcap", "odd.bin"):
+        (tmp_path / rel).write_bytes(b"x")
+    found = discover([str(tmp_path / "d"), str(tmp_path / "*.pcap"), str(tmp_path / "odd.bin")])
+    assert [Path(f.path).relative_to(tmp_path).as_posix() for f in found] == [
+        "d/a.pcap",
+        "d/sub/b.pcapng.gz",
+        "top.pcap",
+        "odd.bin",  # named explicitly: the engine decides
+    ]
+    assert [f.name for f in found][:2] == ["d/a.pcap", "d/sub/b.pcapng.gz"]
+    # the same file through two arguments counts once; ** recurses
+    again = discover([str(tmp_path / "d" / "a.pcap"), str(tmp_path / "**" / "*.pcap*")])
+    assert sorted(Path(f.path).name for f in again) == ["a.pcap", "b.pcapng.gz", "top.pcap"]
+    with pytest.raises(DiscoverError, match="no such file"):
+        discover([str(tmp_path / "missing.pcap")])
+    with pytest.raises(DiscoverError, match="no capture matches"):
+        discover([str(tmp_path / "*.pcapng")])
+
+
+def test_sizes() -> None:
+    assert parse_size("4GiB") == 4 << 30
+    assert parse_size("512M") == 512 << 20
+    assert parse_size("300mib") == 300 << 20
+    assert parse_size("1.5k") == 1536
+    assert parse_size("1000") == 1000
+    assert parse_size("0") == 0
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("4 gallons")
+
+
+def test_key_logs_by_capture_name_and_shared(tmp_path: Path) -> None:
+    for n in ("tls_a.keys.txt", "tls_b.keylog", "sslkeylog.log", "other.txt", "readme.md"):
+        (tmp_path / n).write_text("x")
+    shared = shared_keylogs(tmp_path)
+    assert shared == (str(tmp_path / "sslkeylog.log"),)
+    assert keylogs_for(tmp_path, "tls_a", shared) == (str(tmp_path / "tls_a.keys.txt"), shared[0])
+    assert keylogs_for(tmp_path, "tls_b", shared) == (str(tmp_path / "tls_b.keylog"), shared[0])
+    assert keylogs_for(tmp_path, "plain", shared) == shared
+    assert keylogs_for(None, "tls_a", shared) == ()
+    assert shared_keylogs(None) == ()
+
+
+def test_charger_rows() -> None:
+    report = {
+        "chargers": [
+            {"id": "CP-1", "address": "10.0.0.1", "verdict": "healthy", "root_cause": None},
+            {
+                "id": None,
+                "address": "10.0.0.2",
+                "verdict": "fault",
+                "root_cause": {"fault": "tcp.refused", "cx_code": "CX013", "frame": 6, "time": "2026-01-01T00:00:00Z"},
+            },
+        ]
+    }
+    rows = charger_rows(report)
+    assert rows[0] == {
+        "charger_id": "CP-1",
+        "charger_address": "10.0.0.1",
+        "verdict": "healthy",
+        "fault": None,
+        "cx_code": None,
+        "frame": None,
+        "fault_time": None,
+    }
+    assert (rows[1]["fault"], rows[1]["cx_code"], rows[1]["frame"]) == ("tcp.refused", "CX013", 6)
+    assert charger_rows({"chargers": []}) == [{"verdict": "no_charger"}]
+
+
+def test_store_replaces_a_captures_rows_and_opens_read_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db")
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    a = CaptureMeta("a.pcap", "/x/a.pcap", "aa" * 32)
+    store.put(a, [{"verdict": "healthy", "charger_id": "CP-1"}, {"verdict": "fault", "fault": "tcp.reset"}])
+    store.put(CaptureMeta("u.pcap", "/x/u.pcap", None), error="Permission denied")
+    assert store.known_sha256() == {"aa" * 32}
+    store.put(a, error="timed out")
+    store.put(CaptureMeta("u.pcap", "/x/u.pcap", None), error="Permission denied again")
+    rows = store.rows()
+    assert [(r["capture"], r["verdict"], r["error"]) for r in rows] == [
+        ("a.pcap", "error", "timed out"),
+        ("u.pcap", "error", "Permission denied again"),
+    ]
+    store.close()
+    ro = open_readonly(tmp_path / "t.db")
+    assert ro.execute("SELECT count(*) FROM results").fetchone()[0] == 2
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ro.execute("DELETE FROM results")
+    ro.close()
+
+
+def test_progress_off_a_terminal_is_one_line_per_capture() -> None:
+    buf = io.StringIO()
+    p = Progress(2, stream=buf, tty=False)
+    p.step("a.pcap: CP-1 healthy")
+    p.step("b.pcap: error: boom", failed=True)
+    p.close()
+    assert buf.getvalue().splitlines() == ["[1/2] a.pcap: CP-1 healthy", "[2/2] b.pcap: error: boom"]
+    assert p.failed == 1
+
+
+def test_progress_on_a_terminal_is_a_redrawn_bar() -> None:
+    buf = io.StringIO()
+    p = Progress(3, stream=buf, tty=True)
+    for i in range(3):
+        p.step(f"c{i}.pcap", failed=i == 1)
+    p.note("warning: something")
+    p.close()
+    out = buf.getvalue()
+    assert "\n[" not in out.split("warning: something")[0]  # no log lines, only redraws
+    last = out.rstrip("\n").split("\r")[-1]
+    assert "] 3/3 " in last
+    assert "/s ETA 0:00:00 failures 1" in last
+    assert "warning: something\n" in out
+
+
+def test_query_table_format() -> None:
+    text = format_table(["a", "bb"], [(1, None), ("long value", "x\ny")])
+    assert text.splitlines() == ["a           bb", "----------  ---", "1", "long value  x y", "(2 rows)"]
