@@ -84,10 +84,16 @@ def _visible(value: Any) -> Any:
     return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
 
 
-@lru_cache(maxsize=1)
 def _env() -> Environment:
+    return template_env(TEMPLATES)
+
+
+@lru_cache(maxsize=4)
+def template_env(templates: Path) -> Environment:
+    """The Jinja environment of ghostcap's HTML pages (this report, the fleet summary): autoescape everywhere,
+    strict about missing fields, invisible characters in capture strings made visible."""
     return Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(templates),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
         undefined=StrictUndefined,
         finalize=_visible,

@@ -15,12 +15,11 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from analyzer import __version__
@@ -42,18 +41,10 @@ def csp_for(script: str) -> str:
     )
 
 
-@lru_cache(maxsize=1)
 def _env() -> Environment:
-    from analyzer.report.html import _visible
+    from analyzer.report.html import template_env
 
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
-        undefined=StrictUndefined,
-        finalize=_visible,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template_env(TEMPLATES)
 
 
 def fleet_html(rows: Sequence[dict[str, Any]], title: str = "ghostcap fleet triage") -> str:
