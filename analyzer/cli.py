@@ -11,6 +11,13 @@ from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import AnalyzerError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+KEYLOG_OPTION = click.option(
+    "--keylog",
+    "keylogs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
+)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -29,13 +36,7 @@ def cli() -> None:
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--keylog",
-    "keylogs",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
-)
+@KEYLOG_OPTION
 def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
     """List the flows rebuilt from CAPTURE (pcap/pcapng, compressed or not, or - for stdin).
 
@@ -78,13 +79,7 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
     show_default=True,
     help="table: one line per event; json: one JSON object per line with every field.",
 )
-@click.option(
-    "--keylog",
-    "keylogs",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
-)
+@KEYLOG_OPTION
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
 def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool) -> None:
     """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
@@ -132,13 +127,7 @@ status wins (3, then 1, then 4)."""
     show_default=True,
     help="Comma-separated report formats: html, json, md.",
 )
-@click.option(
-    "--keylog",
-    "keylogs",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
-)
+@KEYLOG_OPTION
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
 def analyze(
