@@ -244,15 +244,55 @@ def profile_html(n: int) -> None:
     print(f"report_html: {1000 * total / k:.1f} ms per report, of which to_png (draw + PNG) {png:.1f} ms")
 
 
+def _ceiling_job(rounds: int) -> float:
+    """Analyse and render every lab capture ``rounds`` times in this process (no triage): seconds taken."""
+    import glob
+
+    from analyzer.config import Settings
+    from analyzer.engine import analyze
+    from analyzer.report.build import report_dict
+    from analyzer.report.writer import render_report
+
+    caps = sorted(glob.glob(str(CAPTURES / "*.pcap")))
+    render_report(report_dict(analyze(caps[0], Settings())), "html")  # warm: fonts, caches
+    t = time.perf_counter()
+    for _ in range(rounds):
+        for c in caps:
+            report = report_dict(analyze(c, Settings()))
+            render_report(report, "html")
+            render_report(report, "json")
+    return time.perf_counter() - t
+
+
+def ceiling(rounds: int = 8) -> None:
+    """The machine's own scaling of the same work without triage: 1 then 2 processes each doing it in full."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        one = pool.map(_ceiling_job, [rounds])[0]
+    with ctx.Pool(2) as pool:
+        two = max(pool.map(_ceiling_job, [rounds, rounds]))
+    n = rounds * len(list(CAPTURES.glob("*.pcap")))
+    print(
+        f"ceiling (analyse + render the lab captures, no triage): 1 process {n / one:.1f}/s, 2 processes "
+        f"{2 * n / two:.1f}/s = {2 * one / two:.2f}x ({one / two:.0%} of linear)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--captures", type=int, default=10_000, help="fleet size (default 10000)")
     ap.add_argument("--runs", default="1,2,dask", help="comma-separated: 1, 2 (local workers), dask, dask-noprof")
     ap.add_argument("--keep", action="store_true", help="keep the last run's output in bench/out/triage-run")
     ap.add_argument("--profile-html", action="store_true", help="only time report_html over the lab captures")
+    ap.add_argument("--ceiling", action="store_true", help="only the machine's 1 vs 2 process scaling, no triage")
     args = ap.parse_args()
     if args.profile_html:
         profile_html(3)
+        return
+    if args.ceiling:
+        ceiling()
         return
     fleet = make_fleet(args.captures)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
