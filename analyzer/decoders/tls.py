@@ -684,22 +684,7 @@ class TlsDecoder:
         if not plain and not h.encrypted and n and n % 2 == 0:
             plain = all(body[k] in ALERT_LEVELS for k in range(0, n, 2))  # several alerts in one record
         if plain:
-            for k in range(0, n, 2):
-                h.alerts += 1
-                desc = body[k + 1]
-                event = TlsAlert(
-                    ts_ns=c.ts_ns,
-                    frame=c.at_frame,
-                    flow_id=self.flow_id,
-                    direction=d,
-                    level=body[k],
-                    description=desc,
-                    description_name=alert_name(desc),
-                    encrypted=False,
-                    record_frame=c.frame,
-                    length=n,
-                )
-                self._emit(h, d, event, out)
+            self._readable_alerts(h, d, body, n, False, out)
             return False
         self._count_encrypted(h, CT_ALERT, c.frame)
         plain = self._decrypt(d, CT_ALERT, h.rver, body, out)
@@ -718,6 +703,28 @@ class TlsDecoder:
         )
         self._emit(h, d, event, out)
         return True
+
+    def _readable_alerts(self, h: _Half, d: int, body: bytes, length: int, decrypted: bool, out: list[Event]) -> None:
+        """One event per (level, description) pair: sent in clear, or decrypted from an encrypted record."""
+        c = self._chunk
+        assert c is not None
+        for k in range(0, len(body) - 1, 2):
+            h.alerts += 1
+            desc = body[k + 1]
+            event = TlsAlert(
+                ts_ns=c.ts_ns,
+                frame=c.at_frame,
+                flow_id=self.flow_id,
+                direction=d,
+                level=body[k],
+                description=desc,
+                description_name=alert_name(desc),
+                encrypted=decrypted,
+                decrypted=decrypted,
+                record_frame=c.frame,
+                length=length,
+            )
+            self._emit(h, d, event, out)
 
     def _change_cipher_spec(self, h: _Half, d: int, out: list[Event]) -> None:
         c = self._chunk
@@ -826,25 +833,7 @@ class TlsDecoder:
         if ctype == CT_HANDSHAKE:
             self._handshake_bytes(h, d, data, out, decrypted=True)
         elif ctype == CT_ALERT:
-            c = self._chunk
-            assert c is not None
-            for k in range(0, len(data) - 1, 2):
-                h.alerts += 1
-                desc = data[k + 1]
-                event = TlsAlert(
-                    ts_ns=c.ts_ns,
-                    frame=c.at_frame,
-                    flow_id=self.flow_id,
-                    direction=d,
-                    level=data[k],
-                    description=desc,
-                    description_name=alert_name(desc),
-                    encrypted=True,
-                    decrypted=True,
-                    record_frame=c.frame,
-                    length=rlen,
-                )
-                self._emit(h, d, event, out)
+            self._readable_alerts(h, d, data, rlen, True, out)
         elif ctype == CT_APPLICATION_DATA and data:
             self._app_data(d, data, out)
 
