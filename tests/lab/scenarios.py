@@ -61,6 +61,9 @@ class Expect:
     cx: str | None
     locate: str  # see truth.LOCATORS
     also: tuple[str, ...] = ()  # further faults the capture shows (contributing / consequences)
+    fix_side: str | None = None  # who can fix it (catalogue "Who acts"): charger | csms | network | capture
+    site_visit: bool = False  # someone must go there: a charger-side fault and no working session at the end
+    severity: str = "failure"  # the root cause's severity (failure | contributing); unused when healthy
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,14 @@ def _all() -> list[Scenario]:
         Scenario(
             "dns_nxdomain",
             "the CSMS host name does not exist (NXDOMAIN from dnsmasq)",
-            (Charger("CP-ECHO-11", "csms.echo-typo.test", 9030, Expect("dns.nxdomain", "CX013", "dns_response")),),
+            (
+                Charger(
+                    "CP-ECHO-11",
+                    "csms.echo-typo.test",
+                    9030,
+                    Expect("dns.nxdomain", "CX013", "dns_response", fix_side="csms"),
+                ),
+            ),
             (Listener("127.0.0.14", 9030),),
             (Station("CP-ECHO-11"),),
             {"csms.echo.test": "127.0.0.14"},
@@ -196,7 +206,7 @@ def _all() -> list[Scenario]:
                     "CP-FOXTROT-2",
                     "csms.foxtrot.test",
                     9031,
-                    Expect("dns.no_response", "CX013", "dns_unanswered"),
+                    Expect("dns.no_response", "CX013", "dns_unanswered", fix_side="network"),
                     open_timeout=6,
                 ),
             ),
@@ -211,7 +221,9 @@ def _all() -> list[Scenario]:
         _one(
             "dns_no_address",
             "NOERROR without an A/AAAA record (the name has only a TXT record)",
-            Charger("CP-GOLF-3", "csms.golf.test", 9032, Expect("dns.no_address", "CX013", "dns_response")),
+            Charger(
+                "CP-GOLF-3", "csms.golf.test", 9032, Expect("dns.no_address", "CX013", "dns_response", fix_side="csms")
+            ),
             addr="127.0.0.16",
             dns={"csms.golf.test": "txt:v=lab-no-address"},
         )
@@ -220,7 +232,12 @@ def _all() -> list[Scenario]:
         _one(
             "dns_refused",
             "the resolver refuses a name outside its zone (no upstream): REFUSED",
-            Charger("CP-HOTEL-4", "csms.hotel.example", 9033, Expect("dns.refused", "CX013", "dns_response")),
+            Charger(
+                "CP-HOTEL-4",
+                "csms.hotel.example",
+                9033,
+                Expect("dns.refused", "CX013", "dns_response", fix_side="network"),
+            ),
             addr="127.0.0.17",
             dns={},
         )
@@ -230,7 +247,9 @@ def _all() -> list[Scenario]:
         _one(
             "tcp_refused",
             "a firewall rejects the CSMS port with a TCP reset",
-            Charger("CP-INDIA-5", "csms.india.test", 9310, Expect("tcp.refused", "CX013", "tcp_refused")),
+            Charger(
+                "CP-INDIA-5", "csms.india.test", 9310, Expect("tcp.refused", "CX013", "tcp_refused", fix_side="csms")
+            ),
             addr="127.0.0.18",
             firewall=("tcp dport 9310 reject with tcp reset",),
         )
@@ -239,7 +258,9 @@ def _all() -> list[Scenario]:
         _one(
             "tcp_refused_no_listener",
             "nothing listens on the CSMS port: the kernel answers the SYN with RST",
-            Charger("CP-INDIA-6", "ocpp.india.test", 9311, Expect("tcp.refused", "CX013", "tcp_refused")),
+            Charger(
+                "CP-INDIA-6", "ocpp.india.test", 9311, Expect("tcp.refused", "CX013", "tcp_refused", fix_side="csms")
+            ),
             addr="127.0.0.19",
             listen=False,
         )
@@ -252,7 +273,7 @@ def _all() -> list[Scenario]:
                 "CP-JULIET-7",
                 "csms.juliet.test",
                 9320,
-                Expect("tcp.syn_timeout", "CX013", "tcp_syn_timeout"),
+                Expect("tcp.syn_timeout", "CX013", "tcp_syn_timeout", fix_side="network"),
                 open_timeout=3.5,
             ),
             addr="127.0.0.20",
@@ -263,7 +284,12 @@ def _all() -> list[Scenario]:
         _one(
             "tcp_unreachable",
             "a firewall rejects the CSMS port with ICMP host-unreachable",
-            Charger("CP-JULIET-8", "ocpp.juliet.test", 9321, Expect("tcp.unreachable", "CX013", "icmp_unreachable")),
+            Charger(
+                "CP-JULIET-8",
+                "ocpp.juliet.test",
+                9321,
+                Expect("tcp.unreachable", "CX013", "icmp_unreachable", fix_side="network"),
+            ),
             addr="127.0.0.21",
             firewall=("tcp dport 9321 reject with icmp type host-unreachable",),
         )
@@ -277,7 +303,14 @@ def _all() -> list[Scenario]:
                 "CP-KILO-12",
                 "csms.kilo.test",
                 9412,
-                Expect("tls.cert_not_yet_valid", "CX013", "tls_alert", also=("clock.reset",)),
+                Expect(
+                    "tls.cert_not_yet_valid",
+                    "CX013",
+                    "tls_alert",
+                    also=("clock.reset",),
+                    fix_side="charger",
+                    site_visit=True,
+                ),
                 tls=True,
                 faketime=FAKE_CLOCK,
             ),
@@ -294,7 +327,7 @@ def _all() -> list[Scenario]:
                 "CP-KILO-14",
                 "ocpp.kilo.test",
                 9414,
-                Expect("tls.cert_not_yet_valid", "CX013", "tls_abort", also=("clock.reset",)),
+                Expect("tls.handshake_aborted", "CX013", "tls_abort", fix_side="charger", site_visit=True),
                 tls=True,
                 faketime=FAKE_CLOCK,
             ),
@@ -312,7 +345,14 @@ def _all() -> list[Scenario]:
                 "CP-KILO-13",
                 "wss.kilo.test",
                 9413,
-                Expect("tls.cert_not_yet_valid", "CX013", "tls_alert", also=("clock.reset",)),
+                Expect(
+                    "tls.cert_not_yet_valid",
+                    "CX013",
+                    "tls_alert",
+                    also=("clock.reset",),
+                    fix_side="charger",
+                    site_visit=True,
+                ),
                 tls=True,
                 faketime=FAKE_CLOCK,
             ),
@@ -324,7 +364,13 @@ def _all() -> list[Scenario]:
         _one(
             "tls_cert_expired",
             "the CSMS certificate expired in 2021 (TLS 1.2)",
-            Charger("CP-LIMA-20", "csms.lima.test", 9420, Expect("tls.cert_expired", "CX013", "tls_alert"), tls=True),
+            Charger(
+                "CP-LIMA-20",
+                "csms.lima.test",
+                9420,
+                Expect("tls.cert_expired", "CX013", "tls_alert", fix_side="csms"),
+                tls=True,
+            ),
             addr="127.0.0.24",
             tls=Tls(server_cert="expired", server_max="1.2"),
         )
@@ -333,7 +379,13 @@ def _all() -> list[Scenario]:
         _one(
             "tls_unknown_ca",
             "the CSMS certificate is issued by a CA the charger does not trust (TLS 1.3)",
-            Charger("CP-MIKE-21", "csms.mike.test", 9421, Expect("tls.unknown_ca", "CX013", "tls_alert"), tls=True),
+            Charger(
+                "CP-MIKE-21",
+                "csms.mike.test",
+                9421,
+                Expect("tls.unknown_ca", "CX013", "tls_alert", fix_side="charger", site_visit=True),
+                tls=True,
+            ),
             addr="127.0.0.25",
             tls=Tls(server_cert="unknown_ca"),
         )
@@ -346,7 +398,7 @@ def _all() -> list[Scenario]:
                 "CP-NOVEMBER-22",
                 "csms.november.test",
                 9422,
-                Expect("tls.hostname_mismatch", "CX013", "tls_alert"),
+                Expect("tls.hostname_mismatch", "CX013", "tls_alert", fix_side="csms"),
                 tls=True,
             ),
             addr="127.0.0.26",
@@ -358,7 +410,11 @@ def _all() -> list[Scenario]:
             "tls_protocol_version",
             "the CSMS accepts TLS 1.3 only, the charger speaks up to TLS 1.2",
             Charger(
-                "CP-OSCAR-23", "csms.oscar.test", 9423, Expect("tls.protocol_version", "CX013", "tls_alert"), tls=True
+                "CP-OSCAR-23",
+                "csms.oscar.test",
+                9423,
+                Expect("tls.protocol_version", "CX013", "tls_alert", fix_side="charger", site_visit=True),
+                tls=True,
             ),
             addr="127.0.0.27",
             tls=Tls(server_min="1.3", client_max="1.2"),
@@ -369,7 +425,11 @@ def _all() -> list[Scenario]:
             "tls12_client_cert_required",
             "the CSMS requires a client certificate (security profile 3), the charger has none; TLS 1.2",
             Charger(
-                "CP-PAPA-24", "csms.papa.test", 9424, Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True
+                "CP-PAPA-24",
+                "csms.papa.test",
+                9424,
+                Expect("tls.client_cert_required", "CX013", "tls_alert", fix_side="charger", site_visit=True),
+                tls=True,
             ),
             addr="127.0.0.28",
             tls=Tls(server_max="1.2", require_client_cert=True),
@@ -381,7 +441,11 @@ def _all() -> list[Scenario]:
             "the CSMS requires a client certificate, the charger has none; TLS 1.3 (alert after the "
             "charger's Finished, encrypted)",
             Charger(
-                "CP-PAPA-25", "wss.papa.test", 9425, Expect("tls.client_cert_required", "CX013", "tls_alert"), tls=True
+                "CP-PAPA-25",
+                "wss.papa.test",
+                9425,
+                Expect("tls.client_cert_required", "CX013", "tls_alert", fix_side="charger", site_visit=True),
+                tls=True,
             ),
             addr="127.0.0.29",
             tls=Tls(server_min="1.3", require_client_cert=True),
@@ -396,7 +460,7 @@ def _all() -> list[Scenario]:
                 "CP-QUEBEC-30",
                 "csms.quebec.test",
                 9530,
-                Expect("http.unauthorized", "CX013", "http_status"),
+                Expect("http.unauthorized", "CX013", "http_status", fix_side="charger", site_visit=True),
                 password="not-the-password",
             ),
             addr="127.0.0.30",
@@ -407,7 +471,14 @@ def _all() -> list[Scenario]:
         Scenario(
             "http_not_found",
             "a station identity the CSMS does not know: HTTP 404",
-            (Charger("CP-ROMEO-404", "csms.romeo.test", 9531, Expect("http.not_found", "CX013", "http_status")),),
+            (
+                Charger(
+                    "CP-ROMEO-404",
+                    "csms.romeo.test",
+                    9531,
+                    Expect("http.not_found", "CX013", "http_status", fix_side="csms"),
+                ),
+            ),
             (Listener("127.0.0.31", 9531),),
             (Station("CP-ROMEO-031"),),
             {"csms.romeo.test": "127.0.0.31"},
@@ -421,7 +492,7 @@ def _all() -> list[Scenario]:
                 "CS-SIERRA-32",
                 "csms.sierra.test",
                 9532,
-                Expect("http.bad_request", "CX013", "http_status"),
+                Expect("ws.subprotocol_mismatch", "CX013", "http_status", fix_side="charger", site_visit=True),
                 ocpp="2.0.1",
             ),
             addr="127.0.0.32",
@@ -433,7 +504,10 @@ def _all() -> list[Scenario]:
             "ws_subprotocol_mismatch",
             "charger offers only ocpp1.6, the CSMS speaks 2.0.1 only: 101 without a subprotocol, then close",
             Charger(
-                "CP-TANGO-33", "csms.tango.test", 9533, Expect("ws.subprotocol_mismatch", "CX013", "ws_no_subprotocol")
+                "CP-TANGO-33",
+                "csms.tango.test",
+                9533,
+                Expect("ws.subprotocol_mismatch", "CX013", "ws_no_subprotocol", fix_side="charger", site_visit=True),
             ),
             addr="127.0.0.33",
             csms_subprotocols=("ocpp2.0.1",),
@@ -448,7 +522,7 @@ def _all() -> list[Scenario]:
                 "CS-UNIFORM-34",
                 "csms.uniform.test",
                 9534,
-                Expect("ws.abnormal_close", "CX013", "ws_close"),
+                Expect("ws.abnormal_close", "CX013", "ws_close", fix_side="csms"),
                 ocpp="2.0.1",
                 script=("wait:2",),
             ),
@@ -466,7 +540,7 @@ def _all() -> list[Scenario]:
                 "CP-VICTOR-35",
                 "csms.victor.test",
                 9535,
-                Expect("ws.dropped", "CX013", "ws_dropped"),
+                Expect("ws.dropped", "CX013", "ws_dropped", fix_side="network"),
                 script=("wait:2",),
             ),
             addr="127.0.0.35",
@@ -478,7 +552,11 @@ def _all() -> list[Scenario]:
             "tcp_reset",
             "the CSMS resets the established connection after Boot (RST)",
             Charger(
-                "CP-VICTOR-36", "ocpp.victor.test", 9536, Expect("tcp.reset", "CX013", "tcp_reset"), script=("wait:2",)
+                "CP-VICTOR-36",
+                "ocpp.victor.test",
+                9536,
+                Expect("tcp.reset", "CX013", "tcp_reset", fix_side="network"),
+                script=("wait:2",),
             ),
             addr="127.0.0.36",
             station=Station("CP-VICTOR-36", behaviour="reset"),
@@ -489,7 +567,12 @@ def _all() -> list[Scenario]:
         _one(
             "ocpp_boot_callerror",
             "BootNotification answered with a CALLERROR (InternalError)",
-            Charger("CP-WHISKEY-40", "csms.whiskey.test", 9640, Expect("ocpp.callerror", "CX013", "ocpp_callerror")),
+            Charger(
+                "CP-WHISKEY-40",
+                "csms.whiskey.test",
+                9640,
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="csms"),
+            ),
             addr="127.0.0.40",
             station=Station("CP-WHISKEY-40", behaviour="boot_callerror"),
         )
@@ -503,7 +586,7 @@ def _all() -> list[Scenario]:
                 "CP-WHISKEY-47",
                 "secure.whiskey.test",
                 9647,
-                Expect("ocpp.callerror", "CX013", "ocpp_callerror"),
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="csms"),
                 tls=True,
             ),
             addr="127.0.0.47",
@@ -520,7 +603,7 @@ def _all() -> list[Scenario]:
                 "CP-WHISKEY-48",
                 "secure2.whiskey.test",
                 9648,
-                Expect("ocpp.callerror", "CX013", "ocpp_callerror"),
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="csms"),
                 tls=True,
             ),
             addr="127.0.0.48",
@@ -537,7 +620,7 @@ def _all() -> list[Scenario]:
                 "CP-XRAY-41",
                 "csms.xray.test",
                 9641,
-                Expect("ocpp.schema_violation", "CX013", "ocpp_call", also=("ocpp.callerror",)),
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="charger", site_visit=True),
                 malformed_boot='[2,"1001","BootNotification",{"chargePointVendor":"GhostcapLab"}]',
             ),
             addr="127.0.0.41",
@@ -551,7 +634,7 @@ def _all() -> list[Scenario]:
                 "CS-YANKEE-42",
                 "csms.yankee.test",
                 9642,
-                Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"),
+                Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status", fix_side="csms"),
                 ocpp="2.0.1",
             ),
             addr="127.0.0.42",
@@ -562,7 +645,12 @@ def _all() -> list[Scenario]:
         _one(
             "ocpp_boot_pending",
             "BootNotification answered Pending three times; the charger gives up",
-            Charger("CP-ZULU-43", "csms.zulu.test", 9643, Expect("ocpp.boot_pending", "CX013", "ocpp_boot_status")),
+            Charger(
+                "CP-ZULU-43",
+                "csms.zulu.test",
+                9643,
+                Expect("ocpp.boot_pending", "CX013", "ocpp_boot_status", fix_side="csms"),
+            ),
             addr="127.0.0.43",
             station=Station("CP-ZULU-43", behaviour="pending"),
         )
@@ -575,7 +663,7 @@ def _all() -> list[Scenario]:
                 "CP-AMBER-44",
                 "csms.amber.test",
                 9644,
-                Expect("ocpp.no_response", "CX009", "ocpp_call"),
+                Expect("ocpp.no_response", "CX009", "ocpp_call", fix_side="csms"),
                 script=("status", "authorize"),
                 response_timeout=2,
             ),
@@ -591,7 +679,7 @@ def _all() -> list[Scenario]:
                 "CS-BRONZE-45",
                 "csms.bronze.test",
                 9645,
-                Expect("ocpp.auth_rejected", "CX009", "ocpp_authorize_status"),
+                Expect("ocpp.auth_rejected", "CX009", "ocpp_authorize_status", fix_side="csms"),
                 ocpp="2.0.1",
             ),
             addr="127.0.0.45",
@@ -606,7 +694,7 @@ def _all() -> list[Scenario]:
                 "CP-COPPER-46",
                 "csms.copper.test",
                 9646,
-                Expect("clock.reset", "CX015", "ocpp_clock"),
+                Expect("clock.reset", "CX015", "ocpp_clock", fix_side="charger", severity="contributing"),
                 faketime=FAKE_CLOCK,
                 script=("status", "heartbeat"),
             ),
@@ -636,7 +724,7 @@ def _all() -> list[Scenario]:
                     "GW-CP-03",
                     "csms.gateway.test",
                     9700,
-                    Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status"),
+                    Expect("ocpp.boot_rejected", "CX013", "ocpp_boot_status", fix_side="csms"),
                     start_delay=0.4,
                     source="127.0.1.3",
                 ),
@@ -644,7 +732,7 @@ def _all() -> list[Scenario]:
                     "GW-CP-04",
                     "csms.gateway.test",
                     9700,
-                    Expect("http.unauthorized", "CX013", "http_status"),
+                    Expect("http.unauthorized", "CX013", "http_status", fix_side="charger", site_visit=True),
                     password="stale-password",
                     start_delay=0.6,
                     source="127.0.1.4",
