@@ -22,6 +22,7 @@ from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 
 if TYPE_CHECKING:
+    from analyzer.diagnosis.chargers import Other
     from analyzer.diagnosis.runner import ChargerResult
     from analyzer.tls.keylog import KeyLog
 
@@ -267,16 +268,17 @@ class Analysis:
     timeline: Timeline
     results: list[ChargerResult]
     settings: Settings
+    others: list[Other] = field(default_factory=list)  # traffic that is not a charger's (ISO 15118, relays...)
 
 
 def analyze(path: str | Path, settings: Settings | None = None) -> Analysis:
     """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all."""
-    from analyzer.diagnosis.runner import diagnose
+    from analyzer.diagnosis.runner import diagnose_all
 
     settings = settings or Settings()
     built = build_timeline(path, settings.keylog_files)
-    results = diagnose(built.timeline, settings)
-    return Analysis(built.capture, file_sha256(path), built.timeline, results, settings)
+    results, others = diagnose_all(built.timeline, settings)
+    return Analysis(built.capture, file_sha256(path), built.timeline, results, settings, others)
 
 
 def file_sha256(path: str | Path) -> str | None:

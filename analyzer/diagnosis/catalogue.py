@@ -21,6 +21,15 @@ class Fault:
     remediation: tuple[str, ...]
     contributing: bool = False  # a cause that makes others happen (clock), not a failed handshake step itself
 
+    @property
+    def fix_side(self) -> str:
+        """Who can fix it by default (catalogue "Who acts"); a finding may name another side with its reason."""
+        return FIX_SIDES.get(self.id, "charger")
+
+    @property
+    def severity(self) -> str:
+        return "contributing" if self.contributing else "failure"
+
 
 def _f(fid: str, meaning: str, point: str, cx: str | None, *fix: str, contributing: bool = False) -> Fault:
     layer = {"ws": "websocket"}.get(fid.split(".")[0], fid.split(".")[0])
@@ -203,7 +212,7 @@ FAULTS: dict[str, Fault] = {
         _f(
             "ws.subprotocol_mismatch",
             "no OCPP version agreed",
-            "the 101 response",
+            "the 101 or the refusing response",
             "CX013",
             "Align the OCPP version on both sides (the charger's offered subprotocols and the CSMS's).",
         ),
@@ -287,6 +296,43 @@ FAULTS: dict[str, Fault] = {
             "Check the power supply and the charger's watchdog.",
         ),
         _f(
+            "tls.scheme_mismatch",
+            "the two ends speak different transports (TLS to a plain WebSocket port, or plain HTTP to a TLS port)",
+            "the server's answer to the wrong-protocol bytes",
+            "CX013",
+            "Make the URL scheme (ws:// or wss://) and port configured on the charger match the CSMS endpoint.",
+        ),
+        _f(
+            "ws.closed_after_upgrade",
+            "the CSMS accepted the upgrade and closed at once, before answering any OCPP message",
+            "the close frame (or the FIN/RST)",
+            "CX013",
+            "Check the station's registration and credentials on the CSMS (its log says why it refused the station).",
+        ),
+        _f(
+            "ws.no_upgrade",
+            "WebSocket frames on a connection that never did the HTTP upgrade",
+            "the first such frame",
+            "CX013",
+            "Charger firmware: a connection must be upgraded before WebSocket frames are sent; report it to the "
+            "vendor.",
+        ),
+        _f(
+            "ocpp.silent_reboot",
+            "the charger restarted without closing its session",
+            "the first segment the old session left unacknowledged, else the new session's first packet",
+            None,
+            "Check the charger's power supply and watchdog.",
+            "Check what preceded the reboot (a configuration change, a firmware fault) in the charger's log.",
+        ),
+        _f(
+            "ocpp.charger_no_response",
+            "the charger never answered a CALL from the CSMS while the connection stayed up",
+            "the CALL",
+            None,
+            "Charger firmware: it ignores the request named; report it to the vendor.",
+        ),
+        _f(
             "clock.reset",
             "the charger's clock is at a default date (1970, 2000, ...)",
             "the first message or record that shows it",
@@ -305,6 +351,90 @@ FAULTS: dict[str, Fault] = {
         ),
     )
 }
+
+SEVERITIES = ("failure", "contributing", "warning")
+SIDES = ("charger", "csms", "network", "capture")
+# who acts, by default (catalogue "Who acts"); faults not named here are the charger's
+FIX_SIDES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "dns.servfail",
+            "dns.refused",
+            "dns.no_response",
+            "tcp.syn_timeout",
+            "tcp.unreachable",
+            "tcp.reset",
+            "tcp.stalled",
+            "ws.dropped",
+            "ws.ping_timeout",
+        ),
+        "network",
+    ),
+    **dict.fromkeys(
+        (
+            "dns.nxdomain",  # the charger's when other chargers resolve the CSMS name (a typo): set by the rule
+            "dns.no_address",
+            "tcp.refused",
+            "tls.cert_expired",
+            "tls.hostname_mismatch",
+            "http.forbidden",
+            "http.not_found",
+            "http.error",
+            "ws.abnormal_close",
+            "ws.closed_after_upgrade",
+            "ocpp.boot_rejected",
+            "ocpp.boot_pending",
+            "ocpp.no_response",
+            "ocpp.auth_rejected",
+        ),
+        "csms",
+    ),
+    **dict.fromkeys(("tls.alert", "tls.handshake_aborted"), "capture"),
+}
+SIDE_WORDS = {
+    "charger": "the charger (its configuration, clock or firmware)",
+    "csms": "the CSMS operator (remotely)",
+    "network": "the site or carrier network",
+    "capture": "nobody yet: the capture cannot tell; take a better one",
+}
+
+# ChargeX MREC names (Rev 5): the report shows them next to the code
+MREC_NAMES = {
+    "CX001": "ConnectorLockFailure",
+    "CX002": "GroundFailure",
+    "CX003": "HighTemperature",
+    "CX004": "OverCurrentFailure",
+    "CX005": "OverVoltage",
+    "CX006": "UnderVoltage",
+    "CX007": "WeakSignal",
+    "CX008": "EmergencyStop",
+    "CX009": "AuthorizationTimeout",
+    "CX010": "InvalidVehicleMode",
+    "CX011": "CableCheckFailure",
+    "CX012": "PreChargeFailure",
+    "CX013": "NoInternet",
+    "CX014": "PilotFault",
+    "CX015": "PowerLoss",
+    "CX016": "EVContactorFault",
+    "CX017": "EVSEContactorFault",
+    "CX018": "CableOverTempDerate",
+    "CX019": "CableOverTempStop",
+    "CX020": "PartialInsertion",
+    "CX021": "CapacitanceFault",
+    "CX022": "ResistanceFault",
+    "CX023": "ProximityFault",
+    "CX024": "ConnectorVoltageHigh",
+    "CX025": "BrokenLatch",
+    "CX026": "CutCable",
+}
+
+
+def cx_label(code: str | None) -> str | None:
+    """``CX013 NoInternet`` for ``CX013``; unknown codes as they are."""
+    if code is None:
+        return None
+    return f"{code} {MREC_NAMES[code]}" if code in MREC_NAMES else code
+
 
 # CALLs whose failure leaves a driver unable to charge: their faults map to CX009 AuthorizationTimeout
 AUTHORIZATION_ACTIONS = frozenset(

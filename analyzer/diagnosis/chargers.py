@@ -8,6 +8,7 @@ in the capture, or when the user names the CSMS (``--csms``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from analyzer.config import Settings
@@ -44,6 +45,8 @@ class Charger:
     csms_port: int | None = None
     ocpp_version: str | None = None
     transport: str | None = None
+    relayed: dict[int, int] = field(default_factory=dict)  # charger's leg -> the relay's leg of the same session
+    csms_names: frozenset[str] = frozenset()  # CSMS host names the capture shows (for typo hints)
 
 
 def _flow_station(events: list[Event]) -> str | None:
@@ -53,12 +56,65 @@ def _flow_station(events: list[Event]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Other:
+    """Traffic that is not a charger talking to its CSMS, said in one line: ``what`` (``iso15118``,
+    ``tls.scheme_mismatch``, ``relay_leg``), the client and server, the first frame, how many connections, a
+    sentence; ``fault``/``frame`` when it did something wrong worth naming (a wss:// URL pointed at a ws:// port)."""
+
+    what: str
+    client: str
+    server: str
+    first_frame: int
+    flows: int
+    summary: str
+    fault: str | None = None
+    frame: int | None = None
+
+
+@dataclass(slots=True)
+class Population:
+    chargers: list[Charger]
+    others: list[Other]
+
+
 def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
     """The chargers in ``tl``, in order of their first packet."""
-    tcp = [f for f in tl.flows.values() if f.proto == "tcp"]
-    dns_flows = [f for f in tl.flows.values() if f.proto in ("udp", "tcp") and 53 in (f.server_port, f.client_port)]
+    return find_population(tl, settings).chargers
+
+
+def find_population(tl: Timeline, settings: Settings) -> Population:
+    """The chargers in ``tl`` (in order of their first packet) and what else the capture holds."""
+    others: list[Other] = []
+    tcp_all = [f for f in tl.flows.values() if f.proto == "tcp"]
+    dns_flows = [
+        f
+        for f in tl.flows.values()
+        if f.proto in ("udp", "tcp") and 53 in (f.server_port, f.client_port) and not not_charger_traffic(f)
+    ]
     dns_ids = {f.id for f in dns_flows}
-    tcp = [f for f in tcp if f.id not in dns_ids]
+    v2g = [f for f in tl.flows.values() if not_charger_traffic(f)]
+    if v2g:
+        others.append(_v2g_other(v2g))
+    tcp = [f for f in tcp_all if f.id not in dns_ids and not not_charger_traffic(f)]
+    relays = relay_legs(tl, tcp)
+    if relays:
+        inner = {b for b in relays.values()}
+        tcp = [f for f in tcp if f.id not in inner]
+        first = min(tl.flows[b].first_frame for b in inner)
+        leg = tl.flows[next(iter(inner))]
+        others.append(
+            Other(
+                "relay_leg",
+                leg.client_addr,
+                leg.server,
+                first,
+                len(inner),
+                f"{len(inner)} connection(s) from {leg.client_addr} relay chargers' connections to {leg.server} "
+                "(the same session seen from a second capture point): counted once, under the charger's own "
+                "address",
+            )
+        )
 
     # names and addresses the capture shows for the CSMS
     resolved: dict[str, set[str]] = {}  # qname -> addresses
@@ -68,10 +124,14 @@ def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
     ocpp_flows = {f.id for f in tcp if _ocpp_evidence(tl.for_flow(f.id))}
     csms_names: set[str] = set()
     csms_ends: set[tuple[str, int]] = set()
+    plain_ends: set[tuple[str, int]] = set()
     for fid in ocpp_flows:
         fl = tl.flows[fid]
         csms_ends.add((fl.server_addr, fl.server_port))
-        for e in tl.for_flow(fid):
+        evs = tl.for_flow(fid)
+        if not any(e.kind.startswith("tls.") for e in evs):
+            plain_ends.add((fl.server_addr, fl.server_port))
+        for e in evs:
             if e.kind == "http.request" and getattr(e, "host", None):
                 csms_names.add(_host_only(e.host))  # type: ignore[attr-defined]
             if e.kind == "tls.client_hello" and getattr(e, "sni", None):
@@ -94,9 +154,42 @@ def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
 
     nothing_better = not ocpp_flows and settings.csms is None
     chosen = [f for f in tcp if f.id in ocpp_flows or to_csms(f) or nothing_better]
+    # clients that only sent TLS to a plain-WebSocket port the chargers use: named, not counted as chargers
+    if plain_ends:
+        by_client: dict[str, list[FlowInfo]] = {}
+        for f in chosen:
+            by_client.setdefault(f.client_addr, []).append(f)
+        for addr, flows in by_client.items():
+            if any(f.id in ocpp_flows for f in flows):
+                continue
+            wrong = [
+                f for f in flows if tls_to_plain_port(tl.for_flow(f.id), (f.server_addr, f.server_port) in plain_ends)
+            ]
+            if len(wrong) != len(flows):
+                continue
+            ans = [tls_to_plain_port(tl.for_flow(f.id), True) for f in wrong]
+            others.append(
+                Other(
+                    "tls.scheme_mismatch",
+                    addr,
+                    wrong[0].server,
+                    wrong[0].first_frame,
+                    len(wrong),
+                    f"{addr} sent a TLS ClientHello to {wrong[0].server}, which serves plain WebSocket (ws://), "
+                    f"on {len(wrong)} connection(s); the server ended each without a ServerHello: a wss:// URL "
+                    "pointed at a ws:// port. Not counted as a charger: it never spoke OCPP.",
+                    fault="tls.scheme_mismatch",
+                    frame=ans[0].frame if ans[0] is not None else wrong[0].first_frame,
+                )
+            )
+            drop = {f.id for f in wrong}
+            chosen = [f for f in chosen if f.id not in drop]
 
     def asks_csms(f: FlowInfo) -> bool:
-        return any(e.kind == "dns.query" and e.qname.lower() in csms_names for e in tl.for_flow(f.id))  # type: ignore[attr-defined]
+        return any(
+            e.kind == "dns.query" and (e.qname.lower() in csms_names or near_name(e.qname.lower(), csms_names))  # type: ignore[attr-defined]
+            for e in tl.for_flow(f.id)
+        )
 
     dns_by_client: dict[str, list[FlowInfo]] = {}
     for f in dns_flows:
@@ -125,8 +218,143 @@ def find_chargers(tl: Timeline, settings: Settings) -> list[Charger]:
         elif nothing_better or any(asks_csms(f) and not _resolved_csms(tl, f, csms_names) for f in flows):
             chargers[addr] = Charger(key=addr, station_id=None, address=addr, dns_flow_ids=[f.id for f in flows])
     for ch in chargers.values():
+        ch.relayed = {a: b for a, b in relays.items() if a in ch.flow_ids}
+        ch.csms_names = frozenset(csms_names)
         _fill(ch, tl, csms_names, resolved)
-    return sorted(chargers.values(), key=lambda c: c.events[0].frame if c.events else 0)
+    return Population(sorted(chargers.values(), key=lambda c: c.events[0].frame if c.events else 0), others)
+
+
+# ISO 15118 / DIN 70121 (car <-> charger): its TCP/UDP port, and link-local IPv6, which V2G uses and no CSMS does
+V2G_PORT = 15118
+
+
+def not_charger_traffic(f: FlowInfo) -> bool:
+    """A flow that is not a charger talking to its CSMS: ISO 15118 / DIN 70121 between a car and a charger (port
+    15118, or link-local IPv6 at both ends)."""
+    if V2G_PORT in (f.server_port, f.client_port):
+        return True
+    return f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:")
+
+
+def _v2g_other(flows: list[FlowInfo]) -> Other:
+    first = min(flows, key=lambda f: f.first_frame)
+    hosts = sorted({f.client_addr for f in flows} | {f.server_addr for f in flows})
+    return Other(
+        "iso15118",
+        first.client_addr,
+        first.server,
+        first.first_frame,
+        len(flows),
+        f"{len(flows)} flow(s) of car-to-charger traffic (ISO 15118 / DIN 70121: port {V2G_PORT} or link-local "
+        f"IPv6) between {', '.join(hosts[:4])}{' ...' if len(hosts) > 4 else ''}: not a charger talking to its "
+        "CSMS",
+    )
+
+
+RELAY_WINDOW_NS = 2 * 10**9  # a relay opens its own connection this soon after accepting the charger's
+
+
+def relay_legs(tl: Timeline, tcp: list[FlowInfo]) -> dict[int, int]:
+    """Connections seen twice, from two capture points (a TCP relay, a container proxy and its bridge): the
+    charger's leg → the relay's leg. Two flows are one session when they carry the same WebSocket upgrade key, or
+    when the second starts from the first one's server address within ``RELAY_WINDOW_NS`` and carried the same
+    bytes both ways."""
+    out: dict[int, int] = {}
+    taken: set[int] = set()
+    by_key: dict[str, list[FlowInfo]] = {}
+    for f in tcp:
+        req = next((e for e in tl.for_flow(f.id) if e.kind == "http.request"), None)
+        key = getattr(req, "ws_key", None)
+        if key:
+            by_key.setdefault(key, []).append(f)
+    for flows in by_key.values():
+        if len(flows) < 2:
+            continue
+        flows.sort(key=lambda f: _first_request_frame(tl, f))
+        for leg in flows[1:]:
+            out[flows[0].id] = leg.id
+            taken.update((flows[0].id, leg.id))
+            break
+    servers = {f.server_addr for f in tcp}
+    for b in sorted(tcp, key=lambda f: f.first_ns):
+        if b.id in taken or b.client_addr not in servers:
+            continue
+        cands = [
+            a
+            for a in tcp
+            if a.id not in taken
+            and a.id != b.id
+            and a.server_addr == b.client_addr
+            and abs(b.first_ns - a.first_ns) <= RELAY_WINDOW_NS
+            and _same_bytes(tl, a.id, b.id)
+        ]
+        if cands:
+            a = max(cands, key=lambda f: f.first_ns)
+            out[a.id] = b.id
+            taken.update((a.id, b.id))
+    return out
+
+
+def _first_request_frame(tl: Timeline, f: FlowInfo) -> int:
+    return next((e.frame for e in tl.for_flow(f.id) if e.kind == "http.request"), f.first_frame)
+
+
+def _same_bytes(tl: Timeline, a: int, b: int) -> bool:
+    """The two connections carried the same bytes each way, or begin with the same message from the client."""
+    first = [
+        next((e.summary() for e in tl.for_flow(f) if e.layer in APP_LAYERS and e.direction == 0), None) for f in (a, b)
+    ]
+    if first[0] is not None and first[0] == first[1]:
+        return True
+    ea = next((e for e in tl.for_flow(a) if e.kind == "tcp.flow_end"), None)
+    eb = next((e for e in tl.for_flow(b) if e.kind == "tcp.flow_end"), None)
+    if ea is None or eb is None:
+        return False
+    return ea.payload_bytes == eb.payload_bytes  # type: ignore[attr-defined]
+
+
+def tls_to_plain_port(events: list[Event], plain_port: bool) -> Event | None:
+    """A ClientHello that got no ServerHello from a server that speaks plain HTTP (``plain_port``: other
+    connections to it carry plain WebSocket, or it answered HTTP): the server's answer (HTTP response, FIN, RST),
+    else None."""
+    hello = next((e for e in events if e.kind == "tls.client_hello"), None)
+    if hello is None or any(e.kind == "tls.server_hello" for e in events):
+        return None
+    answered_http = any(e.kind == "http.response" and e.direction == 1 for e in events)
+    if not (plain_port or answered_http):
+        return None
+    return next(
+        (
+            e
+            for e in events
+            if e.direction == 1
+            and e.frame > hello.frame
+            and e.kind in ("http.response", "tcp.fin", "tcp.rst", "tls.alert", "decode.anomaly")
+        ),
+        None,
+    )
+
+
+def near_name(name: str, names: set[str] | frozenset[str]) -> str | None:
+    """The CSMS name ``name`` is one or two edits from (a typo), or None (an equal name is not near)."""
+    for n in names:
+        if n != name and abs(len(n) - len(name)) <= 2 and edit_distance(n, name) <= 2:
+            return n
+    return None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (with transpositions counted as one edit), for short host names."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
 
 
 def _resolved_csms(tl: Timeline, f: FlowInfo, names: set[str]) -> bool:
@@ -141,7 +369,7 @@ def _resolved_csms(tl: Timeline, f: FlowInfo, names: set[str]) -> bool:
 def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, set[str]]) -> None:
     evs: list[Event] = []
     for fid in ch.flow_ids + ch.dns_flow_ids:
-        evs.extend(tl.for_flow(fid))
+        evs.extend(_merged(tl, fid, ch.relayed[fid]) if fid in ch.relayed else tl.for_flow(fid))
     evs.sort(key=lambda e: e.frame)
     ch.events = evs
     if ch.flow_ids:
@@ -171,6 +399,27 @@ def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, s
         ch.transport = "wss"
     elif any(e.kind.startswith(("http.", "websocket.", "ocpp.")) for e in evs):
         ch.transport = "ws"
+
+
+APP_LAYERS = ("tls", "http", "websocket", "ocpp")
+
+
+def _merged(tl: Timeline, a: int, b: int) -> list[Event]:
+    """One session seen on two legs (``a`` the charger's, ``b`` the relay's), as first seen: the TCP events of the
+    charger's leg, and each direction's TLS/HTTP/WebSocket/OCPP events from the leg that shows them first (the
+    charger's messages on its own leg, the CSMS's on the leg next to the CSMS), all under flow ``a``."""
+    ea, eb = tl.for_flow(a), tl.for_flow(b)
+    out = [e for e in ea if e.layer not in APP_LAYERS or e.direction is None]
+    for d in (0, 1):
+        first_a = next((e.frame for e in ea if e.layer in APP_LAYERS and e.direction == d), None)
+        first_b = next((e.frame for e in eb if e.layer in APP_LAYERS and e.direction == d), None)
+        use_b = first_b is not None and (first_a is None or first_b < first_a)
+        src = eb if use_b else ea
+        out.extend(
+            dataclasses.replace(e, flow_id=a) if use_b else e for e in src if e.layer in APP_LAYERS and e.direction == d
+        )
+    out.sort(key=lambda e: e.frame)
+    return out
 
 
 def _ocpp_version(proto: str) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from analyzer.config import Settings
 from analyzer.diagnosis.clock import ClockAnalysis
@@ -14,6 +15,7 @@ class Context:
     timeline: Timeline
     settings: Settings
     clock: ClockAnalysis
+    cache: dict[str, Any] = field(default_factory=dict)  # facts computed once per charger (see facts.py)
 
     def waited_s(self, ts_ns: int) -> float:
         """Seconds from ``ts_ns`` to the end of the capture."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.diagnosis.chargers import Charger
+from analyzer.diagnosis.chargers import Charger, tls_to_plain_port
+from analyzer.diagnosis.context import Context
 from analyzer.events.base import Event
 
 
@@ -74,3 +75,53 @@ def opaque_tls_session(ch: Charger) -> Any:
         if e.kind == "tls.summary" and getattr(e, "app_data_both_ways", False) and not decrypted:
             return e
     return None
+
+
+def endpoint_protocols(ctx: Context) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """Server endpoints (address, port) of the capture that serve plain HTTP/WebSocket, and those that serve TLS
+    (a ServerHello), from every connection in the timeline."""
+    if "endpoints" not in ctx.cache:
+        plain: set[tuple[str, int]] = set()
+        tls: set[tuple[str, int]] = set()
+        for fl in ctx.timeline.flows.values():
+            if fl.proto != "tcp":
+                continue
+            evs = ctx.timeline.for_flow(fl.id)
+            end = (fl.server_addr, fl.server_port)
+            if any(e.kind == "tls.server_hello" for e in evs):
+                tls.add(end)
+            elif any(e.kind == "http.response" and getattr(e, "status", 0) == 101 for e in evs):
+                plain.add(end)
+        ctx.cache["endpoints"] = (plain, tls)
+    return ctx.cache["endpoints"]  # type: ignore[no-any-return]
+
+
+def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any] | None:
+    """``("tls_to_plain", answer)`` when connection ``fid`` sent a TLS ClientHello to a port that serves plain
+    WebSocket (its server answered without a ServerHello), ``("plain_to_tls", answer)`` when it sent a plain HTTP
+    upgrade to a port that serves TLS; ``answer`` is the server's answer to the wrong-protocol bytes (HTTP
+    response, alert, FIN or RST). Else None."""
+    evs = flow_events(ch, fid)
+    fl = ctx.timeline.flows[fid]
+    plain, tls = endpoint_protocols(ctx)
+    end = (fl.server_addr, fl.server_port)
+    ans = tls_to_plain_port(evs, end in plain)
+    if ans is not None:
+        return "tls_to_plain", ans
+    req = next((e for e in evs if e.kind == "http.request"), None)
+    if req is None or any(e.kind == "tls.client_hello" for e in evs):
+        return None
+    tls_answer = any(e.direction == 1 and (e.kind.startswith("tls.") or "tls" in getattr(e, "name", "")) for e in evs)
+    if not tls_answer and (end not in tls or any(e.kind == "http.response" for e in evs)):
+        return None
+    answer = next(
+        (
+            e
+            for e in evs
+            if e.direction == 1
+            and e.frame > req.frame
+            and (e.kind in ("tls.alert", "tcp.fin", "tcp.rst", "decode.anomaly") or e.kind.startswith("tls."))
+        ),
+        None,
+    )
+    return ("plain_to_tls", answer) if answer is not None else None

@@ -1,23 +1,29 @@
-"""Run every rule on every charger and choose the root cause.
+"""Run every rule on every charger and choose the root cause (catalogue: "Choosing the root cause").
 
-The root cause is the earliest failure in the capture (the handshake chain DNS → TCP → TLS → HTTP → WebSocket →
-OCPP runs in time order, so the earliest failure is the first broken link); a contributing cause (a clock) is the
-root cause only when nothing else failed. Later failures are findings. A rule that crashes becomes a finding
-``internal.rule_error`` instead of losing the report.
+A charger's traffic is a sequence of attempts (lookups, connections: ``attempts``). Findings have a severity:
+``failure`` (it ended or blocked a session), ``contributing`` (it explains a failure: a clock) and ``warning``
+(wrong, but nothing broke). The root cause is a failure: the one of the attempt that got furthest (the blocker
+the charger is stuck at), earliest frame first within it, earliest layer on a tie; a contributing cause is the
+root cause only when nothing failed; a warning never is. Many attempts that failed the same way are one finding
+with their count and first and last frame. A rule that crashes becomes an error line instead of losing the report.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from analyzer.config import Settings
+from analyzer.diagnosis.attempts import Attempt, attempts_of, connected_at_end
 from analyzer.diagnosis.catalogue import FAULTS, LAYERS
-from analyzer.diagnosis.chargers import Charger, find_chargers
+from analyzer.diagnosis.chargers import Charger, Other, find_population
 from analyzer.diagnosis.clock import ClockAnalysis, analyse_clock
 from analyzer.diagnosis.context import Context
 from analyzer.diagnosis.facts import opaque_tls_session, session_works
-from analyzer.diagnosis.finding import Finding
+from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import discover
+from analyzer.timefmt import iso_utc
 from analyzer.timeline import Timeline
 
 
@@ -26,22 +32,32 @@ class ChargerResult:
     charger: Charger
     verdict: str  # fault | healthy | inconclusive
     root_cause: Finding | None
-    findings: list[Finding]  # every finding except the root cause, in frame order
+    findings: list[Finding]  # failures and contributing causes except the root cause, in frame order
     undecided: list[Finding]  # findings the capture was too short to decide
     clock: ClockAnalysis
     reason: str = ""  # why inconclusive / what healthy rests on
     errors: list[str] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    connected_at_end: bool | None = None
 
-
-def _order(f: Finding) -> tuple[int, int, int]:
-    layer = FAULTS[f.fault].layer if f.fault in FAULTS else "ocpp"
-    return (1 if FAULTS.get(f.fault) and FAULTS[f.fault].contributing else 0, f.frame, LAYERS.index(layer))
+    @property
+    def site_visit(self) -> bool:
+        """Someone must go there: the root cause is the charger's to fix and it had no working session at the end
+        (the remote commands cannot reach it)."""
+        return self.root_cause is not None and self.root_cause.side == "charger" and self.connected_at_end is False
 
 
 def diagnose(tl: Timeline, settings: Settings) -> list[ChargerResult]:
+    return diagnose_all(tl, settings)[0]
+
+
+def diagnose_all(tl: Timeline, settings: Settings) -> tuple[list[ChargerResult], list[Other]]:
+    """Every charger's result, and the traffic that is not a charger's."""
     rules = discover()
+    pop = find_population(tl, settings)
     out = []
-    for ch in find_chargers(tl, settings):
+    for ch in pop.chargers:
         clock = analyse_clock(ch.events)
         ctx = Context(tl, settings, clock)
         found: list[Finding] = []
@@ -51,18 +67,100 @@ def diagnose(tl: Timeline, settings: Settings) -> list[ChargerResult]:
                 found.extend(spec.fn(ch, ctx))
             except Exception as e:  # noqa: BLE001 - a broken rule must not lose the report
                 errors.append(f"rule {spec.name} failed: {type(e).__name__}: {e}")
-        out.append(_verdict(ch, clock, found, errors))
+        attempts = attempts_of(ch, tl.end_frame)
+        out.append(verdict(ch, clock, found, errors, attempts))
+    return out, pop.others
+
+
+def _layer(f: Finding) -> int:
+    return LAYERS.index(FAULTS[f.fault].layer) if f.fault in FAULTS else LAYERS.index("ocpp")
+
+
+def choose_root(failures: list[Finding], attempts: list[Attempt]) -> Finding:
+    """The failure of the attempt that got furthest; within it (and on ties) the earliest, then the lowest layer."""
+    reach = {a.flow_id: a.rank for a in attempts if a.kind == "connection"}
+    return min(failures, key=lambda f: (-reach.get(f.flow_id, 0), f.frame, _layer(f)))
+
+
+def _shape(f: Finding) -> tuple[str, str]:
+    """What makes two findings "the same failure": fault and summary up to numbers (ports, frames)."""
+    return f.fault, re.sub(r"\d+", "#", f.summary)
+
+
+def group_repeats(found: list[Finding]) -> list[Finding]:
+    """Findings of the same shape on several attempts become one, with the count and first/last frame."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in sorted(found, key=lambda f: f.frame):
+        groups.setdefault(_shape(f), []).append(f)
+    out = []
+    for same in groups.values():
+        first, last = same[0], same[-1]
+        if len(same) == 1:
+            out.append(first)
+            continue
+        n = sum(f.count for f in same)
+        out.append(
+            dataclasses.replace(
+                first,
+                count=n,
+                cx_code=next((f.cx_code for f in same if f.cx_code), None),
+                last_frame=last.last_frame or last.frame,
+                summary=f"{first.summary} {n} attempts between {iso_utc(first.ts_ns)[11:19]} and "
+                f"{iso_utc(last.ts_ns)[11:19]} UTC failed this way (frames {first.frame} to "
+                f"{last.last_frame or last.frame}).",
+            )
+        )
+    return sorted(out, key=lambda f: f.frame)
+
+
+def _drop_explained(found: list[Finding]) -> list[Finding]:
+    """A finding that explains other flows' failures (a silent reboot explains the old session's reset) takes
+    their place."""
+    covered = {fid for f in found for fid in getattr(f, "covers_flows", ())}
+    return [f for f in found if f.covers_flows or f.flow_id not in covered or f.level != "failure"]
+
+
+CLOSES = ("ws.abnormal_close", "ws.closed_after_upgrade", "ws.dropped", "tcp.reset")
+
+
+def close_outranks_unanswered(found: list[Finding]) -> list[Finding]:
+    """A CALL left unanswered because the connection was closed after it gives the close, with the CALL as its
+    evidence (catalogue: "a close that cuts an unanswered CALL is the root cause")."""
+    out = list(found)
+    for f in found:
+        if f.fault != "ocpp.no_response" or f.undecided:
+            continue
+        close = next((c for c in out if c.fault in CLOSES and c.flow_id == f.flow_id and c.frame > f.frame), None)
+        if close is None:
+            continue
+        out.remove(f)
+        cut = Evidence(
+            f.frame, f"unanswered when the connection closed: {f.evidence[0].what if f.evidence else f.summary}"
+        )
+        out[out.index(close)] = dataclasses.replace(close, evidence=(*close.evidence, cut))
     return out
 
 
-def _verdict(ch: Charger, clock: ClockAnalysis, found: list[Finding], errors: list[str]) -> ChargerResult:
-    decided = sorted((f for f in found if not f.undecided), key=_order)
+def verdict(
+    ch: Charger,
+    clock: ClockAnalysis,
+    found: list[Finding],
+    errors: list[str],
+    attempts: list[Attempt] | None = None,
+) -> ChargerResult:
+    attempts = attempts or []
+    at_end = connected_at_end(attempts)
+    found = close_outranks_unanswered(_drop_explained(found))
+    decided = group_repeats([f for f in found if not f.undecided])
     undecided = sorted((f for f in found if f.undecided), key=lambda f: f.frame)
-    if decided:
-        root = decided[0]
-        return ChargerResult(
-            ch, "fault", root, sorted(decided[1:], key=lambda f: f.frame), undecided, clock, errors=errors
-        )
+    warnings = [f for f in decided if f.level == "warning"]
+    failures = [f for f in decided if f.level == "failure"]
+    contributing = [f for f in decided if f.level == "contributing"]
+    common = {"errors": errors, "warnings": warnings, "attempts": attempts, "connected_at_end": at_end}
+    if failures or contributing:
+        root = choose_root(failures, attempts) if failures else min(contributing, key=lambda f: f.frame)
+        rest = sorted((f for f in failures + contributing if f is not root), key=lambda f: f.frame)
+        return ChargerResult(ch, "fault", root, rest, undecided, clock, **common)  # type: ignore[arg-type]
     if undecided:
         why = "; ".join(f"{f.fault}: {f.certain_with or 'not decided'}" for f in undecided[:3])
         return ChargerResult(
@@ -73,11 +171,18 @@ def _verdict(ch: Charger, clock: ClockAnalysis, found: list[Finding], errors: li
             undecided,
             clock,
             reason=f"the capture ended before these could be decided: {why}",
-            errors=errors,
+            **common,  # type: ignore[arg-type]
         )
     if session_works(ch):
         return ChargerResult(
-            ch, "healthy", None, [], [], clock, reason="the session with the CSMS works", errors=errors
+            ch,
+            "healthy",
+            None,
+            [],
+            [],
+            clock,
+            reason="the session with the CSMS works",
+            **common,  # type: ignore[arg-type]
         )
     opaque = opaque_tls_session(ch)
     if opaque is not None:
@@ -88,4 +193,4 @@ def _verdict(ch: Charger, clock: ClockAnalysis, found: list[Finding], errors: li
         )
     else:
         reason = "no failure is visible, but the capture shows no working session either"
-    return ChargerResult(ch, "inconclusive", None, [], [], clock, errors=errors, reason=reason)
+    return ChargerResult(ch, "inconclusive", None, [], [], clock, reason=reason, **common)  # type: ignore[arg-type]

@@ -25,9 +25,11 @@ def spec_rows() -> dict[str, str]:
 def default_cx(cell: str, rows: dict[str, str]) -> str | None:
     """The code a finding carries when no action-specific rule applies: the "else" one, the first one, the one
     of the fault named in "(as x)", or none ("the reported CX code", "—")."""
-    same = re.search(r"\(as ([a-z]+\.[a-z_]+)\)", cell)
+    same = re.search(r"(?:^|\()as ([a-z]+\.[a-z_]+)", cell)
     if same:
         return default_cx(rows[same.group(1)], rows)
+    if re.search(r"^none\b|else none\b", cell):
+        return None
     other = re.search(r"else (CX\d{3})", cell)
     if other:
         return other.group(1)

@@ -23,8 +23,10 @@ def http_status(ch: Charger, ctx: Context) -> Iterator[Finding]:
         evs = flow_events(ch, fid)
         req = next((e for e in evs if e.kind == "http.request"), None)
         resp = next((e for e in evs if e.kind == "http.response"), None)
-        if resp is None or resp.status == 101:
-            continue
+        if resp is None or resp.status == 101 or subprotocol_refusal(resp):
+            continue  # a refusal that names the subprotocol is ws.subprotocol_mismatch
+        if any(e.kind == "tls.client_hello" for e in evs):
+            continue  # an HTTP answer to a TLS ClientHello is tls.scheme_mismatch
         fault = STATUS_FAULTS.get(resp.status, "http.error")
         ev = []
         if req is not None:
@@ -33,17 +35,18 @@ def http_status(ch: Charger, ctx: Context) -> Iterator[Finding]:
         body = f": {resp.body_excerpt.strip()[:120]!r}" if resp.body_excerpt.strip() else ""
         ev.append(Evidence(resp.frame, f"HTTP {resp.status} {resp.reason}{body}"))
         station = f" for station {req.station_id}" if req is not None and req.station_id else ""
-        blame = " (its answer blames the OCPP subprotocol)" if _subprotocol_refusal(resp) else ""
         yield Finding(
             fault=fault,
             frame=resp.frame,
             ts_ns=resp.ts_ns,
-            summary=f"The CSMS refused the WebSocket upgrade{station} with HTTP {resp.status} {resp.reason}{blame}.",
+            summary=f"The CSMS refused the WebSocket upgrade{station} with HTTP {resp.status} {resp.reason}.",
             evidence=tuple(ev),
             flow_id=fid,
         )
 
 
-def _subprotocol_refusal(resp: object) -> bool:
-    """A 400 whose body blames the subprotocol (the ``websockets`` server's answer to an unknown OCPP version)."""
-    return getattr(resp, "status", 0) == 400 and "subprotocol" in (getattr(resp, "body_excerpt", "") or "").lower()
+def subprotocol_refusal(resp: object) -> bool:
+    """A refused upgrade whose answer blames the subprotocol (the ``websockets`` server's 400 to an unknown OCPP
+    version, a proxy's 426 naming Sec-WebSocket-Protocol)."""
+    text = f"{getattr(resp, 'reason', '')} {getattr(resp, 'body_excerpt', '') or ''}".lower()
+    return getattr(resp, "status", 101) != 101 and ("subprotocol" in text or "sec-websocket-protocol" in text)

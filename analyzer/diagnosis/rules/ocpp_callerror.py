@@ -1,6 +1,9 @@
 """A CALLERROR answered a CALL (any error code, any spelling: FormatViolation, FormationViolation, ...).
 
-Field effect: the request did not take effect; for BootNotification the charger never becomes Accepted.
+Field effect: the request did not take effect; for BootNotification the charger never becomes Accepted. The
+evidence names the request and, when it breaks the schema, the field path that explains the error; who acts is
+the sender of the violating message (the charger when its request broke the schema), else the side that
+answered with the error (an InternalError is the answering side's problem).
 """
 
 from __future__ import annotations
@@ -16,21 +19,33 @@ from analyzer.diagnosis.rules._ocpp import cx_for_action, side
 
 @rule("ocpp.callerror")
 def ocpp_callerror(ch: Charger, ctx: Context) -> Iterator[Finding]:
+    calls = {(e.flow_id, e.unique_id): e for e in ch.events if e.kind == "ocpp.call"}
     for e in ch.events:
         if e.kind not in ("ocpp.call_error", "ocpp.call_result_error"):
             continue
         action = e.action or "a CALL"
         desc = f" ({e.error_description})" if getattr(e, "error_description", "") else ""
+        req = calls.get((e.flow_id, getattr(e, "unique_id", None)))
         ev = []
-        if e.call_frame:
-            ev.append(Evidence(e.call_frame, f"{side(1 - (e.direction or 0))} sent {action} [{e.unique_id}]"))
+        if e.call_frame or req is not None:
+            at = req.frame if req is not None else e.call_frame
+            ev.append(Evidence(at, f"{side(1 - (e.direction or 0))} sent {action} [{e.unique_id}]"))
+        violations = getattr(req, "violations", ()) if req is not None else ()
+        for v in violations[:3]:
+            ev.append(Evidence(req.frame, f"the request breaks the schema: {v.path or '(message)'} {v.message}"))
         ev.append(Evidence(e.frame, f"{side(e.direction)} answered CALLERROR {e.error_code}{desc}"))
+        because = ""
+        if violations:
+            v = violations[0]
+            because = f": the request breaks the schema at {v.path or '(message)'} ({v.message})"
+        sender = 1 - (e.direction or 0) if violations else e.direction
         yield Finding(
             fault="ocpp.callerror",
             frame=e.frame,
             ts_ns=e.ts_ns,
-            summary=f"The {side(e.direction)} rejected {action} with CALLERROR {e.error_code}{desc}.",
+            summary=f"The {side(e.direction)} rejected {action} with CALLERROR {e.error_code}{desc}{because}.",
             evidence=tuple(ev),
             cx_code=cx_for_action(e.action),
+            fix_side="charger" if sender == 0 else "csms",
             flow_id=e.flow_id,
         )

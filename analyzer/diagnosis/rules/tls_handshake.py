@@ -16,7 +16,7 @@ from typing import Any
 from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import ends, flow_events
+from analyzer.diagnosis.facts import ends, flow_events, scheme_mismatch
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 from analyzer.timefmt import iso_utc
@@ -49,6 +49,8 @@ def tls_handshake(ch: Charger, ctx: Context) -> Iterator[Finding]:
         evs = flow_events(ch, fid)
         if not any(e.kind == "tls.client_hello" for e in evs):
             continue
+        if scheme_mismatch(ch, ctx, fid) is not None:
+            continue  # TLS sent to a plain-WebSocket port: tls.scheme_mismatch
         f = _flow(evs, fid, ch, ctx)
         if f is not None:
             yield f
@@ -195,6 +197,8 @@ def _cert_rejected(
             return _finding(
                 "tls.cert_expired", at, ev, f"{lead}: the certificate expired on {_d(cert.not_after_ns)}.", ch, ctx
             )
+        if charger_now is None and clock.reset is None and how == "close":
+            return _aborted_candidates(at, ev, cert, sni, ch, ctx)
         if charger_now is not None and charger_now < cert.not_before_ns:
             return _finding(
                 "tls.cert_not_yet_valid",
@@ -222,6 +226,8 @@ def _cert_rejected(
             also_reset=clock.reset is not None,
             certain_with="the charger's clock (an OCPP timestamp from it, or its log)",
         )
+    if charger_now is None and clock.reset is None and how == "close":
+        return _aborted_candidates(at, ev, None, sni, ch, ctx)
     conf = "medium" if clock.reset is not None else "low"
     return _finding(
         "tls.cert_not_yet_valid",
@@ -238,6 +244,39 @@ def _cert_rejected(
     )
 
 
+def _aborted_candidates(at: Any, ev: list[Evidence], cert: Any, sni: str, ch: Charger, ctx: Context) -> Finding:
+    """The charger closed the handshake right after the CSMS's certificate flight, without an alert, and nothing
+    in the capture tells its clock: name the candidate causes, most likely first, instead of guessing one."""
+    if cert is not None:
+        cands = [
+            f"the charger's clock is before the certificate's notBefore ({_d(cert.not_before_ns)}), e.g. reset "
+            "after a power loss",
+            f"the charger does not trust the issuer ({cert.issuer})",
+            "the charger rejects something else in the certificate (key usage, key size, revocation)",
+        ]
+    else:
+        cands = [
+            "the charger's clock is before the certificate's notBefore (TLS 1.3 hides the certificate)",
+            "the charger does not trust the CSMS's certificate authority",
+            f"the certificate does not name {sni or 'the host the charger asked for'}",
+        ]
+    ev = ev + [Evidence(at.frame, f"candidate {i}: {c}") for i, c in enumerate(cands, 1)]
+    return _finding(
+        "tls.handshake_aborted",
+        at,
+        ev,
+        "The charger closed the TLS handshake right after the CSMS's certificate, without an alert: it rejected "
+        f"the certificate, and nothing in the capture says why (most likely: {cands[0]}).",
+        ch,
+        ctx,
+        inferred=True,
+        confidence="medium",
+        certain_with="the charger's clock (an OCPP timestamp from it, or its log), or " + KEYLOG,
+        fix_side="charger",
+        fix_reason="the charger ended the handshake after reading the CSMS's certificate",
+    )
+
+
 def _finding(
     fault: str,
     at: Any,
@@ -250,6 +289,8 @@ def _finding(
     confidence: str = "high",
     certain_with: str | None = None,
     also_reset: bool = False,
+    fix_side: str | None = None,
+    fix_reason: str | None = None,
 ) -> Finding:
     return Finding(
         fault=fault,
@@ -261,6 +302,8 @@ def _finding(
         confidence=confidence,
         certain_with=certain_with,
         also_cx=("CX015",) if also_reset else (),
+        fix_side=fix_side,
+        fix_reason=fix_reason,
         flow_id=at.flow_id,
     )
 

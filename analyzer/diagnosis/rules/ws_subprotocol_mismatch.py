@@ -1,6 +1,6 @@
 """The charger and the CSMS agreed on no OCPP version: a 101 without (or with another) Sec-WebSocket-Protocol than
-the charger offered. (A 400 whose body names the subprotocol, as the ``websockets`` server answers, is
-http.bad_request per the catalogue; its summary says what the body blames.)
+the charger offered, or a refused upgrade (400 or other) whose answer names the subprotocol, as the ``websockets``
+server's 400 does.
 
 Field effect: the CSMS closes the WebSocket at once or never upgrades; the charger retries forever.
 """
@@ -14,6 +14,7 @@ from analyzer.diagnosis.context import Context
 from analyzer.diagnosis.facts import flow_events
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
+from analyzer.diagnosis.rules.http_status import subprotocol_refusal
 
 
 @rule("ws.subprotocol_mismatch")
@@ -29,6 +30,9 @@ def ws_subprotocol_mismatch(ch: Charger, ctx: Context) -> Iterator[Finding]:
             if not offered or (resp.ws_protocol and resp.ws_protocol in offered):
                 continue
             got = f"answered 101 with {resp.ws_protocol!r}" if resp.ws_protocol else "answered 101 with no subprotocol"
+        elif subprotocol_refusal(resp):
+            body = resp.body_excerpt.strip()[:120]
+            got = f"refused the upgrade with HTTP {resp.status} {resp.reason}" + (f": {body!r}" if body else "")
         else:
             continue
         yield Finding(
