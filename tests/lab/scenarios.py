@@ -86,6 +86,8 @@ class Charger:
     response_timeout: float = 3
     start_delay: float = 0
     source: str | None = None  # local loopback address to connect from (default: the kernel's choice)
+    stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCClient, strictMode)
+    keylog: bool = False  # the charger writes the TLS key log (a proxy terminates TLS and keeps none)
 
     @property
     def url(self) -> str:
@@ -94,6 +96,19 @@ class Charger:
     @property
     def subprotocols(self) -> list[str]:
         return list(self.offer) or [{"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}[self.ocpp]]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A real proxy or relay between the chargers and the CSMS (started before the capture)."""
+
+    kind: str  # nginx | haproxy | socat
+    host: str  # loopback address it listens on
+    port: int
+    upstream: tuple[str, int]  # where it forwards to (a CSMS listener, or a closed port)
+    tls: Tls | None = None  # TLS terminated by the proxy (server side; the cert is for the charger's host)
+    read_timeout: float | None = None  # nginx proxy_read_timeout (seconds)
+    source: str | None = None  # socat: the address it connects to the upstream from
 
 
 @dataclass(frozen=True)
@@ -111,10 +126,16 @@ class Scenario:
     subprotocol_policy: str = "reject"
     stock_asyncio_tls: bool = False  # True: no gh-98078 backport, asyncio sends no TLS alert (see tlsfix)
     notes: str = ""
+    csms_stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCServer, strictMode)
+    proxies: tuple[Proxy, ...] = ()
 
     @property
     def uses_tls(self) -> bool:
-        return any(lst.tls for lst in self.listeners)
+        return any(lst.tls for lst in self.listeners) or any(p.tls for p in self.proxies)
+
+    @property
+    def uses_node(self) -> bool:
+        return self.csms_stack == "node" or any(c.stack == "node" for c in self.chargers)
 
 
 DEMO = "healthy_16_ws"
@@ -747,6 +768,57 @@ def _all() -> list[Scenario]:
             ),
             {"csms.gateway.test": gw},
             interface="any",
+        )
+    )
+    s += _lab_b()
+    return s
+
+
+def _lab_b() -> list[Scenario]:
+    """Other real stacks: ocpp-rpc (Node.js) as CSMS and charger, nginx, HAProxy and socat in the path."""
+    s: list[Scenario] = []
+    # -- ocpp-rpc (Node.js) ----------------------------------------------------------------------------
+    s.append(
+        _one(
+            "ocpprpc_boot_missing_field",
+            "the charger sends a BootNotification without chargePointModel (raw JSON) to an ocpp-rpc RPCServer "
+            "in strictMode, which answers a CALLERROR",
+            Charger(
+                "LB-RPC-01",
+                "csms.rpc-one.test",
+                9901,
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="charger", site_visit=True),
+                malformed_boot='[2,"1001","BootNotification",{"chargePointVendor":"GhostcapLab"}]',
+            ),
+            addr="127.0.4.1",
+            csms_stack="node",
+            csms_subprotocols=("ocpp1.6",),
+        )
+    )
+    s.append(
+        _one(
+            "ocpprpc_client_healthy",
+            "an ocpp-rpc RPCClient charger (OCPP 1.6, strictMode) against the lab's Python CSMS: Boot, "
+            "Heartbeat, StatusNotification, close 1000: healthy",
+            Charger("LB-RPC-02", "csms.rpc-two.test", 9902, HEALTHY, stack="node", script=("heartbeat", "status")),
+            addr="127.0.4.2",
+        )
+    )
+    s.append(
+        _one(
+            "ocpprpc_server_close_code",
+            "an ocpp-rpc RPCServer accepts the upgrade of a station it does not know, then closes the WebSocket "
+            "at once with 1008 before answering its BootNotification",
+            Charger(
+                "LB-RPC-03",
+                "csms.rpc-three.test",
+                9903,
+                Expect("ws.closed_after_upgrade", "CX013", "ws_closed_after_upgrade", fix_side="csms"),
+            ),
+            addr="127.0.4.3",
+            csms_stack="node",
+            csms_subprotocols=("ocpp1.6",),
+            station=Station("LB-RPC-03-OTHER"),
         )
     )
     return s

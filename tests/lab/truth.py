@@ -750,6 +750,61 @@ def loc_ocpp_clock(c: Ctx) -> Finding:
     raise NotFound("no charger timestamp before 2010")
 
 
+# -- proxies, relays and other stacks (ocpp-rpc, nginx, HAProxy, socat) ----------------------------------
+def loc_ws_closed_after_upgrade(c: Ctx) -> Finding:
+    """101, then the CSMS's close frame before it sent any OCPP message: the close frame."""
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None or resp.info.get("status") != 101:
+        raise NotFound("no 101 Switching Protocols")
+    frames = ws_messages(conn)
+    close = next((p for d, p in frames if d == "down" and p.info["opcode"] == 8), None)
+    if close is None:
+        raise NotFound("no close frame from the CSMS")
+    if any(d == "down" and p.info["opcode"] == 1 and p.frame < close.frame for d, p in frames):
+        raise NotFound("the CSMS answered an OCPP message before it closed")
+    unanswered = [p.info["json"] for d, p in frames if d == "up" and p.info["opcode"] == 1 and p.frame < close.frame]
+    code, reason = close.info.get("close_code"), close.info.get("close_reason")
+    facts = {
+        "http_status": 101,
+        "upgrade_frame": resp.frame,
+        "subprotocol": resp.info["headers"].get("sec-websocket-protocol"),
+        "server": resp.info["headers"].get("server"),
+        "close_code": code,
+        "close_reason": reason,
+        "ms_after_upgrade": round((_ts(c, close.frame) - _ts(c, resp.frame)) * 1000, 1),
+        "charger_calls_before_close": unanswered,
+    }
+    return Finding(
+        close.frame,
+        facts,
+        [
+            Check(
+                "101 with the OCPP subprotocol",
+                f"frame.number == {resp.frame}",
+                ["http.response.code", "http.sec_websocket_protocol"],
+                expect=[["101", facts["subprotocol"] or ""]],
+            ),
+            Check(
+                "first close frame from the CSMS",
+                f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+                ["frame.number", "websocket.payload.close.status_code", "websocket.payload.close.reason"],
+                expect=[[str(close.frame), str(code), reason or ""]],
+            ),
+            Check(
+                "no OCPP message from the CSMS",
+                f"websocket.opcode == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def _ts(c: Ctx, frame: int) -> float:
+    return c.packets[frame - 1].ts
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -769,6 +824,8 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_boot_status": loc_ocpp_boot_status,
     "ocpp_authorize_status": loc_ocpp_authorize_status,
     "ocpp_clock": loc_ocpp_clock,
+    # proxies, relays and other stacks
+    "ws_closed_after_upgrade": loc_ws_closed_after_upgrade,
 }
 
 
@@ -776,8 +833,9 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
 def tshark_args(sc: Scenario, keylog: Path | None) -> list[str]:
     """Decode-as rules for the lab's non-standard ports, and the key log for TLS."""
     args: list[str] = []
-    tls_ports = {lst.port for lst in sc.listeners if lst.tls}
-    for port in sorted({c.port for c in sc.chargers}):
+    tls_ports = {lst.port for lst in sc.listeners if lst.tls} | {p.port for p in sc.proxies if p.tls}
+    upstream = {p.upstream[1] for p in sc.proxies}  # the proxy's leg to the CSMS (plain ws in the lab)
+    for port in sorted({c.port for c in sc.chargers} | upstream):
         if port in tls_ports:
             args += ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},http"]
         else:
