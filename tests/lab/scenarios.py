@@ -821,6 +821,24 @@ def _lab_b() -> list[Scenario]:
             station=Station("LB-RPC-03-OTHER"),
         )
     )
+    s.append(
+        _one(
+            "ocpprpc_client_tls_no_alert",
+            "an ocpp-rpc RPCClient (Node.js TLS) connects over wss to a CSMS whose certificate is issued by a CA "
+            "it does not trust (TLS 1.3): Node verifies after the handshake and closes without a TLS alert",
+            Charger(
+                "LB-RPC-04",
+                "csms.rpc-four.test",
+                9904,
+                Expect("tls.handshake_aborted", "CX013", "tls_abort", fix_side="charger", site_visit=True),
+                tls=True,
+                stack="node",
+                script=("heartbeat", "status"),
+            ),
+            addr="127.0.4.4",
+            tls=Tls(server_cert="unknown_ca"),
+        )
+    )
     return s
 
 
