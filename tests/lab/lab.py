@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from . import dns, firewall
 from .certs import Pki
 from .netns import Namespace, stop, wait_for_text
@@ -309,6 +311,7 @@ def _start_proxy(ns: Namespace, sc: Scenario, p: Proxy, pki: Pki, work: Path, ru
                     "not_before": cert.not_before,
                     "not_after": cert.not_after,
                     "kind": p.tls.server_cert if p.tls else "",
+                    "issuer": x509.load_pem_x509_certificate(cert.cert.read_bytes()).issuer.rfc4514_string(),
                     "served_by": p.kind,
                 }
     log = work / f"{p.kind}-{p.port}.log"

@@ -839,6 +839,67 @@ def _lab_b() -> list[Scenario]:
             tls=Tls(server_cert="unknown_ca"),
         )
     )
+    # -- nginx (Debian) as the TLS-terminating reverse proxy ---------------------------------------------
+    s.append(
+        Scenario(
+            "proxy_nginx_502",
+            "nginx terminates TLS in front of a CSMS that is down (nothing listens on the upstream port): the "
+            "WebSocket upgrade gets 502 Bad Gateway",
+            (
+                Charger(
+                    "LB-NGX-05",
+                    "ocpp.ngx-five.test",
+                    9905,
+                    Expect("http.error", "CX013", "http_status_tls", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            proxies=(Proxy("nginx", "127.0.4.5", 9905, ("127.0.4.6", 9906), tls=Tls()),),
+            dns={"ocpp.ngx-five.test": "127.0.4.5"},
+        )
+    )
+    s.append(
+        Scenario(
+            "proxy_nginx_idle_timeout",
+            "nginx (proxy_read_timeout 2s) in front of a working CSMS; the charger boots, then stays idle "
+            "(no WebSocket pings): after 2 s nginx closes both legs with a FIN and no close frame",
+            (
+                Charger(
+                    "LB-NGX-06",
+                    "ocpp.ngx-six.test",
+                    9907,
+                    Expect("ws.dropped", "CX013", "ws_dropped_idle", fix_side="network"),
+                    script=("wait:4",),
+                ),
+            ),
+            (Listener("127.0.4.8", 9908),),
+            (Station("LB-NGX-06"),),
+            {"ocpp.ngx-six.test": "127.0.4.7"},
+            proxies=(Proxy("nginx", "127.0.4.7", 9907, ("127.0.4.8", 9908), read_timeout=2),),
+        )
+    )
+    s.append(
+        Scenario(
+            "proxy_nginx_incomplete_chain",
+            "nginx serves a leaf certificate issued by an intermediate CA without the intermediate; the charger "
+            "trusts only the root: unknown_ca alert (TLS 1.3, sent in cleartext)",
+            (
+                Charger(
+                    "LB-NGX-07",
+                    "ocpp.ngx-seven.test",
+                    9909,
+                    Expect("tls.unknown_ca", "CX013", "tls_alert_chain", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            (Listener("127.0.4.10", 9910),),
+            (Station("LB-NGX-07"),),
+            {"ocpp.ngx-seven.test": "127.0.4.9"},
+            proxies=(Proxy("nginx", "127.0.4.9", 9909, ("127.0.4.10", 9910), tls=Tls(server_cert="no_intermediate")),),
+        )
+    )
     return s
 
 
