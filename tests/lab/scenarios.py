@@ -900,6 +900,29 @@ def _lab_b() -> list[Scenario]:
             proxies=(Proxy("nginx", "127.0.4.9", 9909, ("127.0.4.10", 9910), tls=Tls(server_cert="no_intermediate")),),
         )
     )
+    # -- socat as a plain TCP relay, both legs in one capture ---------------------------------------------
+    s.append(
+        Scenario(
+            "relay_socat",
+            "one charger (127.0.4.11) reaches the CSMS through a socat TCP relay (127.0.4.12 -> 127.0.4.14, "
+            "connecting from 127.0.4.13); tcpdump -i any sees both legs of the one healthy session",
+            (
+                Charger(
+                    "LB-SOC-08",
+                    "ocpp.soc-eight.test",
+                    9911,
+                    Expect(None, None, "healthy_relayed"),
+                    password="soc-eight-pw",
+                    source="127.0.4.11",
+                ),
+            ),
+            (Listener("127.0.4.14", 9912),),
+            (Station("LB-SOC-08", "soc-eight-pw"),),
+            {"ocpp.soc-eight.test": "127.0.4.12"},
+            interface="any",
+            proxies=(Proxy("socat", "127.0.4.12", 9911, ("127.0.4.14", 9912), source="127.0.4.13"),),
+        )
+    )
     return s
 
 

@@ -889,6 +889,57 @@ def loc_ws_dropped_idle(c: Ctx) -> Finding:
     return f
 
 
+def loc_healthy_relayed(c: Ctx) -> Finding:
+    """Healthy through a TCP relay: ONE charger (its own address, its station id), its session seen on two legs."""
+    f = loc_healthy(c)
+    proxy = next(p for p in c.run.scenario.proxies if p.port == c.ch.port)
+    up_host, up_port = proxy.upstream
+    conn = c.conn()
+    legs = pr.connections(c.packets, up_port)
+    if len(legs) != 1:
+        raise NotFound(f"expected one relay leg to {up_host}:{up_port}, found {len(legs)}")
+    leg = legs[0]
+    req, _ = pr.http_message(leg.up)
+    if req is None or not req.info["first_line"].split(" ")[1].endswith("/" + c.ch.station_id):
+        raise NotFound("the relay leg does not carry this station's upgrade")
+    f.facts.update(
+        {
+            "charger_address": conn.client[0],
+            "one_charger": True,
+            "relay": proxy.kind,
+            "relay_listen": f"{proxy.host}:{proxy.port}",
+            "relay_source": leg.client[0],
+            "csms": f"{up_host}:{up_port}",
+            "legs": {
+                "charger_to_relay": {"client": f"{conn.client[0]}:{conn.client[1]}", "syn_frame": conn.syn_frame},
+                "relay_to_csms": {"client": f"{leg.client[0]}:{leg.client[1]}", "syn_frame": leg.syn_frame},
+            },
+            "note": "one session seen twice (before and after the relay): count its messages once",
+        }
+    )
+    f.checks += [
+        Check(
+            "the charger connects from its own address",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {c.ch.port}",
+            ["ip.src", "ip.dst"],
+            expect=[[c.ch.source or conn.client[0], proxy.host]],
+        ),
+        Check(
+            "the relay connects to the CSMS from its own address",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {up_port}",
+            ["ip.src", "ip.dst"],
+            expect=[[leg.client[0], up_host]],
+        ),
+        Check(
+            "the same BootNotification on both legs",
+            'websocket.payload.text contains "BootNotification"',
+            ["tcp.dstport"],
+            expect=[[str(c.ch.port)], [str(up_port)]],
+        ),
+    ]
+    return f
+
+
 def loc_tls_alert_chain(c: Ctx) -> Finding:
     """The alert, plus what the server's Certificate message held (decrypted with the key log in TLS 1.3)."""
     f = loc_tls_alert(c)
@@ -941,6 +992,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "http_status_tls": loc_http_status_tls,
     "tls_alert_chain": loc_tls_alert_chain,
     "ws_dropped_idle": loc_ws_dropped_idle,
+    "healthy_relayed": loc_healthy_relayed,
 }
 
 
