@@ -923,6 +923,26 @@ def _lab_b() -> list[Scenario]:
             proxies=(Proxy("socat", "127.0.4.12", 9911, ("127.0.4.14", 9912), source="127.0.4.13"),),
         )
     )
+    # -- HAProxy (Debian) terminating TLS, no backend up ------------------------------------------------
+    s.append(
+        Scenario(
+            "proxy_haproxy_503",
+            "HAProxy terminates TLS in front of a CSMS backend its health check found down: the WebSocket "
+            "upgrade gets 503 Service Unavailable",
+            (
+                Charger(
+                    "LB-HAP-09",
+                    "ocpp.hap-nine.test",
+                    9913,
+                    Expect("http.error", "CX013", "http_status_tls", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            proxies=(Proxy("haproxy", "127.0.4.15", 9913, ("127.0.4.16", 9914), tls=Tls()),),
+            dns={"ocpp.hap-nine.test": "127.0.4.15"},
+        )
+    )
     return s
 
 
