@@ -27,7 +27,7 @@ CA_FROM = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 CA_UNTIL = dt.datetime(2043, 1, 1, tzinfo=dt.UTC)
 
 #: server certificate kinds a scenario can ask for
-SERVER_KINDS = ("valid", "expired", "wrong_host", "unknown_ca")
+SERVER_KINDS = ("valid", "expired", "wrong_host", "unknown_ca", "no_intermediate")
 WRONG_HOST = "csms.other-operator.test"
 
 
@@ -82,6 +82,32 @@ def _ca(out: Path, stem: str, cn: str) -> tuple[Issued, x509.Certificate, ec.Ell
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
+    )
+    return _write(out, stem, cert, key), cert, key
+
+
+def _intermediate(
+    out: Path, stem: str, cn: str, root: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
+) -> tuple[Issued, x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A CA certificate signed by ``root`` (path length 0: it issues leaves only)."""
+    key = _key(stem)
+    root_cert, root_key = root
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ghostcap Lab"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(root_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial(stem))
+        .not_valid_before(CA_FROM)
+        .not_valid_after(CA_UNTIL)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
     )
     return _write(out, stem, cert, key), cert, key
 
@@ -159,7 +185,15 @@ class Pki:
         if kind == "unknown_ca":
             rogue = _ca(self.out, "unknown-operator-ca", "Unknown Operator Root CA")
             return _leaf(self.out, f"server-rogue-{host}", host, [host], rogue[1:], VALID_FROM, VALID_UNTIL, False)
+        if kind == "no_intermediate":
+            # issued by the lab's intermediate CA; the file holds the leaf only (the chain is incomplete)
+            inter = self.intermediate()
+            return _leaf(self.out, f"server-inter-{host}", host, [host], inter[1:], VALID_FROM, VALID_UNTIL, False)
         raise ValueError(f"unknown server certificate kind {kind!r}")
+
+    def intermediate(self) -> tuple[Issued, x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """The lab's intermediate CA (signed by the lab root); the chargers trust only the root."""
+        return _intermediate(self.out, "lab-intermediate-ca", "Ghostcap Lab Issuing CA 1", self._root()[1:])
 
     def client(self, station_id: str) -> Issued:
         """A charging-station certificate (security profile 3): CN = station id, signed by the lab root."""

@@ -81,6 +81,8 @@ class Charger:
         ctx.maximum_version = versions[tls.get("max", "1.3")]
         if tls.get("cert"):
             ctx.load_cert_chain(tls["cert"], tls["key"])
+        if tls.get("keylog"):
+            ctx.keylog_filename = tls["keylog"]  # a proxy terminates TLS: the charger keeps the key log
         return ctx
 
     async def run(self) -> None:

@@ -13,12 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from . import dns, firewall
 from .certs import Pki
 from .netns import Namespace, stop, wait_for_text
-from .scenarios import Charger, Scenario
+from .scenarios import Charger, Proxy, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
+NODE_DIR = REPO / "tests" / "lab" / "node"
+
+
+def ensure_node() -> None:
+    """Install the ocpp-rpc side (tests/lab/node) from its lock file when node_modules is missing."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise FileNotFoundError("node/npm not found; install tests/lab/apt-packages.txt")
+    if not (NODE_DIR / "node_modules" / "ocpp-rpc").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)], check=True)
+
+
+def _require_tools(sc: Scenario) -> None:
+    tools = {p.kind for p in sc.proxies} | ({"node"} if sc.uses_node else set())
+    missing = [t for t in sorted(tools) if shutil.which(t) is None]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} not found; install tests/lab/apt-packages.txt")
 
 
 @dataclass
@@ -34,6 +52,7 @@ class Run:
     nft: str = ""
     certs: dict[str, dict[str, str]] = field(default_factory=dict)  # station id -> server cert facts
     namespace: str = ""
+    proxy_log: str = ""
 
 
 def _env() -> dict[str, str]:
@@ -89,7 +108,7 @@ def _csms_conf(sc: Scenario, pki: Pki, keylog: Path | None, run: Run) -> dict[st
     }
 
 
-def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str, Any]:
+def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path, keylog: Path | None) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "station_id": ch.station_id,
         "url": ch.url,
@@ -107,12 +126,13 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str
         "flush_tls_alerts": not sc.stock_asyncio_tls,
     }
     if ch.tls:
-        lst = next((x for x in sc.listeners if x.port == ch.port and x.tls), None)
+        lst = next((x for x in (*sc.listeners, *sc.proxies) if x.port == ch.port and x.tls), None)
         tls = lst.tls if lst and lst.tls else None
         conf["tls"] = {
             "cafile": str(pki.ca_file),
             "min": tls.client_min if tls else "1.2",
             "max": tls.client_max if tls else "1.3",
+            "keylog": str(keylog) if keylog and ch.keylog else None,
         }
         if ch.client_cert:
             cc = pki.client(ch.station_id)
@@ -122,6 +142,7 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str
 
 def run_scenario(sc: Scenario, workdir: Path) -> Run:
     """Run ``sc`` with everything under ``workdir``; returns what the stacks did and where the capture is."""
+    _require_tools(sc)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -140,9 +161,14 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
         if sc.listeners:
             conf = workdir / "csms.json"
             conf.write_text(json.dumps(_csms_conf(sc, pki, keylog, run), indent=2))
+            argv = _python("tests.lab.csms", conf)
+            if sc.csms_stack == "node":
+                argv = ["node", str(NODE_DIR / "csms.js"), str(conf)]
             with csms_out.open("w") as out, csms_log.open("w") as err:
-                csms = ns.popen(_python("tests.lab.csms", conf), stdout=out, stderr=err, env=env)
+                csms = ns.popen(argv, stdout=out, stderr=err, env=env)
             wait_for_text(csms_out, "READY", 15, csms)
+        for proxy in sc.proxies:
+            _start_proxy(ns, sc, proxy, pki, workdir, run)
 
         tcpdump_log = workdir / "tcpdump.log"
         with tcpdump_log.open("w") as err:
@@ -175,8 +201,11 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
             time.sleep(max(0.0, t0 + ch.start_delay - time.monotonic()))
             conf = workdir / f"charger-{ch.station_id}.json"
             result = workdir / f"charger-{ch.station_id}.result.json"
-            conf.write_text(json.dumps(_charger_conf(sc, ch, pki, result), indent=2))
+            conf.write_text(json.dumps(_charger_conf(sc, ch, pki, result, keylog), indent=2))
             argv = _python("tests.lab.charger", conf)
+            if ch.stack == "node":
+                keys = [f"--tls-keylog={keylog}"] if keylog and ch.keylog else []
+                argv = ["node", *keys, str(NODE_DIR / "charger.js"), str(conf)]
             if ch.faketime:
                 argv = ["faketime", ch.faketime, *argv]
             with (workdir / f"charger-{ch.station_id}.log").open("w") as err:
@@ -197,6 +226,134 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
             )
             run.chargers[ch.station_id]["log"] = (workdir / f"charger-{ch.station_id}.log").read_text()
         run.csms_log = csms_log.read_text() if csms_log.exists() else ""
+        for proxy in sc.proxies:
+            for log in sorted(workdir.glob(f"{proxy.kind}-{proxy.port}*.log")):
+                run.proxy_log += f"--- {log.name}\n{log.read_text(errors='replace')}"
         run.dns_log = dns_log.read_text()
         run.tcpdump_log = tcpdump_log.read_text()
     return run
+
+
+# -- proxies and relays -------------------------------------------------------------------------------------
+NGINX_CONF = """\
+# ghostcap lab: nginx as a WebSocket reverse proxy in front of the CSMS
+daemon off;
+worker_processes 1;
+user root;
+pid {work}/nginx-{port}.pid;
+error_log {work}/nginx-{port}-error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {work}/nginx-{port}-access.log;
+    client_body_temp_path {work}/nginx-{port}-tmp/body;
+    proxy_temp_path {work}/nginx-{port}-tmp/proxy;
+    fastcgi_temp_path {work}/nginx-{port}-tmp/fastcgi;
+    uwsgi_temp_path {work}/nginx-{port}-tmp/uwsgi;
+    scgi_temp_path {work}/nginx-{port}-tmp/scgi;
+    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen {host}:{port}{ssl};
+        server_name {name};
+{tls}        location / {{
+            proxy_pass http://{up_host}:{up_port};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout {read_timeout}s;
+        }}
+    }}
+}}
+"""
+
+HAPROXY_CONF = """\
+# ghostcap lab: HAProxy terminating TLS in front of the CSMS backend
+global
+    log stdout format raw local0 info
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 60s
+frontend ocpp
+    bind {host}:{port} ssl crt {pem} ssl-min-ver TLSv1.2
+    default_backend csms
+backend csms
+    server csms {up_host}:{up_port} check inter 500ms fall 1 rise 1 downinter 60s
+"""
+
+
+def _wait_listening(ns: Namespace, host: str, port: int, proc: subprocess.Popen[str], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if f"{host}:{port}" in ns.run(["ss", "-Hltn"]):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} (exit code {proc.poll()})")
+
+
+def _start_proxy(ns: Namespace, sc: Scenario, p: Proxy, pki: Pki, work: Path, run: Run) -> None:
+    """Start one proxy/relay inside the namespace and wait until it listens (before the capture starts)."""
+    name = next((c.host for c in sc.chargers if c.port == p.port), p.host)
+    up_host, up_port = p.upstream
+    cert = pki.server(p.tls.server_cert, name) if p.tls else None
+    if cert is not None:
+        for c in sc.chargers:
+            if c.port == p.port:
+                run.certs[c.station_id] = {
+                    "subject": cert.subject,
+                    "not_before": cert.not_before,
+                    "not_after": cert.not_after,
+                    "kind": p.tls.server_cert if p.tls else "",
+                    "issuer": x509.load_pem_x509_certificate(cert.cert.read_bytes()).issuer.rfc4514_string(),
+                    "served_by": p.kind,
+                }
+    log = work / f"{p.kind}-{p.port}.log"
+    if p.kind == "nginx":
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (work / f"nginx-{p.port}-tmp" / sub).mkdir(parents=True, exist_ok=True)
+        tls = ""
+        if cert is not None:
+            tls = (
+                f"        ssl_certificate {cert.cert};\n        ssl_certificate_key {cert.key};\n"
+                "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+            )
+        conf = work / f"nginx-{p.port}.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                work=work,
+                host=p.host,
+                port=p.port,
+                ssl=" ssl" if cert else "",
+                name=name,
+                tls=tls,
+                up_host=up_host,
+                up_port=up_port,
+                read_timeout=f"{p.read_timeout:g}" if p.read_timeout else "60",
+            )
+        )
+        argv = ["nginx", "-e", str(work / f"nginx-{p.port}-error.log"), "-p", str(work), "-c", str(conf)]
+    elif p.kind == "haproxy":
+        assert cert is not None, "the lab's HAProxy terminates TLS"
+        pem = work / f"haproxy-{p.port}.pem"
+        pem.write_bytes(cert.cert.read_bytes() + cert.key.read_bytes())
+        conf = work / f"haproxy-{p.port}.cfg"
+        conf.write_text(HAPROXY_CONF.format(host=p.host, port=p.port, pem=pem, up_host=up_host, up_port=up_port))
+        argv = ["haproxy", "-db", "-f", str(conf)]
+    elif p.kind == "socat":
+        src = f",bind={p.source}" if p.source else ""
+        listen = f"TCP-LISTEN:{p.port},bind={p.host},reuseaddr,fork"
+        argv = ["socat", "-d", "-d", listen, f"TCP:{up_host}:{up_port}{src}"]
+    else:
+        raise ValueError(f"unknown proxy kind {p.kind!r}")
+    with log.open("w") as out:
+        proc = ns.popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    _wait_listening(ns, p.host, p.port, proc)
+    if p.kind == "haproxy" and not any(lst.port == up_port for lst in sc.listeners):
+        wait_for_text(log, "is DOWN", 10, proc)  # its health check found the backend down: 503 from now on

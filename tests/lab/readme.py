@@ -10,12 +10,14 @@ HEADER = """\
 
 Every file here was produced by `tests/lab` (`make lab`, i.e. `python -m tests.lab.run --all --out captures`,
 as root): a throw-away network namespace with only `lo`, real stacks (CSMS and charger: the `ocpp` package on
-`websockets`; dnsmasq as the charger's resolver; nftables for refused/dropped traffic; `faketime` for the
-charger clock; certificates made with `cryptography`) and `tcpdump -i lo` (`-i any` for the gateway capture).
+`websockets`, or `ocpp-rpc` on Node.js; nginx, HAProxy or socat in between where the scenario says so; dnsmasq as
+the charger's resolver; nftables for refused/dropped traffic; `faketime` for the charger clock; certificates
+made with `cryptography`) and `tcpdump -i lo` (`-i any` for the gateway and relay captures).
 Nothing left the namespace. Per scenario:
 
 - `<scenario>.pcap` -- the capture (pcap, no snaplen truncation);
-- `<scenario>.keys.txt` -- the CSMS's TLS key log (`SSLContext.keylog_filename`) where there is TLS:
+- `<scenario>.keys.txt` -- the TLS key log (`SSLContext.keylog_filename`) where there is TLS, written by the
+  CSMS, or by the charger where nginx/HAProxy terminate TLS:
   `tshark -o tls.keylog_file:<scenario>.keys.txt` decrypts the TLS 1.3 handshake and the wss traffic;
 - `<scenario>.truth.json` -- ground truth per charger: station id, fault id, failure frame (the catalogue's
   failure point, 1-based as Wireshark numbers), nearest CX code, facts (SNI, TLS version, alert, HTTP status,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import readme, truth
-from .lab import run_scenario
+from .lab import ensure_node, run_scenario
 from .netns import require_root
 from .scenarios import DEMO, SCENARIOS, Scenario
 
@@ -57,6 +57,8 @@ def run_one(sc: Scenario, work: Path, out: Path | None) -> Outcome:
 
 def run_many(names: list[str], out: Path | None, jobs: int = 4, keep: Path | None = None) -> list[Outcome]:
     require_root()
+    if any(SCENARIOS[n].uses_node for n in names):
+        ensure_node()
     work = keep or Path(tempfile.mkdtemp(prefix="ghostcap-lab-"))
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

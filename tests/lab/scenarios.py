@@ -86,6 +86,8 @@ class Charger:
     response_timeout: float = 3
     start_delay: float = 0
     source: str | None = None  # local loopback address to connect from (default: the kernel's choice)
+    stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCClient, strictMode)
+    keylog: bool = False  # the charger writes the TLS key log (a proxy terminates TLS and keeps none)
 
     @property
     def url(self) -> str:
@@ -94,6 +96,19 @@ class Charger:
     @property
     def subprotocols(self) -> list[str]:
         return list(self.offer) or [{"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}[self.ocpp]]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A real proxy or relay between the chargers and the CSMS (started before the capture)."""
+
+    kind: str  # nginx | haproxy | socat
+    host: str  # loopback address it listens on
+    port: int
+    upstream: tuple[str, int]  # where it forwards to (a CSMS listener, or a closed port)
+    tls: Tls | None = None  # TLS terminated by the proxy (server side; the cert is for the charger's host)
+    read_timeout: float | None = None  # nginx proxy_read_timeout (seconds)
+    source: str | None = None  # socat: the address it connects to the upstream from
 
 
 @dataclass(frozen=True)
@@ -111,10 +126,16 @@ class Scenario:
     subprotocol_policy: str = "reject"
     stock_asyncio_tls: bool = False  # True: no gh-98078 backport, asyncio sends no TLS alert (see tlsfix)
     notes: str = ""
+    csms_stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCServer, strictMode)
+    proxies: tuple[Proxy, ...] = ()
 
     @property
     def uses_tls(self) -> bool:
-        return any(lst.tls for lst in self.listeners)
+        return any(lst.tls for lst in self.listeners) or any(p.tls for p in self.proxies)
+
+    @property
+    def uses_node(self) -> bool:
+        return self.csms_stack == "node" or any(c.stack == "node" for c in self.chargers)
 
 
 DEMO = "healthy_16_ws"
@@ -747,6 +768,180 @@ def _all() -> list[Scenario]:
             ),
             {"csms.gateway.test": gw},
             interface="any",
+        )
+    )
+    s += _lab_b()
+    return s
+
+
+def _lab_b() -> list[Scenario]:
+    """Other real stacks: ocpp-rpc (Node.js) as CSMS and charger, nginx, HAProxy and socat in the path."""
+    s: list[Scenario] = []
+    # -- ocpp-rpc (Node.js) ----------------------------------------------------------------------------
+    s.append(
+        _one(
+            "ocpprpc_boot_missing_field",
+            "the charger sends a BootNotification without chargePointModel (raw JSON) to an ocpp-rpc RPCServer "
+            "in strictMode, which answers a CALLERROR",
+            Charger(
+                "LB-RPC-01",
+                "csms.rpc-one.test",
+                9901,
+                Expect("ocpp.callerror", "CX013", "ocpp_callerror", fix_side="charger", site_visit=True),
+                malformed_boot='[2,"1001","BootNotification",{"chargePointVendor":"GhostcapLab"}]',
+            ),
+            addr="127.0.4.1",
+            csms_stack="node",
+            csms_subprotocols=("ocpp1.6",),
+        )
+    )
+    s.append(
+        _one(
+            "ocpprpc_client_healthy",
+            "an ocpp-rpc RPCClient charger (OCPP 1.6, strictMode) against the lab's Python CSMS: Boot, "
+            "Heartbeat, StatusNotification, close 1000: healthy",
+            Charger("LB-RPC-02", "csms.rpc-two.test", 9902, HEALTHY, stack="node", script=("heartbeat", "status")),
+            addr="127.0.4.2",
+        )
+    )
+    s.append(
+        _one(
+            "ocpprpc_server_close_code",
+            "an ocpp-rpc RPCServer accepts the upgrade of a station it does not know, then closes the WebSocket "
+            "at once with 1008 before answering its BootNotification",
+            Charger(
+                "LB-RPC-03",
+                "csms.rpc-three.test",
+                9903,
+                Expect("ws.closed_after_upgrade", "CX013", "ws_closed_after_upgrade", fix_side="csms"),
+            ),
+            addr="127.0.4.3",
+            csms_stack="node",
+            csms_subprotocols=("ocpp1.6",),
+            station=Station("LB-RPC-03-OTHER"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpprpc_client_tls_no_alert",
+            "an ocpp-rpc RPCClient (Node.js TLS) connects over wss to a CSMS whose certificate is issued by a CA "
+            "it does not trust (TLS 1.3): Node closes with a bare FIN right after the server's flight (no alert, "
+            "no Finished)",
+            Charger(
+                "LB-RPC-04",
+                "csms.rpc-four.test",
+                9904,
+                Expect("tls.handshake_aborted", "CX013", "tls_abort", fix_side="charger", site_visit=True),
+                tls=True,
+                stack="node",
+                script=("heartbeat", "status"),
+            ),
+            addr="127.0.4.4",
+            tls=Tls(server_cert="unknown_ca"),
+        )
+    )
+    # -- nginx (Debian) as the TLS-terminating reverse proxy ---------------------------------------------
+    s.append(
+        Scenario(
+            "proxy_nginx_502",
+            "nginx terminates TLS in front of a CSMS that is down (nothing listens on the upstream port): the "
+            "WebSocket upgrade gets 502 Bad Gateway",
+            (
+                Charger(
+                    "LB-NGX-05",
+                    "ocpp.ngx-five.test",
+                    9905,
+                    Expect("http.error", "CX013", "http_status_tls", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            proxies=(Proxy("nginx", "127.0.4.5", 9905, ("127.0.4.6", 9906), tls=Tls()),),
+            dns={"ocpp.ngx-five.test": "127.0.4.5"},
+        )
+    )
+    s.append(
+        Scenario(
+            "proxy_nginx_idle_timeout",
+            "nginx (proxy_read_timeout 2s) in front of a working CSMS; the charger boots, then stays idle "
+            "(no WebSocket pings): after 2 s nginx closes both legs with a FIN and no close frame",
+            (
+                Charger(
+                    "LB-NGX-06",
+                    "ocpp.ngx-six.test",
+                    9907,
+                    Expect("ws.dropped", "CX013", "ws_dropped_idle", fix_side="network"),
+                    script=("wait:4",),
+                ),
+            ),
+            (Listener("127.0.4.8", 9908),),
+            (Station("LB-NGX-06"),),
+            {"ocpp.ngx-six.test": "127.0.4.7"},
+            proxies=(Proxy("nginx", "127.0.4.7", 9907, ("127.0.4.8", 9908), read_timeout=2),),
+        )
+    )
+    s.append(
+        Scenario(
+            "proxy_nginx_incomplete_chain",
+            "nginx serves a leaf certificate issued by an intermediate CA without the intermediate; the charger "
+            "trusts only the root: unknown_ca alert (TLS 1.3, sent in cleartext)",
+            (
+                Charger(
+                    "LB-NGX-07",
+                    "ocpp.ngx-seven.test",
+                    9909,
+                    Expect("tls.unknown_ca", "CX013", "tls_alert_chain", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            (Listener("127.0.4.10", 9910),),
+            (Station("LB-NGX-07"),),
+            {"ocpp.ngx-seven.test": "127.0.4.9"},
+            proxies=(Proxy("nginx", "127.0.4.9", 9909, ("127.0.4.10", 9910), tls=Tls(server_cert="no_intermediate")),),
+        )
+    )
+    # -- socat as a plain TCP relay, both legs in one capture ---------------------------------------------
+    s.append(
+        Scenario(
+            "relay_socat",
+            "one charger (127.0.4.11) reaches the CSMS through a socat TCP relay (127.0.4.12 -> 127.0.4.14, "
+            "connecting from 127.0.4.13); tcpdump -i any sees both legs of the one healthy session",
+            (
+                Charger(
+                    "LB-SOC-08",
+                    "ocpp.soc-eight.test",
+                    9911,
+                    Expect(None, None, "healthy_relayed"),
+                    password="soc-eight-pw",
+                    source="127.0.4.11",
+                ),
+            ),
+            (Listener("127.0.4.14", 9912),),
+            (Station("LB-SOC-08", "soc-eight-pw"),),
+            {"ocpp.soc-eight.test": "127.0.4.12"},
+            interface="any",
+            proxies=(Proxy("socat", "127.0.4.12", 9911, ("127.0.4.14", 9912), source="127.0.4.13"),),
+        )
+    )
+    # -- HAProxy (Debian) terminating TLS, no backend up ------------------------------------------------
+    s.append(
+        Scenario(
+            "proxy_haproxy_503",
+            "HAProxy terminates TLS in front of a CSMS backend its health check found down: the WebSocket "
+            "upgrade gets 503 Service Unavailable",
+            (
+                Charger(
+                    "LB-HAP-09",
+                    "ocpp.hap-nine.test",
+                    9913,
+                    Expect("http.error", "CX013", "http_status_tls", fix_side="csms"),
+                    tls=True,
+                    keylog=True,
+                ),
+            ),
+            proxies=(Proxy("haproxy", "127.0.4.15", 9913, ("127.0.4.16", 9914), tls=Tls()),),
+            dns={"ocpp.hap-nine.test": "127.0.4.15"},
         )
     )
     return s

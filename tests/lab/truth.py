@@ -750,6 +750,224 @@ def loc_ocpp_clock(c: Ctx) -> Finding:
     raise NotFound("no charger timestamp before 2010")
 
 
+# -- proxies, relays and other stacks (ocpp-rpc, nginx, HAProxy, socat) ----------------------------------
+def loc_ws_closed_after_upgrade(c: Ctx) -> Finding:
+    """101, then the CSMS's close frame before it sent any OCPP message: the close frame."""
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None or resp.info.get("status") != 101:
+        raise NotFound("no 101 Switching Protocols")
+    frames = ws_messages(conn)
+    close = next((p for d, p in frames if d == "down" and p.info["opcode"] == 8), None)
+    if close is None:
+        raise NotFound("no close frame from the CSMS")
+    if any(d == "down" and p.info["opcode"] == 1 and p.frame < close.frame for d, p in frames):
+        raise NotFound("the CSMS answered an OCPP message before it closed")
+    unanswered = [p.info["json"] for d, p in frames if d == "up" and p.info["opcode"] == 1 and p.frame < close.frame]
+    code, reason = close.info.get("close_code"), close.info.get("close_reason")
+    facts = {
+        "http_status": 101,
+        "upgrade_frame": resp.frame,
+        "subprotocol": resp.info["headers"].get("sec-websocket-protocol"),
+        "server": resp.info["headers"].get("server"),
+        "close_code": code,
+        "close_reason": reason,
+        "ms_after_upgrade": round((_ts(c, close.frame) - _ts(c, resp.frame)) * 1000, 1),
+        "charger_calls_before_close": unanswered,
+    }
+    return Finding(
+        close.frame,
+        facts,
+        [
+            Check(
+                "101 with the OCPP subprotocol",
+                f"frame.number == {resp.frame}",
+                ["http.response.code", "http.sec_websocket_protocol"],
+                expect=[["101", facts["subprotocol"] or ""]],
+            ),
+            Check(
+                "first close frame from the CSMS",
+                f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+                ["frame.number", "websocket.payload.close.status_code", "websocket.payload.close.reason"],
+                expect=[[str(close.frame), str(code), reason or ""]],
+            ),
+            Check(
+                "no OCPP message from the CSMS",
+                f"websocket.opcode == 1 && tcp.srcport == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def _ts(c: Ctx, frame: int) -> float:
+    return c.packets[frame - 1].ts
+
+
+def _proxy_facts(c: Ctx) -> dict[str, Any]:
+    proxy = next((p for p in c.run.scenario.proxies if p.port == c.ch.port), None)
+    if proxy is None:
+        return {}
+    return {
+        "proxy": proxy.kind,
+        "proxy_listen": f"{proxy.host}:{proxy.port}",
+        "upstream": f"{proxy.upstream[0]}:{proxy.upstream[1]}",
+    }
+
+
+def loc_http_status_tls(c: Ctx) -> Finding:
+    """A non-101 answer to the upgrade inside TLS: tshark decrypts it with the key log; our reader confirms that
+    the frame completes an application-data record from the server."""
+    conn = c.conn()
+    hello = _tls(conn)
+    rows = tshark_rows(
+        c.run.pcap,
+        tshark_args(c.run.scenario, c.run.keylog),
+        f"http.response && tcp.srcport == {c.ch.port}",
+        ["frame.number", "http.response.code", "http.response.phrase", "http.server"],
+    )
+    if not rows:
+        raise NotFound("no decrypted HTTP response")
+    frame, status = int(rows[0][0]), int(rows[0][1])
+    stack = next((e["http_status"] for e in c.errors() if "http_status" in e), None)
+    if stack != status:
+        raise NotFound(f"capture says HTTP {status}, the charger's stack said {stack}")
+    if not any(r.frame == frame and r.info["content_type"] == 23 for r in pr.tls_records(conn.down)):
+        raise NotFound(f"frame {frame} completes no application-data record from the server")
+    facts = {
+        **hello,
+        "http_status": status,
+        "http_reason": rows[0][2],
+        "server": rows[0][3],
+        "path": c.ch.path + "/" + c.ch.station_id,
+        **_proxy_facts(c),
+        "note": "the response is inside TLS; tshark decrypts it with the charger's key log",
+    }
+    return Finding(
+        frame,
+        facts,
+        [
+            *_tls_hello_checks(c, hello),
+            Check(
+                "the decrypted HTTP response",
+                f"http.response && tcp.srcport == {c.ch.port}",
+                ["frame.number", "http.response.code"],
+                expect=[[str(frame), str(status)]],
+            ),
+            Check(
+                "no fatal TLS alert",
+                f"tls.alert_message.level == 2 && tcp.port == {c.ch.port}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def loc_ws_dropped_idle(c: Ctx) -> Finding:
+    """ws.dropped by a proxy's idle timeout: the FIN, with how long the connection had been silent before it."""
+    f = loc_ws_dropped(c)
+    conn = c.conn()
+    fin = c.packets[(f.frame or 1) - 1]
+    ends = {conn.client, conn.server}
+    before = [p for p in c.packets[: fin.no - 1] if p.proto == "tcp" and {(p.src, p.sport), (p.dst, p.dport)} == ends]
+    if not before:
+        raise NotFound("nothing on the connection before the FIN")
+    idle = round(fin.ts - before[-1].ts, 3)
+    last_data = max((p.no for p in before if p.payload), default=None)
+    f.facts.update({"idle_s_before_fin": idle, "last_packet_frame": before[-1].no, "last_data_frame": last_data})
+    f.facts.update(_proxy_facts(c))
+    f.checks.append(
+        Check(
+            "silence on the connection before the FIN (tcp.time_delta)",
+            f"frame.number == {f.frame} && tcp.time_delta >= {max(idle - 0.01, 0):.3f}",
+            ["frame.number"],
+            expect=[[str(f.frame)]],
+        )
+    )
+    return f
+
+
+def loc_healthy_relayed(c: Ctx) -> Finding:
+    """Healthy through a TCP relay: ONE charger (its own address, its station id), its session seen on two legs."""
+    f = loc_healthy(c)
+    proxy = next(p for p in c.run.scenario.proxies if p.port == c.ch.port)
+    up_host, up_port = proxy.upstream
+    conn = c.conn()
+    legs = pr.connections(c.packets, up_port)
+    if len(legs) != 1:
+        raise NotFound(f"expected one relay leg to {up_host}:{up_port}, found {len(legs)}")
+    leg = legs[0]
+    req, _ = pr.http_message(leg.up)
+    if req is None or not req.info["first_line"].split(" ")[1].endswith("/" + c.ch.station_id):
+        raise NotFound("the relay leg does not carry this station's upgrade")
+    f.facts.update(
+        {
+            "charger_address": conn.client[0],
+            "one_charger": True,
+            "relay": proxy.kind,
+            "relay_listen": f"{proxy.host}:{proxy.port}",
+            "relay_source": leg.client[0],
+            "csms": f"{up_host}:{up_port}",
+            "legs": {
+                "charger_to_relay": {"client": f"{conn.client[0]}:{conn.client[1]}", "syn_frame": conn.syn_frame},
+                "relay_to_csms": {"client": f"{leg.client[0]}:{leg.client[1]}", "syn_frame": leg.syn_frame},
+            },
+            "note": "one session seen twice (before and after the relay): count its messages once",
+        }
+    )
+    f.checks += [
+        Check(
+            "the charger connects from its own address",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {c.ch.port}",
+            ["ip.src", "ip.dst"],
+            expect=[[c.ch.source or conn.client[0], proxy.host]],
+        ),
+        Check(
+            "the relay connects to the CSMS from its own address",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {up_port}",
+            ["ip.src", "ip.dst"],
+            expect=[[leg.client[0], up_host]],
+        ),
+        Check(
+            "the same BootNotification on both legs",
+            'websocket.payload.text contains "BootNotification"',
+            ["tcp.dstport"],
+            expect=[[str(c.ch.port)], [str(up_port)]],
+        ),
+    ]
+    return f
+
+
+def loc_tls_alert_chain(c: Ctx) -> Finding:
+    """The alert, plus what the server's Certificate message held (decrypted with the key log in TLS 1.3)."""
+    f = loc_tls_alert(c)
+    rows = tshark_rows(
+        c.run.pcap,
+        tshark_args(c.run.scenario, c.run.keylog),
+        f"tls.handshake.type == 11 && tcp.srcport == {c.ch.port}",
+        ["frame.number", "tls.handshake.certificate_length", "x509af.serialNumber"],
+    )
+    if not rows:
+        raise NotFound("no Certificate message from the server")
+    sent = len(rows[0][1].split(","))
+    f.facts["certificates_sent"] = sent
+    f.facts["chain_complete"] = False
+    f.facts.update(_proxy_facts(c))
+    f.checks.append(
+        Check(
+            "the server's Certificate message holds only the leaf",
+            f"tls.handshake.type == 11 && tcp.srcport == {c.ch.port}",
+            ["frame.number", "tls.handshake.certificate_length"],
+            expect=[[rows[0][0], rows[0][1]]],
+        )
+    )
+    if sent != 1:
+        raise NotFound(f"the server sent {sent} certificates")
+    return f
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -769,6 +987,12 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_boot_status": loc_ocpp_boot_status,
     "ocpp_authorize_status": loc_ocpp_authorize_status,
     "ocpp_clock": loc_ocpp_clock,
+    # proxies, relays and other stacks
+    "ws_closed_after_upgrade": loc_ws_closed_after_upgrade,
+    "http_status_tls": loc_http_status_tls,
+    "tls_alert_chain": loc_tls_alert_chain,
+    "ws_dropped_idle": loc_ws_dropped_idle,
+    "healthy_relayed": loc_healthy_relayed,
 }
 
 
@@ -776,8 +1000,9 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
 def tshark_args(sc: Scenario, keylog: Path | None) -> list[str]:
     """Decode-as rules for the lab's non-standard ports, and the key log for TLS."""
     args: list[str] = []
-    tls_ports = {lst.port for lst in sc.listeners if lst.tls}
-    for port in sorted({c.port for c in sc.chargers}):
+    tls_ports = {lst.port for lst in sc.listeners if lst.tls} | {p.port for p in sc.proxies if p.tls}
+    upstream = {p.upstream[1] for p in sc.proxies}  # the proxy's leg to the CSMS (plain ws in the lab)
+    for port in sorted({c.port for c in sc.chargers} | upstream):
         if port in tls_ports:
             args += ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},http"]
         else:
@@ -854,6 +1079,13 @@ def _csms_lines(run: Run, ch: Charger) -> list[str]:
         ):
             keep.append(body)
     return keep[:40]
+
+
+def _proxy_lines(run: Run, ch: Charger) -> list[str]:
+    """What the proxy/relay logged about this charger (nginx error/access log, HAProxy log, socat -d -d)."""
+    words = (ch.station_id, "error", "failed", "timed out", "DOWN", "accepting connection", "connected to")
+    lines = [line for line in run.proxy_log.splitlines() if not line.startswith("--- ")]
+    return [line for line in lines if any(w in line for w in words)][:20]
 
 
 def _dns_lines(run: Run, ch: Charger) -> list[str]:
@@ -943,6 +1175,8 @@ def build_record(run: Run) -> dict[str, Any]:
             "csms_log": _csms_lines(run, ch),
             "dnsmasq_log": _dns_lines(run, ch),
         }
+        if sc.proxies:
+            entry["evidence"]["proxy_log"] = _proxy_lines(run, ch)
         chargers.append(entry)
     faults = [c["fault_id"] for c in chargers if c["fault_id"]]
     return {
