@@ -72,6 +72,7 @@ def connection(ch: Charger, fid: int, events: list[Event], end_frame: int) -> At
     elif not syn and any(e.kind.startswith(("websocket.message", "ocpp.")) for e in events):
         reached = "websocket"
     answered = any(e.kind in ("ocpp.call_result", "ocpp.call_error") and e.direction == 1 for e in events)
+    works = any(e.kind == "ocpp.call_result" and e.direction == 1 for e in events)
     if answered and STAGES.index(reached) >= STAGES.index("websocket"):
         reached = "ocpp"
     if any(
@@ -91,7 +92,7 @@ def connection(ch: Charger, fid: int, events: list[Event], end_frame: int) -> At
         by,
         code,
         before_capture=not syn,
-        works=answered,
+        works=works,
         what=f"connection {_endpoints(events)}",
     )
 

@@ -44,8 +44,11 @@ class ChargerResult:
     @property
     def site_visit(self) -> bool:
         """Someone must go there: the root cause is the charger's to fix and it had no working session at the end
-        (the remote commands cannot reach it)."""
-        return self.root_cause is not None and self.root_cause.side == "charger" and self.connected_at_end is False
+        (the remote commands cannot reach it: its last connection is closed and did not work either)."""
+        if self.root_cause is None or self.root_cause.side != "charger" or self.connected_at_end is not False:
+            return False
+        conns = [a for a in self.attempts if a.kind == "connection"]
+        return not (conns and conns[-1].works)
 
 
 def diagnose(tl: Timeline, settings: Settings) -> list[ChargerResult]:

@@ -13,6 +13,7 @@ from typing import Any
 from analyzer import __version__
 from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.catalogue import FAULTS
+from analyzer.diagnosis.chargers import Other
 from analyzer.diagnosis.finding import Finding
 from analyzer.diagnosis.runner import ChargerResult
 from analyzer.engine import Analysis
@@ -34,6 +35,7 @@ def report_dict(a: Analysis) -> dict[str, Any]:
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": cap,
         "chargers": [_charger(r, redact) for r in a.results],
+        "others": [_other(o) for o in a.others],
         "timeline": [_row(e, owner) for e in a.timeline.events if _shown(e, owner)],
     }
 
@@ -82,8 +84,12 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any]) -> dict[str, Any]:
         "transport": ch.transport,
         "verdict": r.verdict,
         "verdict_reason": r.reason or None,
+        "site_visit": r.site_visit,
+        "connected_at_end": r.connected_at_end,
         "root_cause": _root(r.root_cause) if r.root_cause else None,
         "findings": [_short(f) for f in r.findings],
+        "warnings": [_short(f) for f in r.warnings],
+        **_attempts(r),
         "undecided": [_short(f) for f in r.undecided],
         "reported_codes": reported,
         "clock": {
@@ -221,9 +227,65 @@ def cx_of(f: Finding) -> str | None:
     return f.cx_code or (FAULTS[f.fault].cx_code if f.fault in FAULTS else None)
 
 
+ATTEMPTS_SHOWN = 50  # past this many attempts, the report lists the first, the last and those that differ
+
+
+def _attempts(r: ChargerResult) -> dict[str, Any]:
+    rows = [
+        {
+            "kind": a.kind,
+            "first_frame": a.first_frame,
+            "last_frame": a.last_frame,
+            "time": iso_utc(a.first_ns),
+            "reached": a.reached,
+            "ended": a.ended,
+            "by": a.by,
+            "code": a.code,
+            "before_capture": a.before_capture,
+            "summary": a.describe(),
+        }
+        for a in r.attempts
+    ]
+    if len(rows) <= ATTEMPTS_SHOWN:
+        return {"attempts": rows, "attempts_total": len(rows), "attempts_omitted": 0}
+    seen: set[tuple[str, str, str, str | None]] = set()
+    keep = []
+    for i, row in enumerate(rows):
+        shape = (row["kind"], row["reached"], row["ended"], row["by"])
+        if shape not in seen or i == len(rows) - 1:
+            seen.add(shape)
+            keep.append(row)
+    keep = keep[:ATTEMPTS_SHOWN]
+    return {"attempts": keep, "attempts_total": len(rows), "attempts_omitted": len(rows) - len(keep)}
+
+
+def _other(o: Other) -> dict[str, Any]:
+    return {
+        "what": o.what,
+        "client": o.client,
+        "server": o.server,
+        "first_frame": o.first_frame,
+        "connections": o.flows,
+        "summary": o.summary,
+        "fault": o.fault,
+        "frame": o.frame,
+    }
+
+
+def _who(f: Finding) -> dict[str, Any]:
+    return {
+        "severity": f.level,
+        "fix_side": f.side,
+        "fix_reason": f.fix_reason,
+        "count": f.count,
+        "last_frame": f.last_frame,
+    }
+
+
 def _root(f: Finding) -> dict[str, Any]:
     fault = FAULTS.get(f.fault)
     return {
+        **_who(f),
         "fault": f.fault,
         "layer": fault.layer if fault else "ocpp",
         "frame": f.frame,
@@ -241,6 +303,7 @@ def _root(f: Finding) -> dict[str, Any]:
 
 def _short(f: Finding) -> dict[str, Any]:
     return {
+        **_who(f),
         "fault": f.fault,
         "frame": f.frame,
         "time": iso_utc(f.ts_ns),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import flow_events
+from analyzer.diagnosis.facts import flow_events, scheme_mismatch
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -25,7 +25,7 @@ def http_status(ch: Charger, ctx: Context) -> Iterator[Finding]:
         resp = next((e for e in evs if e.kind == "http.response"), None)
         if resp is None or resp.status == 101 or subprotocol_refusal(resp):
             continue  # a refusal that names the subprotocol is ws.subprotocol_mismatch
-        if any(e.kind == "tls.client_hello" for e in evs):
+        if scheme_mismatch(ch, ctx, fid) is not None:
             continue  # an HTTP answer to a TLS ClientHello is tls.scheme_mismatch
         fault = STATUS_FAULTS.get(resp.status, "http.error")
         ev = []

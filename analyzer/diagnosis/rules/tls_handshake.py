@@ -90,13 +90,19 @@ def _flow(evs: list[Any], fid: int, ch: Charger, ctx: Context) -> Finding | None
         fault = ALERT_FAULTS.get(d, "tls.alert")
         if d == 40 and alert.direction == 1 and _client_cert_missing(evs):
             fault = "tls.client_cert_required"
+        chain = _incomplete_chain(evs) if fault == "tls.unknown_ca" else None
+        if chain is not None:
+            ev.append(Evidence(chain[0], chain[1]))
         return _finding(
             fault,
             alert,
             ev,
-            f"The {sender} aborted the TLS handshake with alert {alert.description_name} ({d}).",
+            f"The {sender} aborted the TLS handshake with alert {alert.description_name} ({d})"
+            + (": the CSMS sent its certificate without the intermediate CA that issued it." if chain else "."),
             ch,
             ctx,
+            fix_side="csms" if chain else None,
+            fix_reason="the CSMS's certificate chain is incomplete (no intermediate)" if chain else None,
         )
     if alert is not None:  # encrypted: TLS 1.3 after ServerHello, or TLS 1.2 after ChangeCipherSpec
         ev.append(Evidence(alert.frame, f"{sender} sent an encrypted alert"))
@@ -345,6 +351,18 @@ def _hidden_alert(evs: list[Any], sh: Any) -> Any:
                 description_name=None,
             )
     return None
+
+
+def _incomplete_chain(evs: list[Any]) -> tuple[int, str] | None:
+    """The server sent only its leaf certificate, issued by a CA that is not itself (and whose name does not say
+    it is a root): the intermediate is missing from the chain. (frame, what) or None."""
+    cert = next((e for e in evs if e.kind == "tls.certificate" and e.direction == 1 and e.certificates), None)
+    if cert is None or len(cert.certificates) != 1:
+        return None
+    leaf = cert.certificates[0]
+    if leaf.issuer == leaf.subject or "root" in leaf.issuer.lower():
+        return None
+    return cert.frame, f"the server's chain holds only its leaf certificate, issued by {leaf.issuer}: no intermediate"
 
 
 def _client_finished(evs: list[Any], before: int) -> bool:
