@@ -127,8 +127,8 @@ def _end(events: list[Event], end_frame: int) -> tuple[str, str | None, int | No
     retx = _stalled(end)
     if close is not None:
         return "closed", _side(close.direction), getattr(close, "code", None)
-    if retx and (not fin_rst or fin_rst[0].kind == "tcp.rst"):
-        return "half_open", None, None
+    if retx and fin_rst and fin_rst[0].kind == "tcp.rst" and fin_rst[0].direction == 0:
+        return "half_open", "charger", None  # data left unacknowledged, then the charger's fresh stack resets it
     if fin_rst:
         f = fin_rst[0]
         if f.kind == "tcp.rst":

@@ -39,6 +39,18 @@ TOKEN_KEYS = frozenset(
 )
 # Configuration entries whose value is a secret: 1.6 {"key": K, "value": V}; 2.x {"variable": {"name": K}, ...}.
 SECRET_CONFIG_KEYS = frozenset({"AuthorizationKey", "BasicAuthPassword"})
+# Vendor configuration keys whose names say they hold a secret (Growatt's G_Authentication and G_CardPin, ...):
+# a password, a PIN, a secret, a credential, an authentication or API key, a private or pre-shared key, a token.
+SECRET_NAME = re.compile(
+    r"(?i)(passw|passwd|pwd|secret|credential|authentication|authkey|authorizationkey|apikey|api_key|privatekey|"
+    r"private_key|psk|pin$|pincode|pin_code|token$)"
+)
+
+
+def secret_config_key(name: str) -> bool:
+    """A configuration key (1.6 ``key``, 2.x variable ``name``) whose value is a secret."""
+    return name in SECRET_CONFIG_KEYS or SECRET_NAME.search(name) is not None
+
 _TOKEN_TYPE_KEYS = frozenset({"type"})  # the token's type ("ISO14443", "eMAID") is kept: it is not the token
 
 
@@ -57,13 +69,15 @@ _TOKEN_TEXT = re.compile(
     r'("(?:idTag|parentIdTag|groupIdTag|idToken|additionalIdToken|password|basicAuthPassword|apnPassword)"\s*:\s*")'
     r'(?:[^"\\]|\\.)*'
 )
+_SECRET_NAMES = (
+    r"AuthorizationKey|BasicAuthPassword|[A-Za-z0-9_.-]*(?:[Pp]assw|[Pp]asswd|[Pp]wd|[Ss]ecret|[Cc]redential|"
+    r"[Aa]uthentication|[Aa]uth[Kk]ey|[Aa]pi_?[Kk]ey|[Pp]rivate_?[Kk]ey|PSK|psk|Pin|PIN|pin)[A-Za-z0-9_.-]*"
+)
 _SECRET_VALUE_AFTER = re.compile(
-    r'("(?:AuthorizationKey|BasicAuthPassword)"[^{}]*?"(?:value|attributeValue)"\s*:\s*")'
-    r'(?:[^"\\]|\\.)*'
+    r'("(?:' + _SECRET_NAMES + r')"[^{}]*?"(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*'
 )
 _SECRET_VALUE_BEFORE = re.compile(
-    r'("(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*'
-    r'("[^{}]*?"(?:AuthorizationKey|BasicAuthPassword)")'
+    r'("(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*("[^{}]*?"(?:' + _SECRET_NAMES + r')")'
 )
 
 
@@ -85,11 +99,11 @@ def _redact(value: Any, secret: bool) -> Any:
                 out[k] = _redact(v, secret or k in TOKEN_KEYS)
         if not secret:
             key = value.get("key")
-            if isinstance(key, str) and key in SECRET_CONFIG_KEYS and "value" in out:
+            if isinstance(key, str) and secret_config_key(key) and "value" in out:
                 out["value"] = _redact(value["value"], True)
             variable = value.get("variable")
             name = variable.get("name") if isinstance(variable, dict) else None
-            if isinstance(name, str) and name in SECRET_CONFIG_KEYS and "attributeValue" in out:
+            if isinstance(name, str) and secret_config_key(name) and "attributeValue" in out:
                 out["attributeValue"] = _redact(value["attributeValue"], True)
         return out
     if isinstance(value, list):
