@@ -77,6 +77,7 @@ def _csms_conf(sc: Scenario, pki: Pki, keylog: Path | None, run: Run) -> dict[st
             "behaviour": s.behaviour,
             "close_code": s.close_code,
             "close_reason": s.close_reason,
+            "after_boot_delay": s.after_boot_delay,
         }
         for s in sc.stations
     }
@@ -105,6 +106,11 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str
         "tls": None,
         "source": ch.source,
         "flush_tls_alerts": not sc.stock_asyncio_tls,
+        "ignore_actions": list(ch.ignore_actions),
+        "connect_attempts": ch.connect_attempts,
+        "backoff": ch.backoff,
+        "backoff_max": ch.backoff_max,
+        "deadline": 20 + sum(min(ch.backoff * 2**i, ch.backoff_max) for i in range(ch.connect_attempts - 1)),
     }
     if ch.tls:
         lst = next((x for x in sc.listeners if x.port == ch.port and x.tls), None)

@@ -51,6 +51,7 @@ class Station:
     behaviour: str = "accept"  # see csms.BEHAVIOURS
     close_code: int = 1008
     close_reason: str = ""
+    after_boot_delay: float = 0.3  # seconds between Boot Accepted and the behaviour's next step
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class Charger:
     response_timeout: float = 3
     start_delay: float = 0
     source: str | None = None  # local loopback address to connect from (default: the kernel's choice)
+    ignore_actions: tuple[str, ...] = ()  # CSMS requests the charger's handler receives and never answers
+    connect_attempts: int = 1  # TCP connect attempts when the connection is refused (1 = no retry)
+    backoff: float = 0.25  # first delay between connect attempts; doubles each time
+    backoff_max: float = 4.0  # cap of the delay between connect attempts
 
     @property
     def url(self) -> str:
@@ -94,6 +99,21 @@ class Charger:
     @property
     def subprotocols(self) -> list[str]:
         return list(self.offer) or [{"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}[self.ocpp]]
+
+
+@dataclass(frozen=True)
+class PowerCut:
+    """The lab cuts one charger's power mid-session (``lab._power_cut``): ``after`` seconds after its Boot was
+    accepted it drops the charger's traffic in nftables (output: nothing the charger's kernel sends on that
+    connection reaches the capture; input: nothing reaches it), SIGKILLs the charger process by PID and destroys
+    its orphaned socket (``ss -K``, whose RST the rule drops), so the connection vanishes without FIN or RST
+    as it would with the power. ``off_for`` seconds later it removes the rule and starts a new charger process
+    with the same station id, message ids from 1001 again and the script ``reboot_script``."""
+
+    station_id: str
+    after: float = 1.0
+    off_for: float = 3.0
+    reboot_script: tuple[str, ...] = ("status", "heartbeat", "wait:3")
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,7 @@ class Scenario:
     csms_subprotocols: tuple[str, ...] = ("ocpp1.6", "ocpp2.0.1")
     subprotocol_policy: str = "reject"
     stock_asyncio_tls: bool = False  # True: no gh-98078 backport, asyncio sends no TLS alert (see tlsfix)
+    power_cut: PowerCut | None = None
     notes: str = ""
 
     @property
@@ -747,6 +768,22 @@ def _all() -> list[Scenario]:
             ),
             {"csms.gateway.test": gw},
             interface="any",
+        )
+    )
+    # -- lab-a: further real-traffic scenarios (ports 98xx, 127.0.3.x, station ids LA-) ------------------
+    s.append(
+        _one(
+            "ws_closed_after_upgrade",
+            "the CSMS accepts the upgrade (101), reads the charger's BootNotification and closes the WebSocket "
+            "with 1000 (no reason) without answering it",
+            Charger(
+                "LA-CP-801",
+                "csms.la-closed.test",
+                9801,
+                Expect("ws.closed_after_upgrade", "CX013", "ws_close_after_upgrade", fix_side="csms"),
+            ),
+            addr="127.0.3.1",
+            station=Station("LA-CP-801", behaviour="close_after_upgrade"),
         )
     )
     return s

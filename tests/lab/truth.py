@@ -750,6 +750,63 @@ def loc_ocpp_clock(c: Ctx) -> Finding:
     raise NotFound("no charger timestamp before 2010")
 
 
+# -- lab-a locators: closed after upgrade, unanswered CSMS request, silent reboot, scheme mismatch, typo, backoff
+def loc_ws_close_after_upgrade(c: Ctx) -> Finding:
+    """The CSMS's close frame right after the 101, before any OCPP answer from it."""
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None or resp.info.get("status") != 101:
+        raise NotFound("no 101")
+    frames = ws_messages(conn)
+    first_down = next((p for d, p in frames if d == "down"), None)
+    if first_down is None or first_down.info["opcode"] != 8:
+        raise NotFound("the CSMS's first WebSocket frame is not a close frame")
+    close = first_down
+    unanswered = [
+        {"frame": p.frame, "message_id": p.info["json"][1], "action": p.info["json"][2]}
+        for d, p in frames
+        if d == "up" and p.info["opcode"] == 1 and isinstance(p.info.get("json"), list) and p.info["json"][0] == 2
+    ]
+    code, reason = close.info.get("close_code"), close.info.get("close_reason", "")
+    facts = {
+        "http_status": 101,
+        "upgrade_frame": resp.frame,
+        "subprotocol": resp.info["headers"].get("sec-websocket-protocol"),
+        "close_code": code,
+        "close_reason": reason,
+        "close_after_upgrade_s": round(
+            next(p.ts for p in c.packets if p.no == close.frame) - next(p.ts for p in c.packets if p.no == resp.frame),
+            3,
+        ),
+        "unanswered_calls": unanswered,
+        "charger_error": c.error.get("message"),
+    }
+    checks = [
+        Check(
+            "101 from the CSMS",
+            f"http.response.code == 101 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(resp.frame)]],
+        ),
+        Check(
+            "close frame from the CSMS",
+            f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+            ["frame.number", "websocket.payload.close.status_code", "websocket.payload.close.reason"],
+            expect=[[str(close.frame), str(code), reason]],
+        ),
+        Check(
+            "no OCPP message from the CSMS",
+            f"websocket.opcode == 1 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+    ]
+    for call in unanswered[:1]:
+        text = next(p.info["text"] for d, p in frames if p.frame == call["frame"] and d == "up")
+        checks.append(ws_text_check(c.ch, call["frame"], text, "charger: the CALL left unanswered"))
+    return Finding(close.frame, facts, checks)
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -769,6 +826,8 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_boot_status": loc_ocpp_boot_status,
     "ocpp_authorize_status": loc_ocpp_authorize_status,
     "ocpp_clock": loc_ocpp_clock,
+    # lab-a
+    "ws_close_after_upgrade": loc_ws_close_after_upgrade,
 }
 
 
