@@ -786,6 +786,23 @@ def _all() -> list[Scenario]:
             station=Station("LA-CP-801", behaviour="close_after_upgrade"),
         )
     )
+    s.append(
+        _one(
+            "ocpp_charger_ignores_request",
+            "healthy OCPP 1.6 session; the charger never answers the CSMS's ChangeConfiguration (its handler drops "
+            "it), answers the GetConfiguration that follows the CSMS's 5 s timeout, and stays connected",
+            Charger(
+                "LA-CP-802",
+                "csms.la-ignore.test",
+                9802,
+                Expect("ocpp.charger_no_response", None, "ocpp_csms_call_unanswered", fix_side="charger"),
+                script=("status", "wait:7"),
+                ignore_actions=("ChangeConfiguration",),
+            ),
+            addr="127.0.3.2",
+            station=Station("LA-CP-802", behaviour="unanswered_request"),
+        )
+    )
     return s
 
 

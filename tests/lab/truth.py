@@ -807,6 +807,64 @@ def loc_ws_close_after_upgrade(c: Ctx) -> Finding:
     return Finding(close.frame, facts, checks)
 
 
+CSMS_RESPONSE_TIMEOUT = 5  # csms.py: the ocpp ChargePoint's response_timeout (its conf default)
+
+
+def loc_ocpp_csms_call_unanswered(c: Ctx) -> Finding:
+    """The CSMS's CALL the charger never answered, while the connection stayed up (a later CALL answered)."""
+    conn = c.conn()
+    msgs = ocpp(conn)
+    answers = {m[1]: (p, m) for d, p, m in msgs if d == "up" and m[0] in (3, 4)}
+    calls = [(p, m) for d, p, m in msgs if d == "down" and m[0] == 2]
+    miss = next(((p, m) for p, m in calls if m[1] not in answers), None)
+    if miss is None:
+        raise NotFound("every CSMS CALL was answered")
+    p, m = miss
+    later = [(pp, mm) for pp, mm in calls if pp.frame > p.frame and mm[1] in answers]
+    if not later:
+        raise NotFound("no later CSMS CALL answered: the connection may not have stayed up")
+    nxt, nxt_m = later[0]
+    ans_p = answers[nxt_m[1]][0]
+    ends = [
+        pk
+        for pk in c.packets
+        if pk.proto == "tcp" and c.ch.port in (pk.sport, pk.dport) and pk.flags & (pr.FIN | pr.RST)
+    ]
+    ts = {pk.no: pk.ts for pk in c.packets}
+    facts = {
+        "message_id": m[1],
+        "action": m[2],
+        "payload": m[3],
+        "answered": False,
+        "next_csms_call": {"frame": nxt.frame, "action": nxt_m[2], "answer_frame": ans_p.frame},
+        "connection_up_after_s": round((ends[0].ts if ends else c.packets[-1].ts) - ts[p.frame], 3),
+        "connection_end_frame": ends[0].no if ends else None,
+        "charger_events": [e for e in c.result.get("events", []) if e.get("event") == "ignored_request"],
+        "csms_log": [ln.split(" ", 1)[-1] for ln in c.run.csms_log.splitlines() if "unanswered:" in ln][:3],
+    }
+    return Finding(
+        p.frame,
+        facts,
+        [
+            ws_text_check(c.ch, p.frame, p.info["text"], "CSMS: the CALL the charger never answered"),
+            Check(
+                "no answer with that message id from the charger",
+                f'websocket.payload.text contains "\\"{m[1]}\\"" && tcp.dstport == {c.ch.port}',
+                ["frame.number"],
+                expect_none=True,
+            ),
+            ws_text_check(c.ch, ans_p.frame, ans_p.info["text"], "charger: it answers the next CSMS CALL"),
+            Check(
+                f"no FIN/RST within the CSMS's {CSMS_RESPONSE_TIMEOUT} s message timeout after the CALL",
+                f"(tcp.flags.fin == 1 || tcp.flags.reset == 1) && tcp.port == {c.ch.port} && "
+                f"frame.time_relative < {ts[p.frame] - c.packets[0].ts + CSMS_RESPONSE_TIMEOUT:.6f}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -828,6 +886,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_clock": loc_ocpp_clock,
     # lab-a
     "ws_close_after_upgrade": loc_ws_close_after_upgrade,
+    "ocpp_csms_call_unanswered": loc_ocpp_csms_call_unanswered,
 }
 
 
