@@ -9,14 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import dns, firewall
 from .certs import Pki
 from .netns import Namespace, stop, wait_for_text
-from .scenarios import Charger, Scenario
+from .scenarios import Charger, PowerCut, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,6 +34,7 @@ class Run:
     nft: str = ""
     certs: dict[str, dict[str, str]] = field(default_factory=dict)  # station id -> server cert facts
     namespace: str = ""
+    power_cut: list[dict[str, Any]] = field(default_factory=list)  # what _power_cut did, with wall-clock times
 
 
 def _env() -> dict[str, str]:
@@ -126,6 +127,65 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path) -> dict[str
     return conf
 
 
+def charger_events(log_text: str) -> list[dict[str, Any]]:
+    """The events a charger printed to its log (``charger {json}`` lines)."""
+    out = []
+    for line in log_text.splitlines():
+        if line.startswith("charger {"):
+            try:
+                out.append(json.loads(line[len("charger ") :]))
+            except ValueError:
+                continue
+    return out
+
+
+def _power_cut(
+    ns: Namespace,
+    sc: Scenario,
+    pc: PowerCut,
+    procs: list[tuple[Charger, subprocess.Popen[str], Path, Path]],
+    workdir: Path,
+    pki: Pki,
+    env: dict[str, str],
+    run: Run,
+) -> tuple[Charger, subprocess.Popen[str], Path, Path]:
+    """Cut the power of charger ``pc.station_id`` mid-session and boot it again (see ``scenarios.PowerCut``)."""
+    ch, proc, _result, log = next(x for x in procs if x[0].station_id == pc.station_id)
+    deadline = time.monotonic() + 15
+    while True:
+        events = charger_events(log.read_text() if log.exists() else "")
+        if any(e["event"] == "boot" and e.get("status") == "Accepted" for e in events):
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{ch.station_id}: no Boot Accepted before the power cut")
+        time.sleep(0.02)
+    addr, port = next(e["local"] for e in events if e["event"] == "open")
+
+    def note(step: str, **detail: Any) -> None:
+        run.power_cut.append({"wall_time": round(time.time(), 6), "step": step, **detail})
+
+    time.sleep(pc.after)
+    rules = firewall.power_cut_ruleset(addr, int(port))
+    ns.run(["nft", "-f", "-"], input=rules)
+    note("nft: drop the charger's connection both ways", endpoint=f"{addr}:{port}", rules=rules)
+    proc.kill()  # SIGKILL by PID: the charger process dies with its power
+    proc.wait(timeout=5)
+    note("SIGKILL the charger process", pid=proc.pid, returncode=proc.returncode)
+    destroyed = ns.run(["ss", "-K", "-t", "-n", "-a", "src", f"{addr}:{port}"])
+    note("ss -K: destroy the orphaned socket (its RST is dropped)", ss=destroyed.strip().splitlines())
+    time.sleep(pc.off_for)
+    ns.run(["nft", "delete", "table", "inet", firewall.POWER_TABLE])
+    note("nft: rule removed")
+    result = workdir / f"charger-{ch.station_id}.reboot.result.json"
+    conf = workdir / f"charger-{ch.station_id}.reboot.json"
+    conf.write_text(json.dumps(_charger_conf(sc, replace(ch, script=pc.reboot_script), pki, result), indent=2))
+    log2 = workdir / f"charger-{ch.station_id}.reboot.log"
+    with log2.open("w") as err:
+        proc2 = ns.popen(_python("tests.lab.charger", conf), stdout=err, stderr=subprocess.STDOUT, env=env)
+    note("new charger process started (power back)", pid=proc2.pid)
+    return ch, proc2, result, log2
+
+
 def run_scenario(sc: Scenario, workdir: Path) -> Run:
     """Run ``sc`` with everything under ``workdir``; returns what the stacks did and where the capture is."""
     if workdir.exists():
@@ -175,7 +235,7 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
         wait_for_text(tcpdump_log, "listening on", 10, tcpdump)
         time.sleep(0.2)  # the capture socket is bound when tcpdump says so; give it a moment anyway
 
-        procs: list[tuple[Charger, subprocess.Popen[str], Path]] = []
+        procs: list[tuple[Charger, subprocess.Popen[str], Path, Path]] = []
         t0 = time.monotonic()
         for ch in sc.chargers:
             time.sleep(max(0.0, t0 + ch.start_delay - time.monotonic()))
@@ -185,9 +245,12 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
             argv = _python("tests.lab.charger", conf)
             if ch.faketime:
                 argv = ["faketime", ch.faketime, *argv]
-            with (workdir / f"charger-{ch.station_id}.log").open("w") as err:
-                procs.append((ch, ns.popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env), result))
-        for ch, proc, _ in procs:
+            log = workdir / f"charger-{ch.station_id}.log"
+            with log.open("w") as err:
+                procs.append((ch, ns.popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env), result, log))
+        if sc.power_cut is not None:
+            procs.append(_power_cut(ns, sc, sc.power_cut, procs, workdir, pki, env, run))
+        for ch, proc, _, _ in procs:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -197,11 +260,13 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
         stop(tcpdump, signal.SIGINT)
         if csms is not None:
             stop(csms)
-        for ch, _proc, result in procs:
-            run.chargers[ch.station_id] = (
-                json.loads(result.read_text()) if result.exists() else {"error": {"message": "no result"}}
-            )
-            run.chargers[ch.station_id]["log"] = (workdir / f"charger-{ch.station_id}.log").read_text()
+        for ch, _proc, result, log in procs:
+            rec = json.loads(result.read_text()) if result.exists() else {"error": {"message": "no result"}}
+            rec["log"] = log.read_text()
+            prev = run.chargers.get(ch.station_id)
+            if prev is not None:  # restarted after a power cut: keep what the killed process printed
+                rec["before_power_cut"] = {"events": charger_events(prev["log"]), "log": prev["log"]}
+            run.chargers[ch.station_id] = rec
         run.csms_log = csms_log.read_text() if csms_log.exists() else ""
         run.dns_log = dns_log.read_text()
         run.tcpdump_log = tcpdump_log.read_text()

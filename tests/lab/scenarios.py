@@ -803,6 +803,26 @@ def _all() -> list[Scenario]:
             station=Station("LA-CP-802", behaviour="unanswered_request"),
         )
     )
+    s.append(
+        _one(
+            "ocpp_silent_reboot",
+            "OCPP 2.0.1: the charger loses power mid-session (nftables drop, SIGKILL, socket destroyed: no FIN, "
+            "no RST); the CSMS's TriggerMessage goes unacknowledged and is retransmitted; power back: a new "
+            "process boots again (ids from 1001, reason PowerUp); the old connection's retransmission gets an RST",
+            Charger(
+                "LA-CS-803",
+                "csms.la-reboot.test",
+                9803,
+                Expect("ocpp.silent_reboot", "CX015", "ocpp_silent_reboot", fix_side="charger"),
+                ocpp="2.0.1",
+                script=("status", "wait:20"),
+                source="127.0.3.103",
+            ),
+            addr="127.0.3.3",
+            station=Station("LA-CS-803", behaviour="trigger_after_boot", after_boot_delay=2.0),
+            power_cut=PowerCut("LA-CS-803", after=1.0, off_for=3.0, reboot_script=("status", "heartbeat", "wait:3")),
+        )
+    )
     return s
 
 

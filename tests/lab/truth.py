@@ -865,6 +865,127 @@ def loc_ocpp_csms_call_unanswered(c: Ctx) -> Finding:
     )
 
 
+def _station_conns(c: Ctx) -> list[pr.Conn]:
+    """The charger's connections (its WebSocket upgrades), oldest first."""
+    out = []
+    for conn in pr.connections(c.packets, c.ch.port):
+        msg, _ = pr.http_message(conn.up)
+        if msg and msg.info["first_line"].split(" ")[1].rstrip("/").endswith("/" + c.ch.station_id):
+            out.append(conn)
+    return out
+
+
+def loc_ocpp_silent_reboot(c: Ctx) -> Finding:
+    """The first CSMS segment the old session never acknowledged; then the charger's kernel's RST on the old
+    connection and a new session whose BootNotification starts the message ids again."""
+    conns = _station_conns(c)
+    if len(conns) < 2:
+        raise NotFound(f"{len(conns)} session(s) of {c.ch.station_id}; a reboot needs two")
+    old, new = conns[0], conns[1]
+
+    def on_old(p: pr.Packet, frm: tuple[str, int]) -> bool:
+        return (
+            p.proto == "tcp"
+            and (p.src, p.sport) == frm
+            and {(p.src, p.sport), (p.dst, p.dport)}
+            == {
+                old.client,
+                old.server,
+            }
+        )
+
+    up = [p for p in c.packets if on_old(p, old.client)]
+    down = [p for p in c.packets if on_old(p, old.server)]
+    base = old.down.base
+    if base is None:
+        raise NotFound("no SYN-ACK on the old connection")
+    acked = max(((p.ack - base) % 2**32 for p in up if p.flags & pr.ACK and not p.flags & pr.RST), default=0)
+    unacked = [p for p in down if p.payload and (p.seq - base) % 2**32 + len(p.payload) > acked]
+    if not unacked:
+        raise NotFound("the CSMS's data on the old connection was all acknowledged")
+    first = unacked[0]
+    retrans = [p for p in unacked[1:] if p.seq == first.seq]
+    rst = next((p for p in up if p.flags & pr.RST), None)
+    if rst is None or rst.no < first.no:
+        raise NotFound("no RST from the charger's old port after the unacknowledged data")
+    if any(p.flags & pr.FIN for p in up):
+        raise NotFound("the charger's old connection sent a FIN: not silent")
+    silent_from = max((p for p in up if p.no < first.no), key=lambda p: p.no)
+    text = next((p for d, p in ws_messages(old) if d == "down" and p.frame == first.no), None)
+    new_msgs = ocpp(new)
+    boot = next(((p, m) for d, p, m in new_msgs if d == "up" and m[0] == 2 and m[2] == "BootNotification"), None)
+    if boot is None:
+        raise NotFound("the new session sent no BootNotification")
+    boot_p, boot_m = boot
+    accepted = next(
+        (p for d, p, m in new_msgs if d == "down" and m[0] == 3 and m[1] == boot_m[1] and m[2].get("status")), None
+    )
+    old_ids = [m[1] for d, _, m in ocpp(old) if d == "up" and m[0] == 2]
+    reason = boot_m[3].get("reason")
+    before = c.result.get("before_power_cut", {}).get("events", [])
+    facts = {
+        "old_connection": f"{old.client[0]}:{old.client[1]} -> {old.server[0]}:{old.server[1]}",
+        "old_session_last_charger_frame": silent_from.no,
+        "silent_for_s_before_unacked": round(first.ts - silent_from.ts, 3),
+        "unacked_frame": first.no,
+        "unacked_message": text.info.get("text") if text else None,
+        "retransmissions": [p.no for p in retrans],
+        "rst_frame": rst.no,
+        "rst_after_s": round(rst.ts - first.ts, 3),
+        "old_session_message_ids": old_ids,
+        "new_connection": f"{new.client[0]}:{new.client[1]} -> {new.server[0]}:{new.server[1]}",
+        "new_session_syn_frame": new.syn_frame,
+        "new_boot_frame": boot_p.frame,
+        "new_boot_message_id": boot_m[1],
+        "new_boot_reason": reason,
+        "new_boot_accepted_frame": accepted.frame if accepted else None,
+        "cx_basis": "BootNotification reason PowerUp after the old session went silent"
+        if reason == "PowerUp"
+        else None,
+        "killed_process_events": [e for e in before if e.get("event") in ("open", "boot", "status")],
+    }
+    old_port = old.client[1]
+    checks = [
+        Check(
+            "the first unacknowledged segment, from the CSMS on the old connection",
+            f"frame.number == {first.no} && tcp.srcport == {c.ch.port} && tcp.dstport == {old_port} && tcp.len > 0",
+            ["frame.number", "tcp.len"],
+            expect=[[str(first.no), str(len(first.payload))]],
+        ),
+        Check(
+            "never acknowledged by the charger",
+            f"tcp.analysis.acks_frame == {first.no}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+        Check(
+            "retransmitted",
+            f"tcp.analysis.retransmission && tcp.srcport == {c.ch.port} && tcp.dstport == {old_port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in retrans],
+            min_rows=max(1, len(retrans)),
+        ),
+        Check(
+            "no FIN from the charger's old port",
+            f"tcp.flags.fin == 1 && tcp.srcport == {old_port} && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+        Check(
+            "RST from the charger's old port",
+            f"tcp.flags.reset == 1 && tcp.srcport == {old_port} && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(rst.no)]],
+        ),
+        ws_text_check(c.ch, boot_p.frame, boot_p.info["text"], "charger: the new session's BootNotification"),
+    ]
+    if text is not None:
+        checks.append(ws_text_check(c.ch, first.no, text.info["text"], "CSMS: the unacknowledged message"))
+    if accepted is not None:
+        checks.append(ws_text_check(c.ch, accepted.frame, accepted.info["text"], "CSMS: new Boot answered"))
+    return Finding(first.no, facts, checks)
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -887,6 +1008,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     # lab-a
     "ws_close_after_upgrade": loc_ws_close_after_upgrade,
     "ocpp_csms_call_unanswered": loc_ocpp_csms_call_unanswered,
+    "ocpp_silent_reboot": loc_ocpp_silent_reboot,
 }
 
 
@@ -1083,6 +1205,7 @@ def build_record(run: Run) -> dict[str, Any]:
             "subprotocol_policy": sc.subprotocol_policy,
             "asyncio_tls_alert_fix": not sc.stock_asyncio_tls,
             "stations": {c.station_id: {"url": c.url, "faketime": c.faketime} for c in sc.chargers},
+            **({"power_cut": run.power_cut} if run.power_cut else {}),
         },
         "check": {"passed": passed, "tool": _tshark_version(), "global": global_checks, "problems": problems},
     }
