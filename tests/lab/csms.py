@@ -322,6 +322,26 @@ class _SslFailures(logging.Filter):
         return True
 
 
+class _HandshakeFailures(logging.Filter):
+    """websockets says why an opening handshake failed only in its DEBUG lines ("! no valid HTTP request", with
+    the exception); keep those ("opening handshake failed: ...") and drop its other DEBUG lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("websockets") or record.levelno > logging.DEBUG:
+            return True
+        if not str(record.msg).startswith("! "):
+            return False
+        chain, exc = [], record.exc_info[1] if record.exc_info else None
+        while exc is not None and len(chain) < 5:
+            chain.append(f"{type(exc).__name__}: {exc}")
+            exc = exc.__cause__ or exc.__context__
+        record.msg = (
+            "opening handshake failed: " + record.getMessage()[2:] + (": " if chain else "") + " <- ".join(chain)
+        )
+        record.args, record.exc_info, record.levelno, record.levelname = (), None, logging.INFO, "INFO"
+        return True
+
+
 def main() -> None:
     conf = json.loads(Path(sys.argv[1]).read_text())
     if conf.get("flush_tls_alerts", True):
@@ -335,7 +355,9 @@ def main() -> None:
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.setLevel(logging.DEBUG)
     asyncio_log.addFilter(_SslFailures())
-    logging.getLogger("websockets").setLevel(logging.INFO)
+    logging.getLogger("websockets").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_HandshakeFailures())
 
     async def go() -> None:
         loop = asyncio.get_running_loop()

@@ -823,6 +823,37 @@ def _all() -> list[Scenario]:
             power_cut=PowerCut("LA-CS-803", after=1.0, off_for=3.0, reboot_script=("status", "heartbeat", "wait:3")),
         )
     )
+    s.append(
+        _one(
+            "tls_scheme_mismatch_wss_to_ws",
+            "the charger's URL says wss:// but the CSMS port serves plain ws: its TLS ClientHello reaches the "
+            "websockets HTTP parser",
+            Charger(
+                "LA-CP-804",
+                "csms.la-plain.test",
+                9804,
+                Expect("tls.scheme_mismatch", "CX013", "tls_scheme_answer", fix_side="charger", site_visit=True),
+                tls=True,
+                open_timeout=15,
+            ),
+            addr="127.0.3.4",
+        )
+    )
+    s.append(
+        _one(
+            "tls_scheme_mismatch_ws_to_wss",
+            "the charger's URL says ws:// but the CSMS port serves wss: its plain HTTP upgrade reaches the TLS server",
+            Charger(
+                "LA-CP-805",
+                "csms.la-secure.test",
+                9805,
+                Expect("tls.scheme_mismatch", "CX013", "tls_scheme_answer", fix_side="charger", site_visit=True),
+                open_timeout=15,
+            ),
+            addr="127.0.3.5",
+            tls=Tls(),
+        )
+    )
     return s
 
 

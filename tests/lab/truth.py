@@ -986,6 +986,100 @@ def loc_ocpp_silent_reboot(c: Ctx) -> Finding:
     return Finding(first.no, facts, checks)
 
 
+def _flags(p: pr.Packet) -> str:
+    return ",".join(n for n, f in (("SYN", pr.SYN), ("FIN", pr.FIN), ("RST", pr.RST), ("ACK", pr.ACK)) if p.flags & f)
+
+
+def loc_tls_scheme_answer(c: Ctx) -> Finding:
+    """The server's answer to the wrong-protocol bytes: its first packet after them carrying data, FIN or RST."""
+    conn = c.conn()
+
+    def side(p: pr.Packet, frm: tuple[str, int]) -> bool:
+        return (
+            p.proto == "tcp"
+            and (p.src, p.sport) == frm
+            and {(p.src, p.sport), (p.dst, p.dport)}
+            == {
+                conn.client,
+                conn.server,
+            }
+        )
+
+    sent = next((p for p in c.packets if side(p, conn.client) and p.payload), None)
+    if sent is None:
+        raise NotFound("the charger sent no bytes")
+    is_tls = sent.payload[0] == 0x16
+    if is_tls != c.ch.tls:
+        raise NotFound("the charger's first bytes do not match its URL scheme")
+    answer = next(
+        (
+            p
+            for p in c.packets
+            if p.no > sent.no and side(p, conn.server) and (p.payload or p.flags & (pr.FIN | pr.RST))
+        ),
+        None,
+    )
+    if answer is None:
+        raise NotFound("the server never answered")
+    listener_tls = any(lst.tls for lst in c.run.scenario.listeners if lst.port == c.ch.port)
+    if listener_tls == c.ch.tls:
+        raise NotFound("charger and listener agree on TLS: not a scheme mismatch")
+    charger_before = [p for p in c.packets if side(p, conn.client) and sent.no < p.no < answer.no]
+    head = bytes(answer.payload[:64])
+    facts: dict[str, Any] = {
+        "charger_url_scheme": "wss" if c.ch.tls else "ws",
+        "csms_port_serves": "wss (TLS)" if listener_tls else "ws (plain HTTP)",
+        "charger_sent": "TLS ClientHello" if is_tls else bytes(sent.payload.split(b"\r\n", 1)[0]).decode("latin-1"),
+        "charger_sent_frame": sent.no,
+        "answer_frame": answer.no,
+        "answer_flags": _flags(answer),
+        "answer_bytes": len(answer.payload),
+        "answer_http_status": int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else None,
+        "answer_tls_alert": answer.payload[6] if answer.payload[:1] == b"\x15" and len(answer.payload) >= 7 else None,
+        "answer_after_s": round(answer.ts - sent.ts, 3),
+        # websockets reads an LF-terminated request line: an LF without CR in a ClientHello ends it at once
+        "client_hello_first_lf_at": sent.payload.find(b"\n") if is_tls else None,
+        "charger_packets_in_between": [
+            f"{p.no}:{_flags(p)}" for p in charger_before if p.payload or p.flags & (pr.FIN | pr.RST)
+        ],
+        "charger_error_chain": [f"{e['type']}: {e['message']}" for e in c.errors()],
+        "csms_log": [
+            ln.split(" ", 1)[-1]
+            for ln in c.run.csms_log.splitlines()
+            if " DEBUG " not in ln and ("handshake failed" in ln or "SSL" in ln)
+        ][:6],
+    }
+    checks = [
+        Check(
+            "the charger's first bytes",
+            f"tcp.dstport == {c.ch.port} && tcp.len > 0",
+            ["frame.number", "tcp.len"],
+            expect=[[str(sent.no), str(len(sent.payload))]],
+        ),
+        Check(
+            "the server's first packet after them with data, FIN or RST",
+            f"tcp.srcport == {c.ch.port} && frame.number > {sent.no} && "
+            "(tcp.len > 0 || tcp.flags.fin == 1 || tcp.flags.reset == 1)",
+            ["frame.number", "tcp.len", "tcp.flags.fin", "tcp.flags.reset"],
+            expect=[
+                [
+                    str(answer.no),
+                    str(len(answer.payload)),
+                    "1" if answer.flags & pr.FIN else "0",
+                    "1" if answer.flags & pr.RST else "0",
+                ]
+            ],
+        ),
+        Check(
+            "no ServerHello, no WebSocket upgrade",
+            f"(tls.handshake.type == 2 || http.response.code == 101) && tcp.port == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+    ]
+    return Finding(answer.no, facts, checks)
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -1009,6 +1103,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ws_close_after_upgrade": loc_ws_close_after_upgrade,
     "ocpp_csms_call_unanswered": loc_ocpp_csms_call_unanswered,
     "ocpp_silent_reboot": loc_ocpp_silent_reboot,
+    "tls_scheme_answer": loc_tls_scheme_answer,
 }
 
 
