@@ -854,6 +854,33 @@ def _all() -> list[Scenario]:
             tls=Tls(),
         )
     )
+    kappa = "127.0.3.6"
+    s.append(
+        Scenario(
+            "dns_nxdomain_typo_gateway",
+            "a site gateway's view (tcpdump -i any): three chargers resolve csms.kappa-gw.test and work; a fourth "
+            "is configured with csms.kappa-gq.test (one character off) and gets NXDOMAIN",
+            (
+                Charger("LA-GW-01", "csms.kappa-gw.test", 9806, HEALTHY, source="127.0.3.11"),
+                Charger("LA-GW-02", "csms.kappa-gw.test", 9806, HEALTHY, start_delay=0.2, source="127.0.3.12"),
+                Charger(
+                    "LA-GW-03", "csms.kappa-gw.test", 9806, HEALTHY, ocpp="2.0.1", start_delay=0.4, source="127.0.3.13"
+                ),
+                Charger(
+                    "LA-GW-04",
+                    "csms.kappa-gq.test",
+                    9806,
+                    Expect("dns.nxdomain", "CX013", "dns_nxdomain_typo", fix_side="charger", site_visit=True),
+                    start_delay=0.6,
+                    source="127.0.3.14",
+                ),
+            ),
+            (Listener(kappa, 9806),),
+            (Station("LA-GW-01"), Station("LA-GW-02"), Station("LA-GW-03"), Station("LA-GW-04")),
+            {"csms.kappa-gw.test": kappa},
+            interface="any",
+        )
+    )
     return s
 
 

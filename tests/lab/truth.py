@@ -1080,6 +1080,44 @@ def loc_tls_scheme_answer(c: Ctx) -> Finding:
     return Finding(answer.no, facts, checks)
 
 
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def loc_dns_nxdomain_typo(c: Ctx) -> Finding:
+    """``dns_response`` (the NXDOMAIN), plus the names within two edits that resolved in the same capture:
+    the catalogue's evidence of a typo in this charger's CSMS URL."""
+    f = loc_dns_response(c)
+    near: dict[str, dict[str, Any]] = {}
+    for p, m in pr.dns_messages(c.packets):
+        name = m["name"]
+        if m["response"] and m["rcode"] == 0 and m["answers"] and name != c.ch.host:
+            dist = _edit_distance(name, c.ch.host)
+            if dist <= 2 and name not in near:
+                near[name] = {"name": name, "edits": dist, "first_answer_frame": p.no}
+    if not near:
+        raise NotFound(f"no resolved name within two edits of {c.ch.host}")
+    f.facts["resolved_names_nearby"] = list(near.values())
+    f.facts["likely_typo_of"] = min(near.values(), key=lambda n: n["edits"])["name"]
+    for n in near.values():
+        f.checks.append(
+            Check(
+                f"{n['name']} resolved in the same capture",
+                f'dns.flags.response == 1 && dns.qry.name == "{n["name"]}" && dns.flags.rcode == 0 '
+                "&& dns.count.answers > 0",
+                ["frame.number"],
+                expect=[[str(n["first_answer_frame"])]],
+            )
+        )
+    return f
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -1104,6 +1142,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_csms_call_unanswered": loc_ocpp_csms_call_unanswered,
     "ocpp_silent_reboot": loc_ocpp_silent_reboot,
     "tls_scheme_answer": loc_tls_scheme_answer,
+    "dns_nxdomain_typo": loc_dns_nxdomain_typo,
 }
 
 
