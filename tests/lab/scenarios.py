@@ -881,6 +881,24 @@ def _all() -> list[Scenario]:
             interface="any",
         )
     )
+    s.append(
+        _one(
+            "tcp_refused_backoff",
+            "nothing listens on the CSMS port; the charger retries 8 times with exponential backoff (0.25 s "
+            "doubling, capped at 4 s), every SYN answered by RST",
+            Charger(
+                "LA-CP-807",
+                "csms.la-refused.test",
+                9807,
+                Expect("tcp.refused", "CX013", "tcp_refused_repeated", fix_side="csms"),
+                connect_attempts=8,
+                backoff=0.25,
+                backoff_max=4.0,
+            ),
+            addr="127.0.3.7",
+            listen=False,
+        )
+    )
     return s
 
 

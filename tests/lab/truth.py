@@ -7,6 +7,7 @@ every check passes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -1118,6 +1119,50 @@ def loc_dns_nxdomain_typo(c: Ctx) -> Finding:
     return f
 
 
+def loc_tcp_refused_repeated(c: Ctx) -> Finding:
+    """``tcp_refused`` (the first RST), plus every attempt: the catalogue's one finding with the count and the
+    first and last frame, and the charger's backoff between attempts."""
+    f = loc_tcp_refused(c)
+    syns = [p for p in c.packets if p.proto == "tcp" and p.dport == c.ch.port and p.flags & pr.SYN]
+    rsts = [p for p in c.packets if p.proto == "tcp" and p.sport == c.ch.port and p.flags & pr.RST]
+    if len(syns) != c.ch.connect_attempts or len(rsts) != len(syns):
+        raise NotFound(f"{len(syns)} SYNs and {len(rsts)} RSTs, expected {c.ch.connect_attempts} of each")
+    failed = [e for e in c.result.get("events", []) if e.get("event") == "connect_failed"]
+    f.facts.update(
+        {
+            "attempts": len(syns),
+            "first_frame": rsts[0].no,
+            "last_frame": rsts[-1].no,
+            "syn_frames": [p.no for p in syns],
+            "rst_frames": [p.no for p in rsts],
+            "intervals_s": [round(b.ts - a.ts, 3) for a, b in itertools.pairwise(syns)],
+            "charger_backoff": {
+                "first_s": c.ch.backoff,
+                "factor": 2,
+                "max_s": c.ch.backoff_max,
+                "planned_s": [e.get("retry_in_s") for e in failed],
+            },
+        }
+    )
+    f.checks.append(
+        Check(
+            "every attempt refused",
+            f"tcp.flags.reset == 1 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in rsts],
+        )
+    )
+    f.checks.append(
+        Check(
+            "one SYN per attempt (new source port each time)",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in syns],
+        )
+    )
+    return f
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -1143,6 +1188,7 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "ocpp_silent_reboot": loc_ocpp_silent_reboot,
     "tls_scheme_answer": loc_tls_scheme_answer,
     "dns_nxdomain_typo": loc_dns_nxdomain_typo,
+    "tcp_refused_repeated": loc_tcp_refused_repeated,
 }
 
 
