@@ -820,7 +820,7 @@ def _all() -> list[Scenario]:
             ),
             addr="127.0.3.3",
             station=Station("LA-CS-803", behaviour="trigger_after_boot", after_boot_delay=2.0),
-            power_cut=PowerCut("LA-CS-803", after=1.0, off_for=3.0, reboot_script=("status", "heartbeat", "wait:3")),
+            power_cut=PowerCut("LA-CS-803", after=1.0, off_for=3.0, reboot_script=("status", "heartbeat", "wait:5")),
         )
     )
     s.append(
