@@ -19,10 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Cp16
 from ocpp.v16 import call as c16
+from ocpp.v16 import call_result as r16
 from ocpp.v201 import ChargePoint as Cp201
 from ocpp.v201 import call as c201
+from ocpp.v201 import call_result as r201
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -63,6 +66,45 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class Ignoring:
+    """Requests from the CSMS: answered by the handlers below, except the actions in ``ignore``, which the
+    charger receives and never answers (no CALLRESULT, no CALLERROR), as a firmware that drops them does."""
+
+    ignore: tuple[str, ...] = ()
+
+    async def _handle_call(self, msg: Any) -> Any:
+        if msg.action in self.ignore:
+            event("ignored_request", action=msg.action, message_id=msg.unique_id, payload=msg.payload)
+            return None
+        event("request", action=msg.action, message_id=msg.unique_id, payload=msg.payload)
+        return await super()._handle_call(msg)  # type: ignore[misc]
+
+
+class Lab16(Ignoring, Cp16):
+    @on("GetConfiguration")
+    def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        known = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "60"}
+        keys = [k for k in (key or known) if k in known]
+        return r16.GetConfiguration(
+            configuration_key=[{"key": k, "readonly": False, "value": known[k]} for k in keys],
+            unknown_key=[k for k in (key or []) if k not in known] or None,
+        )
+
+    @on("ChangeConfiguration")
+    def on_change_configuration(self, key: str, value: str) -> Any:
+        return r16.ChangeConfiguration(status="Accepted")
+
+    @on("TriggerMessage")
+    def on_trigger_message(self, requested_message: str, **_: Any) -> Any:
+        return r16.TriggerMessage(status="Accepted")
+
+
+class Lab201(Ignoring, Cp201):
+    @on("TriggerMessage")
+    def on_trigger_message(self, requested_message: str, **_: Any) -> Any:
+        return r201.TriggerMessage(status="Accepted")
+
+
 class Charger:
     def __init__(self, conf: dict[str, Any]) -> None:
         self.conf = conf
@@ -90,26 +132,39 @@ class Charger:
         if self.conf.get("password") is not None:
             token = base64.b64encode(f"{self.sid}:{self.conf['password']}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        event("connect", url=self.conf["url"], offer=self.conf["offer"], clock=now())
-        async with connect(
-            self.conf["url"],
-            ssl=self.ssl_context(),
-            subprotocols=self.conf["offer"],
-            additional_headers=headers,
-            open_timeout=self.conf.get("open_timeout", 5),
-            compression=None,
-            proxy=None,
-            ping_interval=None,
-            close_timeout=2,
-            user_agent_header="GhostcapLabCharger/1.0 (python-websockets, ocpp)",
-            **({"local_addr": (self.conf["source"], 0)} if self.conf.get("source") else {}),
-        ) as ws:
+        attempts = self.conf.get("connect_attempts", 1)
+        delay = self.conf.get("backoff", 0.25)
+        for attempt in range(1, attempts + 1):
+            event("connect", url=self.conf["url"], offer=self.conf["offer"], clock=now(), attempt=attempt)
+            try:
+                ws = await connect(
+                    self.conf["url"],
+                    ssl=self.ssl_context(),
+                    subprotocols=self.conf["offer"],
+                    additional_headers=headers,
+                    open_timeout=self.conf.get("open_timeout", 5),
+                    compression=None,
+                    proxy=None,
+                    ping_interval=None,
+                    close_timeout=2,
+                    user_agent_header="GhostcapLabCharger/1.0 (python-websockets, ocpp)",
+                    **({"local_addr": (self.conf["source"], 0)} if self.conf.get("source") else {}),
+                )
+                break
+            except ConnectionRefusedError as exc:
+                if attempt == attempts:
+                    raise
+                event("connect_failed", attempt=attempt, error=describe(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.conf.get("backoff_max", 4.0))
+        async with ws:
             tls = ws.transport.get_extra_info("ssl_object")
             self.facts["subprotocol"] = ws.subprotocol
             if tls is not None:
                 self.facts["tls_version"] = tls.version()
                 self.facts["cipher"] = tls.cipher()[0]
-            event("open", subprotocol=ws.subprotocol, tls=self.facts.get("tls_version"))
+            local = ws.transport.get_extra_info("sockname")
+            event("open", subprotocol=ws.subprotocol, tls=self.facts.get("tls_version"), local=list(local[:2]))
             if ws.subprotocol is None:
                 event("no_subprotocol", detail="server agreed no OCPP version")
                 await ws.wait_closed()
@@ -127,8 +182,9 @@ class Charger:
             self.facts["reply"] = json.loads(reply)
             await ws.close(1000)
             return
-        cls = Cp16 if self.v16 else Cp201
+        cls = Lab16 if self.v16 else Lab201
         cp = cls(self.sid, ws, response_timeout=self.conf.get("response_timeout", 3))
+        cp.ignore = tuple(self.conf.get("ignore_actions", ()))
         cp._unique_id_generator = lambda: next(self.ids)
         reader = asyncio.ensure_future(cp.start())
         try:

@@ -25,8 +25,10 @@ from typing import Any
 from ocpp.exceptions import InternalError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Cp16
+from ocpp.v16 import call as c16
 from ocpp.v16 import call_result as r16
 from ocpp.v201 import ChargePoint as Cp201
+from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import NegotiationError
@@ -47,6 +49,9 @@ BEHAVIOURS = (
     "close",  # after Boot Accepted, close with close_code / close_reason
     "drop",  # after Boot Accepted, drop the TCP connection without a close frame (FIN)
     "reset",  # after Boot Accepted, reset the TCP connection (RST)
+    "close_after_upgrade",  # accept the upgrade (101), read the first message, close 1000 without answering it
+    "unanswered_request",  # after Boot Accepted: ChangeConfiguration (the charger ignores it), then GetConfiguration
+    "trigger_after_boot",  # after Boot Accepted: TriggerMessage StatusNotification
 )
 
 
@@ -87,9 +92,12 @@ class Mixin:
 
     async def after_boot(self) -> None:
         b = self.station.behaviour
-        if b not in ("close", "drop", "reset"):
+        if b not in ("close", "drop", "reset", "unanswered_request", "trigger_after_boot"):
             return
         await asyncio.sleep(self.station.after_boot_delay)
+        if b in ("unanswered_request", "trigger_after_boot"):
+            await self.requests()
+            return
         if b == "close":
             LOG.info("%s: closing with %d %r", self.station.id, self.station.close_code, self.station.close_reason)
             await self.connection.close(self.station.close_code, self.station.close_reason)
@@ -100,6 +108,33 @@ class Mixin:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         LOG.info("%s: %s the TCP connection without a close frame", self.station.id, b)
         self.connection.transport.abort()
+
+    async def requests(self) -> None:
+        """CSMS-initiated CALLs; the ocpp library waits ``response_timeout`` for each answer."""
+        v16 = isinstance(self, Cp16)
+        if self.station.behaviour == "unanswered_request":
+            reqs: list[Any] = [
+                c16.ChangeConfiguration(key="HeartbeatInterval", value="120"),
+                c16.GetConfiguration(key=["HeartbeatInterval"]),
+            ]
+        else:
+            reqs = [
+                c16.TriggerMessage(requested_message="StatusNotification")
+                if v16
+                else c201.TriggerMessage(requested_message="StatusNotification")
+            ]
+        for req in reqs:
+            name = type(req).__name__
+            LOG.info("%s: sending %s", self.station.id, name)
+            try:
+                res = await self.call(req, suppress=False)  # type: ignore[attr-defined]
+            except TimeoutError as exc:
+                LOG.info("%s: %s unanswered: %s", self.station.id, name, exc)
+                continue
+            except Exception as exc:
+                LOG.info("%s: %s failed: %s: %s", self.station.id, name, type(exc).__name__, exc)
+                return
+            LOG.info("%s: %s answered: %s", self.station.id, name, res)
 
     async def authorize_status(self) -> str:
         if self.station.behaviour == "no_authorize_answer":
@@ -210,6 +245,14 @@ class Server:
             LOG.info("%s: no OCPP subprotocol agreed; closing", sid)
             await connection.close(1002, "no supported OCPP subprotocol")
             return
+        if station.behaviour == "close_after_upgrade":
+            try:
+                first = await asyncio.wait_for(connection.recv(), 3)
+                LOG.info("%s: received %s; closing with 1000 without answering", sid, first)
+            except Exception as exc:
+                LOG.info("%s: nothing received (%s); closing with 1000", sid, type(exc).__name__)
+            await connection.close(1000)
+            return
         cls = Csms16 if proto == "ocpp1.6" else Csms201
         cp = cls(sid, connection, response_timeout=self.conf.get("response_timeout", 5))
         cp.station, cp.connection, cp.blocked, cp.tasks = station, connection, self.blocked, set()
@@ -279,6 +322,26 @@ class _SslFailures(logging.Filter):
         return True
 
 
+class _HandshakeFailures(logging.Filter):
+    """websockets says why an opening handshake failed only in its DEBUG lines ("! no valid HTTP request", with
+    the exception); keep those ("opening handshake failed: ...") and drop its other DEBUG lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("websockets") or record.levelno > logging.DEBUG:
+            return True
+        if not str(record.msg).startswith("! "):
+            return False
+        chain, exc = [], record.exc_info[1] if record.exc_info else None
+        while exc is not None and len(chain) < 5:
+            chain.append(f"{type(exc).__name__}: {exc}")
+            exc = exc.__cause__ or exc.__context__
+        record.msg = (
+            "opening handshake failed: " + record.getMessage()[2:] + (": " if chain else "") + " <- ".join(chain)
+        )
+        record.args, record.exc_info, record.levelno, record.levelname = (), None, logging.INFO, "INFO"
+        return True
+
+
 def main() -> None:
     conf = json.loads(Path(sys.argv[1]).read_text())
     if conf.get("flush_tls_alerts", True):
@@ -292,7 +355,9 @@ def main() -> None:
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.setLevel(logging.DEBUG)
     asyncio_log.addFilter(_SslFailures())
-    logging.getLogger("websockets").setLevel(logging.INFO)
+    logging.getLogger("websockets").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_HandshakeFailures())
 
     async def go() -> None:
         loop = asyncio.get_running_loop()

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from cryptography import x509
 from . import dns, firewall
 from .certs import Pki
 from .netns import Namespace, stop, wait_for_text
-from .scenarios import Charger, Proxy, Scenario
+from .scenarios import Charger, PowerCut, Proxy, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_DIR = REPO / "tests" / "lab" / "node"
@@ -53,6 +53,7 @@ class Run:
     certs: dict[str, dict[str, str]] = field(default_factory=dict)  # station id -> server cert facts
     namespace: str = ""
     proxy_log: str = ""
+    power_cut: list[dict[str, Any]] = field(default_factory=list)  # what _power_cut did, with wall-clock times
 
 
 def _env() -> dict[str, str]:
@@ -96,6 +97,7 @@ def _csms_conf(sc: Scenario, pki: Pki, keylog: Path | None, run: Run) -> dict[st
             "behaviour": s.behaviour,
             "close_code": s.close_code,
             "close_reason": s.close_reason,
+            "after_boot_delay": s.after_boot_delay,
         }
         for s in sc.stations
     }
@@ -124,6 +126,11 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path, keylog: Pat
         "tls": None,
         "source": ch.source,
         "flush_tls_alerts": not sc.stock_asyncio_tls,
+        "ignore_actions": list(ch.ignore_actions),
+        "connect_attempts": ch.connect_attempts,
+        "backoff": ch.backoff,
+        "backoff_max": ch.backoff_max,
+        "deadline": 20 + sum(min(ch.backoff * 2**i, ch.backoff_max) for i in range(ch.connect_attempts - 1)),
     }
     if ch.tls:
         lst = next((x for x in (*sc.listeners, *sc.proxies) if x.port == ch.port and x.tls), None)
@@ -138,6 +145,66 @@ def _charger_conf(sc: Scenario, ch: Charger, pki: Pki, result: Path, keylog: Pat
             cc = pki.client(ch.station_id)
             conf["tls"].update(cert=str(cc.cert), key=str(cc.key))
     return conf
+
+
+def charger_events(log_text: str) -> list[dict[str, Any]]:
+    """The events a charger printed to its log (``charger {json}`` lines)."""
+    out = []
+    for line in log_text.splitlines():
+        if line.startswith("charger {"):
+            try:
+                out.append(json.loads(line[len("charger ") :]))
+            except ValueError:
+                continue
+    return out
+
+
+def _power_cut(
+    ns: Namespace,
+    sc: Scenario,
+    pc: PowerCut,
+    procs: list[tuple[Charger, subprocess.Popen[str], Path, Path]],
+    workdir: Path,
+    pki: Pki,
+    env: dict[str, str],
+    run: Run,
+) -> tuple[Charger, subprocess.Popen[str], Path, Path]:
+    """Cut the power of charger ``pc.station_id`` mid-session and boot it again (see ``scenarios.PowerCut``)."""
+    ch, proc, _result, log = next(x for x in procs if x[0].station_id == pc.station_id)
+    deadline = time.monotonic() + 15
+    while True:
+        events = charger_events(log.read_text() if log.exists() else "")
+        if any(e["event"] == "boot" and e.get("status") == "Accepted" for e in events):
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{ch.station_id}: no Boot Accepted before the power cut")
+        time.sleep(0.02)
+    addr, port = next(e["local"] for e in events if e["event"] == "open")
+
+    def note(step: str, **detail: Any) -> None:
+        run.power_cut.append({"wall_time": round(time.time(), 6), "step": step, **detail})
+
+    time.sleep(pc.after)
+    rules = firewall.power_cut_ruleset(addr, int(port))
+    ns.run(["nft", "-f", "-"], input=rules)
+    note("nft: drop the charger's connection both ways", endpoint=f"{addr}:{port}", rules=rules)
+    proc.kill()  # SIGKILL by PID: the charger process dies with its power
+    proc.wait(timeout=5)
+    note("SIGKILL the charger process", pid=proc.pid, returncode=proc.returncode)
+    destroyed = ns.run(["ss", "-K", "-t", "-n", "-a", "src", f"{addr}:{port}"])
+    note("ss -K: destroy the orphaned socket (its RST is dropped)", ss=destroyed.strip().splitlines())
+    time.sleep(pc.off_for)
+    ns.run(["nft", "delete", "table", "inet", firewall.POWER_TABLE])
+    note("nft: rule removed")
+    result = workdir / f"charger-{ch.station_id}.reboot.result.json"
+    conf = workdir / f"charger-{ch.station_id}.reboot.json"
+    reboot = replace(ch, script=pc.reboot_script)
+    conf.write_text(json.dumps(_charger_conf(sc, reboot, pki, result, None), indent=2))
+    log2 = workdir / f"charger-{ch.station_id}.reboot.log"
+    with log2.open("w") as err:
+        proc2 = ns.popen(_python("tests.lab.charger", conf), stdout=err, stderr=subprocess.STDOUT, env=env)
+    note("new charger process started (power back)", pid=proc2.pid)
+    return ch, proc2, result, log2
 
 
 def run_scenario(sc: Scenario, workdir: Path) -> Run:
@@ -195,7 +262,7 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
         wait_for_text(tcpdump_log, "listening on", 10, tcpdump)
         time.sleep(0.2)  # the capture socket is bound when tcpdump says so; give it a moment anyway
 
-        procs: list[tuple[Charger, subprocess.Popen[str], Path]] = []
+        procs: list[tuple[Charger, subprocess.Popen[str], Path, Path]] = []
         t0 = time.monotonic()
         for ch in sc.chargers:
             time.sleep(max(0.0, t0 + ch.start_delay - time.monotonic()))
@@ -208,9 +275,12 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
                 argv = ["node", *keys, str(NODE_DIR / "charger.js"), str(conf)]
             if ch.faketime:
                 argv = ["faketime", ch.faketime, *argv]
-            with (workdir / f"charger-{ch.station_id}.log").open("w") as err:
-                procs.append((ch, ns.popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env), result))
-        for ch, proc, _ in procs:
+            log = workdir / f"charger-{ch.station_id}.log"
+            with log.open("w") as err:
+                procs.append((ch, ns.popen(argv, stdout=err, stderr=subprocess.STDOUT, env=env), result, log))
+        if sc.power_cut is not None:
+            procs.append(_power_cut(ns, sc, sc.power_cut, procs, workdir, pki, env, run))
+        for ch, proc, _, _ in procs:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -220,11 +290,13 @@ def run_scenario(sc: Scenario, workdir: Path) -> Run:
         stop(tcpdump, signal.SIGINT)
         if csms is not None:
             stop(csms)
-        for ch, _proc, result in procs:
-            run.chargers[ch.station_id] = (
-                json.loads(result.read_text()) if result.exists() else {"error": {"message": "no result"}}
-            )
-            run.chargers[ch.station_id]["log"] = (workdir / f"charger-{ch.station_id}.log").read_text()
+        for ch, _proc, result, log in procs:
+            rec = json.loads(result.read_text()) if result.exists() else {"error": {"message": "no result"}}
+            rec["log"] = log.read_text()
+            prev = run.chargers.get(ch.station_id)
+            if prev is not None:  # restarted after a power cut: keep what the killed process printed
+                rec["before_power_cut"] = {"events": charger_events(prev["log"]), "log": prev["log"]}
+            run.chargers[ch.station_id] = rec
         run.csms_log = csms_log.read_text() if csms_log.exists() else ""
         for proxy in sc.proxies:
             for log in sorted(workdir.glob(f"{proxy.kind}-{proxy.port}*.log")):

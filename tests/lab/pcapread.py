@@ -33,6 +33,7 @@ class Packet:
     dport: int = 0
     flags: int = 0
     seq: int = 0
+    ack: int = 0
     payload: bytes = b""
     icmp_type: int = -1
 
@@ -84,7 +85,7 @@ def _decode(no: int, ts: float, linktype: int, frame: bytes) -> Packet:
         return pkt
     if proto == 6:
         pkt.proto = "tcp"
-        pkt.sport, pkt.dport, pkt.seq = struct.unpack_from("!HHI", body, 0)
+        pkt.sport, pkt.dport, pkt.seq, pkt.ack = struct.unpack_from("!HHII", body, 0)
         doff = (body[12] >> 4) * 4
         pkt.flags = body[13]
         pkt.payload = body[doff:]

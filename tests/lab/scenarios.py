@@ -51,6 +51,7 @@ class Station:
     behaviour: str = "accept"  # see csms.BEHAVIOURS
     close_code: int = 1008
     close_reason: str = ""
+    after_boot_delay: float = 0.3  # seconds between Boot Accepted and the behaviour's next step
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ class Charger:
     source: str | None = None  # local loopback address to connect from (default: the kernel's choice)
     stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCClient, strictMode)
     keylog: bool = False  # the charger writes the TLS key log (a proxy terminates TLS and keeps none)
+    ignore_actions: tuple[str, ...] = ()  # CSMS requests the charger's handler receives and never answers
+    connect_attempts: int = 1  # TCP connect attempts when the connection is refused (1 = no retry)
+    backoff: float = 0.25  # first delay between connect attempts; doubles each time
+    backoff_max: float = 4.0  # cap of the delay between connect attempts
 
     @property
     def url(self) -> str:
@@ -112,6 +117,21 @@ class Proxy:
 
 
 @dataclass(frozen=True)
+class PowerCut:
+    """The lab cuts one charger's power mid-session (``lab._power_cut``): ``after`` seconds after its Boot was
+    accepted it drops the charger's traffic in nftables (output: nothing the charger's kernel sends on that
+    connection reaches the capture; input: nothing reaches it), SIGKILLs the charger process by PID and destroys
+    its orphaned socket (``ss -K``, whose RST the rule drops), so the connection vanishes without FIN or RST
+    as it would with the power. ``off_for`` seconds later it removes the rule and starts a new charger process
+    with the same station id, message ids from 1001 again and the script ``reboot_script``."""
+
+    station_id: str
+    after: float = 1.0
+    off_for: float = 3.0
+    reboot_script: tuple[str, ...] = ("status", "heartbeat", "wait:3")
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
@@ -126,6 +146,7 @@ class Scenario:
     subprotocol_policy: str = "reject"
     stock_asyncio_tls: bool = False  # True: no gh-98078 backport, asyncio sends no TLS alert (see tlsfix)
     notes: str = ""
+    power_cut: PowerCut | None = None
     csms_stack: str = "python"  # python (ocpp on websockets) | node (ocpp-rpc RPCServer, strictMode)
     proxies: tuple[Proxy, ...] = ()
 
@@ -770,6 +791,7 @@ def _all() -> list[Scenario]:
             interface="any",
         )
     )
+    s += _lab_a()
     s += _lab_b()
     return s
 
@@ -942,6 +964,141 @@ def _lab_b() -> list[Scenario]:
             ),
             proxies=(Proxy("haproxy", "127.0.4.15", 9913, ("127.0.4.16", 9914), tls=Tls()),),
             dns={"ocpp.hap-nine.test": "127.0.4.15"},
+        )
+    )
+    return s
+
+
+def _lab_a() -> list[Scenario]:
+    """Further Python-stack scenarios: close after the upgrade, an ignored request, a power cut, wss/ws scheme
+    mismatches, a CSMS name typo in a gateway capture, a charger retrying with backoff."""
+    s: list[Scenario] = []
+    s.append(
+        _one(
+            "ws_closed_after_upgrade",
+            "the CSMS accepts the upgrade (101), reads the charger's BootNotification and closes the WebSocket "
+            "with 1000 (no reason) without answering it",
+            Charger(
+                "LA-CP-801",
+                "csms.la-closed.test",
+                9801,
+                Expect("ws.closed_after_upgrade", "CX013", "ws_close_after_upgrade", fix_side="csms"),
+            ),
+            addr="127.0.3.1",
+            station=Station("LA-CP-801", behaviour="close_after_upgrade"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_charger_ignores_request",
+            "healthy OCPP 1.6 session; the charger never answers the CSMS's ChangeConfiguration (its handler drops "
+            "it), answers the GetConfiguration that follows the CSMS's 5 s timeout, and stays connected",
+            Charger(
+                "LA-CP-802",
+                "csms.la-ignore.test",
+                9802,
+                Expect("ocpp.charger_no_response", None, "ocpp_csms_call_unanswered", fix_side="charger"),
+                script=("status", "wait:7"),
+                ignore_actions=("ChangeConfiguration",),
+            ),
+            addr="127.0.3.2",
+            station=Station("LA-CP-802", behaviour="unanswered_request"),
+        )
+    )
+    s.append(
+        _one(
+            "ocpp_silent_reboot",
+            "OCPP 2.0.1: the charger loses power mid-session (nftables drop, SIGKILL, socket destroyed: no FIN, "
+            "no RST); the CSMS's TriggerMessage goes unacknowledged and is retransmitted; power back: a new "
+            "process boots again (ids from 1001, reason PowerUp); the old connection's retransmission gets an RST",
+            Charger(
+                "LA-CS-803",
+                "csms.la-reboot.test",
+                9803,
+                Expect("ocpp.silent_reboot", "CX015", "ocpp_silent_reboot", fix_side="charger"),
+                ocpp="2.0.1",
+                script=("status", "wait:20"),
+                source="127.0.3.103",
+            ),
+            addr="127.0.3.3",
+            station=Station("LA-CS-803", behaviour="trigger_after_boot", after_boot_delay=2.0),
+            power_cut=PowerCut("LA-CS-803", after=1.0, off_for=3.0, reboot_script=("status", "heartbeat", "wait:5")),
+        )
+    )
+    s.append(
+        _one(
+            "tls_scheme_mismatch_wss_to_ws",
+            "the charger's URL says wss:// but the CSMS port serves plain ws: its TLS ClientHello reaches the "
+            "websockets HTTP parser",
+            Charger(
+                "LA-CP-804",
+                "csms.la-plain.test",
+                9804,
+                Expect("tls.scheme_mismatch", "CX013", "tls_scheme_answer", fix_side="charger", site_visit=True),
+                tls=True,
+                open_timeout=15,
+            ),
+            addr="127.0.3.4",
+        )
+    )
+    s.append(
+        _one(
+            "tls_scheme_mismatch_ws_to_wss",
+            "the charger's URL says ws:// but the CSMS port serves wss: its plain HTTP upgrade reaches the TLS server",
+            Charger(
+                "LA-CP-805",
+                "csms.la-secure.test",
+                9805,
+                Expect("tls.scheme_mismatch", "CX013", "tls_scheme_answer", fix_side="charger", site_visit=True),
+                open_timeout=15,
+            ),
+            addr="127.0.3.5",
+            tls=Tls(),
+        )
+    )
+    kappa = "127.0.3.6"
+    s.append(
+        Scenario(
+            "dns_nxdomain_typo_gateway",
+            "a site gateway's view (tcpdump -i any): three chargers resolve csms.kappa-gw.test and work; a fourth "
+            "is configured with csms.kappa-gq.test (one character off) and gets NXDOMAIN",
+            (
+                Charger("LA-GW-01", "csms.kappa-gw.test", 9806, HEALTHY, source="127.0.3.11"),
+                Charger("LA-GW-02", "csms.kappa-gw.test", 9806, HEALTHY, start_delay=0.2, source="127.0.3.12"),
+                Charger(
+                    "LA-GW-03", "csms.kappa-gw.test", 9806, HEALTHY, ocpp="2.0.1", start_delay=0.4, source="127.0.3.13"
+                ),
+                Charger(
+                    "LA-GW-04",
+                    "csms.kappa-gq.test",
+                    9806,
+                    Expect("dns.nxdomain", "CX013", "dns_nxdomain_typo", fix_side="charger", site_visit=True),
+                    start_delay=0.6,
+                    source="127.0.3.14",
+                ),
+            ),
+            (Listener(kappa, 9806),),
+            (Station("LA-GW-01"), Station("LA-GW-02"), Station("LA-GW-03"), Station("LA-GW-04")),
+            {"csms.kappa-gw.test": kappa},
+            interface="any",
+        )
+    )
+    s.append(
+        _one(
+            "tcp_refused_backoff",
+            "nothing listens on the CSMS port; the charger retries 8 times with exponential backoff (0.25 s "
+            "doubling, capped at 4 s), every SYN answered by RST",
+            Charger(
+                "LA-CP-807",
+                "csms.la-refused.test",
+                9807,
+                Expect("tcp.refused", "CX013", "tcp_refused_repeated", fix_side="csms"),
+                connect_attempts=8,
+                backoff=0.25,
+                backoff_max=4.0,
+            ),
+            addr="127.0.3.7",
+            listen=False,
         )
     )
     return s

@@ -7,6 +7,7 @@ every check passes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -968,6 +969,418 @@ def loc_tls_alert_chain(c: Ctx) -> Finding:
     return f
 
 
+# -- lab-a locators: closed after upgrade, unanswered CSMS request, silent reboot, scheme mismatch, typo, backoff
+def loc_ws_close_after_upgrade(c: Ctx) -> Finding:
+    """The CSMS's close frame right after the 101, before any OCPP answer from it."""
+    conn = c.conn()
+    resp, _ = pr.http_message(conn.down)
+    if resp is None or resp.info.get("status") != 101:
+        raise NotFound("no 101")
+    frames = ws_messages(conn)
+    first_down = next((p for d, p in frames if d == "down"), None)
+    if first_down is None or first_down.info["opcode"] != 8:
+        raise NotFound("the CSMS's first WebSocket frame is not a close frame")
+    close = first_down
+    unanswered = [
+        {"frame": p.frame, "message_id": p.info["json"][1], "action": p.info["json"][2]}
+        for d, p in frames
+        if d == "up" and p.info["opcode"] == 1 and isinstance(p.info.get("json"), list) and p.info["json"][0] == 2
+    ]
+    code, reason = close.info.get("close_code"), close.info.get("close_reason", "")
+    facts = {
+        "http_status": 101,
+        "upgrade_frame": resp.frame,
+        "subprotocol": resp.info["headers"].get("sec-websocket-protocol"),
+        "close_code": code,
+        "close_reason": reason,
+        "close_after_upgrade_s": round(
+            next(p.ts for p in c.packets if p.no == close.frame) - next(p.ts for p in c.packets if p.no == resp.frame),
+            3,
+        ),
+        "unanswered_calls": unanswered,
+        "charger_error": c.error.get("message"),
+    }
+    checks = [
+        Check(
+            "101 from the CSMS",
+            f"http.response.code == 101 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(resp.frame)]],
+        ),
+        Check(
+            "close frame from the CSMS",
+            f"websocket.opcode == 8 && tcp.srcport == {c.ch.port}",
+            ["frame.number", "websocket.payload.close.status_code", "websocket.payload.close.reason"],
+            expect=[[str(close.frame), str(code), reason]],
+        ),
+        Check(
+            "no OCPP message from the CSMS",
+            f"websocket.opcode == 1 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+    ]
+    for call in unanswered[:1]:
+        text = next(p.info["text"] for d, p in frames if p.frame == call["frame"] and d == "up")
+        checks.append(ws_text_check(c.ch, call["frame"], text, "charger: the CALL left unanswered"))
+    return Finding(close.frame, facts, checks)
+
+
+CSMS_RESPONSE_TIMEOUT = 5  # csms.py: the ocpp ChargePoint's response_timeout (its conf default)
+
+
+def loc_ocpp_csms_call_unanswered(c: Ctx) -> Finding:
+    """The CSMS's CALL the charger never answered, while the connection stayed up (a later CALL answered)."""
+    conn = c.conn()
+    msgs = ocpp(conn)
+    answers = {m[1]: (p, m) for d, p, m in msgs if d == "up" and m[0] in (3, 4)}
+    calls = [(p, m) for d, p, m in msgs if d == "down" and m[0] == 2]
+    miss = next(((p, m) for p, m in calls if m[1] not in answers), None)
+    if miss is None:
+        raise NotFound("every CSMS CALL was answered")
+    p, m = miss
+    later = [(pp, mm) for pp, mm in calls if pp.frame > p.frame and mm[1] in answers]
+    if not later:
+        raise NotFound("no later CSMS CALL answered: the connection may not have stayed up")
+    nxt, nxt_m = later[0]
+    ans_p = answers[nxt_m[1]][0]
+    ends = [
+        pk
+        for pk in c.packets
+        if pk.proto == "tcp" and c.ch.port in (pk.sport, pk.dport) and pk.flags & (pr.FIN | pr.RST)
+    ]
+    ts = {pk.no: pk.ts for pk in c.packets}
+    facts = {
+        "message_id": m[1],
+        "action": m[2],
+        "payload": m[3],
+        "answered": False,
+        "next_csms_call": {"frame": nxt.frame, "action": nxt_m[2], "answer_frame": ans_p.frame},
+        "connection_up_after_s": round((ends[0].ts if ends else c.packets[-1].ts) - ts[p.frame], 3),
+        "connection_end_frame": ends[0].no if ends else None,
+        "charger_events": [e for e in c.result.get("events", []) if e.get("event") == "ignored_request"],
+        "csms_log": [ln.split(" ", 1)[-1] for ln in c.run.csms_log.splitlines() if "unanswered:" in ln][:3],
+    }
+    return Finding(
+        p.frame,
+        facts,
+        [
+            ws_text_check(c.ch, p.frame, p.info["text"], "CSMS: the CALL the charger never answered"),
+            Check(
+                "no answer with that message id from the charger",
+                f'websocket.payload.text contains "\\"{m[1]}\\"" && tcp.dstport == {c.ch.port}',
+                ["frame.number"],
+                expect_none=True,
+            ),
+            ws_text_check(c.ch, ans_p.frame, ans_p.info["text"], "charger: it answers the next CSMS CALL"),
+            Check(
+                f"no FIN/RST within the CSMS's {CSMS_RESPONSE_TIMEOUT} s message timeout after the CALL",
+                f"(tcp.flags.fin == 1 || tcp.flags.reset == 1) && tcp.port == {c.ch.port} && "
+                f"frame.time_relative < {ts[p.frame] - c.packets[0].ts + CSMS_RESPONSE_TIMEOUT:.6f}",
+                ["frame.number"],
+                expect_none=True,
+            ),
+        ],
+    )
+
+
+def _station_conns(c: Ctx) -> list[pr.Conn]:
+    """The charger's connections (its WebSocket upgrades), oldest first."""
+    out = []
+    for conn in pr.connections(c.packets, c.ch.port):
+        msg, _ = pr.http_message(conn.up)
+        if msg and msg.info["first_line"].split(" ")[1].rstrip("/").endswith("/" + c.ch.station_id):
+            out.append(conn)
+    return out
+
+
+def loc_ocpp_silent_reboot(c: Ctx) -> Finding:
+    """The first CSMS segment the old session never acknowledged; then the charger's kernel's RST on the old
+    connection and a new session whose BootNotification starts the message ids again."""
+    conns = _station_conns(c)
+    if len(conns) < 2:
+        raise NotFound(f"{len(conns)} session(s) of {c.ch.station_id}; a reboot needs two")
+    old, new = conns[0], conns[1]
+
+    def on_old(p: pr.Packet, frm: tuple[str, int]) -> bool:
+        return (
+            p.proto == "tcp"
+            and (p.src, p.sport) == frm
+            and {(p.src, p.sport), (p.dst, p.dport)}
+            == {
+                old.client,
+                old.server,
+            }
+        )
+
+    up = [p for p in c.packets if on_old(p, old.client)]
+    down = [p for p in c.packets if on_old(p, old.server)]
+    base = old.down.base
+    if base is None:
+        raise NotFound("no SYN-ACK on the old connection")
+    acked = max(((p.ack - base) % 2**32 for p in up if p.flags & pr.ACK and not p.flags & pr.RST), default=0)
+    unacked = [p for p in down if p.payload and (p.seq - base) % 2**32 + len(p.payload) > acked]
+    if not unacked:
+        raise NotFound("the CSMS's data on the old connection was all acknowledged")
+    first = unacked[0]
+    retrans = [p for p in unacked[1:] if p.seq == first.seq]
+    rst = next((p for p in up if p.flags & pr.RST), None)
+    if rst is None or rst.no < first.no:
+        raise NotFound("no RST from the charger's old port after the unacknowledged data")
+    if any(p.flags & pr.FIN for p in up):
+        raise NotFound("the charger's old connection sent a FIN: not silent")
+    silent_from = max((p for p in up if p.no < first.no), key=lambda p: p.no)
+    text = next((p for d, p in ws_messages(old) if d == "down" and p.frame == first.no), None)
+    new_msgs = ocpp(new)
+    boot = next(((p, m) for d, p, m in new_msgs if d == "up" and m[0] == 2 and m[2] == "BootNotification"), None)
+    if boot is None:
+        raise NotFound("the new session sent no BootNotification")
+    boot_p, boot_m = boot
+    accepted = next(
+        (p for d, p, m in new_msgs if d == "down" and m[0] == 3 and m[1] == boot_m[1] and m[2].get("status")), None
+    )
+    old_ids = [m[1] for d, _, m in ocpp(old) if d == "up" and m[0] == 2]
+    reason = boot_m[3].get("reason")
+    before = c.result.get("before_power_cut", {}).get("events", [])
+    facts = {
+        "old_connection": f"{old.client[0]}:{old.client[1]} -> {old.server[0]}:{old.server[1]}",
+        "old_session_last_charger_frame": silent_from.no,
+        "silent_for_s_before_unacked": round(first.ts - silent_from.ts, 3),
+        "unacked_frame": first.no,
+        "unacked_message": text.info.get("text") if text else None,
+        "retransmissions": [p.no for p in retrans],
+        "rst_frame": rst.no,
+        "rst_after_s": round(rst.ts - first.ts, 3),
+        "old_session_message_ids": old_ids,
+        "new_connection": f"{new.client[0]}:{new.client[1]} -> {new.server[0]}:{new.server[1]}",
+        "new_session_syn_frame": new.syn_frame,
+        "new_boot_frame": boot_p.frame,
+        "new_boot_message_id": boot_m[1],
+        "new_boot_reason": reason,
+        "new_boot_accepted_frame": accepted.frame if accepted else None,
+        "cx_basis": "BootNotification reason PowerUp after the old session went silent"
+        if reason == "PowerUp"
+        else None,
+        "killed_process_events": [e for e in before if e.get("event") in ("open", "boot", "status")],
+    }
+    old_port = old.client[1]
+    checks = [
+        Check(
+            "the first unacknowledged segment, from the CSMS on the old connection",
+            f"frame.number == {first.no} && tcp.srcport == {c.ch.port} && tcp.dstport == {old_port} && tcp.len > 0",
+            ["frame.number", "tcp.len"],
+            expect=[[str(first.no), str(len(first.payload))]],
+        ),
+        Check(
+            "never acknowledged by the charger",
+            f"tcp.analysis.acks_frame == {first.no}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+        Check(
+            "retransmitted",
+            f"tcp.analysis.retransmission && tcp.srcport == {c.ch.port} && tcp.dstport == {old_port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in retrans],
+            min_rows=max(1, len(retrans)),
+        ),
+        Check(
+            "no FIN from the charger's old port",
+            f"tcp.flags.fin == 1 && tcp.srcport == {old_port} && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+        Check(
+            "RST from the charger's old port",
+            f"tcp.flags.reset == 1 && tcp.srcport == {old_port} && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(rst.no)]],
+        ),
+        ws_text_check(c.ch, boot_p.frame, boot_p.info["text"], "charger: the new session's BootNotification"),
+    ]
+    if text is not None:
+        checks.append(ws_text_check(c.ch, first.no, text.info["text"], "CSMS: the unacknowledged message"))
+    if accepted is not None:
+        checks.append(ws_text_check(c.ch, accepted.frame, accepted.info["text"], "CSMS: new Boot answered"))
+    return Finding(first.no, facts, checks)
+
+
+def _flags(p: pr.Packet) -> str:
+    return ",".join(n for n, f in (("SYN", pr.SYN), ("FIN", pr.FIN), ("RST", pr.RST), ("ACK", pr.ACK)) if p.flags & f)
+
+
+def loc_tls_scheme_answer(c: Ctx) -> Finding:
+    """The server's answer to the wrong-protocol bytes: its first packet after them carrying data, FIN or RST."""
+    conn = c.conn()
+
+    def side(p: pr.Packet, frm: tuple[str, int]) -> bool:
+        return (
+            p.proto == "tcp"
+            and (p.src, p.sport) == frm
+            and {(p.src, p.sport), (p.dst, p.dport)}
+            == {
+                conn.client,
+                conn.server,
+            }
+        )
+
+    sent = next((p for p in c.packets if side(p, conn.client) and p.payload), None)
+    if sent is None:
+        raise NotFound("the charger sent no bytes")
+    is_tls = sent.payload[0] == 0x16
+    if is_tls != c.ch.tls:
+        raise NotFound("the charger's first bytes do not match its URL scheme")
+    answer = next(
+        (
+            p
+            for p in c.packets
+            if p.no > sent.no and side(p, conn.server) and (p.payload or p.flags & (pr.FIN | pr.RST))
+        ),
+        None,
+    )
+    if answer is None:
+        raise NotFound("the server never answered")
+    listener_tls = any(lst.tls for lst in c.run.scenario.listeners if lst.port == c.ch.port)
+    if listener_tls == c.ch.tls:
+        raise NotFound("charger and listener agree on TLS: not a scheme mismatch")
+    charger_before = [p for p in c.packets if side(p, conn.client) and sent.no < p.no < answer.no]
+    head = bytes(answer.payload[:64])
+    facts: dict[str, Any] = {
+        "charger_url_scheme": "wss" if c.ch.tls else "ws",
+        "csms_port_serves": "wss (TLS)" if listener_tls else "ws (plain HTTP)",
+        "charger_sent": "TLS ClientHello" if is_tls else bytes(sent.payload.split(b"\r\n", 1)[0]).decode("latin-1"),
+        "charger_sent_frame": sent.no,
+        "answer_frame": answer.no,
+        "answer_flags": _flags(answer),
+        "answer_bytes": len(answer.payload),
+        "answer_http_status": int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else None,
+        "answer_tls_alert": answer.payload[6] if answer.payload[:1] == b"\x15" and len(answer.payload) >= 7 else None,
+        "answer_after_s": round(answer.ts - sent.ts, 3),
+        # websockets reads an LF-terminated request line: an LF without CR in a ClientHello ends it at once
+        "client_hello_first_lf_at": sent.payload.find(b"\n") if is_tls else None,
+        "charger_packets_in_between": [
+            f"{p.no}:{_flags(p)}" for p in charger_before if p.payload or p.flags & (pr.FIN | pr.RST)
+        ],
+        "charger_error_chain": [f"{e['type']}: {e['message']}" for e in c.errors()],
+        "csms_log": [
+            ln.split(" ", 1)[-1]
+            for ln in c.run.csms_log.splitlines()
+            if " DEBUG " not in ln and ("handshake failed" in ln or "SSL" in ln)
+        ][:6],
+    }
+    checks = [
+        Check(
+            "the charger's first bytes",
+            f"tcp.dstport == {c.ch.port} && tcp.len > 0",
+            ["frame.number", "tcp.len"],
+            expect=[[str(sent.no), str(len(sent.payload))]],
+        ),
+        Check(
+            "the server's first packet after them with data, FIN or RST",
+            f"tcp.srcport == {c.ch.port} && frame.number > {sent.no} && "
+            "(tcp.len > 0 || tcp.flags.fin == 1 || tcp.flags.reset == 1)",
+            ["frame.number", "tcp.len", "tcp.flags.fin", "tcp.flags.reset"],
+            expect=[
+                [
+                    str(answer.no),
+                    str(len(answer.payload)),
+                    "1" if answer.flags & pr.FIN else "0",
+                    "1" if answer.flags & pr.RST else "0",
+                ]
+            ],
+        ),
+        Check(
+            "no ServerHello, no WebSocket upgrade",
+            f"(tls.handshake.type == 2 || http.response.code == 101) && tcp.port == {c.ch.port}",
+            ["frame.number"],
+            expect_none=True,
+        ),
+    ]
+    return Finding(answer.no, facts, checks)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def loc_dns_nxdomain_typo(c: Ctx) -> Finding:
+    """``dns_response`` (the NXDOMAIN), plus the names within two edits that resolved in the same capture:
+    the catalogue's evidence of a typo in this charger's CSMS URL."""
+    f = loc_dns_response(c)
+    near: dict[str, dict[str, Any]] = {}
+    for p, m in pr.dns_messages(c.packets):
+        name = m["name"]
+        if m["response"] and m["rcode"] == 0 and m["answers"] and name != c.ch.host:
+            dist = _edit_distance(name, c.ch.host)
+            if dist <= 2 and name not in near:
+                near[name] = {"name": name, "edits": dist, "first_answer_frame": p.no}
+    if not near:
+        raise NotFound(f"no resolved name within two edits of {c.ch.host}")
+    f.facts["resolved_names_nearby"] = list(near.values())
+    f.facts["likely_typo_of"] = min(near.values(), key=lambda n: n["edits"])["name"]
+    for n in near.values():
+        f.checks.append(
+            Check(
+                f"{n['name']} resolved in the same capture",
+                f'dns.flags.response == 1 && dns.qry.name == "{n["name"]}" && dns.flags.rcode == 0 '
+                "&& dns.count.answers > 0",
+                ["frame.number"],
+                expect=[[str(n["first_answer_frame"])]],
+            )
+        )
+    return f
+
+
+def loc_tcp_refused_repeated(c: Ctx) -> Finding:
+    """``tcp_refused`` (the first RST), plus every attempt: the catalogue's one finding with the count and the
+    first and last frame, and the charger's backoff between attempts."""
+    f = loc_tcp_refused(c)
+    syns = [p for p in c.packets if p.proto == "tcp" and p.dport == c.ch.port and p.flags & pr.SYN]
+    rsts = [p for p in c.packets if p.proto == "tcp" and p.sport == c.ch.port and p.flags & pr.RST]
+    if len(syns) != c.ch.connect_attempts or len(rsts) != len(syns):
+        raise NotFound(f"{len(syns)} SYNs and {len(rsts)} RSTs, expected {c.ch.connect_attempts} of each")
+    failed = [e for e in c.result.get("events", []) if e.get("event") == "connect_failed"]
+    f.facts.update(
+        {
+            "attempts": len(syns),
+            "first_frame": rsts[0].no,
+            "last_frame": rsts[-1].no,
+            "syn_frames": [p.no for p in syns],
+            "rst_frames": [p.no for p in rsts],
+            "intervals_s": [round(b.ts - a.ts, 3) for a, b in itertools.pairwise(syns)],
+            "charger_backoff": {
+                "first_s": c.ch.backoff,
+                "factor": 2,
+                "max_s": c.ch.backoff_max,
+                "planned_s": [e.get("retry_in_s") for e in failed],
+            },
+        }
+    )
+    f.checks.append(
+        Check(
+            "every attempt refused",
+            f"tcp.flags.reset == 1 && tcp.srcport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in rsts],
+        )
+    )
+    f.checks.append(
+        Check(
+            "one SYN per attempt (new source port each time)",
+            f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.dstport == {c.ch.port}",
+            ["frame.number"],
+            expect=[[str(p.no)] for p in syns],
+        )
+    )
+    return f
+
+
 LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "healthy": loc_healthy,
     "dns_response": loc_dns_response,
@@ -993,6 +1406,13 @@ LOCATORS: dict[str, Callable[[Ctx], Finding]] = {
     "tls_alert_chain": loc_tls_alert_chain,
     "ws_dropped_idle": loc_ws_dropped_idle,
     "healthy_relayed": loc_healthy_relayed,
+    # lab-a
+    "ws_close_after_upgrade": loc_ws_close_after_upgrade,
+    "ocpp_csms_call_unanswered": loc_ocpp_csms_call_unanswered,
+    "ocpp_silent_reboot": loc_ocpp_silent_reboot,
+    "tls_scheme_answer": loc_tls_scheme_answer,
+    "dns_nxdomain_typo": loc_dns_nxdomain_typo,
+    "tcp_refused_repeated": loc_tcp_refused_repeated,
 }
 
 
@@ -1199,6 +1619,7 @@ def build_record(run: Run) -> dict[str, Any]:
             "subprotocol_policy": sc.subprotocol_policy,
             "asyncio_tls_alert_fix": not sc.stock_asyncio_tls,
             "stations": {c.station_id: {"url": c.url, "faketime": c.faketime} for c in sc.chargers},
+            **({"power_cut": run.power_cut} if run.power_cut else {}),
         },
         "check": {"passed": passed, "tool": _tshark_version(), "global": global_checks, "problems": problems},
     }
