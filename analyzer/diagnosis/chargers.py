@@ -321,7 +321,7 @@ def tls_to_plain_port(events: list[Event], plain_port: bool) -> Event | None:
     if hello is None or any(e.kind == "tls.server_hello" for e in events):
         return None
     answered_http = any(e.kind == "http.response" and e.direction == 1 for e in events)
-    if not (plain_port or answered_http):
+    if not (plain_port or answered_http or closed_silently(events, hello.frame)):
         return None
     return next(
         (
@@ -333,6 +333,15 @@ def tls_to_plain_port(events: list[Event], plain_port: bool) -> Event | None:
         ),
         None,
     )
+
+
+def closed_silently(events: list[Event], after: int) -> bool:
+    """The server sent not one byte on the connection and closed it (FIN or RST) after frame ``after``: what a
+    plain HTTP server does with TLS bytes it cannot parse, and what OpenSSL does with a plain HTTP request."""
+    end = next((e for e in events if e.kind == "tcp.flow_end"), None)
+    if end is None or getattr(end, "payload_bytes", (0, 1))[1] != 0:
+        return False
+    return any(e.kind in ("tcp.fin", "tcp.rst") and e.direction == 1 and e.frame > after for e in events)
 
 
 def near_name(name: str, names: set[str] | frozenset[str]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.diagnosis.chargers import Charger, tls_to_plain_port
+from analyzer.diagnosis.chargers import Charger, closed_silently, tls_to_plain_port
 from analyzer.diagnosis.context import Context
 from analyzer.events.base import Event
 
@@ -96,6 +96,16 @@ def endpoint_protocols(ctx: Context) -> tuple[set[tuple[str, int]], set[tuple[st
     return ctx.cache["endpoints"]  # type: ignore[no-any-return]
 
 
+def scheme_mismatch_seen(ch: Charger, ctx: Context, fid: int) -> bool:
+    """The capture shows the endpoint's real protocol (other connections to it, or the answer's bytes), rather
+    than only a server that closed without a byte."""
+    evs = flow_events(ch, fid)
+    fl = ctx.timeline.flows[fid]
+    plain, tls = endpoint_protocols(ctx)
+    end = (fl.server_addr, fl.server_port)
+    return end in plain or end in tls or any(e.direction == 1 and e.layer in ("tls", "http") for e in evs)
+
+
 def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any] | None:
     """``("tls_to_plain", answer)`` when connection ``fid`` sent a TLS ClientHello to a port that serves plain
     WebSocket (its server answered without a ServerHello), ``("plain_to_tls", answer)`` when it sent a plain HTTP
@@ -112,7 +122,9 @@ def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any] | No
     if req is None or any(e.kind == "tls.client_hello" for e in evs):
         return None
     tls_answer = any(e.direction == 1 and (e.kind.startswith("tls.") or "tls" in getattr(e, "name", "")) for e in evs)
-    if not tls_answer and (end not in tls or any(e.kind == "http.response" for e in evs)):
+    if any(e.kind == "http.response" for e in evs):
+        return None
+    if not (tls_answer or end in tls or closed_silently(evs, req.frame)):
         return None
     answer = next(
         (

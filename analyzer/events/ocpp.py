@@ -51,6 +51,7 @@ def secret_config_key(name: str) -> bool:
     """A configuration key (1.6 ``key``, 2.x variable ``name``) whose value is a secret."""
     return name in SECRET_CONFIG_KEYS or SECRET_NAME.search(name) is not None
 
+
 _TOKEN_TYPE_KEYS = frozenset({"type"})  # the token's type ("ISO14443", "eMAID") is kept: it is not the token
 
 

@@ -92,13 +92,18 @@ def _left_open(evs: list[Any], boot_frame: int) -> bool:
 
 
 def _unacknowledged(evs: list[Any]) -> Any:
-    """The first data the CSMS sent after the charger last said anything (a message, a ping, a pong) on the old
-    connection, when the connection shows retransmissions (the charger never acknowledged it), else None."""
+    """The CSMS's data the charger never acknowledged on the old connection, when the connection shows
+    retransmissions: the CSMS's last data before the first retransmission when that comes after the charger last
+    said anything (a message, a ping, a pong), else the CSMS's first data after that. None without
+    retransmissions."""
     end = next((e for e in evs if e.kind == "tcp.flow_end"), None)
-    if not any(a[0] == "tcp.retransmission" for a in getattr(end, "anomalies", ())):
+    retx = next((a for a in getattr(end, "anomalies", ()) if a[0] == "tcp.retransmission"), None)
+    if retx is None:
         return None
     last = max((e.frame for e in evs if e.direction == 0 and e.kind.split(".")[-1] not in QUIET), default=0)
-    return next((e for e in evs if e.direction == 1 and e.frame > last and e.kind in SESSION), None)
+    after = [e for e in evs if e.direction == 1 and e.frame > last and e.kind in SESSION]
+    before_retx = [e for e in after if e.frame < retx[2]]
+    return before_retx[-1] if before_retx else (after[0] if after else None)
 
 
 def _signs(old: list[Any], new: list[Any], boot: Any) -> list[tuple[int, str]]:

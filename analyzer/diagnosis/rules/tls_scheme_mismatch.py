@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import flow_events, scheme_mismatch
+from analyzer.diagnosis.facts import flow_events, scheme_mismatch, scheme_mismatch_seen
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -40,8 +40,16 @@ def tls_scheme_mismatch(ch: Charger, ctx: Context) -> Iterator[Finding]:
                 f"The charger sent a plain WebSocket upgrade (ws://) to {fl.server}, which serves TLS (wss://); "
                 f"the server answered {said}: the URL scheme on the charger does not match the CSMS endpoint."
             )
+        seen = scheme_mismatch_seen(ch, ctx, fid)
+        if not seen:
+            summary = summary.replace(", which serves", ", which most likely serves")
         yield Finding(
             fault="tls.scheme_mismatch",
+            inferred=not seen,
+            confidence="high" if seen else "medium",
+            certain_with=None
+            if seen
+            else "a capture of another client on this port, or the CSMS's listener configuration",
             frame=answer.frame,
             ts_ns=answer.ts_ns,
             summary=summary,
@@ -58,5 +66,5 @@ def _answer(e: object) -> str:
     if kind == "tls.alert":
         return f"a TLS alert ({getattr(e, 'description_name', None) or 'encrypted'})"
     if kind in ("tcp.fin", "tcp.rst"):
-        return f"with a {kind.split('.')[1].upper()}, no ServerHello"
+        return f"with a {kind.split('.')[1].upper()} and not one byte"
     return "with bytes of the other protocol"
