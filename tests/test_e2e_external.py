@@ -42,13 +42,16 @@ def test_checkocpp_sessions_are_healthy_and_the_admin_websocket_is_no_charger() 
         ("checkocpp__capt_error2.0.pcapng", 49, "chargingStation.model", "ocpp.boot_rejected"),
     ],
 )
-def test_overlong_model_is_the_root_cause_of_the_rejected_boot(name: str, frame: int, path: str, then: str) -> None:
+def test_overlong_model_explains_the_rejected_boot(name: str, frame: int, path: str, then: str) -> None:
+    """The CSMS's Boot Rejected blocked the session: it is the root cause, with the over-long model as its evidence,
+    and the charger (whose request broke the schema) is who acts."""
     (c,) = chargers(name).values()
     rc = c["root_cause"]
-    assert (c["verdict"], rc["fault"], rc["frame"], rc["cx_code"]) == ("fault", "ocpp.schema_violation", frame, "CX013")
+    assert (c["verdict"], rc["fault"], rc["frame"], rc["cx_code"]) == ("fault", then, frame + 1, "CX013")
     assert path in rc["summary"]
     assert "longer than 20" in rc["summary"]
-    assert then in {f["fault"] for f in c["findings"]}
+    assert (rc["fix_side"], rc["fix_reason"]) == ("charger", "the BootNotification it rejected breaks the OCPP schema")
+    assert any(e["frame"] == frame and path in e["what"] for e in rc["evidence"])
     boot = [m for m in c["ocpp_messages"] if m["action"] == "BootNotification" and m["type"] == "CALL"]
     assert boot[0]["violations"][0]["path"] == path
 
@@ -56,7 +59,8 @@ def test_overlong_model_is_the_root_cause_of_the_rejected_boot(name: str, frame:
 def test_rejected_install_certificate_names_the_bad_field() -> None:
     (c,) = chargers("checkocpp__capt_error2.0.1.pcapng").values()
     rc = c["root_cause"]
-    assert (rc["fault"], rc["frame"]) == ("ocpp.schema_violation", 37)
+    assert (rc["fault"], rc["frame"], rc["fix_side"]) == ("ocpp.schema_violation", 37, "csms")
+    assert "Rejected" in rc["summary"]
     assert "InstallCertificate" in rc["summary"]
     assert "certificateType" in rc["summary"]
     assert c["ocpp_version"] == "2.0.1"
@@ -64,13 +68,15 @@ def test_rejected_install_certificate_names_the_bad_field() -> None:
 
 def test_real_openevse_charger_among_laptop_traffic_is_the_only_charger() -> None:
     """The OpenEVSE talks OCPP 1.6 beside the laptop's SSDP, DNS and HTTP connectivity checks: one charger, whose
-    only faults are the CSMS's over-long GetConfiguration key and the answer echoing it."""
+    only flaws are the CSMS's over-long GetConfiguration key and the answer echoing it: warnings, since the session
+    works (healthy)."""
     got = chargers("checkocpp__extralargeOPENEVSE.pcapng")
     assert list(got) == ["782184F83BBCXXX"]
     c = got["782184F83BBCXXX"]
     assert c["transport"] == "ws"
-    assert c["root_cause"]["fault"] == "ocpp.schema_violation"
-    assert "GetConfiguration" in c["root_cause"]["summary"]
+    assert (c["verdict"], c["root_cause"]) == ("healthy", None)
+    assert [(w["fault"], w["severity"]) for w in c["warnings"]] == [("ocpp.schema_violation", "warning")] * 2
+    assert "GetConfiguration" in c["warnings"][0]["summary"]
     assert c["clock"]["reset_to"] is None
     boot = next(m for m in c["ocpp_messages"] if m["action"] == "BootNotification" and m["type"] == "CALLRESULT")
     assert boot["payload"]["status"] == "Accepted"

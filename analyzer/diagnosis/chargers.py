@@ -90,13 +90,15 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
     dns_flows = [
         f
         for f in tl.flows.values()
-        if f.proto in ("udp", "tcp") and 53 in (f.server_port, f.client_port) and not not_charger_traffic(f)
+        if f.proto in ("udp", "tcp")
+        and 53 in (f.server_port, f.client_port)
+        and not not_charger_traffic(f, tl.for_flow(f.id))
     ]
     dns_ids = {f.id for f in dns_flows}
-    v2g = [f for f in tl.flows.values() if not_charger_traffic(f)]
+    v2g = [f for f in tl.flows.values() if not_charger_traffic(f, tl.for_flow(f.id))]
     if v2g:
         others.append(_v2g_other(v2g))
-    tcp = [f for f in tcp_all if f.id not in dns_ids and not not_charger_traffic(f)]
+    tcp = [f for f in tcp_all if f.id not in dns_ids and not not_charger_traffic(f, tl.for_flow(f.id))]
     relays = relay_legs(tl, tcp)
     if relays:
         inner = {b for b in relays.values()}
@@ -228,12 +230,13 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
 V2G_PORT = 15118
 
 
-def not_charger_traffic(f: FlowInfo) -> bool:
+def not_charger_traffic(f: FlowInfo, events: list[Event]) -> bool:
     """A flow that is not a charger talking to its CSMS: ISO 15118 / DIN 70121 between a car and a charger (port
-    15118, or link-local IPv6 at both ends)."""
+    15118, or link-local IPv6 at both ends without any OCPP on it)."""
     if V2G_PORT in (f.server_port, f.client_port):
         return True
-    return f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:")
+    link_local = f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:")
+    return link_local and not _ocpp_evidence(events)
 
 
 def _v2g_other(flows: list[FlowInfo]) -> Other:

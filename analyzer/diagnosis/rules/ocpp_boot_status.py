@@ -23,11 +23,26 @@ def ocpp_boot_status(ch: Charger, ctx: Context) -> Iterator[Finding]:
         return
     interval = bad.payload.get("interval") if isinstance(bad.payload, dict) else None
     retry = f"; retry interval {interval} s" if interval is not None else ""
+    req = next(
+        (e for e in ch.events if e.kind == "ocpp.call" and e.flow_id == bad.flow_id and e.unique_id == bad.unique_id),
+        None,
+    )
+    broken = tuple(getattr(req, "violations", ())) if req is not None else ()
+    because = ""
+    if broken:
+        v = broken[0]
+        because = f": the charger's BootNotification breaks the schema at {v.path or '(message)'} ({v.message})"
     yield Finding(
         fault="ocpp.boot_rejected" if bad.status == "Rejected" else "ocpp.boot_pending",
         frame=bad.frame,
         ts_ns=bad.ts_ns,
-        summary=f"The CSMS answered the charger's BootNotification {bad.status}{retry}.",
-        evidence=tuple(Evidence(b.frame, f"BootNotification → {b.status}") for b in boots[:4]),
+        summary=f"The CSMS answered the charger's BootNotification {bad.status}{retry}{because}.",
+        evidence=tuple(Evidence(b.frame, f"BootNotification → {b.status}") for b in boots[:4])
+        + tuple(
+            Evidence(req.frame, f"the request breaks the schema: {v.path or '(message)'} {v.message}")
+            for v in broken[:3]
+        ),
+        fix_side="charger" if broken else None,
+        fix_reason="the BootNotification it rejected breaks the OCPP schema" if broken else None,
         flow_id=bad.flow_id,
     )

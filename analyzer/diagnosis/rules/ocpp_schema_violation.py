@@ -1,10 +1,11 @@
 """An OCPP message breaks the official JSON schema.
 
 Field effect: a strict peer answers CALLERROR (FormatViolation, ProtocolError, OccurrenceConstraintViolation...):
-that is ocpp.callerror, with this violation as its evidence, so no finding here. A lenient peer that accepts it
-(a CALLRESULT, or the session simply goes on) makes it a **warning**: something to fix that broke nothing (a
-timestamp without a UTC offset, an extra field in a response). It is a failure only when the session then failed
-without a CALLERROR: the peer closed, dropped or ignored it.
+that is ocpp.callerror, with this violation as its evidence, so no finding here. A CALLRESULT with status
+Rejected makes it the failure of that request (a rejected BootNotification is ocpp.boot_rejected, with this
+violation as evidence). A lenient peer that accepts it (a CALLRESULT, or the session simply goes on) makes it a
+**warning**: something to fix that broke nothing (a timestamp without a UTC offset, an extra field in a response).
+It is a failure only when the session then failed without a CALLERROR: the peer closed, dropped or ignored it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def ocpp_schema_violation(ch: Charger, ctx: Context) -> Iterator[Finding]:
         if evs is None:
             evs = by_flow[e.flow_id] = flow_events(ch, e.flow_id)  # type: ignore[arg-type]
         outcome = _outcome(e, evs)
-        if outcome == "callerror":
-            continue
+        if outcome == "callerror" or (outcome == "rejected" and e.action == "BootNotification"):
+            continue  # ocpp.callerror / ocpp.boot_rejected, with this violation as evidence
         v = e.violations[0]
         if e.kind in ("ocpp.call", "ocpp.send"):
             what = f"{e.action or 'message'}"
@@ -44,6 +45,7 @@ def ocpp_schema_violation(ch: Charger, ctx: Context) -> Iterator[Finding]:
         warning = outcome == "accepted"
         then = {
             "accepted": " The peer accepted it and the session went on.",
+            "rejected": " The peer answered Rejected.",
             "ended": " The connection ended right after it, without a CALLERROR.",
             "ignored": " The peer never answered it.",
         }[outcome]
@@ -68,7 +70,9 @@ def _outcome(e: Any, evs: list[Any]) -> str:
     if e.kind in ("ocpp.call", "ocpp.send"):
         answer = next((x for x in later if x.kind in ANSWERS and x.unique_id == e.unique_id), None)
         if answer is not None:
-            return "accepted" if answer.kind == "ocpp.call_result" else "callerror"
+            if answer.kind != "ocpp.call_result":
+                return "callerror"
+            return "rejected" if getattr(answer, "status", None) == "Rejected" else "accepted"
         if any(x.kind == "ocpp.unanswered" and x.unique_id == e.unique_id for x in later):
             more = any(x.kind in MESSAGES and x.direction != e.direction for x in later)
             if more:
