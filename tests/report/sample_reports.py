@@ -73,12 +73,15 @@ def capture(file: str, packets: int, last_ns: int, **kw: Any) -> dict[str, Any]:
     }
 
 
-def report(cap: dict[str, Any], chargers: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def report(
+    cap: dict[str, Any], chargers: list[dict[str, Any]], rows: list[dict[str, Any]], others: list[Any] | None = None
+) -> dict[str, Any]:
     return {
         "schema": "ghostcap.report/1",
         "tool": {"name": "ghostcap", "version": "0.1.0"},
         "capture": cap,
         "chargers": chargers,
+        "others": others or [],
         "timeline": rows,
     }
 
@@ -103,8 +106,14 @@ def charger(
         "transport": transport,
         "verdict": verdict,
         "verdict_reason": kw.get("verdict_reason"),
+        "site_visit": kw.get("site_visit", False),
+        "connected_at_end": kw.get("connected_at_end", verdict == "healthy"),
         "root_cause": kw.get("root_cause"),
         "findings": kw.get("findings", []),
+        "warnings": kw.get("warnings", []),
+        "attempts": kw.get("attempts", [attempt(1, "boot_accepted" if verdict == "healthy" else "tls", "open")]),
+        "attempts_total": len(kw.get("attempts", [None])),
+        "attempts_omitted": 0,
         "undecided": kw.get("undecided", []),
         "reported_codes": kw.get("reported_codes", []),
         "clock": kw.get("clock", clock()),
@@ -116,8 +125,36 @@ def charger(
     }
 
 
+def attempt(frame: int, reached: str, ended: str, by: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": "connection",
+        "first_frame": frame,
+        "last_frame": frame + 10,
+        "time": iso(T0 + frame * MS),
+        "reached": reached,
+        "ended": ended,
+        "by": by,
+        "code": None,
+        "before_capture": False,
+        "summary": f"connection: reached {reached}, ended {ended}",
+    }
+
+
+def who(fault: str, **kw: Any) -> dict[str, Any]:
+    from analyzer.diagnosis.catalogue import FAULTS
+
+    return {
+        "severity": kw.get("severity", FAULTS[fault].severity if fault in FAULTS else "failure"),
+        "fix_side": kw.get("fix_side", FAULTS[fault].fix_side if fault in FAULTS else "capture"),
+        "fix_reason": kw.get("fix_reason"),
+        "count": kw.get("count", 1),
+        "last_frame": kw.get("last_frame"),
+    }
+
+
 def root(fault: str, layer: str, frame: int, at_ns: int, summary: str, **kw: Any) -> dict[str, Any]:
     return {
+        **who(fault, **kw),
         "fault": fault,
         "layer": layer,
         "frame": frame,
@@ -133,8 +170,18 @@ def root(fault: str, layer: str, frame: int, at_ns: int, summary: str, **kw: Any
     }
 
 
-def short(fault: str, frame: int, at_ns: int, summary: str, cx: str | None = "CX013", inferred: bool = False) -> dict:
-    return {"fault": fault, "frame": frame, "time": iso(at_ns), "cx_code": cx, "summary": summary, "inferred": inferred}
+def short(
+    fault: str, frame: int, at_ns: int, summary: str, cx: str | None = "CX013", inferred: bool = False, **kw: Any
+) -> dict:
+    return {
+        **who(fault, **kw),
+        "fault": fault,
+        "frame": frame,
+        "time": iso(at_ns),
+        "cx_code": cx,
+        "summary": summary,
+        "inferred": inferred,
+    }
 
 
 def clock(
