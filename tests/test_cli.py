@@ -138,8 +138,9 @@ def test_analyze_writes_reports_and_exit_status_says_fault(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tcp_refused.json", "tcp_refused.md"]
     report = json.loads((tmp_path / "tcp_refused.json").read_text())
     assert report["chargers"][0]["root_cause"]["fault"] == "tcp.refused"
-    assert "CX013 tcp.refused" in (tmp_path / "tcp_refused.md").read_text()
-    assert "tcp.refused @6" in res.stderr
+    md = (tmp_path / "tcp_refused.md").read_text()
+    assert "Who acts: **CSMS** · no site visit · CX013 NoInternet · `tcp.refused` at frame 6" in md
+    assert "fault tcp.refused @6 CX013 NoInternet fix:csms" in res.stderr
 
 
 def test_analyze_healthy_exits_0_and_prints_json_to_stdout() -> None:

@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from analyzer.report import charts
 from analyzer.report.charts import Column, Mark, Pin, Step
+from analyzer.report.dispatch import dispatch
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -255,12 +256,17 @@ def _charger(
             "summary": rc.get("summary"),
             "evidence": list(rc.get("evidence") or []),
             "remediation": list(rc.get("remediation") or []),
+            "fix_reason": rc.get("fix_reason"),
+            "count": rc.get("count") or 1,
+            "last_frame": rc.get("last_frame"),
         }
+    who = dispatch(c)
     if rc:
         ticket = (
             f"{name}: {rc.get('cx_code') or 'no CX code'} {rc.get('fault')} at frame {rc.get('frame')}"
             f" ({rc.get('confidence')} confidence{', inferred' if rc.get('inferred') else ''}). {rc.get('summary')}"
-        )
+            f" {who['line'] if who else ''}"
+        ).rstrip()
     else:
         reason = c.get("verdict_reason")
         ticket = f"{name}: {verdict}" + (f" ({reason})." if reason else ".")
@@ -291,7 +297,13 @@ def _charger(
         "verdict_title": VERDICT_TITLE.get(verdict, str(verdict)),
         "verdict_reason": c.get("verdict_reason"),
         "root": root,
+        "dispatch": who,
         "ticket": ticket,
+        "warnings": [_short(f, start) for f in c.get("warnings") or []],
+        "attempts": list(c.get("attempts") or []),
+        "attempts_total": c.get("attempts_total") or len(c.get("attempts") or []),
+        "attempts_omitted": c.get("attempts_omitted") or 0,
+        "connected_at_end": {True: "yes", False: "no"}.get(c.get("connected_at_end"), "cannot tell"),
         "events": len(rows),
         "timeline_png": timeline_png,
         "timeline_alt": timeline_alt,
@@ -315,6 +327,8 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
         "cx_code": f.get("cx_code"),
         "summary": f.get("summary"),
         "inferred": bool(f.get("inferred")),
+        "severity": f.get("severity"),
+        "fix_side": f.get("fix_side"),
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.report.dispatch import dispatch
+
 
 def _esc(s: object) -> str:
     """Neutralise Markdown/HTML in capture strings (ticket systems render both)."""
@@ -23,7 +25,7 @@ def report_markdown(r: dict[str, Any]) -> str:
         out.append(f"- warning: {_esc(w)}")
     out.append("")
     if not r["chargers"]:
-        out.append("No charger traffic found in this capture.")
+        out.append("No charger talking to a CSMS found in this capture.")
     for c in r["chargers"]:
         name = _esc(c["id"] or c["address"])
         rc = c["root_cause"]
@@ -33,7 +35,18 @@ def report_markdown(r: dict[str, Any]) -> str:
                 out.append(f"{_esc(c['verdict_reason'])}.")
         else:
             inferred = " (inferred)" if rc["inferred"] else ""
-            out.append(f"### {name}: **{rc['cx_code'] or '-'} {rc['fault']}**{inferred} at frame {rc['frame']}")
+            d = dispatch(c) or {}
+            out.append(f"### {name}: **{_esc(d.get('words', rc['fault']))}**{inferred}")
+            out.append("")
+            visit = "**site visit needed**" if d.get("site_visit") else "no site visit"
+            why = f" ({_esc(rc['fix_reason'])})" if rc.get("fix_reason") else ""
+            times = (
+                f" · {rc['count']} times, frames {rc['frame']} to {rc['last_frame']}" if rc.get("count", 1) > 1 else ""
+            )
+            out.append(
+                f"Who acts: **{d.get('side_title', '-')}**{why} · {visit} · {d.get('cx') or 'no CX code'} · "
+                f"`{rc['fault']}` at frame {rc['frame']}{times}"
+            )
             out.append("")
             out.append(_esc(rc["summary"]))
             out.append("")
@@ -47,9 +60,16 @@ def report_markdown(r: dict[str, Any]) -> str:
                 out.append(f"\nTo make this certain: {_esc(rc['certain_with'])}.")
         for f in c["findings"]:
             out.append(f"- also: {f['cx_code'] or '-'} {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
+        for f in c.get("warnings") or []:
+            out.append(f"- warning (nothing broke): {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
         for code in c["reported_codes"]:
             out.append(
                 f"- charger reported {code['cx_code'] or code['code']} at frame {code['frame']} ({code['source']})"
             )
+        out.append("")
+    others = r.get("others") or []
+    if others:
+        out.append("Not chargers:")
+        out.extend(f"- {_esc(o['summary'])} (from frame {o['first_frame']})" for o in others)
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -128,9 +128,6 @@ def _clean(text: str) -> str:
 
 
 def _headline(report: dict) -> str:
-    parts = []
-    for c in report["chargers"]:
-        who = c["id"] or c["address"]
-        rc = c["root_cause"]
-        parts.append(f"{who} {rc['cx_code'] or '-'} {rc['fault']} @{rc['frame']}" if rc else f"{who} {c['verdict']}")
-    return "; ".join(parts) or "no charger found"
+    from analyzer.report.dispatch import cli_line
+
+    return "; ".join(cli_line(c) for c in report["chargers"]) or "no charger found"

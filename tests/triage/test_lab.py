@@ -46,7 +46,9 @@ def test_every_charger_row_matches_the_lab_truth(lab_run: LabRun) -> None:
             if len(truth["chargers"]) == 1:
                 (r,) = mine
             else:
-                (r,) = [r for r in mine if r["charger_id"] == t["station_id"]]
+                named = [r for r in mine if r["charger_id"] == t["station_id"]]
+                # a charger the capture never names (its lookup failed) is the only row without an id
+                (r,) = named or [r for r in mine if r["charger_id"] is None]
             if t["fault_id"] is None:
                 assert (r["verdict"], r["fault"], r["cx_code"], r["frame"]) == ("healthy", None, None, None), r
             else:
@@ -166,7 +168,7 @@ def test_query_prints_a_table_csv_and_json(lab_run: LabRun) -> None:
     assert counts == expected
     table = runner.invoke(cli, ["triage", "--db", db, "--query", sql]).output.splitlines()
     assert table[0].split() == ["cx_code", "n"]
-    assert table[2].split() == ["CX009", str(expected["CX009"])]
+    assert ["CX009", str(expected["CX009"])] in [line.split() for line in table[2:-1]]
     assert table[-1] == f"({len(expected)} rows)"
     as_csv = runner.invoke(cli, ["triage", "--db", db, "--query", sql, "--format", "csv"]).output.splitlines()
     assert as_csv[0] == "cx_code,n"
