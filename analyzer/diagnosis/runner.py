@@ -108,8 +108,8 @@ def group_repeats(found: list[Finding]) -> list[Finding]:
                 count=n,
                 cx_code=next((f.cx_code for f in same if f.cx_code), None),
                 last_frame=last.last_frame or last.frame,
-                summary=f"{first.summary} {n} attempts between {iso_utc(first.ts_ns)[11:19]} and "
-                f"{iso_utc(last.ts_ns)[11:19]} UTC failed this way (frames {first.frame} to "
+                summary=f"{first.summary} This happened {n} times between {iso_utc(first.ts_ns)[11:19]} and "
+                f"{iso_utc(last.ts_ns)[11:19]} UTC (frames {first.frame} to "
                 f"{last.last_frame or last.frame}).",
             )
         )

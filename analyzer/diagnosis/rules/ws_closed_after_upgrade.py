@@ -64,7 +64,7 @@ def ws_closed_after_upgrade(ch: Charger, ctx: Context) -> Iterator[Finding]:
             ts_ns=end.ts_ns,
             summary=f"The CSMS accepted{station}'s WebSocket upgrade and closed it {after:.1f} ms later with "
             f"{how}, before answering any OCPP message: it refused the station without saying why.",
-            evidence=tuple(ev),
+            evidence=tuple(sorted(ev, key=lambda x: x.frame)),
             flow_id=fid,
             covers_flows=(fid,),
         )
