@@ -487,3 +487,13 @@ def test_ladder_direction(event: str, summary: str, expected: tuple) -> None:
 
     address = "2001:db8::3" if "[" in summary else "10.30.0.3"
     assert _direction({"event": event, "summary": summary, "frame": 1}, {"address": address}, {}, []) == expected
+
+
+def test_the_verdict_card_leads_with_who_acts(rendered: dict) -> None:
+    """The fault in plain words, who can fix it, whether someone must go there, and the CX code with its name."""
+    _, _, page = rendered["tls_cert_not_yet_valid"]
+    (line, *_) = page.by_class["dispatch"]
+    assert line.startswith("The charger's clock is before the server certificate's notBefore")
+    assert "who acts: charger" in line
+    assert "no site visit" in line
+    assert "CX013 NoInternet" in line

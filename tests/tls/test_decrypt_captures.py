@@ -110,7 +110,7 @@ def test_cli_keylog_on_timeline_analyze_and_flows(tmp_path: Path) -> None:
     assert "(decrypted)" in t.output or "decrypted: application_data" in t.output
     a = runner.invoke(cli, ["analyze", str(WSS13), "--keylog", str(KEYS13), "-o", str(tmp_path), "--format", "json"])
     assert a.exit_code == 1, a.output
-    assert "CP-WHISKEY-47 CX013 ocpp.callerror @19" in a.output
+    assert "CP-WHISKEY-47 fault ocpp.callerror @19 CX013 NoInternet fix:csms" in a.output
     f = runner.invoke(cli, ["flows", str(WSS13), "--keylog", str(KEYS13)])
     assert f.exit_code == 0, f.output
     assert "tls" in f.output.splitlines()[2].split()
