@@ -47,6 +47,11 @@ def relevant_lookups(ch: Charger) -> list[NameLookup]:
     ]
 
 
+def connected_after(ch: Charger, frame: int) -> bool:
+    """One of the charger's connections to the CSMS was answered (SYN-ACK) after ``frame``."""
+    return any(e.kind == "tcp.syn_ack" and e.frame > frame for e in ch.events)
+
+
 def ends(events: list[Event]) -> list[Any]:
     """FIN and RST packets of a flow, in order."""
     return [e for e in events if e.kind in ("tcp.fin", "tcp.rst")]

@@ -144,6 +144,11 @@ def close_outranks_unanswered(found: list[Finding]) -> list[Finding]:
     return out
 
 
+def _cut_by_snaplen(ch: Charger) -> int:
+    """How many of the charger's decoded messages lost bytes to the capture's snaplen."""
+    return sum(1 for e in ch.events if e.kind == "decode.anomaly" and "snaplen" in e.summary().lower())
+
+
 def verdict(
     ch: Charger,
     clock: ClockAnalysis,
@@ -196,4 +201,11 @@ def verdict(
         )
     else:
         reason = "no failure is visible, but the capture shows no working session either"
+        cut = _cut_by_snaplen(ch)
+        if cut:
+            seen = "; ".join(a.describe() for a in attempts if a.kind == "connection")[:400] or "nothing more"
+            reason = (
+                f"what would decide is cut by the capture's snaplen ({cut} of this charger's packets lost bytes to "
+                f"it). Still visible: {seen}. Capture again with tcpdump -s 0"
+            )
     return ChargerResult(ch, "inconclusive", None, [], [], clock, reason=reason, **common)  # type: ignore[arg-type]

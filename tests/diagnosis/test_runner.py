@@ -156,3 +156,32 @@ def test_a_capture_whose_close_cuts_a_call_is_headlined_by_the_close(tmp_path: P
     assert (rc["fault"], rc["frame"], rc["fix_side"]) == ("ws.abnormal_close", 9, "csms")
     assert any(e["frame"] == 8 and "Authorize" in e["what"] for e in rc["evidence"])
     assert "ocpp.no_response" not in {f["fault"] for f in c["findings"]}
+
+
+def cut_pcap(data: bytes, snaplen: int) -> bytes:
+    """A classic little-endian pcap with every packet cut to ``snaplen`` bytes (original lengths kept), as
+    ``tcpdump -s SNAPLEN`` writes it."""
+    import struct
+
+    out = bytearray(data[:16] + struct.pack("<I", snaplen) + data[20:24])
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", data, pos)
+        body = data[pos + 16 : pos + 16 + incl]
+        out += struct.pack("<IIII", sec, usec, min(incl, snaplen), orig) + body[:snaplen]
+        pos += 16 + incl
+    return bytes(out)
+
+
+def test_what_the_snaplen_cut_makes_the_verdict_inconclusive_and_says_so(tmp_path: Path) -> None:
+    """The lab's Boot CALLERROR capture cut to 90 bytes a packet: the OCPP that would decide is gone, so no guess
+    (not dns.no_address from a cut DNS answer either): inconclusive, naming the snaplen and what is visible."""
+    from tests.conftest import PROJECT_CAPTURES
+
+    cap = tmp_path / "cut.pcap"
+    cap.write_bytes(cut_pcap((PROJECT_CAPTURES / "ocpp_boot_callerror.pcap").read_bytes(), 90))
+    (c,) = report_dict(analyze(cap, Settings()))["chargers"]
+    assert (c["verdict"], c["root_cause"]) == ("inconclusive", None)
+    assert "snaplen" in c["verdict_reason"]
+    assert "-s 0" in c["verdict_reason"]
+    assert "reached tcp" in c["verdict_reason"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import relevant_lookups
+from analyzer.diagnosis.facts import connected_after, relevant_lookups
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -20,6 +20,10 @@ def dns_no_address(ch: Charger, ctx: Context) -> Iterator[Finding]:
         empty = [r for r in lk.responses if r.rcode == 0]
         if not empty or any(r.rcode in (2, 3, 5) for r in lk.responses):
             continue
+        if any(getattr(r, "incomplete", False) for r in empty):
+            continue  # the answers were not decoded (cut by the snaplen, malformed): no evidence of no address
+        if connected_after(ch, min(r.frame for r in empty)):
+            continue  # the charger reached the CSMS anyway: the lookup did not block it
         r = empty[0]
         types = "/".join(sorted({x.qtype for x in empty}))
         yield Finding(
