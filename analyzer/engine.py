@@ -153,7 +153,10 @@ class _Dispatch:
         decoder = self.decoders.get(fid, _UNSEEN)
         if decoder is _UNSEEN:
             flow = self.table.flows[fid]
-            decoder = self.stream_decoder(fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys)
+            opened = "s" in flow.history.lower()
+            decoder = self.stream_decoder(
+                fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys, opened=opened
+            )
             self.decoders[fid] = decoder
         if decoder is not None:
             self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)

@@ -22,13 +22,20 @@ DNS_PORTS = frozenset({53})  # not mDNS (5353): its answers are unsolicited, wit
 
 
 def stream_decoder(
-    flow_id: int, data: bytes, direction: int, client_port: int, server_port: int, keys: KeyLog | None = None
+    flow_id: int,
+    data: bytes,
+    direction: int,
+    client_port: int,
+    server_port: int,
+    keys: KeyLog | None = None,
+    opened: bool = False,
 ) -> StreamDecoder | None:
     """A decoder for the connection whose first delivered bytes are ``data`` (sent in ``direction``), or None.
 
     With ``keys`` a TLS connection is decrypted where the key log allows, and its plaintext is decoded as HTTP
     (the WebSocket upgrade) when it starts like HTTP. (Decryption needs the hellos, so the session's start is
-    always in the capture: no mid-stream guessing.)"""
+    always in the capture: no mid-stream guessing.) ``opened``: the capture holds the connection's SYN, so
+    WebSocket frames on it were sent without any upgrade, not after one the capture missed."""
     if starts_like_tls(data):
 
         def inner(plain: bytes, d: int) -> StreamDecoder | None:
@@ -48,6 +55,7 @@ def stream_decoder(
                 message_factory=ocpp_message_factory,
                 mid_stream=True,
                 client_direction=client_direction,
+                no_upgrade=opened,
             )
     return None
 

@@ -374,12 +374,14 @@ class WebSocketDecoder:
         extensions: str | None,
         message_factory: MessageDecoderFactory | None = None,
         mid_stream: bool = False,
+        no_upgrade: bool = False,
         client_direction: int = 0,
     ) -> None:
         self.flow_id = flow_id
         self.subprotocol = subprotocol
         self.extensions = extensions
         self.mid_stream = mid_stream
+        self.no_upgrade = no_upgrade  # mid_stream on a connection whose SYN is in the capture: never upgraded
         self.client_direction = client_direction
         params = parse_permessage_deflate(extensions)
         if params is None and mid_stream and extensions is None:
@@ -399,17 +401,20 @@ class WebSocketDecoder:
         side = self._sides[d]
         if self.mid_stream and not self._told_mid_stream:
             self._told_mid_stream = True
-            self._anomaly(
-                out,
-                side,
-                d,
-                "websocket.mid_stream",
-                "the capture began after the WebSocket upgrade: subprotocol and extensions are unknown, frames are "
-                "decoded from the first provable frame start, and a compressed message inflates only if it does not "
-                "refer to history sent before the capture began",
-                chunk.at_frame,
-                chunk.ts_ns,
-            )
+            if self.no_upgrade:
+                name, detail = (
+                    "websocket.no_upgrade",
+                    "WebSocket frames on a connection that never did the HTTP upgrade (its SYN is in the capture): "
+                    "subprotocol and extensions are unknown, frames are decoded from the first provable frame start",
+                )
+            else:
+                name, detail = (
+                    "websocket.mid_stream",
+                    "the capture began after the WebSocket upgrade: subprotocol and extensions are unknown, frames "
+                    "are decoded from the first provable frame start, and a compressed message inflates only if it "
+                    "does not refer to history sent before the capture began",
+                )
+            self._anomaly(out, side, d, name, detail, chunk.at_frame, chunk.ts_ns)
         if side.lost:
             data = self._resync(side, d, chunk, out)
             if data is None:

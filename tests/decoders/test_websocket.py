@@ -755,3 +755,13 @@ def test_fuzz_mutated_valid_streams(data: st.DataObject) -> None:
     )
     assert all(isinstance(e, Event) for e in events)
     assert len(events) <= len(mutated) // 2 + 100
+
+
+def test_frames_on_a_connection_that_never_upgraded_are_not_called_mid_stream() -> None:
+    """The capture holds the SYN (``no_upgrade``): the frames were sent without any upgrade, and the anomaly says
+    so instead of claiming the capture began after one."""
+    dec = WebSocketDecoder(7, subprotocol=None, extensions=None, mid_stream=True, no_upgrade=True)
+    events = dec.feed(chunk(frame(b'[2,"365","StatusNotification",{}]', mask=b"\x01\x02\x03\x04"), CLIENT, 1))
+    assert anomalies(events)[0] == "websocket.no_upgrade"
+    assert "never did the HTTP upgrade" in next(e.detail for e in events if isinstance(e, DecodeAnomaly))
+    assert [m.text_excerpt for m in of(events, WsMessage)] == ['[2,"365","StatusNotification",{}]']
