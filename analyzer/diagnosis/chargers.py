@@ -278,16 +278,17 @@ def relay_legs(tl: Timeline, tcp: list[FlowInfo]) -> dict[int, int]:
             out[flows[0].id] = leg.id
             taken.update((flows[0].id, leg.id))
             break
-    servers = {f.server_addr for f in tcp}
+    by_server: dict[str, list[FlowInfo]] = {}
+    for f in tcp:
+        by_server.setdefault(f.server_addr, []).append(f)
     for b in sorted(tcp, key=lambda f: f.first_ns):
-        if b.id in taken or b.client_addr not in servers:
+        if b.id in taken or b.client_addr not in by_server:
             continue
         cands = [
             a
-            for a in tcp
+            for a in by_server[b.client_addr]
             if a.id not in taken
             and a.id != b.id
-            and a.server_addr == b.client_addr
             and abs(b.first_ns - a.first_ns) <= RELAY_WINDOW_NS
             and _same_bytes(tl, a.id, b.id)
         ]

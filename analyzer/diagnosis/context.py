@@ -15,7 +15,7 @@ class Context:
     timeline: Timeline
     settings: Settings
     clock: ClockAnalysis
-    cache: dict[str, Any] = field(default_factory=dict)  # facts computed once per charger (see facts.py)
+    cache: dict[str, Any] = field(default_factory=dict)  # facts of the whole timeline, computed once (facts.py)
 
     def waited_s(self, ts_ns: int) -> float:
         """Seconds from ``ts_ns`` to the end of the capture."""

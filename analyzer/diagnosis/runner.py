@@ -60,9 +60,10 @@ def diagnose_all(tl: Timeline, settings: Settings) -> tuple[list[ChargerResult],
     rules = discover()
     pop = find_population(tl, settings)
     out = []
+    shared: dict[str, object] = {}  # facts of the whole timeline, computed once for every charger
     for ch in pop.chargers:
         clock = analyse_clock(ch.events)
-        ctx = Context(tl, settings, clock)
+        ctx = Context(tl, settings, clock, shared)
         found: list[Finding] = []
         errors: list[str] = []
         for spec in rules.values():
