@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyzer.decoders.mrec import MREC_NAMES
+
 LAYERS = ("dns", "tcp", "tls", "http", "websocket", "ocpp", "clock")
 
 
@@ -396,36 +398,6 @@ SIDE_WORDS = {
     "csms": "the CSMS operator (remotely)",
     "network": "the site or carrier network",
     "capture": "nobody yet: the capture cannot tell; take a better one",
-}
-
-# ChargeX MREC names (Rev 5): the report shows them next to the code
-MREC_NAMES = {
-    "CX001": "ConnectorLockFailure",
-    "CX002": "GroundFailure",
-    "CX003": "HighTemperature",
-    "CX004": "OverCurrentFailure",
-    "CX005": "OverVoltage",
-    "CX006": "UnderVoltage",
-    "CX007": "WeakSignal",
-    "CX008": "EmergencyStop",
-    "CX009": "AuthorizationTimeout",
-    "CX010": "InvalidVehicleMode",
-    "CX011": "CableCheckFailure",
-    "CX012": "PreChargeFailure",
-    "CX013": "NoInternet",
-    "CX014": "PilotFault",
-    "CX015": "PowerLoss",
-    "CX016": "EVContactorFault",
-    "CX017": "EVSEContactorFault",
-    "CX018": "CableOverTempDerate",
-    "CX019": "CableOverTempStop",
-    "CX020": "PartialInsertion",
-    "CX021": "CapacitanceFault",
-    "CX022": "ResistanceFault",
-    "CX023": "ProximityFault",
-    "CX024": "ConnectorVoltageHigh",
-    "CX025": "BrokenLatch",
-    "CX026": "CutCable",
 }
 
 
