@@ -14,8 +14,9 @@ import jsonschema
 import pytest
 
 from analyzer.config import Settings
-from analyzer.engine import analyze
+from analyzer.engine import analyze, build_timeline
 from analyzer.report.build import report_dict
+from analyzer.report.timeline_out import timeline_json, timeline_table
 from analyzer.report.writer import render_report
 from tests.conftest import EXTERNAL
 
@@ -117,11 +118,16 @@ def test_iso15118_car_to_charger_is_not_a_charger(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(p.name for p in FIELD.glob("*.pcap*")))
 def test_no_secret_in_any_output(name: str) -> None:
     """Neither the Basic-auth password nor the values of secret-holding configuration keys appear in the JSON,
-    Markdown or HTML report."""
+    Markdown or HTML report, nor in what ``ghostcap timeline`` prints (table and JSON)."""
     r = report(name)
-    for fmt in ("json", "md", "html"):
-        text = render_report(r, fmt)
+    built = build_timeline(FIELD / name, ())
+    outputs = {fmt: render_report(r, fmt) for fmt in ("json", "md", "html")}
+    outputs["timeline"] = timeline_table(built)
+    outputs["timeline-json"] = "".join(timeline_json(built))
+    for fmt, text in outputs.items():
         assert PASSWORD not in text, fmt
         for key in ("G_CardPin", "G_Authentication"):
-            for m in re.finditer(key + r'\W{1,12}value\W{1,12}([^"\\&]*)', text):
+            for m in re.finditer(
+                key + r'(?:[\\":\s,]|&quot;|&#34;){1,8}value(?:[\\":\s]|&quot;|&#34;){1,8}([^"\\&]*)', text
+            ):
                 assert m.group(1).startswith("«redacted»") or m.group(1) == "", (fmt, m.group(0))

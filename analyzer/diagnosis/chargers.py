@@ -325,7 +325,8 @@ def tls_to_plain_port(events: list[Event], plain_port: bool) -> Event | None:
     if hello is None or any(e.kind == "tls.server_hello" for e in events):
         return None
     answered_http = any(e.kind == "http.response" and e.direction == 1 for e in events)
-    if not (plain_port or answered_http or closed_silently(events, hello.frame)):
+    silent = closed_silently(events, hello.frame) and _modern(hello)
+    if not (plain_port or answered_http or silent):
         return None
     return next(
         (
@@ -337,6 +338,13 @@ def tls_to_plain_port(events: list[Event], plain_port: bool) -> Event | None:
         ),
         None,
     )
+
+
+def _modern(hello: Event) -> bool:
+    """The ClientHello offers TLS 1.2 and 1.3: a TLS server would find a common version and answer (an OpenSSL
+    server alerts on any other problem), so silence points to a server that does not speak TLS."""
+    versions = set(getattr(hello, "supported_versions", ()) or ())
+    return {0x0303, 0x0304} <= versions
 
 
 def closed_silently(events: list[Event], after: int) -> bool:
