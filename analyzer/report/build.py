@@ -11,6 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzer import __version__
+from analyzer.budgets import (
+    ATTEMPTS_SHOWN,
+    OCPP_MESSAGES_PER_CHARGER,
+    OCPP_MESSAGES_PER_CHARGER_BIG,
+    TIMELINE_CONTEXT,
+    TIMELINE_FULL_EVENTS,
+)
 from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.catalogue import FAULTS
 from analyzer.diagnosis.chargers import Other
@@ -30,14 +37,62 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     cap["sha256"] = a.sha256
     owner = _flow_owners(a.results)
     redact = (lambda p: p) if a.settings.show_tokens else redact_tokens
+    shown = [e for e in a.timeline.events if _shown(e, owner)]
+    complete = len(shown) <= TIMELINE_FULL_EVENTS
+    focus = {id(r): pointed_frames(r) for r in a.results}
+    kept = shown if complete else bounded_timeline(shown, a.results, focus, owner)
     return {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": cap,
-        "chargers": [_charger(r, redact) for r in a.results],
+        "chargers": [_charger(r, redact, None if complete else focus[id(r)]) for r in a.results],
         "others": [_other(o) for o in a.others],
-        "timeline": [_row(e, owner) for e in a.timeline.events if _shown(e, owner)],
+        "timeline": [_row(e, owner) for e in kept],
+        "timeline_complete": complete,
+        "timeline_omitted": len(shown) - len(kept),
     }
+
+
+def pointed_frames(r: ChargerResult) -> set[int]:
+    """The frames a charger's report points to: its findings (first and last frame, evidence), the boundaries of
+    the attempts it lists, the codes it reported."""
+    out: set[int] = set()
+    for f in [r.root_cause, *r.findings, *r.warnings, *r.undecided]:
+        if f is None:
+            continue
+        out.add(f.frame)
+        if f.last_frame:
+            out.add(f.last_frame)
+        out.update(e.frame for e in f.evidence)
+    for row in _attempts(r)["attempts"]:
+        out.update((row["first_frame"], row["last_frame"]))
+    out.update(e.frame for e in r.charger.events if e.kind == "ocpp.reported_code")
+    return out
+
+
+def bounded_timeline(
+    shown: list[Event],
+    results: list[ChargerResult],
+    focus: dict[int, set[int]],
+    owner: dict[int, tuple[str | None, str]],
+) -> list[Event]:
+    """The events a big capture's report keeps: each charger's events at the frames its report points to, with
+    ``TIMELINE_CONTEXT`` neighbours on each side, and decoding problems at those frames."""
+    charger_of_flow = {fid: id(r) for r in results for fid in r.charger.flow_ids + r.charger.dns_flow_ids}
+    by_charger: dict[int, list[int]] = {}
+    for i, e in enumerate(shown):
+        c = charger_of_flow.get(e.flow_id) if e.flow_id is not None else None
+        if c is not None:
+            by_charger.setdefault(c, []).append(i)
+    keep: set[int] = set()
+    for c, idx in by_charger.items():
+        frames = focus.get(c, set())
+        for pos, i in enumerate(idx):
+            if shown[i].frame in frames:
+                keep.update(idx[max(0, pos - TIMELINE_CONTEXT) : pos + TIMELINE_CONTEXT + 1])
+    every = set().union(*focus.values()) if focus else set()
+    keep.update(i for i, e in enumerate(shown) if isinstance(e, DecodeAnomaly) and e.frame in every)
+    return [shown[i] for i in sorted(keep)]
 
 
 def _flow_owners(results: list[ChargerResult]) -> dict[int, tuple[str | None, str]]:
@@ -68,7 +123,7 @@ def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
     }
 
 
-def _charger(r: ChargerResult, redact: Callable[[Any], Any]) -> dict[str, Any]:
+def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | None = None) -> dict[str, Any]:
     ch = r.charger
     reported = [
         {"cx_code": e.cx_code, "frame": e.frame, "source": e.source, "code": e.code}  # type: ignore[attr-defined]
@@ -110,7 +165,7 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any]) -> dict[str, Any]:
             "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - 50),
         },
         "connections": len(ch.flow_ids),
-        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact)),
+        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact, focus)),
         "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES) - len(msgs),
         "tls": _tls(ch.events),
         "errors": r.errors,
@@ -127,11 +182,22 @@ OCPP_TYPES = {
 }
 
 
-def _ocpp_messages(events: list[Event], redact: Callable[[Any], Any], limit: int = 500) -> list[dict[str, Any]]:
+def _ocpp_messages(
+    events: list[Event], redact: Callable[[Any], Any], focus: set[int] | None = None
+) -> list[dict[str, Any]]:
+    """The charger's decoded OCPP messages: the first ``OCPP_MESSAGES_PER_CHARGER``; in a big capture (``focus``:
+    the frames the report points to) those at the pointed frames first, then the first ones, up to
+    ``OCPP_MESSAGES_PER_CHARGER_BIG``, in frame order."""
+    msgs = [e for e in events if e.kind in OCPP_TYPES]
+    limit = OCPP_MESSAGES_PER_CHARGER
+    if focus is not None:
+        limit = OCPP_MESSAGES_PER_CHARGER_BIG
+        first = [e for e in msgs if e.frame in focus][:limit]
+        taken = {id(e) for e in first}
+        first += [e for e in msgs if id(e) not in taken][: limit - len(first)]
+        msgs = sorted(first, key=lambda e: e.frame)
     out = []
-    for e in events:
-        if e.kind not in OCPP_TYPES:
-            continue
+    for e in msgs:
         out.append(
             {
                 "frame": e.frame,
@@ -225,9 +291,6 @@ def _s(ns: int | None) -> float | None:
 
 def cx_of(f: Finding) -> str | None:
     return f.cx_code or (FAULTS[f.fault].cx_code if f.fault in FAULTS else None)
-
-
-ATTEMPTS_SHOWN = 50  # past this many attempts, the report lists the first, the last and those that differ
 
 
 def _attempts(r: ChargerResult) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from analyzer import budgets
 from analyzer.report import charts
 from analyzer.report.charts import Column, Mark, Pin, Step
 from analyzer.report.dispatch import dispatch
@@ -32,6 +33,7 @@ from analyzer.report.dispatch import dispatch
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 MAX_LADDER_STEPS = 40
+HTML_DETAILED_CHARGERS = budgets.HTML_DETAILED_CHARGERS
 MAX_TIMELINE_ROWS = 2000
 MAX_TEXT = 2000  # characters of any one value on the page
 MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
@@ -168,12 +170,19 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         by_owner.setdefault((r.get("charger"), r.get("charger_address")), []).append(i)
 
     chargers = []
+    brief = []
     fail_frames: set[int] = set()
-    for n, c in enumerate(report.get("chargers") or [], 1):
-        mine = _rows_of(c, rows, by_owner)
-        chargers.append(_charger(n, c, [(rows[i], row_ns[i]) for i in mine], start))
+    every = list(report.get("chargers") or [])
+    ranked = sorted(range(len(every)), key=lambda i: SEVERITY.index(_verdict_of(every[i])))
+    drawn = set(ranked[:HTML_DETAILED_CHARGERS])
+    for n, c in enumerate(every, 1):
         if c.get("root_cause"):
             fail_frames.add(c["root_cause"].get("frame"))
+        if n - 1 not in drawn:
+            brief.append(_brief(n, c))
+            continue
+        mine = _rows_of(c, rows, by_owner)
+        chargers.append(_charger(n, c, [(rows[i], row_ns[i]) for i in mine], start))
 
     first, last = _ns(cap.get("first")), _ns(cap.get("last"))
     one_day = first is not None and last is not None and first // DAY_NS == last // DAY_NS
@@ -192,7 +201,7 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         }
         for i, r in enumerate(shown)
     ]
-    counts = {v: sum(1 for c in chargers if c["verdict"] == v) for v in ("fault", "inconclusive", "healthy")}
+    counts = {v: sum(1 for c in every if _verdict_of(c) == v) for v in ("fault", "inconclusive", "healthy")}
     return {
         "csp": CSP,
         "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
@@ -212,11 +221,35 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         },
         "chargers": chargers,
         "overview": sorted(chargers, key=lambda c: SEVERITY.index(c["verdict"])),
+        "brief": sorted(brief, key=lambda c: SEVERITY.index(c["verdict"])),
         "counts": counts,
         "timeline": timeline,
         "timeline_one_day": one_day,
         "timeline_total": len(rows),
         "timeline_omitted": len(rows) - len(shown),
+    }
+
+
+def _verdict_of(c: dict[str, Any]) -> str:
+    v = c.get("verdict") or "inconclusive"
+    return v if v in VERDICT_TITLE else "inconclusive"
+
+
+def _brief(n: int, c: dict[str, Any]) -> dict[str, Any]:
+    """A charger past the HTML's budget of chargers drawn in full: one table row."""
+    rc = c.get("root_cause") or {}
+    who = dispatch(c)
+    return {
+        "n": n,
+        "name": c.get("id") or c.get("address") or f"charger {n}",
+        "address": c.get("address"),
+        "verdict": _verdict_of(c),
+        "fault": rc.get("fault"),
+        "frame": rc.get("frame"),
+        "cx": who["cx"] if who else None,
+        "side": who["side_title"] if who else None,
+        "site_visit": bool(c.get("site_visit")),
+        "summary": rc.get("summary") or c.get("verdict_reason") or "",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analyzer.budgets import MD_EVIDENCE_ROWS, MD_FINDINGS, MD_NAMES_PER_GROUP
 from analyzer.report.dispatch import dispatch
 
 
@@ -26,7 +27,10 @@ def report_markdown(r: dict[str, Any]) -> str:
     out.append("")
     if not r["chargers"]:
         out.append("No charger talking to a CSMS found in this capture.")
-    for c in r["chargers"]:
+    failing = [c for c in r["chargers"] if c["root_cause"] is not None]
+    rest = [c for c in r["chargers"] if c["root_cause"] is None]
+    grouped = len(rest) > MD_NAMES_PER_GROUP
+    for c in failing + ([] if grouped else rest):
         name = _esc(c["id"] or c["address"])
         rc = c["root_cause"]
         if rc is None:
@@ -52,14 +56,18 @@ def report_markdown(r: dict[str, Any]) -> str:
             out.append("")
             out.append("| frame | evidence |")
             out.append("|---|---|")
-            out.extend(f"| {e['frame']} | {_esc(e['what'])} |" for e in rc["evidence"])
+            out.extend(f"| {e['frame']} | {_esc(e['what'])} |" for e in rc["evidence"][:MD_EVIDENCE_ROWS])
+            if len(rc["evidence"]) > MD_EVIDENCE_ROWS:
+                out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report |")
             out.append("")
             out.append("What to do:")
             out.extend(f"1. {_esc(step)}" for step in rc["remediation"])
             if rc.get("certain_with"):
                 out.append(f"\nTo make this certain: {_esc(rc['certain_with'])}.")
-        for f in c["findings"]:
+        for f in c["findings"][:MD_FINDINGS]:
             out.append(f"- also: {f['cx_code'] or '-'} {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
+        if len(c["findings"]) > MD_FINDINGS:
+            out.append(f"- and {len(c['findings']) - MD_FINDINGS} more findings in the JSON report")
         for f in c.get("warnings") or []:
             out.append(f"- warning (nothing broke): {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
         for code in c["reported_codes"]:
@@ -67,6 +75,15 @@ def report_markdown(r: dict[str, Any]) -> str:
                 f"- charger reported {code['cx_code'] or code['code']} at frame {code['frame']} ({code['source']})"
             )
         out.append("")
+    if grouped:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for c in rest:
+            groups.setdefault((c["verdict"], c.get("verdict_reason") or ""), []).append(c["id"] or c["address"])
+        for (verdict, reason), names in sorted(groups.items(), key=lambda g: -len(g[1])):
+            shown = ", ".join(_esc(n) for n in names[:MD_NAMES_PER_GROUP])
+            more = f" and {len(names) - MD_NAMES_PER_GROUP} more" if len(names) > MD_NAMES_PER_GROUP else ""
+            out.append(f"**{len(names)} {verdict}**" + (f" ({_esc(reason)})" if reason else "") + f": {shown}{more}")
+            out.append("")
     others = r.get("others") or []
     if others:
         out.append("Not chargers:")

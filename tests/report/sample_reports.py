@@ -83,6 +83,8 @@ def report(
         "chargers": chargers,
         "others": others or [],
         "timeline": rows,
+        "timeline_complete": True,
+        "timeline_omitted": 0,
     }
 
 
