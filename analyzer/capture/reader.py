@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer import progress
 from analyzer.capture.container import CaptureReader, DecryptionSecret, Interface
 from analyzer.capture.ip import IpDecoder
 from analyzer.capture.linklayer import (
@@ -96,7 +97,9 @@ class Capture:
         ts = 0
         last_lt = -1
         link = None
+        tick = progress.tick
         for batch in self.reader.batches():
+            tick(frame)
             if first is None:
                 first = batch[0][0]
             for ts, lt, data, orig in batch:
