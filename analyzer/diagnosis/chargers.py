@@ -9,6 +9,7 @@ in the capture, or when the user names the CSMS (``--csms``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from analyzer.config import Settings
@@ -358,7 +359,12 @@ def closed_silently(events: list[Event], after: int) -> bool:
 
 def near_name(name: str, names: set[str] | frozenset[str]) -> str | None:
     """The CSMS name ``name`` is one or two edits from (a typo), or None (an equal name is not near)."""
-    for n in names:
+    return _near(name, frozenset(names))
+
+
+@functools.lru_cache(maxsize=4096)
+def _near(name: str, names: frozenset[str]) -> str | None:
+    for n in sorted(names):
         if n != name and abs(len(n) - len(name)) <= 2 and edit_distance(n, name) <= 2:
             return n
     return None
