@@ -245,7 +245,6 @@ FAULTS: dict[str, Fault] = {
             "a CALLERROR answered a CALL",
             "the CALLERROR",
             "CX013",
-            "Fix the field the schema or error names.",
             "Check firmware / CSMS OCPP compatibility.",
         ),
         _f(

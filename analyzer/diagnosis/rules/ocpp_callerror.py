@@ -40,6 +40,7 @@ def ocpp_callerror(ch: Charger, ctx: Context) -> Iterator[Finding]:
             because = f": the request breaks the schema at {v.path or '(message)'} ({v.message})"
         sender = 1 - (e.direction or 0) if violations else e.direction
         yield Finding(
+            remediation=_steps(e, action, violations),
             fault="ocpp.callerror",
             frame=e.frame,
             ts_ns=e.ts_ns,
@@ -49,3 +50,23 @@ def ocpp_callerror(ch: Charger, ctx: Context) -> Iterator[Finding]:
             fix_side="charger" if sender == 0 else "csms",
             flow_id=e.flow_id,
         )
+
+
+INTERNAL = ("InternalError", "GenericError")
+UNSUPPORTED = ("NotImplemented", "NotSupported")
+
+
+def _steps(e: object, action: str, violations: tuple) -> tuple[str, ...]:  # type: ignore[type-arg]
+    """What to do, from what the CALLERROR says: the field the schema names, the answering side's own failure, a
+    feature one side lacks."""
+    answered_by = side(getattr(e, "direction", None))
+    asked_by = side(1 - (getattr(e, "direction", None) or 0))
+    code = getattr(e, "error_code_canonical", None) or getattr(e, "error_code", "")
+    if violations:
+        v = violations[0]
+        return (f"Fix {v.path or 'the message'} in the {asked_by}'s {action} ({v.message}).",)
+    if code in INTERNAL:
+        return (f"The {answered_by} failed while handling {action}: read its log at that time and fix the cause.",)
+    if code in UNSUPPORTED:
+        return (f"The {answered_by} does not support {action}: align the feature profiles / firmware of both sides.",)
+    return (f"Fix what the {answered_by}'s error {code} names in the {asked_by}'s {action}.",)
