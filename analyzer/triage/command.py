@@ -250,9 +250,11 @@ def print_query(db: Path, sql: str, fmt: str) -> None:
     elif fmt == "csv":
         import csv
 
+        from analyzer.triage.store import csv_cell
+
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(names)
-        w.writerows(rows)
+        w.writerow([csv_cell(n) for n in names])
+        w.writerows([csv_cell(v) for v in r] for r in rows)
     else:
         click.echo(format_table(names, rows), nl=False)
 

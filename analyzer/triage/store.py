@@ -147,12 +147,26 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     return db
 
 
+# OWASP "CSV Injection": a spreadsheet reads a cell starting with one of these as a formula (or DDE command)
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe for a CSV a spreadsheet may open: a string starting with ``= + - @``, TAB or CR gets a
+    leading ``'`` (so it is text, not a formula); anything else, numbers included, is unchanged."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    """``results.csv``: every column of every row, cells neutralised by ``csv_cell`` (station ids, capture
+    names, error texts and warnings come from the capture or the file system)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
         w = csv.DictWriter(f, fieldnames=EXPORTED)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     tmp.replace(path)
 
 
