@@ -11,11 +11,26 @@ from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import AnalyzerError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def _check_keylogs(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """A key log must be a regular file of bounded size (``keylog.MAX_KEYLOG_BYTES``): a usage error otherwise,
+    before anything reads it (``/dev/zero`` never ends, a FIFO blocks)."""
+    from analyzer.tls.keylog import keylog_file_problem
+
+    for path in value:
+        problem = keylog_file_problem(path)
+        if problem:
+            raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
 KEYLOG_OPTION = click.option(
     "--keylog",
     "keylogs",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False),
+    callback=_check_keylogs,
     help="NSS key log (SSLKEYLOGFILE) to decrypt TLS with; repeatable. Keys embedded in a pcapng are used anyway.",
 )
 

@@ -16,8 +16,11 @@ sent is recorded, and oddities are anomalies. h11 serves the tests as a second o
 
 Errors: a head whose first line is neither a request line nor a status line raises ``DecodeError`` (the
 connection is not HTTP, or not any more). Everything else is an event or a ``DecodeAnomaly(decoder="http")``.
-Credentials: the ``Authorization`` value is read for its scheme and Basic user name and then dropped; no event,
-anomaly or attribute holds it, and buffers that held a head are replaced after parsing.
+Credentials: the ``Authorization`` value is read for its scheme and Basic user name and then dropped; no event or
+anomaly holds it, and buffers that held a head are replaced after parsing. The request target is kept with its
+query values hidden (``analyzer.redaction.redact_url``). The credentials and query values are remembered only as
+keyed hashes (``redaction.fingerprints``), to hide them in the response's body excerpt (a 401 body may echo what
+it refused).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from analyzer.decoders.websocket import WebSocketDecoder
 from analyzer.events.base import DecodeAnomaly, Event, GapReason, StreamChunk, StreamGap
 from analyzer.events.clock import ClockSample
 from analyzer.events.http import HttpRequest, HttpResponse
+from analyzer.redaction import fingerprints, redact_text, redact_url, scrub, url_secrets
 
 # RFC 6455 §1.3 / §4.2.2: Sec-WebSocket-Accept = base64(SHA-1(Sec-WebSocket-Key + this GUID))
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -113,6 +117,7 @@ class _Pending:
     ws_key: str | None
     upgrade: str | None
     direction: int
+    secrets: tuple[tuple[int, bytes], ...] = ()  # fingerprints of the request's credentials and query values
 
 
 @dataclass(slots=True)
@@ -132,6 +137,7 @@ class _Side:
     pending_event: dict[str, object] | None = None
     resumable: bool = True
     scanned: int = 0  # bytes of ``buf`` already searched for the end of a head
+    scrub: tuple[tuple[int, bytes], ...] = ()  # fingerprints of the secrets of the request this body answers
 
 
 def _headers(lines: list[bytes]) -> tuple[list[tuple[str, str]], int]:
@@ -368,21 +374,26 @@ class HttpUpgradeDecoder:
         for value in _all(headers, "sec-websocket-protocol"):
             protocols += [redact_subprotocol(p.strip()) for p in value.split(",") if p.strip()]
         auth_scheme = auth_user = None
+        secrets = url_secrets(target)
         authorization = _first(headers, "authorization")
         if authorization is not None:
             scheme, _, credentials = authorization.strip().partition(" ")
             low = scheme.lower()
             auth_scheme = "Basic" if low == "basic" else "Bearer" if low == "bearer" else scheme or None
+            secrets.append(credentials.strip())
             if low == "basic":
-                auth_user = self._basic_user(credentials)
+                auth_user, password = self._basic_user(credentials)
                 if auth_user is None:
                     out.append(self._anomaly(chunk.at_frame, chunk.ts_ns, d, "http.malformed_basic_auth", "not base64"))
+                else:
+                    secrets.append(password)
+                del password
             del credentials, authorization
         upgrade = _first(headers, "upgrade")
         ws_key = _first(headers, "sec-websocket-key")
         event: dict[str, object] = {
             "method": method,
-            "target": target,
+            "target": redact_url(target),
             "path": path,
             "station_id": station_id_of(path) if path.startswith("/") else None,
             "version": f"HTTP/{m.group(3).decode()}.{m.group(4).decode()}",
@@ -397,7 +408,8 @@ class HttpUpgradeDecoder:
             "user_agent": _first(headers, "user-agent"),
             "header_names": tuple(n for n, _ in headers),
         }
-        self._pending.append(_Pending(chunk.at_frame, method, ws_key, upgrade, d))
+        self._pending.append(_Pending(chunk.at_frame, method, ws_key, upgrade, d, fingerprints(secrets)))
+        del secrets, target
         body = self._request_body(headers, d, chunk, out)
         self._start_body(side, body, event, chunk, out)
         if upgrade is not None and side.mode is _Mode.HEAD:
@@ -408,15 +420,16 @@ class HttpUpgradeDecoder:
                 side.buf = bytearray()
 
     @staticmethod
-    def _basic_user(credentials: str) -> str | None:
-        """The user name of RFC 7617 Basic credentials; the password is split off and dropped here."""
+    def _basic_user(credentials: str) -> tuple[str | None, str]:
+        """The user name and password of RFC 7617 Basic credentials (``None`` and ``""`` when not base64); the
+        caller keeps the password only to hide it in the response."""
         try:
             raw = base64.b64decode(credentials.strip(), validate=True)
         except (binascii.Error, ValueError):
-            return None
-        user = raw.partition(b":")[0].decode("utf-8", "replace")
+            return None, ""
+        user, _, password = raw.decode("utf-8", "replace").partition(":")
         del raw
-        return user
+        return user, password
 
     def _response(
         self,
@@ -467,6 +480,7 @@ class HttpUpgradeDecoder:
             self._switch(side, d, upgrade, offered, event, chunk, rest_offset, out)
             return
         no_body = informational or status in (204, 304) or (request is not None and request.method == "HEAD")
+        side.scrub = request.secrets if request is not None else ()
         body = None if no_body else self._response_body(headers, d, chunk, out)
         self._start_body(side, body, event, chunk, out)
         if not informational:
@@ -635,7 +649,9 @@ class HttpUpgradeDecoder:
         side.mode = _Mode.HEAD
         event["body_size"] = side.body_size
         if "status" in event:
-            event["body_excerpt"] = bytes(side.kept).decode("utf-8", "replace")[:BODY_EXCERPT_CHARS]
+            text = bytes(side.kept).decode("utf-8", "replace")[: BODY_EXCERPT_CHARS * 2]
+            event["body_excerpt"] = redact_text(scrub(text, side.scrub))[:BODY_EXCERPT_CHARS]
+            side.scrub = ()
             cls: type[HttpRequest] | type[HttpResponse] = HttpResponse
         else:
             cls = HttpRequest

@@ -4,7 +4,8 @@ Every message event carries ``version`` (``"1.6"``, ``"2.0.1"``, ``"2.1"``: the 
 read and validated against; ``None`` when unknown), ``unique_id`` (the RPC message id as sent), ``size`` (bytes of
 the WebSocket message), ``violations`` (the first JSON-schema error of the payload, as ``SchemaViolation``s; ``()``
 when the payload is valid or when no schema was applied) and ``validated`` (a schema was applied). ``payload`` is the
-parsed JSON value exactly as sent; it may hold idTokens and passwords: render it through ``redact_tokens``.
+parsed JSON value exactly as sent; it may hold idTokens and passwords: render it through ``redact_tokens`` (the policy:
+``analyzer.redaction``).
 ``direction`` 0 is charger (WebSocket client) → CSMS, 1 is CSMS → charger.
 
 Events whose ``payload`` is a dict or list are not hashable (``hash()`` raises ``TypeError``); compare them with
@@ -13,105 +14,31 @@ Events whose ``payload`` is a dict or list are not hashable (``hash()`` raises `
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from analyzer.events.base import Event
-
-REDACTED = "«redacted»"
-
-# Keys whose whole value is an identifier token or a secret (1.6 idTag/parentIdTag; 2.x IdTokenType objects and
-# their additionalIdToken; 2.1 idTokens lists; network-profile and other passwords).
-TOKEN_KEYS = frozenset(
-    {
-        "idTag",
-        "parentIdTag",
-        "groupIdTag",
-        "idToken",
-        "groupIdToken",
-        "additionalIdToken",
-        "idTokens",
-        "password",
-        "basicAuthPassword",
-        "apnPassword",
-    }
-)
-# Configuration entries whose value is a secret: 1.6 {"key": K, "value": V}; 2.x {"variable": {"name": K}, ...}.
-SECRET_CONFIG_KEYS = frozenset({"AuthorizationKey", "BasicAuthPassword"})
-# Vendor configuration keys whose names say they hold a secret (Growatt's G_Authentication and G_CardPin, ...):
-# a password, a PIN, a secret, a credential, an authentication or API key, a private or pre-shared key, a token.
-SECRET_NAME = re.compile(
-    r"(?i)(passw|passwd|pwd|secret|credential|authentication|authkey|authorizationkey|apikey|api_key|privatekey|"
-    r"private_key|psk|pin$|pincode|pin_code|token$)"
+from analyzer.redaction import (
+    REDACTED,
+    SECRET_CONFIG_KEYS,
+    SECRET_NAME,
+    TOKEN_KEYS,
+    redact_text,
+    redact_tokens,
+    secret_config_key,
 )
 
-
-def secret_config_key(name: str) -> bool:
-    """A configuration key (1.6 ``key``, 2.x variable ``name``) whose value is a secret."""
-    return name in SECRET_CONFIG_KEYS or SECRET_NAME.search(name) is not None
-
-
-_TOKEN_TYPE_KEYS = frozenset({"type"})  # the token's type ("ISO14443", "eMAID") is kept: it is not the token
-
-
-def redact_tokens(payload: Any) -> Any:
-    """A copy of ``payload`` with every idToken and password replaced by ``"«redacted»"``.
-
-    Replaced: every string or number under a key in ``TOKEN_KEYS`` (1.6 ``idTag``, ``parentIdTag``; 2.x
-    ``idToken.idToken``, ``groupIdToken.idToken``, ``additionalInfo[].additionalIdToken``, ...), except a token's
-    ``type``; the ``value`` of a 1.6 configuration entry ``AuthorizationKey``; the ``attributeValue`` of a 2.x
-    variable ``BasicAuthPassword``. Everything else is copied as is. ``payload`` is not modified.
-    """
-    return _redact(payload, False)
-
-
-_TOKEN_TEXT = re.compile(
-    r'("(?:idTag|parentIdTag|groupIdTag|idToken|additionalIdToken|password|basicAuthPassword|apnPassword)"\s*:\s*")'
-    r'(?:[^"\\]|\\.)*'
-)
-_SECRET_NAMES = (
-    r"AuthorizationKey|BasicAuthPassword|[A-Za-z0-9_.-]*(?:[Pp]assw|[Pp]asswd|[Pp]wd|[Ss]ecret|[Cc]redential|"
-    r"[Aa]uthentication|[Aa]uth[Kk]ey|[Aa]pi_?[Kk]ey|[Pp]rivate_?[Kk]ey|PSK|psk|Pin|PIN|pin)[A-Za-z0-9_.-]*"
-)
-_SECRET_VALUE_AFTER = re.compile(
-    r'("(?:' + _SECRET_NAMES + r')"[^{}]*?"(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*'
-)
-_SECRET_VALUE_BEFORE = re.compile(
-    r'("(?:value|attributeValue)"\s*:\s*")(?:[^"\\]|\\.)*("[^{}]*?"(?:' + _SECRET_NAMES + r')")'
-)
-
-
-def redact_text(text: str) -> str:
-    """``text`` (raw OCPP-J, possibly cut short) with the string values of token and secret keys replaced by
-    ``«redacted»``: for excerpts and summaries, where the JSON may not parse."""
-    text = _TOKEN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SECRET_VALUE_AFTER.sub(lambda m: m.group(1) + REDACTED, text)
-    return _SECRET_VALUE_BEFORE.sub(lambda m: m.group(1) + REDACTED + m.group(2), text)
-
-
-def _redact(value: Any, secret: bool) -> Any:
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for k, v in value.items():
-            if secret and k in _TOKEN_TYPE_KEYS and isinstance(v, str):
-                out[k] = v
-            else:
-                out[k] = _redact(v, secret or k in TOKEN_KEYS)
-        if not secret:
-            key = value.get("key")
-            if isinstance(key, str) and secret_config_key(key) and "value" in out:
-                out["value"] = _redact(value["value"], True)
-            variable = value.get("variable")
-            name = variable.get("name") if isinstance(variable, dict) else None
-            if isinstance(name, str) and secret_config_key(name) and "attributeValue" in out:
-                out["attributeValue"] = _redact(value["attributeValue"], True)
-        return out
-    if isinstance(value, list):
-        return [_redact(v, secret) for v in value]
-    if secret and (isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool))):
-        return REDACTED
-    return value
+# The redaction policy (which fields and configuration keys hold secrets, and what replaces them) is
+# ``analyzer.redaction``'s; re-exported here beside the events whose payloads it applies to.
+__all__ = [
+    "REDACTED",
+    "SECRET_CONFIG_KEYS",
+    "SECRET_NAME",
+    "TOKEN_KEYS",
+    "redact_text",
+    "redact_tokens",
+    "secret_config_key",
+]
 
 
 def _clean(text: str, limit: int = 40) -> str:

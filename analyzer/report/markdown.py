@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from analyzer.budgets import MD_EVIDENCE_ROWS, MD_FINDINGS, MD_NAMES_PER_GROUP
 from analyzer.report.dispatch import dispatch
 
+# Characters Markdown (CommonMark, GitHub, GitLab, Jira-style renderers) gives a meaning inline: each is
+# backslash-escaped, which every CommonMark renderer shows as the character itself.
+_MD_SPECIAL = frozenset("\\`*_[]()<>{}|#!~=&@")
+_LINE_START = re.compile(r"^(?:[-+>]|\d+[.)])")  # a list item, quote or numbered item if it began a line
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")  # GFM extended autolinks: www. and scheme://
+
 
 def _esc(s: object) -> str:
-    """Neutralise Markdown/HTML in capture strings (ticket systems render both)."""
-    text = str(s)
-    for ch in "\\`*_[]<>|#":
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("\n", " ")
+    """A capture string as inert Markdown: no link, image, autolink, HTML, entity, emphasis, code, table cell,
+    heading, list or line break it chose. Every line break (CR, LF, U+2028/2029, NEL, VT, FF) and other control
+    character becomes a space; Markdown punctuation is backslash-escaped."""
+    out = []
+    for ch in str(s):
+        if ch in _MD_SPECIAL:
+            out.append("\\" + ch)
+        elif not ch.isprintable() and ch != " ":
+            out.append(" ")
+        else:
+            out.append(ch)
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(), "".join(out))
+    return "\\" + text if _LINE_START.match(text) else text
 
 
 def report_markdown(r: dict[str, Any]) -> str:
@@ -72,7 +87,8 @@ def report_markdown(r: dict[str, Any]) -> str:
             out.append(f"- warning (nothing broke): {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
         for code in c["reported_codes"]:
             out.append(
-                f"- charger reported {code['cx_code'] or code['code']} at frame {code['frame']} ({code['source']})"
+                f"- charger reported {_esc(code['cx_code'] or code['code'])} at frame {code['frame']} "
+                f"({_esc(code['source'])})"
             )
         out.append("")
     if grouped:

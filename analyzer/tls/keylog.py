@@ -3,16 +3,28 @@
 One secret per line: ``LABEL <client_random hex> <secret hex>``. ``CLIENT_RANDOM`` carries a TLS ≤ 1.2 master
 secret (48 bytes); ``CLIENT_/SERVER_HANDSHAKE_TRAFFIC_SECRET`` and ``CLIENT_/SERVER_TRAFFIC_SECRET_0`` the TLS 1.3
 traffic secrets (32 or 48 bytes, by the suite's hash). Comments (``#``) and blank lines are skipped. A malformed
-line is named with its line number in ``problems`` and skipped: one bad line never loses the others.
+line is named with its line number in ``problems`` and skipped: one bad line never loses the others. A problem
+names the file, the line and what is wrong, never the line's content: only a known label, or an unknown one that
+cannot be part of a secret (upper-case letters, digits and ``_``, not all hexadecimal), is quoted. A line wrapped
+in two, or a secret glued to its label, would otherwise put secret bytes into every report.
+
+A key log file must be a regular file of at most ``MAX_KEYLOG_BYTES`` (``keylog_file_problem`` says why not;
+``from_files`` raises ``KeyLogError``): a device such as ``/dev/zero`` would be read until memory runs out, a FIFO
+would block forever.
 
 Reference: https://firefox-source-docs.mozilla.org/security/nss/legacy/key_log_format/index.html
 """
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
+import stat
 from collections.abc import Iterable
 from functools import lru_cache
+
+from analyzer.errors import AnalyzerError
 
 CLIENT_RANDOM = "CLIENT_RANDOM"
 CLIENT_HANDSHAKE = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
@@ -29,6 +41,36 @@ RANDOM_LEN = 32
 TLS13_SECRET_LENS = (32, 48)  # SHA-256 and SHA-384 suites
 _HEX = frozenset("0123456789abcdefABCDEF")
 MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
+MAX_KEYLOG_BYTES = 64 << 20  # the largest key log file read (about 350,000 TLS 1.2 sessions)
+_LABEL_LIKE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")  # quotable: upper case, and (checked apart) not all hex
+_KNOWN_LABELS = (CLIENT_RANDOM, *sorted(TLS13_LABELS), *sorted(UNUSED_LABELS))
+
+
+class KeyLogError(AnalyzerError):
+    """A key log file that cannot be used at all (not a regular file, too large, unreadable)."""
+
+
+def keylog_file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be a key log (``None`` when it can): missing, not a regular file, or larger than
+    ``MAX_KEYLOG_BYTES``. Does not open it (so a FIFO never blocks)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"{os.fspath(path)}: {e.strerror or e}"
+    return _stat_problem(os.fspath(path), st)
+
+
+def _stat_problem(path: str, st: os.stat_result) -> str | None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
+        if stat.S_ISSOCK(st.st_mode):
+            kind = "a socket"
+        return f"{path}: a key log must be a regular file, this is {kind}"
+    if st.st_size > MAX_KEYLOG_BYTES:
+        return (
+            f"{path}: a key log may be at most {MAX_KEYLOG_BYTES >> 20} MiB, this one is {st.st_size / 2**20:.0f} MiB"
+        )
+    return None
 
 
 class KeyLog:
@@ -60,13 +102,18 @@ class KeyLog:
 
     @classmethod
     def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> KeyLog:
-        """Key logs from files (read once per process and file version); problems say which file and line."""
-        return cls(_load_file(os.fspath(p), *_stamp(os.fspath(p))) for p in paths)
+        """Key logs from files (read once per process and file version); problems say which file and line.
+        Raises ``KeyLogError`` for a file that is not a regular file of at most ``MAX_KEYLOG_BYTES``."""
+        return cls([_load_file(os.fspath(p), *_stamp(os.fspath(p))) for p in paths])
 
     def add_text(self, text: str | bytes, source: str) -> None:
         """Parse key-log ``text``; ``source`` names it in problems (``keys.txt`` → ``keys.txt line 3: ...``)."""
         if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
+            if text.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                text = text.decode("utf-16", "replace")  # PowerShell's Out-File
+            else:
+                text = text.decode("utf-8", "replace")
+        text = text.removeprefix("\ufeff")
         for n, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -81,7 +128,7 @@ class KeyLog:
         if label in UNUSED_LABELS:
             return None
         if label != CLIENT_RANDOM and label not in TLS13_LABELS:
-            return f"unknown label {_short(label)!r}"
+            return _unknown_label(label)
         if len(parts) != 3:
             return f"{label} needs a client random and a secret, found {len(parts) - 1} fields"
         try:
@@ -149,7 +196,35 @@ class KeyLog:
         return True
 
 
+def _unknown_label(label: str) -> str:
+    """What is wrong with a line whose first field is not a known label, without quoting anything that could be
+    (part of) a secret: a wrapped line's second half, a secret glued to its label, binary data."""
+    if all(c in _HEX for c in label):
+        return (
+            f"the line starts with {len(label)} hexadecimal digits, not a label "
+            "(a line wrapped in two, or fields out of order?)"
+        )
+    for known in _KNOWN_LABELS:
+        glued = label[: -len(known)]
+        if label.endswith(known) and glued and all(c in _HEX for c in glued):
+            return (
+                f"the label {known} comes after {len(glued)} hexadecimal digits (two lines joined, or a line wrapped?)"
+            )
+    if _LABEL_LIKE.fullmatch(label):
+        import difflib
+
+        near = difflib.get_close_matches(label, _KNOWN_LABELS, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        return f"unknown label {label!r}{hint}"
+    if label.isprintable() and label.isascii():
+        return "the line does not start with a key-log label (text, not shown)"
+    return "the line does not start with a key-log label (binary or non-ASCII data, not shown)"
+
+
 def _stamp(path: str) -> tuple[int, int]:
+    problem = keylog_file_problem(path)
+    if problem:
+        raise KeyLogError(problem)
     st = os.stat(path)
     return st.st_mtime_ns, st.st_size
 
@@ -157,10 +232,17 @@ def _stamp(path: str) -> tuple[int, int]:
 @lru_cache(maxsize=64)
 def _load_file(path: str, mtime_ns: int, size: int) -> KeyLog:
     log = KeyLog()
-    with open(path, "rb") as f:
-        log.add_text(f.read(), os.path.basename(path))
+    try:
+        # O_NONBLOCK: a file swapped for a FIFO since the check never blocks; fstat checks what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise KeyLogError(f"{path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        problem = _stat_problem(path, os.fstat(fd))
+        if problem:
+            raise KeyLogError(problem)
+        data = f.read(MAX_KEYLOG_BYTES + 1)
+        if len(data) > MAX_KEYLOG_BYTES:
+            raise KeyLogError(f"{path}: a key log may be at most {MAX_KEYLOG_BYTES >> 20} MiB, this one is larger")
+    log.add_text(data, os.path.basename(path))
     return log
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else text[:40] + "…"

@@ -226,21 +226,20 @@ def _finish(store: Store, out_dir: Path, say: Callable[[str], None]) -> None:
 
 
 def print_query(db: Path, sql: str, fmt: str) -> None:
-    """Run ``sql`` on the store opened read-only and print the result."""
+    """Run ``sql`` on the store opened read-only (no ATTACH, at most ``store.QUERY_TIME_LIMIT_S`` seconds) and
+    print the result."""
     import sqlite3
 
-    from analyzer.triage.store import open_readonly
+    from analyzer.triage.store import QueryError, open_readonly, run_query
 
     try:
         conn = open_readonly(db)
     except (FileNotFoundError, sqlite3.Error) as e:
         raise click.ClickException(str(e)) from None
     try:
-        cur = conn.execute(sql)
-        names = [d[0] for d in cur.description or ()]
-        rows = cur.fetchall()
-    except sqlite3.Error as e:
-        raise click.ClickException(f"query failed: {e}") from None
+        names, rows = run_query(conn, sql)
+    except QueryError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         conn.close()
     if fmt == "json":
@@ -250,9 +249,11 @@ def print_query(db: Path, sql: str, fmt: str) -> None:
     elif fmt == "csv":
         import csv
 
+        from analyzer.triage.store import csv_cell
+
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(names)
-        w.writerows(rows)
+        w.writerow([csv_cell(n) for n in names])
+        w.writerows([csv_cell(v) for v in r] for r in rows)
     else:
         click.echo(format_table(names, rows), nl=False)
 

@@ -4,7 +4,8 @@ Each worker is a ``spawn``-ed process that imports the engine once (``worker.wor
 supervisor over its own pipe. The supervisor knows which capture each worker holds, so when a worker dies
 (exception-proof Python cannot stop ``os._exit`` or a segfault), overruns ``timeout`` or grows past
 ``max_memory`` of RSS, that capture becomes an error outcome, the worker is killed and replaced, and the batch goes
-on. Workers ignore SIGINT: on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them.
+on. Workers ignore SIGINT: on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A
+worker never outlives its supervisor: it is killed with it (``worker.die_with_parent``), even mid-capture.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ class LocalPool:
     def _start(self, n: int) -> _Slot:
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(
-            target=worker_main, args=(child, self.cfg, self.max_memory), name=f"ghostcap-triage-{n}", daemon=True
+            target=worker_main,
+            args=(child, self.cfg, self.max_memory, os.getpid()),
+            name=f"ghostcap-triage-{n}",
+            daemon=True,
         )
         proc.start()
         child.close()

@@ -8,6 +8,7 @@ while a run is going on. ``open_readonly`` opens it with ``mode=ro`` for ``--que
 from __future__ import annotations
 
 import csv
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -137,22 +138,73 @@ class Store:
         self.db.close()
 
 
+QUERY_TIME_LIMIT_S = 30.0  # a --query running longer is stopped (a recursive CTE can run forever)
+_DENIED = {sqlite3.SQLITE_ATTACH: "ATTACH", sqlite3.SQLITE_DETACH: "DETACH"}
+
+
+class QueryError(Exception):
+    """A ``--query`` that was refused or stopped; the message says why."""
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """The store opened read-only (``mode=ro``): a query cannot change it."""
+    """The store opened read-only (``mode=ro``, ``query_only``): a query cannot change it, and cannot ``ATTACH``
+    another database (which would create the file anywhere)."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{path}: no such results database")
     db = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode=ro", uri=True)
     db.execute("PRAGMA query_only=ON")
+    db.set_authorizer(_authorize)
     return db
 
 
+def _authorize(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_DENY if action in _DENIED else sqlite3.SQLITE_OK
+
+
+def run_query(
+    db: sqlite3.Connection, sql: str, time_limit: float = QUERY_TIME_LIMIT_S
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of ``sql`` on a store from ``open_readonly``; ``QueryError`` when it is refused
+    (ATTACH/DETACH) or runs past ``time_limit`` seconds."""
+    import time
+
+    deadline = time.monotonic() + time_limit
+    db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        cur = db.execute(sql)
+        names = [d[0] for d in cur.description or ()]
+        return names, cur.fetchall()
+    except sqlite3.DatabaseError as e:
+        if time.monotonic() > deadline and "interrupt" in str(e):
+            raise QueryError(f"query stopped after {time_limit:g} s (the time limit of --query)") from None
+        if "not authorized" in str(e) and re.search(r"\b(ATTACH|DETACH)\b", sql, re.IGNORECASE):
+            raise QueryError("query refused: ATTACH and DETACH are not allowed (the store is read-only)") from None
+        raise QueryError(f"query failed: {e}") from None
+    finally:
+        db.set_progress_handler(None, 0)
+
+
+# OWASP "CSV Injection": a spreadsheet reads a cell starting with one of these as a formula (or DDE command)
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe for a CSV a spreadsheet may open: a string starting with ``= + - @``, TAB or CR gets a
+    leading ``'`` (so it is text, not a formula); anything else, numbers included, is unchanged."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
+    """``results.csv``: every column of every row, cells neutralised by ``csv_cell`` (station ids, capture
+    names, error texts and warnings come from the capture or the file system)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
         w = csv.DictWriter(f, fieldnames=EXPORTED)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     tmp.replace(path)
 
 

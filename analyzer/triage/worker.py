@@ -184,10 +184,34 @@ def limit_address_space(max_memory: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None) -> None:
-    """A local pool worker: ignore Ctrl-C (the supervisor decides), import, say ``ready``, then answer each
-    ``Task`` with an ``Outcome`` until sent ``None``; exit after an out-of-memory task."""
+PARENT_POLL_S = 0.5  # how often a worker checks that its supervisor is still there
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker when its supervisor (``parent``) dies, even in the middle of a capture: a daemon thread
+    sees the parent pid change (the worker is re-parented) and exits the process. A killed supervisor (SIGKILL, the
+    OOM killer) thus never leaves workers analysing captures nobody will store. (Not ``PR_SET_PDEATHSIG``: it
+    fires when the supervisor *thread* that started the worker ends, which is not the supervisor's death.)"""
+    import threading
+
+    if os.getppid() != parent:  # it died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ghostcap-parent-watch", daemon=True).start()
+
+
+def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None, parent: int | None = None) -> None:
+    """A local pool worker: ignore Ctrl-C (the supervisor decides), exit when the supervisor ``parent`` dies
+    (``die_with_parent``), import, say ``ready``, then answer each ``Task`` with an ``Outcome`` until sent ``None``
+    or the pipe closes; exit after an out-of-memory task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        die_with_parent(parent)
     warm_up()
     limit_address_space(max_memory)
     conn.send("ready")

@@ -415,7 +415,28 @@ def test_station_id(path: str, station: str | None) -> None:
 def test_absolute_form_and_query() -> None:
     events = run([(CLIENT, b"GET ws://h:80/ocpp/CP-9?token=x HTTP/1.1\r\nHost: h\r\n\r\n")])
     (r,) = of(events, HttpRequest)
-    assert (r.target, r.path, r.station_id) == ("ws://h:80/ocpp/CP-9?token=x", "/ocpp/CP-9", "CP-9")
+    assert (r.target, r.path, r.station_id) == ("ws://h:80/ocpp/CP-9?token=«redacted»", "/ocpp/CP-9", "CP-9")
+
+
+def test_query_values_and_echoed_credentials_are_hidden() -> None:
+    """``leak_password_in_url_query_timeline_json.pcap``, ``security/secrets/secrets_401.pcap``: the query string
+    of the upgrade request, and a 401 body echoing the Basic password or a query value, show no secret."""
+    basic = base64.b64encode(b"CP-1:S3cr3t-P4ss").decode()
+    req = (
+        f"GET ws://u:UrlPass1@h/ocpp/CP-1?password=QueryPass9&token=Tok%2D77&flag#frag HTTP/1.1\r\nHost: h\r\n"
+        f"Authorization: Basic {basic}\r\n\r\n"
+    ).encode()
+    body = b"bad credentials S3cr3t-P4ss, token Tok-77, password QueryPass9"
+    resp = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    dec = HttpUpgradeDecoder(3)
+    events = dec.feed(chunk(req, CLIENT, 1)) + dec.feed(chunk(resp, SERVER, 2)) + dec.close(3, 0)
+    (r,) = of(events, HttpRequest)
+    (a,) = of(events, HttpResponse)
+    assert r.target == "ws://u:«redacted»@h/ocpp/CP-1?password=«redacted»&token=«redacted»&«redacted»#«redacted»"
+    assert r.station_id == "CP-1"
+    assert a.body_excerpt == "bad credentials «redacted», token «redacted», password «redacted»"
+    for secret in ("S3cr3t-P4ss", "QueryPass9", "Tok%2D77", "Tok-77", "UrlPass1", basic):
+        assert not any(secret in text for text in [repr(events), *_strings(events), *_strings(dec)]), secret
 
 
 @pytest.mark.parametrize(

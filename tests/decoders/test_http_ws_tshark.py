@@ -31,6 +31,7 @@ from analyzer.decoders.http_upgrade import HttpUpgradeDecoder, redact_subprotoco
 from analyzer.events.base import Event
 from analyzer.events.http import HttpRequest, HttpResponse
 from analyzer.events.websocket import WsClose, WsSummary
+from analyzer.redaction import redact_url
 from tests import tshark_oracle
 from tests.conftest import EXTERNAL, PROJECT_CAPTURES, capture_files, capture_id
 from tests.decoders.drive import run_stream_decoder
@@ -188,7 +189,7 @@ def theirs(path: Path, ports: set[int], differences: set[str]) -> Facts:
                 (
                     frame,
                     row["http.request.method"],
-                    row["http.request.uri"],
+                    redact_url(row["http.request.uri"]),  # query values are hidden (analyzer.redaction)
                     one(row["http.host"]),
                     one(row["http.upgrade"]),
                     protocols,
