@@ -11,7 +11,7 @@ from typing import Any
 from analyzer.engine import TimelineResult
 from analyzer.events.base import Event
 from analyzer.events.ocpp import redact_text, redact_tokens
-from analyzer.timefmt import iso_utc
+from analyzer.timefmt import clock_utc, iso_utc
 
 HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
 
@@ -61,9 +61,7 @@ def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
 
 
 def timeline_table(result: TimelineResult, width: int = 160) -> str:
-    rows = [
-        (iso_utc(e.ts_ns)[11:26], str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events
-    ]
+    rows = [(clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:4])]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:4], widths, strict=True)) + "  " + HEADER[4]]
     room = max(40, width - sum(widths) - 8)

@@ -1,0 +1,121 @@
+"""Regression tests for the fuzz campaign's reproducers in ``../shared/robustness/`` (its README.md says what each
+must do): every case ends with a report or a one-line error, never a traceback, and never exit 1 for a crash."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from analyzer.cli import cli
+from analyzer.decoders.x509 import DerError, cert_info, name_from_der
+from analyzer.timefmt import clock_utc, iso_utc
+from tests.conftest import ROBUSTNESS
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def analyze_json(path: Path, tmp_path: Path) -> tuple[int, dict]:
+    res = invoke("analyze", str(path), "-o", str(tmp_path), "--format", "json,md,html")
+    assert "Traceback" not in res.output
+    stem = path.name.split(".")[0]
+    return res.exit_code, json.loads((tmp_path / f"{stem}.json").read_text(encoding="utf-8"))
+
+
+# --- 1. malformed certificates -------------------------------------------------------------------------------
+
+
+def test_x509_version_v2_is_a_malformed_certificate_not_a_crash(tmp_path: Path) -> None:
+    code, report = analyze_json(ROBUSTNESS / "crash_x509_version_v2.pcap", tmp_path)
+    assert code == 1  # the charger rejects the certificate: a fault found, and the report written
+    certs = [c for t in report["chargers"][0]["tls"] for c in t["certificates"]]
+    assert any("malformed" in c and "version" in c["malformed"].lower() for c in certs)
+    assert all(c["subject"] == "CN=csms.example" for c in certs)  # the lenient reader still read the names
+
+
+def test_certificate_request_ca_name_with_a_huge_oid_arc_is_kept_as_hex(tmp_path: Path) -> None:
+    _code, report = analyze_json(ROBUSTNESS / "crash_certreq_ca_oid_huge_arc.pcap", tmp_path)
+    assert report["chargers"][0]["tls"][0]["certificate_request"] is True
+    res = invoke("timeline", "--format", "json", str(ROBUSTNESS / "crash_certreq_ca_oid_huge_arc.pcap"))
+    assert res.exit_code == 0
+    req = [json.loads(line) for line in res.output.splitlines() if '"tls.certificate_request"' in line]
+    assert req
+    assert req[0]["fields"]["ca_names"][0].startswith("#30")
+
+
+def test_oid_arc_longer_than_256_bits_is_a_der_error() -> None:
+    arc = b"\xff" * 700 + b"\x7f"  # one 4,907-bit arc: str() of it would pass Python's 4,300-digit limit
+    oid = b"\x06\x82" + (len(arc) + 1).to_bytes(2, "big") + b"\x55" + arc
+    atv = b"\x30\x82" + (len(oid) + 4).to_bytes(2, "big") + oid + b"\x0c\x02ab"
+    rdn = b"\x31\x82" + len(atv).to_bytes(2, "big") + atv
+    name = b"\x30\x82" + len(rdn).to_bytes(2, "big") + rdn
+    with pytest.raises(DerError, match="256 bits"):
+        name_from_der(name)
+
+
+def test_cert_info_never_raises_on_any_version_value() -> None:
+    der = _certificate_der(ROBUSTNESS / "crash_x509_version_v2.pcap")
+    at = der.find(b"\xa0\x03\x02\x01") + 4  # tbsCertificate [0] EXPLICIT Version INTEGER
+    assert 4 < at < 20
+    for version in (0, 1, 2, 3, 5, 0x7F):
+        info = cert_info(der[:at] + bytes([version]) + der[at + 1 :])
+        assert info.sha256
+        if version not in (0, 2):  # v1 and v3 are what cryptography takes
+            assert info.parse_error
+            assert info.subject == "CN=csms.example"
+
+
+def _certificate_der(pcap: Path) -> bytes:
+    from analyzer.engine import build_timeline
+
+    built = build_timeline(str(pcap))
+    for e in built.timeline.events:
+        if e.kind == "tls.certificate":
+            assert e.certificates[0].parse_error  # the reproducer's certificate is malformed
+    data = pcap.read_bytes()
+    start = data.find(b"\x30\x82", data.find(b"\x0b\x00") + 10)  # first DER SEQUENCE after the Certificate message
+    length = int.from_bytes(data[start + 2 : start + 4], "big")
+    return data[start : start + 4 + length]
+
+
+# --- 2. timestamps out of range --------------------------------------------------------------------------------
+
+
+def test_iso_utc_out_of_range_is_said_not_raised() -> None:
+    assert iso_utc(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert iso_utc(-1) == "1969-12-31T23:59:59.999999999Z"
+    assert iso_utc(2**62 * 10**9) == "out of range (+4611686018427387904 s from 1970-01-01)"
+    assert iso_utc(-(2**62) * 10**9) == "out of range (-4611686018427387904 s from 1970-01-01)"
+    assert clock_utc(2**62 * 10**9) == "out of range"
+    assert clock_utc(1_700_000_000_123_456_789) == "22:13:20.123456"
+
+
+def test_pcapng_tsoffset_beyond_gmtime_is_reported_as_out_of_range(tmp_path: Path) -> None:
+    good = (ROBUSTNESS / "crash_pcapng_tsoffset_2p62.pcapng").read_bytes()
+    bad_offset = struct.pack("<HHq", 14, 8, 2**62)
+    assert good.count(bad_offset) == 1
+    negative = tmp_path / "negative.pcapng"
+    negative.write_bytes(good.replace(bad_offset, struct.pack("<HHq", 14, 8, -(2**62))))
+    for path in (ROBUSTNESS / "crash_pcapng_tsoffset_2p62.pcapng", negative):
+        out = tmp_path / path.stem
+        code, report = analyze_json(path, out)
+        assert code in (1, 4)
+        assert report["capture"]["first"].startswith("out of range (")
+        assert report["chargers"]  # everything else reported
+        stem = path.name.split(".")[0]
+        assert "out of range" in (out / f"{stem}.md").read_text(encoding="utf-8")
+        assert "out of range" in (out / f"{stem}.html").read_text(encoding="utf-8")
+        table = invoke("timeline", str(path))
+        assert table.exit_code == 0
+        assert "\nout of range  1 " in table.output
+        lines = invoke("timeline", "--format", "json", str(path))
+        assert lines.exit_code == 0
+        assert all(json.loads(x)["time"].startswith("out of range (") for x in lines.output.splitlines())
+        flows = invoke("flows", "--format", "json", str(path))
+        assert flows.exit_code == 0
+        assert '"first":"out of range (' in flows.output
