@@ -119,3 +119,66 @@ def test_pcapng_tsoffset_beyond_gmtime_is_reported_as_out_of_range(tmp_path: Pat
         flows = invoke("flows", "--format", "json", str(path))
         assert flows.exit_code == 0
         assert '"first":"out of range (' in flows.output
+
+
+# --- 3. lone surrogates, 4. non-finite numbers: strict JSON everywhere --------------------------------------------
+
+
+def _strict(text: str) -> object:
+    """Parse as strict JSON: no Infinity/NaN constants; the text must encode as UTF-8."""
+    text.encode("utf-8")
+
+    def reject(name: str) -> object:
+        raise AssertionError(f"{name} in JSON output")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_timeline_shows_a_lone_surrogate_escaped(tmp_path: Path) -> None:
+    path = str(ROBUSTNESS / "crash_timeline_json_lone_surrogate.pcap")
+    lines = invoke("timeline", "--format", "json", path)
+    assert lines.exit_code == 0
+    rows = [_strict(x) for x in lines.output.splitlines()]
+    calls = [r for r in rows if r["event"] == "ocpp.call" and r["fields"]["action"] == "BootNotification"]
+    assert "\ud800" in [c["fields"]["payload"]["chargePointVendor"] for c in calls]  # the escape round-trips
+    assert "\\ud800" in lines.output
+    assert "\ud800" not in lines.output
+    table = invoke("timeline", path)
+    assert table.exit_code == 0
+    assert "\\ud800" in table.output
+    assert "\ud800" not in table.output
+    report = invoke("analyze", path, "-o", "-", "--format", "json")
+    _strict(report.output)
+    assert "\\ud800" in report.output
+
+
+def test_ocpp_number_1e999_never_puts_infinity_in_json(tmp_path: Path) -> None:
+    path = ROBUSTNESS / "json_report_infinity.pcap"
+    code, report = analyze_json(path, tmp_path)
+    _strict((tmp_path / "json_report_infinity.json").read_text(encoding="utf-8"))
+    # validated as the infinity a peer's parser sees (not an integer), written as the text the charger sent
+    assert code == 1
+    assert report["chargers"][0]["root_cause"]["fault"] == "ocpp.schema_violation"
+    assert "transactionId is not of type 'integer'" in report["chargers"][0]["root_cause"]["summary"]
+    assert '"transactionId": "1e999"' in (tmp_path / "json_report_infinity.json").read_text(encoding="utf-8")
+    assert "Infinity" not in (tmp_path / "json_report_infinity.html").read_text(encoding="utf-8")
+    stdout = invoke("analyze", str(path), "-o", "-", "--format", "json")
+    _strict(stdout.output)
+    lines = invoke("timeline", "--format", "json", str(path))
+    for line in lines.output.splitlines():
+        _strict(line)
+    assert '"transactionId":"1e999"' in lines.output
+    _strict(invoke("flows", "--format", "json", str(path)).output)
+
+
+def test_strict_dumps_turns_every_non_finite_number_into_a_string() -> None:
+    from analyzer.jsontext import BigNumber, dumps, parse_float
+
+    value = json.loads("[1e999, -1e999, 1.5, 1e-999]", parse_float=parse_float)
+    assert value[0] == float("inf")
+    assert isinstance(value[0], BigNumber)
+    doc = {"a": value, "b": float("nan"), "c": (float("-inf"),), "d": "x\udfffy"}
+    assert _strict(dumps(doc)) == {"a": ["1e999", "-1e999", 1.5, 0.0], "b": "NaN", "c": ["-Infinity"], "d": "x\udfffy"}
+    import pickle
+
+    assert pickle.loads(pickle.dumps(value[0])).text == "1e999"

@@ -5,7 +5,6 @@ The only module besides the CLI that writes files. One capture failing never sto
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from analyzer.config import Settings
 from analyzer.errors import AnalyzerError
+from analyzer.jsontext import dumps
 
 EXIT_HEALTHY, EXIT_FAULT, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
 SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE]
@@ -73,7 +73,7 @@ def run_analyze(
         status = status_of([c["verdict"] for c in report["chargers"]])
         worst = max(worst, status, key=SEVERITY.index)
         if out_dir == "-":
-            sys.stdout.write(_clean(json.dumps(report, indent=2, ensure_ascii=False) + "\n"))
+            sys.stdout.write(dumps(report, indent=2) + "\n")
             continue
         stem = _unique(report_stem(cap), used)
         written = write_reports(report, out_dir, stem, formats)
@@ -84,7 +84,7 @@ def run_analyze(
 def render_report(report: dict, fmt: str) -> str:
     """One report (a ``build.report_dict`` result) as text in ``fmt``: ``json``, ``md`` or ``html``."""
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return dumps(report, indent=2) + "\n"
     if fmt == "md":
         from analyzer.report.markdown import report_markdown
 
