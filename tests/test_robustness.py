@@ -182,3 +182,106 @@ def test_strict_dumps_turns_every_non_finite_number_into_a_string() -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(value[0])).text == "1e999"
+
+
+# --- 6. unreadable input and output ------------------------------------------------------------------------------
+
+
+def test_pcap_of_only_its_magic_is_unreadable_exit_3(tmp_path: Path) -> None:
+    for name, data in (("magic.pcap", b"\xd4\xc3\xb2\xa1"), ("shb.pcapng", b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        res = invoke("analyze", str(path), "-o", str(tmp_path / "out"))
+        assert res.exit_code == 3
+        assert "file header cut short" in res.output
+        assert len(res.output.strip().splitlines()) == 1
+
+
+def test_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    capture = str(ROBUSTNESS / "json_report_infinity.pcap")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out, said in (
+        (a_file, "is a file, not a directory"),
+        (a_file / "sub", "cannot create the directory"),
+        (Path("/proc/ghostcap-test-output"), "cannot create the directory"),  # unwritable even for root
+    ):
+        res = invoke("analyze", capture, "-o", str(out))
+        assert res.exit_code == 2, res.output
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith(f"error: -o {out}: {said}")
+        assert "Traceback" not in res.output
+
+    import analyzer.report.writer as writer
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_write_atomic", disk_full)
+    res = invoke("analyze", capture, "-o", str(tmp_path / "out"))
+    assert res.exit_code == 2
+    assert "No space left on device" in res.output
+    assert "Traceback" not in res.output
+
+
+# --- 7. internal errors: exit 5, one line, never 1 ----------------------------------------------------------------
+
+
+def test_internal_error_in_analysis_exits_5_and_the_other_captures_are_reported(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analyzer.engine as engine
+
+    real = engine.analyze
+    broken = str(ROBUSTNESS / "crash_x509_version_v2.pcap")
+
+    def analyze(path, settings=None):  # type: ignore[no-untyped-def]
+        if str(path) == broken:
+            raise TypeError("boom\nsecond line")
+        return real(path, settings)
+
+    monkeypatch.setattr(engine, "analyze", analyze)
+    monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
+    res = invoke("analyze", broken, str(ROBUSTNESS / "json_report_infinity.pcap"), "-o", str(tmp_path))
+    assert res.exit_code == 5
+    assert f"internal error: {broken}: TypeError: boom second line; please report\n" in res.output
+    assert (tmp_path / "json_report_infinity.json").exists()
+
+
+def test_internal_error_in_one_report_format_writes_the_others(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analyzer.report.html as html
+
+    def report_html(report: dict) -> str:
+        raise KeyError("x")
+
+    monkeypatch.setattr(html, "report_html", report_html)
+    monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
+    res = invoke("analyze", str(ROBUSTNESS / "json_report_infinity.pcap"), "-o", str(tmp_path))
+    assert res.exit_code == 5
+    assert "internal error:" in res.output
+    assert "(html report): KeyError: 'x'; please report" in res.output
+    assert (tmp_path / "json_report_infinity.json").exists()
+    assert (tmp_path / "json_report_infinity.md").exists()
+    assert not (tmp_path / "json_report_infinity.html").exists()
+
+
+def test_internal_error_in_timeline_and_flows_exits_5(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analyzer.engine as engine
+    import analyzer.report.flows as flows_out
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(engine, "build_timeline", broken)
+    monkeypatch.setattr(flows_out, "flows_table", broken)
+    monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
+    capture = str(ROBUSTNESS / "json_report_infinity.pcap")
+    for args in (("timeline", capture), ("flows", capture)):
+        res = invoke(*args)
+        assert res.exit_code == 5
+        assert (
+            res.output.strip().splitlines()[-1] == "internal error: ZeroDivisionError: division by zero; please report"
+        )
+        assert "Traceback" not in res.output
+    monkeypatch.setenv("GHOSTCAP_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        invoke("timeline", capture)

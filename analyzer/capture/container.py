@@ -79,16 +79,21 @@ class CaptureReader:
 
     def _sniff(self) -> None:
         head = _read_exact(self.source.stream, 24)
+        where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
         if head[:4] in PCAP_MAGIC:
             self.format = "pcap"
         elif len(head) >= 4 and struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
             self.format = "pcapng"
         else:
             kind = describe_non_capture(head + self.source.stream.read(200))
-            where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
             if self.source.compression:
                 kind = f"{self.source.compression}-compressed {kind}"
             raise CaptureError(f"{where}not a packet capture (pcap or pcapng); it looks like {kind}")
+        if len(head) < 24:  # a pcap header is 24 bytes, a pcapng section header at least 28: nothing to read
+            raise CaptureError(
+                f"{where}{self.format} file header cut short ({len(head)} of {24 if self.format == 'pcap' else 28} "
+                "bytes): no packets to read"
+            )
         self._head = head
 
     def records(self) -> Iterator[Record]:
@@ -113,9 +118,6 @@ class CaptureReader:
 
     def _pcap(self) -> Iterator[list[Record]]:
         head = self._head
-        if len(head) < 24:
-            self._warn(f"pcap file header cut short ({len(head)} of 24 bytes); no packets")
-            return
         order, mult = PCAP_MAGIC[head[:4]]
         _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
         linktype = network & 0xFFFF
