@@ -285,3 +285,192 @@ def test_internal_error_in_timeline_and_flows_exits_5(monkeypatch) -> None:  # t
     monkeypatch.setenv("GHOSTCAP_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         invoke("timeline", capture)
+
+
+# --- 5. compressed captures: damage loses nothing before it; zero-filled input is named at once --------------------
+
+
+def _codec(name: str):  # type: ignore[no-untyped-def]
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    return {
+        "gzip": gzip.compress,
+        "bzip2": bz2.compress,
+        "xz": lzma.compress,
+        "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+    }[name]
+
+
+def _frames(n: int, seed: int = 3) -> list[bytes]:
+    import random
+
+    from tests import pcapbuild as pb
+
+    rnd = random.Random(seed)
+    return [
+        pb.ether(pb.ipv4("10.0.0.1", "10.0.0.2", 17, pb.udp(1000 + i % 100, 53, rnd.randbytes(60) * 4)))
+        for i in range(n)
+    ]
+
+
+def _read(path: Path) -> tuple[list[bytes], list[str]]:
+    from analyzer.capture.reader import open_capture
+
+    with open_capture(path) as cap:
+        return [r[2] for r in cap.reader.records()], cap.warnings
+
+
+def _members_ignoring_trailing_bytes(data: bytes) -> bytes:
+    """What ``gzip -dc`` gives: every complete gzip member, trailing garbage ignored."""
+    import zlib
+
+    out = b""
+    while data[:2] == b"\x1f\x8b":
+        d = zlib.decompressobj(31)
+        out += d.decompress(data)
+        data = d.unused_data
+    return out
+
+
+def test_gzip_reproducers_keep_every_packet_before_the_damage(tmp_path: Path) -> None:
+    import zlib
+
+    for name in (
+        "gzip_plus_one_trailing_newline.pcap.gz",
+        "gzip_300KB_plus_trailing_newline.pcap.gz",
+        "gzip_cut_short_loses_all.pcap.gz",
+    ):
+        data = (ROBUSTNESS / name).read_bytes()
+        plain = tmp_path / (name + ".pcap")
+        plain.write_bytes(_members_ignoring_trailing_bytes(data) or zlib.decompressobj(31).decompress(data))
+        expected, _ = _read(plain)
+        got, warnings = _read(ROBUSTNESS / name)
+        assert len(expected) >= 10
+        assert got == expected, name
+        assert "byte offset" in warnings[0]
+        if "trailing" in name:
+            assert f"followed by other data at byte offset {len(data) - 1}" in warnings[0]
+        else:
+            assert f"cut short: the file ends at byte offset {len(data)}" in warnings[0]
+    res = invoke("analyze", str(ROBUSTNESS / "gzip_plus_one_trailing_newline.pcap.gz"), "-o", str(tmp_path / "o"))
+    assert res.exit_code == 1  # the charger's fault is found again (it was "no charger found", exit 4)
+    assert "fault ocpp.callerror @13" in res.output
+
+
+def test_every_codec_keeps_what_comes_before_trailing_bytes_a_cut_or_corruption(tmp_path: Path) -> None:
+    from tests import pcapbuild as pb
+
+    frames = _frames(1500)  # ~470 KB: many decompressor pieces
+    raw = pb.pcap([(1_700_000_000 * 10**9 + i * 1000, f) for i, f in enumerate(frames)])
+    for codec in ("gzip", "bzip2", "xz", "zstd"):
+        z = _codec(codec)(raw)
+        got, warnings = _read(_w(tmp_path, f"{codec}-trailing", z + b"\n"))
+        assert got == frames, codec
+        assert f"the {codec} stream is followed by other data at byte offset {len(z)}" in warnings[0]
+
+        got, warnings = _read(_w(tmp_path, f"{codec}-two", z + _codec(codec)(raw)))
+        assert got[: len(frames)] == frames  # a second capture behind the first: its header is the damage
+        assert len(warnings) == 1
+
+        cut = z[: len(z) * 2 // 3]
+        said = f"the {codec} stream is cut short: the file ends at byte offset {len(cut)}"
+        if codec == "bzip2":  # bzip2 decompresses whole 900 kB blocks: this one is lost whole, nothing is readable
+            with pytest.raises(OSError, match=said):
+                _read(_w(tmp_path, f"{codec}-cut", cut))
+        else:
+            got, warnings = _read(_w(tmp_path, f"{codec}-cut", cut))
+            assert got == frames[: len(got)]
+            assert len(got) > len(frames) // 2, codec
+            assert said in warnings[0]
+
+        if codec == "bzip2":
+            continue  # one 900 kB block, scrambled whole by a flipped byte (and its CRC checked only at its end)
+        bad = bytearray(z)
+        bad[len(z) // 2 : len(z) // 2 + 8] = b"\xa5" * 8
+        got, warnings = _read(_w(tmp_path, f"{codec}-corrupt", bytes(bad)))
+        intact = next((i for i, (a, b) in enumerate(zip(got, frames, strict=False)) if a != b), len(got))
+        if codec == "gzip":  # located again within 256 bytes: every frame before it is kept
+            assert intact > len(frames) * 4 // 10
+        # the decompressor's error, or the garbage it gave first taken as a record; zstd frames carry no checksum
+        # by default (zstandard's compressor), so changed literals go unseen
+        assert len(warnings) == (0 if codec == "zstd" else 1), codec
+
+
+def test_gzip_damage_is_located_and_nothing_before_it_lost(tmp_path: Path) -> None:
+    import gzip
+
+    from tests import pcapbuild as pb
+
+    frames = _frames(600)
+    raw = pb.pcap([(1_700_000_000 * 10**9, f) for f in frames])
+    z = bytearray(gzip.compress(raw, compresslevel=0, mtime=0))  # stored blocks: header, LEN, NLEN, data
+    second = 10 + 5 + int.from_bytes(z[11:13], "little")  # the second stored block's header
+    z[second + 3] ^= 0xFF  # its NLEN no longer complements LEN: "invalid stored block lengths"
+    got, warnings = _read(_w(tmp_path, "stored", bytes(z)))
+    before = second - 15 - 24  # pcap bytes in the first block
+    assert len(got) >= (before // (16 + len(frames[0]))) - 1
+    assert got == frames[: len(got)]
+    assert f"the gzip stream is damaged between byte offsets {second // 256 * 256} and " in warnings[0]
+    assert "invalid stored block lengths" in warnings[0]
+
+    z = bytearray(gzip.compress(raw))
+    z[-6] ^= 1  # the CRC-32 in the trailer
+    got, warnings = _read(_w(tmp_path, "crc", bytes(z)))
+    assert got == frames
+    assert "incorrect data check" in warnings[0]
+
+
+def test_two_gzip_members_are_one_capture(tmp_path: Path) -> None:
+    import gzip
+
+    from tests import pcapbuild as pb
+
+    frames = _frames(300)
+    raw = pb.pcap([(1_700_000_000 * 10**9, f) for f in frames])
+    half = len(raw) // 2 + 7  # the second member starts inside a record
+    data = gzip.compress(raw[:half]) + b"\0" * 8 + gzip.compress(raw[half:])  # zero padding between members
+    got, warnings = _read(_w(tmp_path, "two", data))
+    assert got == frames
+    assert warnings == []
+    got, warnings = _read(_w(tmp_path, "two-nl", data + b"\n"))
+    assert got == frames
+    assert f"at byte offset {len(data)}" in warnings[0]
+
+
+def test_gzip_bomb_of_empty_records_is_named_at_once(tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    res = invoke("analyze", str(ROBUSTNESS / "bomb_gzip_pcap_header_then_1GiB_zeros.pcap.gz"), "-o", str(tmp_path))
+    assert time.monotonic() - started < 10
+    assert res.exit_code == 3
+    (line,) = res.output.strip().splitlines()
+    assert "pcap file of empty records" in line
+    assert "decompression bomb" in line
+
+
+def test_zero_filled_tail_after_packets_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    from tests import pcapbuild as pb
+
+    frames = _frames(20)
+    raw = pb.pcap([(1_700_000_000 * 10**9, f) for f in frames])
+    got, warnings = _read(_w(tmp_path, "tail", raw + bytes(1 << 20), ".pcap"))
+    assert got == frames
+    assert warnings == [
+        f"only zero bytes from byte offset {len(raw)} (at least 65536 of them, where records should be), after frame "
+        "20: zero-filled to the end (a preallocated file?); the rest is skipped"
+    ]
+    short = raw + bytes(160)  # ten empty records, then the end: read as they are
+    got, warnings = _read(_w(tmp_path, "short", short, ".pcap"))
+    assert len(got) == 30
+    assert warnings == []
+
+
+def _w(tmp_path: Path, name: str, data: bytes, suffix: str = ".pcap.z") -> Path:
+    path = tmp_path / (name + suffix)
+    path.write_bytes(data)
+    return path
