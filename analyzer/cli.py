@@ -24,13 +24,16 @@ class _Commands(click.Group):
     """The one place that decides the exit status of an unexpected error, for every command: an exception that
     is not a usage error, an ``AnalyzerError`` or ``OSError`` the command reports itself, or an interruption is a
     bug in ghostcap: one line (``internal error: ...; please report``) and exit status 5, never 1 (which means
-    "a fault was found"). ``GHOSTCAP_DEBUG=1`` shows the traceback instead."""
+    "a fault was found"). ``GHOSTCAP_DEBUG=1`` shows the traceback instead. Ctrl-C is exit status 130."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
+        except KeyboardInterrupt:  # click would make it "Aborted!" and exit 1, the status of a fault
+            click.echo("ghostcap: interrupted", err=True)
+            ctx.exit(130)
         except Exception as e:
             if debugging():
                 raise

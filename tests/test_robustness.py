@@ -474,3 +474,15 @@ def _w(tmp_path: Path, name: str, data: bytes, suffix: str = ".pcap.z") -> Path:
     path = tmp_path / (name + suffix)
     path.write_bytes(data)
     return path
+
+
+def test_interrupt_is_130_not_1(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analyzer.engine as engine
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "build_timeline", interrupted)
+    res = invoke("timeline", str(ROBUSTNESS / "json_report_infinity.pcap"))
+    assert res.exit_code == 130
+    assert "interrupted" in res.output
