@@ -234,10 +234,10 @@ def test_internal_error_in_analysis_exits_5_and_the_other_captures_are_reported(
     real = engine.analyze
     broken = str(ROBUSTNESS / "crash_x509_version_v2.pcap")
 
-    def analyze(path, settings=None):  # type: ignore[no-untyped-def]
+    def analyze(path, settings=None, salvage=False):  # type: ignore[no-untyped-def]
         if str(path) == broken:
             raise TypeError("boom\nsecond line")
-        return real(path, settings)
+        return real(path, settings, salvage)
 
     monkeypatch.setattr(engine, "analyze", analyze)
     monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
@@ -486,3 +486,21 @@ def test_interrupt_is_130_not_1(monkeypatch) -> None:  # type: ignore[no-untyped
     res = invoke("timeline", str(ROBUSTNESS / "json_report_infinity.pcap"))
     assert res.exit_code == 130
     assert "interrupted" in res.output
+
+
+def test_internal_error_in_the_diagnosis_still_writes_the_report_of_what_was_read(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analyzer.diagnosis.runner as runner
+
+    def diagnose_all(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(runner, "diagnose_all", diagnose_all)
+    monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
+    path = ROBUSTNESS / "json_report_infinity.pcap"
+    res = invoke("analyze", str(path), "-o", str(tmp_path))
+    assert res.exit_code == 5
+    assert f"internal error: {path}: IndexError: list index out of range; please report" in res.output
+    report = json.loads((tmp_path / "json_report_infinity.json").read_text(encoding="utf-8"))
+    assert report["capture"]["packets"] > 0
+    assert report["chargers"] == []
+    assert any(w.startswith("internal error: diagnosis: IndexError") for w in report["capture"]["warnings"])

@@ -82,7 +82,7 @@ def _analyze_one(
     from analyzer.report.build import report_dict
 
     try:
-        analysis = analyze(cap, settings)
+        analysis = analyze(cap, settings, salvage=True)
     except AnalyzerError as e:
         echo(f"error: {cap}: {e}")
         return EXIT_UNREADABLE
@@ -98,6 +98,8 @@ def _analyze_one(
     for w in report["capture"]["warnings"]:
         echo(f"warning: {cap}: {w}")
     status = status_of([c["verdict"] for c in report["chargers"]])
+    if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
+        status = _internal(analysis.internal_error, cap, echo)
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -118,7 +120,7 @@ def _analyze_one(
     return status
 
 
-def _internal(exc: Exception, where: str, echo: Callable[[str], None]) -> int:
+def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
     if debugging():
         raise exc
     echo(internal_error_line(exc, where))
