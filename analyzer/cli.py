@@ -8,7 +8,7 @@ import click
 
 from analyzer import __version__
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
-from analyzer.errors import AnalyzerError
+from analyzer.errors import EXIT_INTERNAL, AnalyzerError, debugging, internal_error_line
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -35,7 +35,28 @@ KEYLOG_OPTION = click.option(
 )
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class _Commands(click.Group):
+    """The one place that decides the exit status of an unexpected error, for every command: an exception that
+    is not a usage error, an ``AnalyzerError`` or ``OSError`` the command reports itself, or an interruption is a
+    bug in ghostcap: one line (``internal error: ...; please report``) and exit status 5, never 1 (which means
+    "a fault was found"). ``GHOSTCAP_DEBUG=1`` shows the traceback instead. Ctrl-C is exit status 130."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+            raise
+        except KeyboardInterrupt:  # click would make it "Aborted!" and exit 1, the status of a fault
+            click.echo("ghostcap: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as e:
+            if debugging():
+                raise
+            click.echo(internal_error_line(e), err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="ghostcap")
 def cli() -> None:
     """ghostcap: find where an EV charger's handshake with its CSMS failed, from a packet capture."""
@@ -120,9 +141,10 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
         click.echo(timeline_table(result), nl=False)
 
 
-EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error; 3 a capture could not be
-read; 4 no fault, but a verdict is inconclusive (or no charger was found). With several captures the most severe
-status wins (3, then 1, then 4)."""
+EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be
+written where -o says); 3 a capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was
+found); 5 internal error (a bug in ghostcap: please report it). With several captures the most severe status wins
+(5, then 3, then 1, then 4)."""
 
 
 @cli.command(epilog=EXIT_HELP)

@@ -272,15 +272,26 @@ class Analysis:
     results: list[ChargerResult]
     settings: Settings
     others: list[Other] = field(default_factory=list)  # traffic that is not a charger's (ISO 15118, relays...)
+    internal_error: BaseException | None = None  # with ``salvage``: the bug that stopped the diagnosis
 
 
-def analyze(path: str | Path, settings: Settings | None = None) -> Analysis:
-    """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all."""
+def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = False) -> Analysis:
+    """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all.
+
+    With ``salvage`` (``ghostcap analyze``), an unexpected exception in the diagnosis (a bug) still gives the
+    analysis of what was read, without chargers, its ``internal_error`` set and a capture warning saying so."""
     from analyzer.diagnosis.runner import diagnose_all
+    from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
     built = build_timeline(path, settings.keylog_files)
-    results, others = diagnose_all(built.timeline, settings)
+    try:
+        results, others = diagnose_all(built.timeline, settings)
+    except Exception as e:
+        if not salvage or debugging():
+            raise
+        built.capture.warnings.append(internal_error_line(e, "diagnosis") + ": no verdict for this capture")
+        return Analysis(built.capture, file_sha256(path), built.timeline, [], settings, [], internal_error=e)
     return Analysis(built.capture, file_sha256(path), built.timeline, results, settings, others)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT.parent / "shared" / "captures-external"
+ROBUSTNESS = ROOT.parent / "shared" / "robustness"  # damaged and crafted captures (README.md there), read in place
 PROJECT_CAPTURES = ROOT / "captures"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
 

@@ -19,6 +19,7 @@ from analyzer.errors import CaptureError
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 24  # 16 MiB: larger record or block lengths are corruption, not data
 STANDARD_MAX_SNAPLEN = 262_144  # wiretap's limit for ordinary link types
+ZERO_RUN = 1 << 16  # this many zero bytes where a pcap record starts: zero-filled, not 4,096 empty records
 
 PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1000),  # little-endian, microseconds
@@ -79,16 +80,21 @@ class CaptureReader:
 
     def _sniff(self) -> None:
         head = _read_exact(self.source.stream, 24)
+        where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
         if head[:4] in PCAP_MAGIC:
             self.format = "pcap"
         elif len(head) >= 4 and struct.unpack_from("<I", head)[0] == PCAPNG_SHB:
             self.format = "pcapng"
         else:
             kind = describe_non_capture(head + self.source.stream.read(200))
-            where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
             if self.source.compression:
                 kind = f"{self.source.compression}-compressed {kind}"
             raise CaptureError(f"{where}not a packet capture (pcap or pcapng); it looks like {kind}")
+        if len(head) < 24:  # a pcap header is 24 bytes, a pcapng section header at least 28: nothing to read
+            raise CaptureError(
+                f"{where}{self.format} file header cut short ({len(head)} of {24 if self.format == 'pcap' else 28} "
+                "bytes): no packets to read"
+            )
         self._head = head
 
     def records(self) -> Iterator[Record]:
@@ -113,9 +119,6 @@ class CaptureReader:
 
     def _pcap(self) -> Iterator[list[Record]]:
         head = self._head
-        if len(head) < 24:
-            self._warn(f"pcap file header cut short ({len(head)} of 24 bytes); no packets")
-            return
         order, mult = PCAP_MAGIC[head[:4]]
         _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
         linktype = network & 0xFFFF
@@ -127,6 +130,7 @@ class CaptureReader:
         pos = 0
         base = 24  # file offset of buf[0]
         count = 0
+        zeros_from = 0  # file offset before which zero-filling was ruled out
         batch: list[Record] = []
         append = batch.append
         while True:
@@ -149,6 +153,15 @@ class CaptureReader:
                         )
                     break
             sec, frac, incl, orig = unpack(buf, pos)
+            if not incl and not (sec | frac | orig) and base + pos >= zeros_from:
+                # An all-zero record header: padding (a preallocated file) or a bomb (1 GiB of zeros in a 1 MB
+                # gzip). Look ahead once, so that a long run is named at once instead of read record by record.
+                run = buf[pos : pos + ZERO_RUN]
+                nonzero = len(run) - len(run.lstrip(b"\0"))
+                if nonzero == ZERO_RUN:
+                    self._zero_filled(base + pos, count)
+                    break
+                zeros_from = base + pos + (nonzero if nonzero < len(run) else len(run))
             if incl > max_len:
                 self._warn(
                     f"corrupt record at byte offset {base + pos} (frame {count + 1}): captured length {incl} "
@@ -178,6 +191,17 @@ class CaptureReader:
         self._packets = count
         if batch:
             yield batch
+
+    def _zero_filled(self, offset: int, count: int) -> None:
+        what = f"only zero bytes from byte offset {offset} (at least {ZERO_RUN} of them, where records should be)"
+        if not count:
+            where = f"{self.source.name}: " if self.source.name != "-" else "standard input: "
+            packed = f"{self.source.compression}-compressed " if self.source.compression else ""
+            raise CaptureError(
+                f"{where}a {packed}pcap file of empty records: a header, then {what}; a zero-filled file or a "
+                "decompression bomb, not a capture"
+            )
+        self._warn(f"{what}, after frame {count}: zero-filled to the end (a preallocated file?); the rest is skipped")
 
     # -- pcapng -----------------------------------------------------------------------------------------------
 

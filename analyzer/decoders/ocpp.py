@@ -57,6 +57,7 @@ from analyzer.events.ocpp import (
     SchemaViolation,
     redact_text,
 )
+from analyzer.jsontext import parse_float
 
 CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND_TYPE = 2, 3, 4, 5, 6
 TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
@@ -300,7 +301,7 @@ class OcppDecoder:
         except UnicodeDecodeError as e:
             return unparsed(f"invalid UTF-8 at byte {e.start}")
         try:
-            msg = json.loads(s, parse_constant=_reject_constant)
+            msg = json.loads(s, parse_constant=_reject_constant, parse_float=parse_float)
         except RecursionError:
             return unparsed("JSON nested too deeply to parse")
         except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit

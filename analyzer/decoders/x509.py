@@ -87,9 +87,11 @@ SIGNATURE_ALGORITHMS = {
 }
 
 
-# What cryptography raises for DER it refuses: ValueError on load, and lazily, when the extensions are read,
-# ValueError, DuplicateExtension or UnsupportedGeneralNameType.
-_CRYPTOGRAPHY_ERRORS = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+# What cryptography raises for DER it refuses: ValueError or InvalidVersion (a version other than v1 or v3, e.g. 1
+# = v2, or 2**31) on load, and lazily, when the extensions are read, ValueError, DuplicateExtension or
+# UnsupportedGeneralNameType.
+_CRYPTOGRAPHY_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+MAX_OID_ARC_BITS = 256  # a UUID arc (2.25.x, X.667) has 128; a longer one is damage, not data
 
 
 class DerError(ValueError):
@@ -228,6 +230,8 @@ def _oid(data: bytes, tlv: _Tlv) -> str:
     value = 0
     for b in body:
         value = (value << 7) | (b & 0x7F)
+        if value >> MAX_OID_ARC_BITS:  # also keeps str() under Python's int-to-string digit limit
+            raise DerError(f"OID arc longer than {MAX_OID_ARC_BITS} bits")
         if not b & 0x80:
             parts.append(value)
             value = 0

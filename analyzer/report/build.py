@@ -263,6 +263,8 @@ def _tls(events: list[Event]) -> list[dict[str, Any]]:
                     "not_before": iso_utc(c.not_before_ns),
                     "not_after": iso_utc(c.not_after_ns),
                     "sha256": c.sha256,
+                    # only for a certificate cryptography refused (read by the lenient DER reader): why
+                    **({"malformed": c.parse_error} if c.parse_error else {}),
                 }
                 for c in e.certificates
             ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from analyzer import __version__
 from analyzer.engine import CaptureInfo, FlowsResult
 from analyzer.flows.table import Flow
+from analyzer.jsontext import dumps
 from analyzer.timefmt import iso_utc
 
 FLOWS_SCHEMA = "ghostcap.flows/1"
@@ -85,11 +85,10 @@ def flows_json(result: FlowsResult) -> Iterator[str]:
     and a line per flow stays readable and easy to grep.
     """
     doc = flows_dict(result, with_flows=False)
-    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    head = dumps(doc, separators=(",", ":"))
     yield head[:-1] + ',"flows":['
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for i, flow in enumerate(result.flows):
-        yield ("\n" if i == 0 else ",\n") + dumps(flow_dict(flow, result.tls))
+        yield ("\n" if i == 0 else ",\n") + dumps(flow_dict(flow, result.tls), separators=(",", ":"))
     yield "\n]}\n"
 
 

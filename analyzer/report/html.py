@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from analyzer import budgets
+from analyzer.jsontext import finite
 from analyzer.report import charts
 from analyzer.report.charts import Column, Mark, Pin, Step
 from analyzer.report.dispatch import dispatch
@@ -365,9 +366,16 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
     }
 
 
+def _payload_text(payload: Any) -> str:
+    try:
+        return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:  # 1e999 as the charger wrote it, not Infinity
+        return json.dumps(finite(payload), indent=2, ensure_ascii=False, default=str)
+
+
 def _ocpp(m: dict[str, Any], start: int | None, rc: dict[str, Any] | None) -> dict[str, Any]:
     payload = m.get("payload")
-    text = None if payload is None else _Block(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    text = None if payload is None else _Block(_payload_text(payload))
     kind = m.get("type")
     violations = list(m.get("violations") or [])
     classes = []

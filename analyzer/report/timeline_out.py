@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 from enum import Enum
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 from analyzer.engine import TimelineResult
 from analyzer.events.base import Event
 from analyzer.events.ocpp import redact_text, redact_tokens
-from analyzer.timefmt import iso_utc
+from analyzer.jsontext import dumps, escape_surrogates
+from analyzer.timefmt import clock_utc, iso_utc
 
 HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
 
@@ -57,13 +57,11 @@ def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
             "summary": e.summary(),
             "fields": fields,
         }
-        yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+        yield dumps(row, separators=(",", ":")) + "\n"
 
 
 def timeline_table(result: TimelineResult, width: int = 160) -> str:
-    rows = [
-        (iso_utc(e.ts_ns)[11:26], str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events
-    ]
+    rows = [(clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:4])]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:4], widths, strict=True)) + "  " + HEADER[4]]
     room = max(40, width - sum(widths) - 8)
@@ -74,4 +72,6 @@ def timeline_table(result: TimelineResult, width: int = 160) -> str:
 
 
 def _one_line(s: str) -> str:
-    return "".join(c if c.isprintable() else "\ufffd" for c in s)
+    """``s`` on one terminal line: a lone surrogate as its escape (``\\ud800``), other unprintables as U+FFFD."""
+    s = escape_surrogates(s)
+    return s if s.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in s)

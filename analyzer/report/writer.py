@@ -1,21 +1,23 @@
 """``ghostcap analyze``'s work loop: analyse each capture, write its reports, compute the exit status.
 
-The only module besides the CLI that writes files. One capture failing never stops the others.
+The only module besides the CLI that writes files. One capture failing (unreadable, or an internal error) never stops
+the others; an output directory that cannot be written stops them all (exit status 2).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analyzer.config import Settings
-from analyzer.errors import AnalyzerError
+from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
+from analyzer.jsontext import dumps
 
-EXIT_HEALTHY, EXIT_FAULT, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 2, 3, 4
-SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE]
+EXIT_HEALTHY, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 3, 4
+SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most severe
 SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".pcapng", ".pcap", ".cap", ".dmp")
 
 
@@ -50,41 +52,108 @@ def run_analyze(
     echo: Callable[[str], None],
     keylog_files: Sequence[str] = (),
 ) -> int:
-    from analyzer.engine import analyze
-    from analyzer.report.build import report_dict
-
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
-    for cap in captures:
-        try:
-            analysis = analyze(cap, settings)
-        except AnalyzerError as e:
-            echo(f"error: {cap}: {e}")
-            worst = max(worst, EXIT_UNREADABLE, key=SEVERITY.index)
-            continue
-        except OSError as e:
-            echo(f"error: {cap}: {e.strerror or e}")
-            worst = max(worst, EXIT_UNREADABLE, key=SEVERITY.index)
-            continue
-        report = report_dict(analysis)
-        for w in report["capture"]["warnings"]:
-            echo(f"warning: {cap}: {w}")
-        status = status_of([c["verdict"] for c in report["chargers"]])
-        worst = max(worst, status, key=SEVERITY.index)
-        if out_dir == "-":
-            sys.stdout.write(_clean(json.dumps(report, indent=2, ensure_ascii=False) + "\n"))
-            continue
-        stem = _unique(report_stem(cap), used)
-        written = write_reports(report, out_dir, stem, formats)
-        echo(f"{cap}: {_headline(report)} → {', '.join(written)}")
+    try:
+        if out_dir != "-":
+            prepare_out_dir(out_dir)
+        for cap in captures:
+            status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+            worst = max(worst, status, key=SEVERITY.index)
+    except OutputError as e:
+        echo(f"error: {e}")
+        return EXIT_USAGE
     return worst
+
+
+def _analyze_one(
+    cap: str,
+    settings: Settings,
+    out_dir: str,
+    formats: list[str],
+    used: set[str],
+    echo: Callable[[str], None],
+) -> int:
+    """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
+    or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
+    could still be rendered are written."""
+    from analyzer.engine import analyze
+    from analyzer.report.build import report_dict
+
+    try:
+        analysis = analyze(cap, settings, salvage=True)
+    except AnalyzerError as e:
+        echo(f"error: {cap}: {e}")
+        return EXIT_UNREADABLE
+    except OSError as e:
+        echo(f"error: {cap}: {e.strerror or e}")
+        return EXIT_UNREADABLE
+    except Exception as e:  # noqa: BLE001 - a bug: say so in one line and go on with the next capture
+        return _internal(e, cap, echo)
+    try:
+        report = report_dict(analysis)
+    except Exception as e:  # noqa: BLE001
+        return _internal(e, cap, echo)
+    for w in report["capture"]["warnings"]:
+        echo(f"warning: {cap}: {w}")
+    status = status_of([c["verdict"] for c in report["chargers"]])
+    if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
+        status = _internal(analysis.internal_error, cap, echo)
+    if out_dir == "-":
+        try:
+            text = dumps(report, indent=2) + "\n"
+        except Exception as e:  # noqa: BLE001
+            return _internal(e, cap, echo)
+        sys.stdout.write(text)
+        return status
+    stem = _unique(report_stem(cap), used)
+    written: list[str] = []
+    for fmt in formats:
+        try:
+            text = render_report(report, fmt)
+        except Exception as e:  # noqa: BLE001 - the other formats are still written
+            status = _internal(e, f"{cap} ({fmt} report)", echo)
+            continue
+        written.append(write_report_text(text, out_dir, stem, fmt))
+    echo(f"{cap}: {_headline(report)} → {', '.join(written) or 'no report written'}")
+    return status
+
+
+def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
+    if debugging():
+        raise exc
+    echo(internal_error_line(exc, where))
+    return EXIT_INTERNAL
+
+
+def prepare_out_dir(out_dir: str | Path) -> None:
+    """Create ``out_dir`` if needed; ``OutputError`` (one sentence) when it is a file or cannot be written to."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"-o {out_dir}: is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"-o {out_dir}: cannot create the directory: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"-o {out_dir}: cannot write there: permission denied")
+
+
+def write_report_text(text: str, out_dir: str | Path, stem: str, fmt: str) -> str:
+    """Write ``out_dir/stem.<fmt>`` atomically; its path. ``OutputError`` when it cannot be written."""
+    path = Path(out_dir) / f"{stem}.{fmt}"
+    try:
+        _write_atomic(path, text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return str(path)
 
 
 def render_report(report: dict, fmt: str) -> str:
     """One report (a ``build.report_dict`` result) as text in ``fmt``: ``json``, ``md`` or ``html``."""
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return dumps(report, indent=2) + "\n"
     if fmt == "md":
         from analyzer.report.markdown import report_markdown
 
@@ -118,8 +187,13 @@ def _unique(stem: str, used: set[str]) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_clean(text), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(_clean(text), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def _clean(text: str) -> str:
