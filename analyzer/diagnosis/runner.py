@@ -91,6 +91,12 @@ def _shape(f: Finding) -> tuple[str, str]:
     return f.fault, re.sub(r"\d+", "#", f.summary)
 
 
+def _hms(ns: int) -> str:
+    """HH:MM:SS of a capture time, or the whole text when the time is out of range."""
+    t = iso_utc(ns)
+    return t[11:19] if t[10:11] == "T" else t
+
+
 def group_repeats(found: list[Finding]) -> list[Finding]:
     """Findings of the same shape on several attempts become one, with the count and first/last frame."""
     groups: dict[tuple[str, str], list[Finding]] = {}
@@ -109,8 +115,8 @@ def group_repeats(found: list[Finding]) -> list[Finding]:
                 count=n,
                 cx_code=next((f.cx_code for f in same if f.cx_code), None),
                 last_frame=last.last_frame or last.frame,
-                summary=f"{first.summary} This happened {n} times between {iso_utc(first.ts_ns)[11:19]} and "
-                f"{iso_utc(last.ts_ns)[11:19]} UTC (frames {first.frame} to "
+                summary=f"{first.summary} This happened {n} times between {_hms(first.ts_ns)} and "
+                f"{_hms(last.ts_ns)} UTC (frames {first.frame} to "
                 f"{last.last_frame or last.frame}).",
             )
         )
