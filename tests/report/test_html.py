@@ -437,9 +437,11 @@ def test_render_speed_for_40_events() -> None:
     rep = samples.many_events(40)
     assert len(rep["timeline"]) == 40
     report_html(rep)  # warm: imports, fonts, template compilation
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: on a busy machine (xdist workers, Chromium, triage pools) the
+    # render waits seconds in the run queue while using ~0.3 s of CPU; the bound is on the work, not the wait
+    start = time.process_time()
     report_html(rep)
-    assert time.perf_counter() - start < 1.5  # measured ~0.3 s on the development machine
+    assert time.process_time() - start < 1.5  # measured ~0.3 s on the development machine
 
 
 def test_missing_extension_fields_still_render() -> None:
