@@ -167,6 +167,7 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
 @KEYLOG_OPTION
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no per-capture lines; only errors on stderr.")
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -174,6 +175,7 @@ def analyze(
     keylogs: tuple[str, ...],
     csms: str | None,
     show_tokens: bool,
+    quiet: bool,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -204,8 +206,9 @@ def analyze(
         fmts,
         settings_csms,
         show_tokens,
-        echo=lambda m: click.echo(m, err=True),
+        echo=lambda m: click.echo(m, err=True) if not quiet or m.startswith(("error", "internal")) else None,
         keylog_files=keylogs,
+        quiet=quiet,
     )
     sys.exit(status)
 

@@ -188,11 +188,19 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
             drop = {f.id for f in wrong}
             chosen = [f for f in chosen if f.id not in drop]
 
-    def asks_csms(f: FlowInfo) -> bool:
-        return any(
-            e.kind == "dns.query" and (e.qname.lower() in csms_names or near_name(e.qname.lower(), csms_names))  # type: ignore[attr-defined]
-            for e in tl.for_flow(f.id)
-        )
+    def failed_csms_lookup(flows: list[FlowInfo]) -> bool:
+        """These DNS flows asked for a CSMS name (or a name one or two characters from one) that none of them
+        resolved: a lookup that failed (an AAAA without answer beside an A that resolved is no failure)."""
+        asked: set[str] = set()
+        got: set[str] = set()
+        for f in flows:
+            for e in tl.for_flow(f.id):
+                name = getattr(e, "qname", "").lower()
+                if e.kind == "dns.query" and (name in csms_names or near_name(name, csms_names)):
+                    asked.add(name)
+                elif e.kind == "dns.response" and getattr(e, "addresses", ()):
+                    got.add(name)
+        return bool(asked - got)
 
     dns_by_client: dict[str, list[FlowInfo]] = {}
     for f in dns_flows:
@@ -218,7 +226,7 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
         owners = [c for c in chargers.values() if c.address == addr]
         if owners:
             owners[0].dns_flow_ids.extend(f.id for f in flows)
-        elif nothing_better or any(asks_csms(f) and not _resolved_csms(tl, f, csms_names) for f in flows):
+        elif nothing_better or failed_csms_lookup(flows):
             chargers[addr] = Charger(key=addr, station_id=None, address=addr, dns_flow_ids=[f.id for f in flows])
     for ch in chargers.values():
         ch.relayed = {a: b for a, b in relays.items() if a in ch.flow_ids}
@@ -382,15 +390,6 @@ def edit_distance(a: str, b: str) -> int:
                 cur[j] = min(cur[j], prev2[j - 2] + 1)
         prev2, prev = prev, cur
     return prev[-1]
-
-
-def _resolved_csms(tl: Timeline, f: FlowInfo, names: set[str]) -> bool:
-    """This DNS flow got an address for the CSMS name: a client that resolved the CSMS and never connected from
-    this address is a resolver or a NAT'd charger, not a charger of its own."""
-    return any(
-        e.kind == "dns.response" and e.qname.lower() in names and e.addresses  # type: ignore[attr-defined]
-        for e in tl.for_flow(f.id)
-    )
 
 
 def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, set[str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.diagnosis.chargers import Charger, closed_silently, tls_to_plain_port
+from analyzer.diagnosis.chargers import Charger, closed_silently, near_name, tls_to_plain_port
 from analyzer.diagnosis.context import Context
 from analyzer.events.base import Event
 
@@ -38,13 +38,18 @@ def lookups(ch: Charger) -> dict[str, NameLookup]:
 
 
 def relevant_lookups(ch: Charger) -> list[NameLookup]:
-    """Names whose failure matters: the CSMS's name, or any name when the charger never opened a connection.
-    A name that resolved in any of the charger's lookups is not a failure."""
-    return [
-        lk
-        for lk in lookups(ch).values()
-        if not lk.resolved and (not ch.flow_ids or (ch.csms_host is not None and lk.qname == ch.csms_host))
-    ]
+    """Names whose failure matters: the CSMS's name; for a charger that never opened a connection, the CSMS names
+    the capture shows and names one or two characters from them (a typo), or any name when the capture shows no
+    CSMS name at all (a capture taken at one charger). A name that resolved in any lookup is not a failure."""
+
+    def matters(name: str) -> bool:
+        if ch.flow_ids:
+            return ch.csms_host is not None and name == ch.csms_host
+        if not ch.csms_names:
+            return True
+        return name in ch.csms_names or near_name(name, ch.csms_names) is not None
+
+    return [lk for lk in lookups(ch).values() if not lk.resolved and matters(lk.qname)]
 
 
 def connected_after(ch: Charger, frame: int) -> bool:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
@@ -51,6 +52,7 @@ def run_analyze(
     show_tokens: bool,
     echo: Callable[[str], None],
     keylog_files: Sequence[str] = (),
+    quiet: bool = False,
 ) -> int:
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
@@ -59,7 +61,11 @@ def run_analyze(
         if out_dir != "-":
             prepare_out_dir(out_dir)
         for cap in captures:
-            status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+            progress.start(f"analyze {cap}", quiet=quiet)
+            try:
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+            finally:
+                progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
     except OutputError as e:
         echo(f"error: {e}")
