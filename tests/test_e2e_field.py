@@ -131,3 +131,17 @@ def test_no_secret_in_any_output(name: str) -> None:
                 key + r'(?:[\\":\s,]|&quot;|&#34;){1,8}value(?:[\\":\s]|&quot;|&#34;){1,8}([^"\\&]*)', text
             ):
                 assert m.group(1).startswith("«redacted»") or m.group(1) == "", (fmt, m.group(0))
+
+
+def test_a_gateway_capture_names_only_chargers(tmp_path: Path) -> None:
+    """The benchmark's synthetic site gateway (chargers at 10.20.x.y among unrelated TLS, DNS and NTP hosts):
+    every charger found is one of the generator's, and none of the unrelated hosts is."""
+    import subprocess
+    import sys
+
+    cap = tmp_path / "fleet.pcap"
+    gen = Path(__file__).parents[1] / "bench" / "make_fleet.py"
+    subprocess.run([sys.executable, str(gen), str(cap), "--packets", "20000"], check=True, capture_output=True)
+    r = report_dict(analyze(cap, Settings()))
+    assert len(r["chargers"]) >= 10
+    assert all(c["address"].startswith("10.20.") for c in r["chargers"]), [c["address"] for c in r["chargers"]]
