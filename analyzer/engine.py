@@ -74,6 +74,7 @@ def rebuild_flows(
         warnings = cap.warnings
         if table.truncated_headers:
             warnings.append(f"{table.truncated_headers} packets had a transport header cut short")
+        warnings.extend(budget_warnings(table))
         seen = sorted(st.linktypes) or [i.linktype for i in cap.interfaces]
         info = CaptureInfo(
             file=cap.name,
@@ -87,6 +88,25 @@ def rebuild_flows(
             warnings=warnings,
         )
     return FlowsResult(info, flows, table.orphan_icmp)
+
+
+def budget_warnings(table: FlowTable) -> list[str]:
+    """One sentence per budget of ``analyzer.budgets`` the flow table reached: what was given up, and the budget."""
+    out = []
+    b = table.budgets
+    if table.released_early:
+        out.append(
+            f"{table.released_early} idle flows released early to stay within the flow budget of {b.live_flows} "
+            "live flows (each was summarised as if it had timed out; a later packet of one starts a new flow)"
+        )
+    pool = table.pool
+    if pool.limit_gaps:
+        out.append(
+            f"{pool.limit_gaps} holes in TCP streams ({pool.limit_gap_bytes} bytes) given up as gaps because "
+            f"out-of-order data reached the reassembly budget ({b.ooo_segments_per_direction} segments or "
+            f"{b.ooo_bytes_per_direction} bytes per direction, {b.ooo_bytes_total} bytes in all)"
+        )
+    return out
 
 
 @dataclass(slots=True)
