@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.budgets import DEFAULT_BUDGETS
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
 from analyzer.config import Settings
@@ -64,7 +65,7 @@ def rebuild_flows(
     callbacks may then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
     Blocks as they are read.
     """
-    with open_capture(path) as cap:
+    with open_capture(path, table.budgets if table is not None else DEFAULT_BUDGETS) as cap:
         if keys is not None:
             keys.watch(cap.secrets)
         if table is None:
