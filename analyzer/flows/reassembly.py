@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
+from typing import NamedTuple
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.events.base import GapReason, StreamChunk, StreamGap
@@ -50,6 +51,22 @@ class BufferPool:
         self.total = 0
         self.limit_gaps = 0
         self.limit_gap_bytes = 0
+
+
+class HalfSummary(NamedTuple):
+    """What a direction keeps once its flow has left the flow table: the counters a flow summary reads.
+
+    A tuple of ints, so the garbage collector stops tracking it (a SYN flood leaves millions)."""
+
+    delivered: int
+    gaps: int
+    gap_bytes: int
+    gap_frame: int
+    retransmissions: int
+    retransmit_frame: int
+    mismatches: int
+    mismatch_frame: int
+    keepalives: int
 
 
 class HalfStream:
@@ -96,8 +113,9 @@ class HalfStream:
         self.nxt = 0  # next expected stream offset
         self.ack_seq: int | None = None  # the peer's latest acknowledgement number for this direction
         self.fin_off: int | None = None  # offset of the FIN (end of the stream), once seen
-        self.buffered: dict[int, tuple[bytes, int, int, int]] = {}  # offset -> (data, wire length, frame, ts)
-        self.order: list[int] = []  # heap of the offsets in ``buffered``
+        # made at the first out-of-order segment (most directions never have one; a SYN flood has millions):
+        self.buffered: dict[int, tuple[bytes, int, int, int]] | None = None  # offset -> (data, wire len, frame, ts)
+        self.order: list[int] | None = None  # heap of the offsets in ``buffered``
         self.buffered_bytes = 0
         self.pool = pool if pool is not None else BufferPool()
         # delivered segments for overlap comparison; made at the first delivery (a SYN-only flow never needs one)
@@ -132,10 +150,14 @@ class HalfStream:
             return
         off = self.nxt + d
         if d > 0:
-            held = self.buffered.get(off)
+            buffered = self.buffered
+            if buffered is None:
+                buffered = self.buffered = {}
+                self.order = []
+            held = buffered.get(off)
             if held is None:
-                self.buffered[off] = (data, wire_len, frame, ts)
-                heappush(self.order, off)
+                buffered[off] = (data, wire_len, frame, ts)
+                heappush(self.order, off)  # type: ignore[arg-type]
                 self.buffered_bytes += len(data)
                 self.pool.total += len(data)
             else:  # a retransmission of a segment still waiting for the hole before it
@@ -150,9 +172,9 @@ class HalfStream:
                 self.give_up_hole(frame, ts, GapReason.NOT_CAPTURED)
             else:
                 pool = self.pool
-                while self.buffered and (
+                while buffered and (
                     self.buffered_bytes > pool.max_bytes
-                    or len(self.buffered) > pool.max_segments
+                    or len(buffered) > pool.max_segments
                     or pool.total > pool.max_total
                 ):
                     self.give_up_hole(frame, ts, GapReason.BUFFER_LIMIT)
@@ -218,6 +240,20 @@ class HalfStream:
             self.nxt = end_off
         self.recent = RELEASED  # late retransmissions are still counted, no longer compared
 
+    def summary(self) -> HalfSummary:
+        """The counters of a finished direction, to keep in place of it."""
+        return HalfSummary(
+            self.delivered,
+            self.gaps,
+            self.gap_bytes,
+            self.gap_frame,
+            self.retransmissions,
+            self.retransmit_frame,
+            self.mismatches,
+            self.mismatch_frame,
+            self.keepalives,
+        )
+
     # -- internals --------------------------------------------------------------------------------------------
 
     def _emit(self, off: int, data: bytes, wire_len: int, frame: int, at_frame: int, ts: int) -> None:
@@ -241,7 +277,7 @@ class HalfStream:
             if off > self.nxt:
                 return
             heappop(order)
-            data, wire_len, carrier, _ts = buffered.pop(off)
+            data, wire_len, carrier, _ts = buffered.pop(off)  # type: ignore[union-attr]
             self.buffered_bytes -= len(data)
             pool.total -= len(data)
             end = off + wire_len

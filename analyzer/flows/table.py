@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
-from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream
+from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -165,7 +165,8 @@ class Flow:
         self.history = ""
         self.flags_seen = 0  # bit set of history letters already recorded
         self.last_letters = ["", ""]  # per direction: letters of the last packet (skips re-recording them)
-        self.halves: list[HalfStream] | None = None
+        # TCP: the two directions; once the flow has left the table, only their counters (``HalfSummary``)
+        self.halves: list[HalfStream] | tuple[HalfSummary, HalfSummary] | None = None
         self.syn_isn: list[int | None] = [None, None]
         self.rst_first: int | None = None  # direction that sent the first RST
         self.closed = False
@@ -259,6 +260,12 @@ class Flow:
             return "S3"
         return "S1"
 
+    def release(self) -> None:
+        """The flow left the table: keep only what its summary reads (its reassembly state goes)."""
+        halves = self.halves
+        if halves is not None:
+            self.halves = (halves[0].summary(), halves[1].summary())  # type: ignore[union-attr]
+
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
 
@@ -348,6 +355,7 @@ class FlowTable:
         for flow in {id(f): f for f, _ in self.live.values()}.values():
             self._finish(flow, frame, ts)
             flow.keys = ()
+            flow.release()
         self.live.clear()
         self.live_count = 0
 
@@ -586,6 +594,7 @@ class FlowTable:
             if hit is not None and hit[0] is flow:
                 del live[k]
         flow.keys = ()
+        flow.release()
         self.live_count -= 1
 
     def _release_oldest(self, frame: int, ts: int, keep: Flow) -> None:

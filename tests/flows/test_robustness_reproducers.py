@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from analyzer.budgets import Budgets
-from analyzer.engine import rebuild_flows
+from analyzer.engine import budget_warnings, rebuild_flows
 from analyzer.events.base import GapReason, StreamChunk, StreamGap
+from analyzer.flows.table import FlowTable
 from tests.conftest import ROOT
 
 ROBUSTNESS = ROOT.parent / "shared" / "robustness"
-SECONDS = 20  # generous on a shared machine; these took 3 s (5k) to 32-78 s (40k) before the fix, and 1 s after
+SECONDS = 20  # generous on a shared machine: these took from 3 s to over 2 minutes before the fix, 0.5-5 s after
 
 
 def reproducer(name: str) -> Path:
@@ -48,3 +49,45 @@ def test_tcp_out_of_order_segments_are_linear_and_bounded(n: str) -> None:
         assert any("reassembly budget" in w for w in res.capture.warnings)
     else:
         assert not any("reassembly budget" in w for w in res.capture.warnings)
+
+
+class Watched(FlowTable):
+    """A flow table that records the most flows it ever held live."""
+
+    most_live = 0
+
+    def _new_flow(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hit = super()._new_flow(*args, **kwargs)
+        self.most_live = max(self.most_live, self.live_count)
+        return hit
+
+
+@pytest.mark.parametrize(("n", "budget"), [(100, 20_000), (200, None)])
+def test_syn_flood_stays_within_the_flow_budget(n: int, budget: int | None) -> None:
+    path = reproducer(f"overmem_syn_flood_{n}k_flows.pcap.gz")
+    budgets = Budgets(live_flows=budget) if budget else Budgets()
+    ended = []
+    table = Watched(on_finish=lambda f: ended.append(f.id), budgets=budgets)
+    started = time.perf_counter()
+    res = rebuild_flows(path, table=table)
+    assert time.perf_counter() - started < SECONDS * 2
+    assert len(res.flows) == n * 1000
+    assert table.most_live <= budgets.live_flows
+    assert table.released_early >= n * 1000 - budgets.live_flows
+    assert sorted(ended) == list(range(n * 1000))  # every flow summarised once, released early or not
+    assert all(isinstance(f.halves, tuple) for f in res.flows)  # only counters are kept once a flow has left
+    assert {f.state for f in res.flows} == {"S0"}
+    (warning,) = budget_warnings(table)
+    assert warning.startswith(f"{table.released_early} idle flows released early to stay within the flow budget")
+    assert warning in res.capture.warnings
+
+
+@pytest.mark.parametrize("n", [10, 20])
+def test_port_reuse_among_many_live_flows_is_found_by_key(n: int) -> None:
+    path = reproducer(f"hang_syn_port_reuse_{n}k_among_50k_live.pcap.gz")
+    started = time.perf_counter()
+    res = rebuild_flows(path)
+    assert time.perf_counter() - started < SECONDS
+    assert res.capture.packets == 50_000 + n * 1000
+    assert len(res.flows) == 50_000 + n * 1000  # each SYN with a new ISN on a reused 5-tuple is a new connection
+    assert sum(f.first_frame > 50_000 for f in res.flows) == n * 1000
