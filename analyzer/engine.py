@@ -219,7 +219,10 @@ class _Dispatch:
         )
 
     def finish(self, flow: Flow) -> None:
-        decoder = self.decoders.get(flow.id)
+        # the flow gets no more callbacks: its decoder and SYN counts go (a SYN flood has a million flows)
+        decoder = self.decoders.pop(flow.id, None)
+        self.syns.pop((flow.id, 0), None)
+        self.syns.pop((flow.id, 1), None)
         if decoder is not None and decoder is not _UNSEEN:
             self._run(
                 flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns

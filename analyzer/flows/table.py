@@ -98,6 +98,8 @@ ICMPV6_UNREACH_CODES = {
 }
 
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
+NO_DATA = HalfSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
+RELEASED_LETTERS = ("", "")
 
 
 def server_is_dst(sport: int, dport: int) -> bool:
@@ -164,7 +166,8 @@ class Flow:
         self.payload_bytes = [0, 0]
         self.history = ""
         self.flags_seen = 0  # bit set of history letters already recorded
-        self.last_letters = ["", ""]  # per direction: letters of the last packet (skips re-recording them)
+        # per direction: letters of the last packet (skips re-recording them); shared empty once released
+        self.last_letters: list[str] | tuple[str, str] = ["", ""]
         # TCP: the two directions; once the flow has left the table, only their counters (``HalfSummary``)
         self.halves: list[HalfStream] | tuple[HalfSummary, HalfSummary] | None = None
         self.syn_isn: list[int | None] = [None, None]
@@ -261,10 +264,13 @@ class Flow:
         return "S1"
 
     def release(self) -> None:
-        """The flow left the table: keep only what its summary reads (its reassembly state goes)."""
+        """The flow left the table: keep only what its summary reads (its reassembly state goes; a direction
+        that carried nothing shares one summary of zeros, as SYN-flood flows do by the million)."""
         halves = self.halves
         if halves is not None:
-            self.halves = (halves[0].summary(), halves[1].summary())  # type: ignore[union-attr]
+            a, b = halves[0].summary(), halves[1].summary()  # type: ignore[union-attr]
+            self.halves = (a if any(a) else NO_DATA, b if any(b) else NO_DATA)
+        self.last_letters = RELEASED_LETTERS
 
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
