@@ -12,7 +12,8 @@ from analyzer.capture.reader import open_capture
 from tests.conftest import ROOT
 
 ROBUSTNESS = ROOT.parent / "shared" / "robustness"
-SECONDS = 20  # generous on a shared machine: 24,000 frames took 22-33 s before the fix, under 1 s after
+# CPU seconds (wall time follows the load of a shared machine): 24,000 frames took 22 s before the fix, 0.2 s after
+SECONDS = 12
 
 
 @pytest.mark.parametrize("n", [9, 24])
@@ -21,12 +22,12 @@ def test_fragment_storm_is_linear_bounded_and_reported(n: int) -> None:
     if not path.is_file():
         pytest.skip(f"{path} is missing: the tests read the robustness reproducers from there")
     budget = Budgets().fragments_per_datagram
-    started = time.perf_counter()
+    started = time.process_time()
     with open_capture(path) as cap:
         assert list(cap.ip_packets()) == []  # one datagram, never complete
         warnings = cap.warnings
         ip = cap.ip
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
     assert cap.stats.packets == n * 1000
     assert ip.fragments == n * 1000
     (pend,) = ip.pending.values()

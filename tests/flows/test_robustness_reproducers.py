@@ -15,7 +15,9 @@ from analyzer.flows.table import FlowTable
 from tests.conftest import ROOT
 
 ROBUSTNESS = ROOT.parent / "shared" / "robustness"
-SECONDS = 20  # generous on a shared machine: these took from 3 s to over 2 minutes before the fix, 0.5-5 s after
+# CPU seconds (wall time follows the load of a shared machine): before the fix 40,000 out-of-order segments took
+# 32 s and port reuse among 50,000 live flows over 2 minutes; after it, 0.2-5 s each
+SECONDS = 12
 
 
 def reproducer(name: str) -> Path:
@@ -30,9 +32,9 @@ def test_tcp_out_of_order_segments_are_linear_and_bounded(n: str) -> None:
     path = reproducer(f"hang_tcp_ooo_{n}_segments.pcap")
     chunks: list[StreamChunk] = []
     gaps: list[StreamGap] = []
-    started = time.perf_counter()
+    started = time.process_time()
     res = rebuild_flows(path, on_chunk=chunks.append, on_gap=gaps.append)
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
     (flow,) = res.flows
     segments = int(n[:-1]) * 1000
     assert flow.payload_bytes[0] == segments  # one byte each, every second byte after a 1 MiB hole
@@ -68,9 +70,9 @@ def test_syn_flood_stays_within_the_flow_budget(n: int, budget: int | None) -> N
     budgets = Budgets(live_flows=budget) if budget else Budgets()
     ended = []
     table = Watched(on_finish=lambda f: ended.append(f.id), budgets=budgets)
-    started = time.perf_counter()
+    started = time.process_time()
     res = rebuild_flows(path, table=table)
-    assert time.perf_counter() - started < SECONDS * 2
+    assert time.process_time() - started < SECONDS
     assert len(res.flows) == n * 1000
     assert table.most_live <= budgets.live_flows
     assert table.released_early >= n * 1000 - budgets.live_flows
@@ -85,9 +87,9 @@ def test_syn_flood_stays_within_the_flow_budget(n: int, budget: int | None) -> N
 @pytest.mark.parametrize("n", [10, 20])
 def test_port_reuse_among_many_live_flows_is_found_by_key(n: int) -> None:
     path = reproducer(f"hang_syn_port_reuse_{n}k_among_50k_live.pcap.gz")
-    started = time.perf_counter()
+    started = time.process_time()
     res = rebuild_flows(path)
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < SECONDS
     assert res.capture.packets == 50_000 + n * 1000
     assert len(res.flows) == 50_000 + n * 1000  # each SYN with a new ISN on a reused 5-tuple is a new connection
     assert sum(f.first_frame > 50_000 for f in res.flows) == n * 1000
