@@ -18,6 +18,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
@@ -99,6 +100,7 @@ ICMPV6_UNREACH_CODES = {
 
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
 NO_DATA = HalfSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
+_LAST_NS = attrgetter("last_ns")
 RELEASED_LETTERS = ("", "")
 
 
@@ -268,8 +270,7 @@ class Flow:
         that carried nothing shares one summary of zeros, as SYN-flood flows do by the million)."""
         halves = self.halves
         if halves is not None:
-            a, b = halves[0].summary(), halves[1].summary()  # type: ignore[union-attr]
-            self.halves = (a if any(a) else NO_DATA, b if any(b) else NO_DATA)
+            self.halves = (_summary(halves[0]), _summary(halves[1]))  # type: ignore[arg-type]
         self.last_letters = RELEASED_LETTERS
 
     def gap_bytes(self, direction: int) -> int:
@@ -277,6 +278,12 @@ class Flow:
 
     def stream_bytes(self, direction: int) -> int:
         return self.halves[direction].delivered if self.halves else 0
+
+
+def _summary(h: HalfStream) -> HalfSummary:
+    if h.delivered or h.gaps or h.retransmissions or h.mismatches or h.keepalives:
+        return h.summary()
+    return NO_DATA  # every other counter is 0 too
 
 
 def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:
@@ -608,8 +615,11 @@ class FlowTable:
         a tenth of the budget at once (one sort per batch keeps the cost per new flow constant)."""
         budget = self.budgets.live_flows
         excess = self.live_count - (budget - max(1, budget // 10))
-        flows = {id(f): f for f, _ in self.live.values() if f is not keep}.values()
-        oldest = sorted(flows, key=lambda f: (not f.closed, f.last_ns, f.id))[:excess]
+        # each flow once: by its entry in its own direction 0 (or its only entry, when both keys are one)
+        flows = [f for f, d in self.live.values() if (d == 0 or f.keys[0] == f.keys[1]) and f is not keep]
+        oldest = sorted((f for f in flows if f.closed), key=_LAST_NS)[:excess]
+        if len(oldest) < excess:
+            oldest += sorted((f for f in flows if not f.closed), key=_LAST_NS)[: excess - len(oldest)]
         for flow in oldest:
             self._retire(flow, frame, ts)
         self.released_early += len(oldest)
