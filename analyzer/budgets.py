@@ -1,11 +1,55 @@
-"""Budgets: how much of a big capture a report carries, named in one place.
+"""Budgets, named in one place: how much state reading one capture may hold (the packet layer), and how much of a
+big capture a report carries.
 
-A report's size is bounded by the chargers and their failures, not by the capture's length (report contract,
-``../shared/spec/report-json.md``). Small captures are below every budget and are reported whole.
+A budget bounds memory and time on hostile or damaged captures (SYN floods, endless out-of-order segments,
+fragment storms); a normal capture never reaches one. Reaching a budget is never silent: the excess is given up in a
+documented way (a gap, a dropped fragment, a flow summarised early), counted, and reported as a capture warning.
+Suricata calls these memcaps with an exception policy; Zeek ends idle connections by inactivity timeouts.
+
+``Budgets`` holds every limit with its default; pass another ``Budgets`` to ``FlowTable`` / ``IpDecoder`` (or
+``Capture``) to change them. Stdlib only, importable from every layer.
+
+Reports: a report's size is bounded by the chargers and their failures, not by the capture's length (report
+contract, ``../shared/spec/report-json.md``). Small captures are below every budget and are reported whole.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Fields:
+
+    - ``live_flows``: flows (TCP, UDP, other) kept live at once. Past it, the least recently active flows are
+      finished early (their summary and ``flow_end`` as for an idle timeout) and released, a tenth of the budget
+      at a time (which amortises the sort that finds them); a later packet of such a flow starts a new flow.
+    - ``ooo_bytes_per_direction``: out-of-order bytes one TCP direction may buffer while waiting for a hole.
+    - ``ooo_segments_per_direction``: out-of-order segments one TCP direction may buffer (each costs memory
+      beyond its bytes: 40,000 one-byte segments are 40 KB of data and several MB of objects).
+    - ``ooo_bytes_total``: out-of-order bytes all TCP directions together may buffer.
+      Past any of the three, the hole before the buffered data is given up as a gap
+      (``GapReason.BUFFER_LIMIT``) and the data after it delivered.
+    - ``fragments_per_datagram``: IP fragments kept for one datagram (64 KiB over a 576-byte MTU is 119); more are
+      dropped and counted.
+    - ``datagrams_in_flight``: IP datagrams waiting for missing fragments at once; past it the oldest is dropped.
+    - ``fragment_bytes_in_flight``: fragment bytes waiting at once; past it the oldest datagrams are dropped.
+    """
+
+    live_flows: int = 100_000
+    ooo_bytes_per_direction: int = 4 << 20
+    ooo_segments_per_direction: int = 4096
+    ooo_bytes_total: int = 256 << 20
+    fragments_per_datagram: int = 128
+    datagrams_in_flight: int = 4096
+    fragment_bytes_in_flight: int = 32 << 20
+
+
+DEFAULT_BUDGETS = Budgets()
+
+
+# -- reports --------------------------------------------------------------------------------------------------------
 # the JSON report's timeline: every event up to this many; beyond, the events the findings, their evidence and the
 # attempts' boundaries point to, with their neighbours (``timeline_complete: false``, ``timeline_omitted``)
 TIMELINE_FULL_EVENTS = 5_000

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.budgets import DEFAULT_BUDGETS
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
 from analyzer.config import Settings
@@ -64,7 +65,7 @@ def rebuild_flows(
     callbacks may then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
     Blocks as they are read.
     """
-    with open_capture(path) as cap:
+    with open_capture(path, table.budgets if table is not None else DEFAULT_BUDGETS) as cap:
         if keys is not None:
             keys.watch(cap.secrets)
         if table is None:
@@ -74,6 +75,7 @@ def rebuild_flows(
         warnings = cap.warnings
         if table.truncated_headers:
             warnings.append(f"{table.truncated_headers} packets had a transport header cut short")
+        warnings.extend(budget_warnings(table))
         seen = sorted(st.linktypes) or [i.linktype for i in cap.interfaces]
         info = CaptureInfo(
             file=cap.name,
@@ -87,6 +89,25 @@ def rebuild_flows(
             warnings=warnings,
         )
     return FlowsResult(info, flows, table.orphan_icmp)
+
+
+def budget_warnings(table: FlowTable) -> list[str]:
+    """One sentence per budget of ``analyzer.budgets`` the flow table reached: what was given up, and the budget."""
+    out = []
+    b = table.budgets
+    if table.released_early:
+        out.append(
+            f"{table.released_early} idle flows released early to stay within the flow budget of {b.live_flows} "
+            "live flows (each was summarised as if it had timed out; a later packet of one starts a new flow)"
+        )
+    pool = table.pool
+    if pool.limit_gaps:
+        out.append(
+            f"{pool.limit_gaps} holes in TCP streams ({pool.limit_gap_bytes} bytes) given up as gaps because "
+            f"out-of-order data reached the reassembly budget ({b.ooo_segments_per_direction} segments or "
+            f"{b.ooo_bytes_per_direction} bytes per direction, {b.ooo_bytes_total} bytes in all)"
+        )
+    return out
 
 
 @dataclass(slots=True)
@@ -198,7 +219,10 @@ class _Dispatch:
         )
 
     def finish(self, flow: Flow) -> None:
-        decoder = self.decoders.get(flow.id)
+        # the flow gets no more callbacks: its decoder and SYN counts go (a SYN flood has a million flows)
+        decoder = self.decoders.pop(flow.id, None)
+        self.syns.pop((flow.id, 0), None)
+        self.syns.pop((flow.id, 1), None)
         if decoder is not None and decoder is not _UNSEEN:
             self._run(
                 flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns

@@ -4,18 +4,25 @@
 (unfragmented, or the fragment that completed it), or ``None``. ``l4`` is the transport header and payload as
 captured (cut short when the capture's snaplen cut the frame); ``wire_len`` is its length on the wire, from the IP
 header, so the layers above can tell "cut by the capture" from "malformed".
+
+Fragments wait in ``pending`` (by source, destination, identification and protocol), each datagram's parts in a dict
+by offset (the first copy of an offset wins). A datagram is put together only once the bytes it holds could cover
+it (``have >= total``), so a fragment costs O(1) however many wait, not a re-sort and rebuild of the whole datagram.
+Budgets (``analyzer.budgets``): fragments per datagram, datagrams and bytes in flight; the excess is dropped and
+counted (``excess_fragments``, ``evicted_datagrams``), and the capture's warnings say so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from analyzer.budgets import DEFAULT_BUDGETS, Budgets
+
 Datagram = tuple[int, bytes, bytes, bytes, int]
 """(protocol number, source address bytes, destination address bytes, transport bytes, transport wire length)"""
 
 IPV6_EXT_SIMPLE = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, destination, mobility, HIP, shim6
 IPV6_FRAGMENT, IPV6_AH, IPV6_ESP, IPV6_NONE = 44, 51, 50, 59
-MAX_PENDING_DATAGRAMS = 4096
 MAX_DATAGRAM = 65_535 + 40
 
 
@@ -25,6 +32,7 @@ class _Pending:
     total: int = -1  # known once the last fragment (MF=0) arrives
     proto: int = -1
     first_frame: int = 0
+    have: int = 0  # bytes in ``parts`` (overlaps counted twice): the datagram cannot be complete while below total
 
 
 @dataclass(slots=True)
@@ -32,10 +40,14 @@ class IpDecoder:
     """Decodes IP headers and reassembles fragments. State: fragments waiting for their datagram."""
 
     pending: dict[tuple[bytes, bytes, int, int], _Pending] = field(default_factory=dict)
+    budgets: Budgets = DEFAULT_BUDGETS
     malformed: int = 0
     fragments: int = 0
     reassembled: int = 0
-    dropped_fragments: int = 0
+    dropped_fragments: int = 0  # cut by the snaplen (can never complete), plus datagrams evicted
+    excess_fragments: int = 0  # past ``fragments_per_datagram``, or reaching past the largest datagram
+    evicted_datagrams: int = 0  # dropped, oldest first, to stay within the datagrams or bytes in flight
+    pending_bytes: int = 0  # fragment bytes waiting in ``pending``
 
     def decode(self, frame: int, data: bytes, off: int) -> Datagram | None:
         version = data[off] >> 4
@@ -129,18 +141,35 @@ class IpDecoder:
         if len(payload) < wire_len:  # a fragment cut by the snaplen can never complete its datagram
             self.dropped_fragments += 1
             return None
-        pend = self.pending.get(key)
+        if offset + len(payload) > MAX_DATAGRAM:  # no datagram reaches this far: an oversized ("of death") fragment
+            self.excess_fragments += 1
+            return None
+        budgets = self.budgets
+        pending = self.pending
+        pend = pending.get(key)
         if pend is None:
-            if len(self.pending) >= MAX_PENDING_DATAGRAMS:
-                self.pending.pop(next(iter(self.pending)))
-                self.dropped_fragments += 1
-            pend = self.pending[key] = _Pending(first_frame=frame)
-        pend.parts.setdefault(offset, payload)  # first copy wins
-        if offset == 0:
+            if len(pending) >= budgets.datagrams_in_flight:
+                self._evict_oldest()
+            pend = pending[key] = _Pending(first_frame=frame)
+        changed = False
+        if offset not in pend.parts:  # the first copy of an offset wins
+            if len(pend.parts) >= budgets.fragments_per_datagram:
+                self.excess_fragments += 1
+                return None
+            pend.parts[offset] = payload
+            pend.have += len(payload)
+            self.pending_bytes += len(payload)
+            changed = True
+            while self.pending_bytes > budgets.fragment_bytes_in_flight:
+                if self._evict_oldest() is pend:
+                    return None
+        if offset == 0 and pend.proto != proto:
             pend.proto = proto
-        if not more:
+            changed = True
+        if not more and pend.total != offset + len(payload):
             pend.total = offset + len(payload)
-        if pend.total < 0 or pend.proto < 0 or pend.total > MAX_DATAGRAM:
+            changed = True
+        if not changed or pend.total < 0 or pend.proto < 0 or pend.total > MAX_DATAGRAM or pend.have < pend.total:
             return None
         buf = bytearray()
         for off in sorted(pend.parts):
@@ -151,10 +180,19 @@ class IpDecoder:
                 buf += part[len(buf) - off :]
         if len(buf) < pend.total:
             return None
-        del self.pending[key]
+        del pending[key]
+        self.pending_bytes -= pend.have
         self.reassembled += 1
         body = bytes(buf[: pend.total])
         return pend.proto, key[0], key[1], body, len(body)
+
+    def _evict_oldest(self) -> _Pending:
+        """Drop the datagram that has waited longest (the first in ``pending``) and count it."""
+        pend = self.pending.pop(next(iter(self.pending)))
+        self.pending_bytes -= pend.have
+        self.evicted_datagrams += 1
+        self.dropped_fragments += 1
+        return pend
 
 
 def quoted_datagram(data: bytes) -> tuple[int, bytes, bytes, int, int] | None:

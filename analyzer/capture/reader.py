@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer import progress
+from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.container import CaptureReader, DecryptionSecret, Interface
 from analyzer.capture.ip import IpDecoder
 from analyzer.capture.linklayer import (
@@ -42,12 +43,12 @@ class CaptureStats:
 class Capture:
     """An open capture. Iterate ``ip_packets()`` once; then read ``stats``, ``warnings``, ``secrets``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, budgets: Budgets = DEFAULT_BUDGETS) -> None:
         self.reader = CaptureReader(open_source(path))
         self.name = self.reader.source.name
         self.compression = self.reader.source.compression
         self.stats = CaptureStats()
-        self.ip = IpDecoder()
+        self.ip = IpDecoder(budgets=budgets)
 
     @property
     def format(self) -> str:
@@ -73,8 +74,20 @@ class Capture:
             )
         if self.ip.malformed:
             out.append(f"{self.ip.malformed} packets had a malformed or truncated IP header")
-        if self.ip.pending or self.ip.dropped_fragments:
-            out.append(f"{len(self.ip.pending) + self.ip.dropped_fragments} IP fragment sets could not be reassembled")
+        ip = self.ip
+        if ip.pending or ip.dropped_fragments:
+            out.append(f"{len(ip.pending) + ip.dropped_fragments} IP fragment sets could not be reassembled")
+        b = ip.budgets
+        if ip.excess_fragments:
+            out.append(
+                f"{ip.excess_fragments} IP fragments dropped: past the fragment budget of {b.fragments_per_datagram} "
+                "fragments per datagram, or reaching past the largest possible datagram"
+            )
+        if ip.evicted_datagrams:
+            out.append(
+                f"{ip.evicted_datagrams} IP datagrams still waiting for fragments dropped to stay within the budget of "
+                f"{b.datagrams_in_flight} datagrams and {b.fragment_bytes_in_flight} bytes in flight"
+            )
         return out
 
     def close(self) -> None:
@@ -136,6 +149,8 @@ class Capture:
         stats.last_ns = ts if frame else None
 
 
-def open_capture(path: str | Path) -> Capture:
-    """Open a pcap/pcapng file (optionally compressed) or ``-``; raise ``CaptureError`` if it is none."""
-    return Capture(path)
+def open_capture(path: str | Path, budgets: Budgets = DEFAULT_BUDGETS) -> Capture:
+    """Open a pcap/pcapng file (optionally compressed) or ``-``; raise ``CaptureError`` if it is none.
+
+    ``budgets`` bound IP fragment reassembly."""
+    return Capture(path, budgets)

@@ -5,11 +5,13 @@ the SYN is missing) and unwrapped against the next expected offset, so 32-bit wr
 
 Rules, in the spirit of Wireshark's and Zeek's reassemblers:
 - a segment at the next expected offset is delivered at once, then any buffered segments it makes contiguous;
-- a later segment waits in a bounded buffer for the hole before it;
+- a later segment waits in a bounded buffer for the hole before it (a dict by start offset, with a heap of those
+  offsets, so that each segment costs O(log n) however many wait: never a re-scan);
 - an earlier segment (retransmission, overlap) delivers only its new bytes; the first copy wins, and overlapping
   bytes that differ from what was delivered are counted as ``tcp.overlap_mismatch``;
 - a hole is given up as a gap (``StreamGap``, never papered over) when the peer acknowledges past it, when the
-  direction ends (FIN, RST, end of capture, idle), or when the out-of-order buffer is full;
+  direction ends (FIN, RST, end of capture, idle), or when the out-of-order buffer is full (the budgets in
+  ``analyzer.budgets``, per direction and for all directions of a flow table together: ``BufferPool``);
 - a keep-alive (one byte or none, at next expected - 1) is neither data nor a retransmission.
 """
 
@@ -17,18 +19,54 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import NamedTuple
 
+from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.events.base import GapReason, StreamChunk, StreamGap
 
 M32 = 0xFFFFFFFF
 HALF = 1 << 31
 RECENT_SEGMENTS = 32  # delivered segments kept to compare retransmissions against
-MAX_BUFFERED = 4 << 20  # out-of-order bytes one direction may hold before a hole is given up
 
 RELEASED: deque[tuple[int, bytes]] = deque(maxlen=0)  # shared by finished streams: appending discards
 
 ChunkSink = Callable[[StreamChunk], None]
 GapSink = Callable[[StreamGap], None]
+
+
+class BufferPool:
+    """Out-of-order buffering shared by the TCP directions of one flow table: its budgets and its use.
+
+    ``total`` is the out-of-order bytes buffered now; ``limit_gaps`` and ``limit_gap_bytes`` count the holes given
+    up because a budget was reached (``GapReason.BUFFER_LIMIT``), for the capture's warnings.
+    """
+
+    __slots__ = ("limit_gap_bytes", "limit_gaps", "max_bytes", "max_segments", "max_total", "total")
+
+    def __init__(self, budgets: Budgets = DEFAULT_BUDGETS) -> None:
+        self.max_bytes = budgets.ooo_bytes_per_direction
+        self.max_segments = budgets.ooo_segments_per_direction
+        self.max_total = budgets.ooo_bytes_total
+        self.total = 0
+        self.limit_gaps = 0
+        self.limit_gap_bytes = 0
+
+
+class HalfSummary(NamedTuple):
+    """What a direction keeps once its flow has left the flow table: the counters a flow summary reads.
+
+    A tuple of ints, so the garbage collector stops tracking it (a SYN flood leaves millions)."""
+
+    delivered: int
+    gaps: int
+    gap_bytes: int
+    gap_frame: int
+    retransmissions: int
+    retransmit_frame: int
+    mismatches: int
+    mismatch_frame: int
+    keepalives: int
 
 
 class HalfStream:
@@ -52,12 +90,21 @@ class HalfStream:
         "mismatch_frame",
         "mismatches",
         "nxt",
+        "order",
+        "pool",
         "recent",
         "retransmissions",
         "retransmit_frame",
     )
 
-    def __init__(self, flow_id: int, direction: int, deliver: ChunkSink | None, gap: GapSink | None) -> None:
+    def __init__(
+        self,
+        flow_id: int,
+        direction: int,
+        deliver: ChunkSink | None,
+        gap: GapSink | None,
+        pool: BufferPool | None = None,
+    ) -> None:
         self.flow_id = flow_id
         self.direction = direction
         self.deliver = deliver
@@ -66,9 +113,13 @@ class HalfStream:
         self.nxt = 0  # next expected stream offset
         self.ack_seq: int | None = None  # the peer's latest acknowledgement number for this direction
         self.fin_off: int | None = None  # offset of the FIN (end of the stream), once seen
-        self.buffered: dict[int, tuple[bytes, int, int, int]] = {}  # offset -> (data, wire length, frame, ts)
+        # made at the first out-of-order segment (most directions never have one; a SYN flood has millions):
+        self.buffered: dict[int, tuple[bytes, int, int, int]] | None = None  # offset -> (data, wire len, frame, ts)
+        self.order: list[int] | None = None  # heap of the offsets in ``buffered``
         self.buffered_bytes = 0
-        self.recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_SEGMENTS)
+        self.pool = pool if pool is not None else BufferPool()
+        # delivered segments for overlap comparison; made at the first delivery (a SYN-only flow never needs one)
+        self.recent: deque[tuple[int, bytes]] | None = None
         self.delivered = 0  # bytes delivered in order
         self.gaps = 0
         self.gap_bytes = 0
@@ -99,10 +150,16 @@ class HalfStream:
             return
         off = self.nxt + d
         if d > 0:
-            held = self.buffered.get(off)
+            buffered = self.buffered
+            if buffered is None:
+                buffered = self.buffered = {}
+                self.order = []
+            held = buffered.get(off)
             if held is None:
-                self.buffered[off] = (data, wire_len, frame, ts)
+                buffered[off] = (data, wire_len, frame, ts)
+                heappush(self.order, off)  # type: ignore[arg-type]
                 self.buffered_bytes += len(data)
+                self.pool.total += len(data)
             else:  # a retransmission of a segment still waiting for the hole before it
                 self.retransmissions += 1
                 if not self.retransmit_frame:
@@ -113,8 +170,14 @@ class HalfStream:
                         self.mismatch_frame = frame
             if self.ack_seq is not None and self.offset_of(self.ack_seq) >= off:
                 self.give_up_hole(frame, ts, GapReason.NOT_CAPTURED)
-            elif self.buffered_bytes > MAX_BUFFERED:
-                self.give_up_hole(frame, ts, GapReason.BUFFER_LIMIT)
+            else:
+                pool = self.pool
+                while buffered and (
+                    self.buffered_bytes > pool.max_bytes
+                    or len(buffered) > pool.max_segments
+                    or pool.total > pool.max_total
+                ):
+                    self.give_up_hole(frame, ts, GapReason.BUFFER_LIMIT)
             return
         end = off + wire_len
         if d == -1 and wire_len <= 1:
@@ -157,7 +220,7 @@ class HalfStream:
 
     def give_up_hole(self, frame: int, ts: int, reason: GapReason, upto: int | None = None) -> None:
         """Declare the hole at ``nxt`` a gap (up to the next buffered segment, or ``upto``) and drain."""
-        nxt_buffered = min(self.buffered) if self.buffered else None
+        nxt_buffered = self.order[0] if self.order else None
         stop = nxt_buffered if nxt_buffered is not None else upto
         if upto is not None and stop is not None:
             stop = min(stop, upto)
@@ -177,12 +240,29 @@ class HalfStream:
             self.nxt = end_off
         self.recent = RELEASED  # late retransmissions are still counted, no longer compared
 
+    def summary(self) -> HalfSummary:
+        """The counters of a finished direction, to keep in place of it."""
+        return HalfSummary(
+            self.delivered,
+            self.gaps,
+            self.gap_bytes,
+            self.gap_frame,
+            self.retransmissions,
+            self.retransmit_frame,
+            self.mismatches,
+            self.mismatch_frame,
+            self.keepalives,
+        )
+
     # -- internals --------------------------------------------------------------------------------------------
 
     def _emit(self, off: int, data: bytes, wire_len: int, frame: int, at_frame: int, ts: int) -> None:
         n = len(data)
         if n:
-            self.recent.append((off, data))
+            recent = self.recent
+            if recent is None:
+                recent = self.recent = deque(maxlen=RECENT_SEGMENTS)
+            recent.append((off, data))
             self.delivered += n
             if self.deliver is not None:
                 self.deliver(StreamChunk(self.flow_id, self.direction, off, data, frame, at_frame, ts))
@@ -191,13 +271,15 @@ class HalfStream:
         self.nxt = off + wire_len
 
     def _drain(self, frame: int, ts: int) -> None:
-        buffered = self.buffered
-        while buffered:
-            off = min(buffered)
+        buffered, order, pool = self.buffered, self.order, self.pool
+        while order:
+            off = order[0]
             if off > self.nxt:
                 return
-            data, wire_len, carrier, _ts = buffered.pop(off)
+            heappop(order)
+            data, wire_len, carrier, _ts = buffered.pop(off)  # type: ignore[union-attr]
             self.buffered_bytes -= len(data)
+            pool.total -= len(data)
             end = off + wire_len
             if end <= self.nxt:
                 self._compare(off, data, carrier)
@@ -210,7 +292,7 @@ class HalfStream:
     def _compare(self, off: int, data: bytes, frame: int) -> None:
         """Compare an overlapping copy with the delivered bytes still remembered; count a difference."""
         end = off + len(data)
-        for r_off, r_data in self.recent:
+        for r_off, r_data in self.recent or ():
             r_end = r_off + len(r_data)
             lo, hi = max(off, r_off), min(end, r_end)
             if lo < hi and data[lo - off : hi - off] != r_data[lo - r_off : hi - r_off]:
@@ -220,6 +302,9 @@ class HalfStream:
                 return
 
     def _record_gap(self, off: int, size: int, frame: int, ts: int, reason: GapReason) -> None:
+        if reason == GapReason.BUFFER_LIMIT:
+            self.pool.limit_gaps += 1
+            self.pool.limit_gap_bytes += size
         if not self.gaps:
             self.gap_frame = frame
         self.gaps += 1

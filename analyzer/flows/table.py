@@ -2,7 +2,11 @@
 
 ``FlowTable.run(ip_packets)`` consumes the reader's datagrams in capture order. Flows get ids in order of their
 first packet. A flow whose connection ended (RST, both FINs) or that stayed idle past its timeout is finished:
-its buffers are flushed (holes become gaps) and released, and its summary is kept in ``finished``.
+its buffers are flushed (holes become gaps) and released, and its summary is kept in ``flows``.
+
+Live flows are bounded by ``Budgets.live_flows`` (``analyzer.budgets``): past it, the least recently active flows
+(closed ones first) are finished early, as an idle timeout would, and released; ``released_early`` counts them.
+Each live flow knows its two keys, so port reuse and releases never scan the table.
 
 Roles: the sender of a SYN is the client, the sender of a SYN-ACK the server; without a handshake in the capture,
 the side with the service-like port is the server (``server_is_dst``).
@@ -11,12 +15,15 @@ the side with the service-like port is the server (``server_is_dst``).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
+from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
-from analyzer.flows.reassembly import M32, HalfStream
+from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -92,6 +99,9 @@ ICMPV6_UNREACH_CODES = {
 }
 
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
+NO_DATA = HalfSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
+_LAST_NS = attrgetter("last_ns")
+RELEASED_LETTERS = ("", "")
 
 
 def server_is_dst(sport: int, dport: int) -> bool:
@@ -135,6 +145,7 @@ class Flow:
         "halves",
         "history",
         "id",
+        "keys",
         "last_frame",
         "last_letters",
         "last_ns",
@@ -157,12 +168,15 @@ class Flow:
         self.payload_bytes = [0, 0]
         self.history = ""
         self.flags_seen = 0  # bit set of history letters already recorded
-        self.last_letters = ["", ""]  # per direction: letters of the last packet (skips re-recording them)
-        self.halves: list[HalfStream] | None = None
+        # per direction: letters of the last packet (skips re-recording them); shared empty once released
+        self.last_letters: list[str] | tuple[str, str] = ["", ""]
+        # TCP: the two directions; once the flow has left the table, only their counters (``HalfSummary``)
+        self.halves: list[HalfStream] | tuple[HalfSummary, HalfSummary] | None = None
         self.syn_isn: list[int | None] = [None, None]
         self.rst_first: int | None = None  # direction that sent the first RST
         self.closed = False
         self._anomalies: dict[str, Anomaly] | None = None
+        self.keys: tuple[tuple[int, bytes], ...] = ()  # its keys in ``FlowTable.live`` while it is live
 
     @property
     def client(self) -> Endpoint:
@@ -251,11 +265,25 @@ class Flow:
             return "S3"
         return "S1"
 
+    def release(self) -> None:
+        """The flow left the table: keep only what its summary reads (its reassembly state goes; a direction
+        that carried nothing shares one summary of zeros, as SYN-flood flows do by the million)."""
+        halves = self.halves
+        if halves is not None:
+            self.halves = (_summary(halves[0]), _summary(halves[1]))  # type: ignore[arg-type]
+        self.last_letters = RELEASED_LETTERS
+
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
 
     def stream_bytes(self, direction: int) -> int:
         return self.halves[direction].delivered if self.halves else 0
+
+
+def _summary(h: HalfStream) -> HalfSummary:
+    if h.delivered or h.gaps or h.retransmissions or h.mismatches or h.keepalives:
+        return h.summary()
+    return NO_DATA  # every other counter is 0 too
 
 
 def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:
@@ -295,6 +323,7 @@ class FlowTable:
         on_finish: Callable[[Flow], None] | None = None,
         on_control: Callable[[Flow, int, int, int, int], None] | None = None,
         on_icmp: Callable[[Flow, int, int, int, str, bool], None] | None = None,
+        budgets: Budgets = DEFAULT_BUDGETS,
     ) -> None:
         self.on_control = on_control
         self.on_icmp = on_icmp
@@ -306,6 +335,10 @@ class FlowTable:
         self.flows: list[Flow] = []  # every flow, by id (summaries stay; buffers are released on finish)
         self.orphan_icmp: list[tuple[int, str]] = []  # ICMP errors quoting no flow in the capture
         self.truncated_headers = 0
+        self.budgets = budgets
+        self.pool = BufferPool(budgets)  # out-of-order TCP buffering, shared by every direction
+        self.live_count = 0  # live flows (``live`` holds two keys for most)
+        self.released_early = 0  # flows finished early to stay within ``budgets.live_flows``
         self._next_sweep = SWEEP_EVERY
         self._now = 0
 
@@ -334,7 +367,10 @@ class FlowTable:
     def finish_all(self, frame: int, ts: int) -> None:
         for flow in {id(f): f for f, _ in self.live.values()}.values():
             self._finish(flow, frame, ts)
+            flow.keys = ()
+            flow.release()
         self.live.clear()
+        self.live_count = 0
 
     # -- TCP --------------------------------------------------------------------------------------------------
 
@@ -373,7 +409,10 @@ class FlowTable:
                 if base is not None and not h.buffered and len(data) == plen and not (seq - base - h.nxt) & M32:
                     # in order and complete: HalfStream._emit inlined (keep the two in step)
                     nxt = h.nxt
-                    h.recent.append((nxt, data))
+                    recent = h.recent
+                    if recent is None:
+                        recent = h.recent = deque(maxlen=RECENT_SEGMENTS)
+                    recent.append((nxt, data))
                     h.delivered += plen
                     h.nxt = nxt + plen
                     if h.deliver is not None:
@@ -546,19 +585,44 @@ class FlowTable:
         flow = Flow(len(self.flows), proto, client, server, frame, ts)
         if proto == TCP:
             flow.halves = [
-                HalfStream(flow.id, 0, self.on_chunk, self.on_gap),
-                HalfStream(flow.id, 1, self.on_chunk, self.on_gap),
+                HalfStream(flow.id, 0, self.on_chunk, self.on_gap, self.pool),
+                HalfStream(flow.id, 1, self.on_chunk, self.on_gap, self.pool),
             ]
         self.flows.append(flow)
         d = 0 if to_server else 1
         self.live[key] = (flow, d)
         self.live[rkey] = (flow, 1 - d)
+        flow.keys = (key, rkey)
+        self.live_count += 1
+        if self.live_count > self.budgets.live_flows:
+            self._release_oldest(frame, ts, keep=flow)
         return flow, d
 
     def _retire(self, flow: Flow, frame: int, ts: int) -> None:
+        """Finish a live flow and take it out of ``live`` (by its own keys: never a scan of the table)."""
         self._finish(flow, frame, ts)
-        for k in [k for k, (f, _) in self.live.items() if f is flow]:
-            del self.live[k]
+        live = self.live
+        for k in flow.keys:
+            hit = live.get(k)
+            if hit is not None and hit[0] is flow:
+                del live[k]
+        flow.keys = ()
+        flow.release()
+        self.live_count -= 1
+
+    def _release_oldest(self, frame: int, ts: int, keep: Flow) -> None:
+        """Over the live-flow budget: finish and release the least recently active flows, closed ones first,
+        a tenth of the budget at once (one sort per batch keeps the cost per new flow constant)."""
+        budget = self.budgets.live_flows
+        excess = self.live_count - (budget - max(1, budget // 10))
+        # each flow once: by its entry in its own direction 0 (or its only entry, when both keys are one)
+        flows = [f for f, d in self.live.values() if (d == 0 or f.keys[0] == f.keys[1]) and f is not keep]
+        oldest = sorted((f for f in flows if f.closed), key=_LAST_NS)[:excess]
+        if len(oldest) < excess:
+            oldest += sorted((f for f in flows if not f.closed), key=_LAST_NS)[: excess - len(oldest)]
+        for flow in oldest:
+            self._retire(flow, frame, ts)
+        self.released_early += len(oldest)
 
     def _finish(self, flow: Flow, frame: int, ts: int) -> None:
         if flow.halves is not None:
@@ -573,15 +637,11 @@ class FlowTable:
 
     def _sweep(self, now: int, frame: int) -> None:
         """Finish and drop flows idle past their timeout (closed TCP flows after a short linger)."""
-        dead = []
-        for key, (flow, _d) in self.live.items():
+        dead = {}
+        for flow, _d in self.live.values():
             idle = now - flow.last_ns
             limit = CLOSED_LINGER_NS if flow.closed else IDLE_TIMEOUT_NS.get(flow.proto, 60 * 10**9)
             if idle > limit:
-                dead.append(key)
-        finished: set[int] = set()
-        for key in dead:
-            flow, _d = self.live.pop(key)
-            if flow.id not in finished:
-                finished.add(flow.id)
-                self._finish(flow, frame, now)
+                dead[flow.id] = flow
+        for flow in dead.values():
+            self._retire(flow, frame, now)

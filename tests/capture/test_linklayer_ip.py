@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.budgets import Budgets
 from analyzer.capture.ip import IpDecoder, quoted_datagram
 from analyzer.capture.reader import open_capture
 from tests import pcapbuild as pb
@@ -155,3 +156,71 @@ def test_quoted_datagram_in_icmp_error() -> None:
     quoted = pb.ipv4("10.0.0.1", "10.0.0.2", 6, pb.tcp(40000, 443, 1, flags=pb.SYN))[:28]
     assert quoted_datagram(quoted) == (6, pb.ip4("10.0.0.1"), pb.ip4("10.0.0.2"), 40000, 443)
     assert quoted_datagram(b"") is None
+
+
+def test_fragments_past_the_per_datagram_budget_are_dropped_and_counted() -> None:
+    body = pb.udp(5353, 53, bytes(range(48)))  # 56 bytes: seven 8-byte fragments
+    frags = v4_fragments(body, 8)
+    dec = IpDecoder(budgets=Budgets(fragments_per_datagram=5))
+    assert [dec.decode(i, f, 0) for i, f in enumerate(frags[:5], start=1)] == [None] * 5
+    assert dec.decode(6, frags[5], 0) is None
+    assert dec.decode(7, frags[6], 0) is None
+    assert dec.excess_fragments == 2
+    assert dec.decode(8, frags[0], 0) is None  # a copy of a kept offset is not past the budget
+    assert dec.excess_fragments == 2
+    assert len(dec.pending) == 1
+    assert dec.pending_bytes == 40
+
+
+def test_datagrams_in_flight_budget_drops_the_oldest() -> None:
+    dec = IpDecoder(budgets=Budgets(datagrams_in_flight=2))
+    bodies = {ident: pb.udp(1000 + ident, 53, bytes([ident]) * 40) for ident in (1, 2, 3)}
+    firsts = {ident: v4_fragments(b, 24, ident=ident) for ident, b in bodies.items()}
+    for ident in (1, 2, 3):
+        assert dec.decode(ident, firsts[ident][0], 0) is None
+    assert (dec.evicted_datagrams, len(dec.pending)) == (1, 2)
+    assert dec.decode(4, firsts[1][1], 0) is None  # datagram 1 was dropped: its second half starts a new wait
+    assert dec.decode(5, firsts[3][1], 0)[3] == bodies[3]  # type: ignore[index]
+    assert dec.evicted_datagrams == 2  # datagram 1's second half pushed datagram 2 out
+
+
+def test_fragment_bytes_in_flight_budget_drops_the_oldest_and_keeps_count() -> None:
+    dec = IpDecoder(budgets=Budgets(fragment_bytes_in_flight=100))
+    a, b, c = (v4_fragments(pb.udp(i, 2, bytes([i]) * 72), 40, ident=i) for i in (1, 2, 3))  # 80 bytes: 40 + 40
+    assert dec.decode(1, a[0], 0) is None
+    assert dec.decode(2, b[0], 0) is None
+    assert dec.pending_bytes == 80
+    assert dec.decode(3, c[0], 0) is None  # 120 > 100: datagram 1 goes
+    assert (dec.evicted_datagrams, dec.pending_bytes, len(dec.pending)) == (1, 80, 2)
+    assert dec.decode(4, c[1], 0)[3] == pb.udp(3, 2, bytes([3]) * 72)  # type: ignore[index]  # datagram 2 went
+    assert (dec.evicted_datagrams, dec.pending_bytes, dec.pending) == (2, 0, {})
+
+
+def test_fragment_reaching_past_the_largest_datagram_is_dropped() -> None:
+    dec = IpDecoder()
+    frag = pb.ipv4("10.0.0.1", "10.0.0.2", 17, b"x" * 64, ident=9, frag=8190)  # offset 65520 + 64 bytes
+    assert dec.decode(1, frag, 0) is None
+    assert (dec.excess_fragments, dec.pending) == (1, {})
+
+
+def test_fragments_are_put_together_only_when_they_can_cover_the_datagram() -> None:
+    body = pb.udp(5353, 53, bytes(range(200)))
+    frags = v4_fragments(body, 16)
+    dec = IpDecoder()
+    assert dec.decode(1, frags[-1], 0) is None  # the last one first: the total is known from here on
+    (pend,) = dec.pending.values()
+    for i, f in enumerate(frags[1:-1], start=2):
+        assert dec.decode(i, f, 0) is None
+        assert pend.have < pend.total
+    assert dec.decode(99, frags[0], 0) == (17, pb.ip4("10.0.0.1"), pb.ip4("10.0.0.2"), body, len(body))
+
+
+def test_fragment_budget_warnings_name_the_budget(tmp_path: Path) -> None:
+    frags = v4_fragments(pb.udp(5353, 53, bytes(range(240))), 8)  # 31 fragments
+    path = tmp_path / "f.pcap"
+    path.write_bytes(pb.pcap([(i, pb.ether(f)) for i, f in enumerate(frags)]))
+    with open_capture(path, Budgets(fragments_per_datagram=16)) as cap:
+        assert list(cap.ip_packets()) == []
+        warnings = cap.warnings
+    assert "1 IP fragment sets could not be reassembled" in warnings
+    assert "15 IP fragments dropped: past the fragment budget of 16 fragments per datagram" in " ".join(warnings)

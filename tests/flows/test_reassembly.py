@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
+from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.events.base import GapReason, StreamChunk, StreamGap
-from analyzer.flows.reassembly import MAX_BUFFERED, HalfStream
+from analyzer.flows.reassembly import BufferPool, HalfStream
 
 STREAM = b"ABCDEFGH"
 
@@ -193,7 +194,7 @@ def test_buffer_limit_gives_up_the_hole() -> None:
     assert rec.gaps[0].reason == GapReason.BUFFER_LIMIT
     assert rec.gaps[0].offset == 0
     assert rec.gaps[0].size == 10
-    assert rec.half.buffered_bytes <= MAX_BUFFERED
+    assert rec.half.buffered_bytes <= DEFAULT_BUDGETS.ooo_bytes_per_direction
 
 
 @pytest.mark.parametrize("cut", range(1, len(STREAM)))
@@ -215,3 +216,62 @@ def test_retransmission_of_a_buffered_segment_is_counted() -> None:
     assert rec.data == STREAM
     assert (rec.half.retransmissions, rec.half.retransmit_frame) == (2, 2)
     assert (rec.half.mismatches, rec.half.mismatch_frame) == (1, 3)
+
+
+def test_segments_in_reverse_order_are_delivered_in_order() -> None:
+    rec = Recorder(isn=0)
+    payload = bytes(i % 251 for i in range(3000))
+    for frame, off in enumerate(range(len(payload) - 1, 0, -1), start=1):  # every byte but the first, backwards
+        rec.half.segment(off, payload[off : off + 1], 1, frame, 0)
+    assert rec.chunks == []
+    assert len(rec.half.buffered) == len(rec.half.order) == len(payload) - 1
+    rec.half.segment(0, payload[:1], 1, 9999, 0)
+    assert rec.data == payload
+    assert not rec.half.buffered
+    assert not rec.half.order
+    assert rec.half.pool.total == 0
+
+
+def test_segment_budget_gives_up_holes_one_by_one_and_counts_them() -> None:
+    pool = BufferPool(Budgets(ooo_segments_per_direction=3))
+    chunks: list[StreamChunk] = []
+    gaps: list[StreamGap] = []
+    half = HalfStream(0, 0, chunks.append, gaps.append, pool)
+    half.base = 0
+    for frame, off in enumerate(range(10, 30, 2), start=1):  # ten one-byte segments, each after a one-byte hole
+        half.segment(off, b"x", 1, frame, frame)
+        assert len(half.buffered) <= 3
+    assert [(g.offset, g.size, g.reason) for g in gaps] == [(0, 10, GapReason.BUFFER_LIMIT)] + [
+        (off, 1, GapReason.BUFFER_LIMIT) for off in range(11, 23, 2)
+    ]
+    assert gaps[0].frame == 4  # the fourth waiting segment went past the budget of three
+    assert [c.offset for c in chunks] == list(range(10, 24, 2))
+    assert (pool.limit_gaps, pool.limit_gap_bytes) == (7, 16)
+    assert pool.total == 3
+    half.finish(99, 0)
+    assert pool.total == 0
+    assert pool.limit_gaps == 7  # holes given up at the end of the stream are not the budget's doing
+
+
+def test_byte_budget_across_all_directions_of_a_table() -> None:
+    pool = BufferPool(Budgets(ooo_bytes_total=10))
+    gaps: list[StreamGap] = []
+    a = HalfStream(1, 0, None, gaps.append, pool)
+    b = HalfStream(2, 1, None, gaps.append, pool)
+    a.base = b.base = 0
+    a.segment(5, b"AAAAAA", 6, 1, 0)  # 6 bytes wait in a
+    b.segment(5, b"BBBB", 4, 2, 0)  # 10 in all: at the budget, not past it
+    assert gaps == []
+    b.segment(20, b"CCCCCCC", 7, 3, 0)  # 17: b gives up its holes until the pool is back within budget
+    assert [(g.flow_id, g.offset, g.size, g.reason) for g in gaps] == [
+        (2, 0, 5, GapReason.BUFFER_LIMIT),
+        (2, 9, 11, GapReason.BUFFER_LIMIT),
+    ]
+    assert (b.delivered, a.delivered, pool.total) == (11, 0, 6)
+
+
+def test_no_recent_segments_are_kept_before_data_is_delivered() -> None:
+    rec = Recorder()
+    assert rec.half.recent is None
+    rec.half.segment(1000, b"AB", 2, 1, 0)
+    assert list(rec.half.recent or ()) == [(0, b"AB")]

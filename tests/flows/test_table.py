@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analyzer.budgets import Budgets
 from analyzer.engine import rebuild_flows
 from analyzer.events.base import StreamChunk
 from analyzer.flows import table as table_mod
@@ -150,3 +151,78 @@ def test_idle_flows_are_finished_and_released(monkeypatch: object) -> None:
     assert [f.id for f in finished] == [0, 1, 2]
     assert len(table.flows) == 3
     assert table.live == {}
+
+
+def syn(sport: int, ts: int, frame: int, flags: int = pb.SYN, seq: int = 1) -> tuple:
+    l4 = pb.tcp(sport, SP, seq, 0, flags)
+    return (frame, ts, 6, pb.ip4(C), pb.ip4(S), l4, len(l4))
+
+
+def test_live_flow_budget_releases_the_least_recently_active_flows() -> None:
+    finished = []
+    table = FlowTable(on_finish=lambda f: finished.append((f.id, table.live_count)), budgets=Budgets(live_flows=10))
+    packets = [syn(1000 + i, i, i + 1) for i in range(10)]  # flows 0..9
+    packets.append(syn(1000, 10, 11, pb.ACK))  # flow 0 is active again: now the newest
+    packets.append(syn(2000, 11, 12))  # flow 10: eleven live, past the budget of ten
+    table.run(packets[:12])
+    # a tenth of the budget (one) under it: the two least recently active flows went, 1 and 2, not 0
+    assert [fid for fid, _ in finished[:2]] == [1, 2]
+    assert table.released_early == 2
+    assert all(f.closed for f in table.flows)
+    assert len(table.flows) == 11
+
+
+def test_a_released_flow_is_summarised_and_its_next_packet_starts_a_new_flow() -> None:
+    finished = []
+    table = FlowTable(on_finish=finished.append, budgets=Budgets(live_flows=2))
+    table.run([syn(1000, 0, 1), syn(1001, 1, 2), syn(1002, 2, 3), syn(1000, 3, 4, pb.ACK)])
+    assert table.released_early == 2
+    assert [f.id for f in finished] == [0, 1, 2, 3]  # 0 then 1 released early; 2 and 3 at the end of the capture
+    first, again = table.flows[0], table.flows[3]
+    assert (first.state, first.history, first.packets) == ("S0", "S", [1, 0])
+    assert again.client == first.client
+    assert [a.name for a in again.anomalies] == ["tcp.no_handshake"]
+    assert first.halves == (table_mod.NO_DATA, table_mod.NO_DATA)  # only counters are kept, shared when all 0
+    assert first.stream_bytes(0) == 0
+
+
+def test_closed_flows_are_released_before_open_ones() -> None:
+    finished = []
+    table = FlowTable(on_finish=finished.append, budgets=Budgets(live_flows=10))
+    packets = [syn(1000 + i, i, i + 1) for i in range(10)]
+    packets.append(syn(1005, 10, 11, pb.RST))  # flow 5 ends, the most recently active
+    packets.append(syn(2000, 11, 12))  # past the budget: two go, the closed one first, then the oldest open one
+    table.run(packets)
+    assert table.released_early == 2
+    assert [(f.id, f.state) for f in finished[:2]] == [(5, "RSTOS0"), (0, "S0")]
+
+
+class NoScan(dict):  # type: ignore[type-arg]
+    """A live table that fails any walk over it: what must be found by key."""
+
+    def items(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("the live table was scanned")
+
+    values = keys = __iter__ = items
+
+
+def test_port_reuse_is_found_by_key_without_scanning_live_flows() -> None:
+    table = FlowTable()
+    table.live = NoScan()
+    for i in range(50):
+        table._tcp(i + 1, i, pb.ip4(C), pb.ip4(S), pb.tcp(3000 + i, SP, 7, 0, pb.SYN), 20)
+    for n, isn in enumerate((100, 200, 300), start=1):  # the same 5-tuple, new ISNs: three new connections
+        table._tcp(100 + n, 100 + n, pb.ip4(C), pb.ip4(S), pb.tcp(3000, SP, isn, 0, pb.SYN), 20)
+    assert len(table.flows) == 53
+    assert table.live_count == 50
+    assert dict.__len__(table.live) == 100
+    assert [f.closed for f in table.flows[:1] + table.flows[50:]] == [True, True, True, False]
+
+
+def test_flow_budget_is_reported_as_a_capture_warning(tmp_path: Path) -> None:
+    frames = [c2s(1, 0, pb.SYN, sport=40000 + i) for i in range(6)]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pb.pcap([(1_000_000_000 * i, f) for i, f in enumerate(frames)]))
+    res = rebuild_flows(path, table=FlowTable(budgets=Budgets(live_flows=4)))
+    assert len(res.flows) == 6
+    assert "2 idle flows released early to stay within the flow budget of 4 live flows" in res.capture.warnings[0]
