@@ -65,3 +65,7 @@ HTML_DETAILED_CHARGERS = 25
 MD_EVIDENCE_ROWS = 12
 MD_FINDINGS = 10
 MD_NAMES_PER_GROUP = 20
+# diagnosis: a capture without OCPP and without a CSMS name is read as a capture taken at one charger (its clients
+# are the charger) only while it has at most this many client addresses; past it (a gateway, a SYN flood) none is
+# guessed and the report says to name the CSMS with --csms
+GUESSED_CHARGERS = 8

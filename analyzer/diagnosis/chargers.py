@@ -12,6 +12,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 
+from analyzer import budgets
 from analyzer.config import Settings
 from analyzer.events.base import Event
 from analyzer.timeline import FlowInfo, Timeline
@@ -156,6 +157,24 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
         return False
 
     nothing_better = not ocpp_flows and settings.csms is None
+    if nothing_better:
+        clients = {f.client_addr for f in tcp} | {f.client_addr for f in dns_flows}
+        if len(clients) > GUESSED_CHARGERS:
+            # not a capture taken at one charger (a gateway, a SYN flood): without OCPP or a CSMS name nothing
+            # says which clients are chargers, so none is guessed
+            nothing_better = False
+            others.append(
+                Other(
+                    "unidentified_clients",
+                    f"{len(clients):,} addresses",
+                    "-",
+                    min((f.first_frame for f in tcp), default=0),
+                    len(tcp),
+                    f"{len(clients):,} client addresses opened {len(tcp):,} TCP connection(s) without any OCPP, and "
+                    "the capture names no CSMS: none is taken for a charger. Name the CSMS with --csms HOST[:PORT] "
+                    "to diagnose the chargers among them",
+                )
+            )
     chosen = [f for f in tcp if f.id in ocpp_flows or to_csms(f) or nothing_better]
     # clients that only sent TLS to a plain-WebSocket port the chargers use: named, not counted as chargers
     if plain_ends:
@@ -235,14 +254,18 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
     return Population(sorted(chargers.values(), key=lambda c: c.events[0].frame if c.events else 0), others)
 
 
+# a capture without OCPP or a CSMS name is taken for a capture at one charger only while it has this few clients
+GUESSED_CHARGERS = budgets.GUESSED_CHARGERS
+
 # ISO 15118 / DIN 70121 (car <-> charger): its TCP/UDP port, and link-local IPv6, which V2G uses and no CSMS does
 V2G_PORT = 15118
 
 
 def not_charger_traffic(f: FlowInfo, events: list[Event]) -> bool:
-    """A flow that is not a charger talking to its CSMS: ISO 15118 / DIN 70121 between a car and a charger (port
-    15118, or link-local IPv6 at both ends without any OCPP on it)."""
-    if V2G_PORT in (f.server_port, f.client_port):
+    """A flow that is not a charger talking to its CSMS: ISO 15118 / DIN 70121 between a car and a charger, which
+    runs on link-local IPv6 (SDP on UDP port 15118): UDP 15118, or link-local IPv6 at both ends without any OCPP on
+    it. (A TCP SYN to port 15118 elsewhere, in a port scan say, is not taken for a car.)"""
+    if f.proto == "udp" and V2G_PORT in (f.server_port, f.client_port):
         return True
     link_local = f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:")
     return link_local and not _ocpp_evidence(events)

@@ -221,4 +221,5 @@ OTHER_WORDS = {
     "iso15118": "car-to-charger ISO 15118 / DIN 70121 traffic",
     "tls.scheme_mismatch": "clients sending TLS to a plain-WebSocket port",
     "relay_leg": "a relay's copy of sessions",
+    "unidentified_clients": "clients without OCPP; name the CSMS with --csms",
 }

@@ -185,3 +185,30 @@ def test_what_the_snaplen_cut_makes_the_verdict_inconclusive_and_says_so(tmp_pat
     assert "snaplen" in c["verdict_reason"]
     assert "-s 0" in c["verdict_reason"]
     assert "reached tcp" in c["verdict_reason"]
+
+
+def syn_capture(clients: int) -> bytes:
+    """One SYN from each of ``clients`` addresses to one server port, nothing else: no OCPP, no CSMS name."""
+    frames = []
+    for i in range(clients):
+        seg = pb.tcp(40000 + i, 443, 1000, 0, pb.SYN, b"")
+        frames.append(
+            (1_800_000_000 * S + i * 1_000_000, pb.ether(pb.ipv4(f"10.9.{i // 250}.{i % 250 + 1}", "10.0.0.1", 6, seg)))
+        )
+    return pb.pcap(frames)
+
+
+def test_without_ocpp_a_few_clients_are_the_charger_but_a_crowd_is_not_guessed(tmp_path: Path) -> None:
+    """A capture taken at one charger (a handful of clients) is diagnosed; a SYN flood or a gateway without OCPP
+    and without --csms names no charger and says so."""
+    few, crowd = tmp_path / "few.pcap", tmp_path / "crowd.pcap"
+    few.write_bytes(syn_capture(2))
+    crowd.write_bytes(syn_capture(50))
+    assert len(report_dict(analyze(few, Settings()))["chargers"]) == 2
+    r = report_dict(analyze(crowd, Settings()))
+    assert r["chargers"] == []
+    (other,) = r["others"]
+    assert other["what"] == "unidentified_clients"
+    assert "--csms" in other["summary"]
+    named = report_dict(analyze(crowd, Settings(csms=("10.0.0.1", 443))))
+    assert len(named["chargers"]) == 50
