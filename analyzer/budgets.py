@@ -57,6 +57,10 @@ TIMELINE_CONTEXT = 2  # events kept on each side of a pointed-to event, within i
 # decoded OCPP messages listed per charger (the rest are counted in ``ocpp_messages_omitted``)
 OCPP_MESSAGES_PER_CHARGER = 500
 OCPP_MESSAGES_PER_CHARGER_BIG = 40  # when the timeline is bounded: the messages around the findings first
+OCPP_MESSAGES_HEALTHY_BIG = 6  # ... and for a healthy charger then (its verdict rests on the session working)
+# clock samples listed per charger (small captures, big ones)
+CLOCK_SAMPLES = 50
+CLOCK_SAMPLES_BIG = 8
 # attempts listed per charger before the identical ones are counted instead
 ATTEMPTS_SHOWN = 50
 # HTML: chargers drawn in full (plots, message sequence, tables), failing ones first; the others are one row each

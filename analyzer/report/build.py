@@ -13,6 +13,9 @@ from typing import Any
 from analyzer import __version__
 from analyzer.budgets import (
     ATTEMPTS_SHOWN,
+    CLOCK_SAMPLES,
+    CLOCK_SAMPLES_BIG,
+    OCPP_MESSAGES_HEALTHY_BIG,
     OCPP_MESSAGES_PER_CHARGER,
     OCPP_MESSAGES_PER_CHARGER_BIG,
     TIMELINE_CONTEXT,
@@ -125,6 +128,9 @@ def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
 
 def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | None = None) -> dict[str, Any]:
     ch = r.charger
+    # a big capture's healthy charger says less: its verdict rests on the session working, not on each message
+    quiet = focus is not None and r.verdict == "healthy"
+    samples = CLOCK_SAMPLES_BIG if focus is not None else CLOCK_SAMPLES
     reported = [
         {"cx_code": e.cx_code, "frame": e.frame, "source": e.source, "code": e.code}  # type: ignore[attr-defined]
         for e in ch.events
@@ -160,12 +166,12 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | N
                     "value": s.raw or iso_utc(s.value_ns),
                     "captured": iso_utc(s.ts_ns),
                 }
-                for s in (clock.charger + clock.csms)[:50]
+                for s in (clock.charger + clock.csms)[:samples]
             ],
-            "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - 50),
+            "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - samples),
         },
         "connections": len(ch.flow_ids),
-        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact, focus)),
+        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact, focus, quiet)),
         "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES) - len(msgs),
         "tls": _tls(ch.events),
         "errors": r.errors,
@@ -183,7 +189,7 @@ OCPP_TYPES = {
 
 
 def _ocpp_messages(
-    events: list[Event], redact: Callable[[Any], Any], focus: set[int] | None = None
+    events: list[Event], redact: Callable[[Any], Any], focus: set[int] | None = None, quiet: bool = False
 ) -> list[dict[str, Any]]:
     """The charger's decoded OCPP messages: the first ``OCPP_MESSAGES_PER_CHARGER``; in a big capture (``focus``:
     the frames the report points to) those at the pointed frames first, then the first ones, up to
@@ -191,7 +197,7 @@ def _ocpp_messages(
     msgs = [e for e in events if e.kind in OCPP_TYPES]
     limit = OCPP_MESSAGES_PER_CHARGER
     if focus is not None:
-        limit = OCPP_MESSAGES_PER_CHARGER_BIG
+        limit = OCPP_MESSAGES_HEALTHY_BIG if quiet else OCPP_MESSAGES_PER_CHARGER_BIG
         first = [e for e in msgs if e.frame in focus][:limit]
         taken = {id(e) for e in first}
         first += [e for e in msgs if id(e) not in taken][: limit - len(first)]
