@@ -6,6 +6,7 @@ always runs the same examples; ``make fuzz`` is the long campaign.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from hypothesis import HealthCheck, settings
@@ -19,10 +20,13 @@ T0 = 1_700_000_000 * 10**9
 STEP_NS = 1_000_000
 
 
+SCALE = int(os.environ.get("GHOSTCAP_FUZZ_SCALE", "1") or 1)  # e.g. 50 for a deeper local run
+
+
 def fuzz(examples: int) -> settings:
-    """A derandomized budget: the same ``examples`` on every run, no example database."""
+    """A derandomized budget: the same ``examples`` (times ``GHOSTCAP_FUZZ_SCALE``) on every run, no database."""
     return settings(
-        max_examples=examples,
+        max_examples=examples * SCALE,
         deadline=None,
         derandomize=True,
         database=None,
