@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint lab bench bench-triage clean
+.PHONY: setup demo test lint lab bench bench-triage fuzz clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,14 @@ bench: setup
 CAPTURES ?= 10000
 bench-triage: setup
 	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) | tee bench/out/triage-bench.txt
+
+# a fuzz campaign: ghostcap analyze on mutated sample captures and crafted hostile cases, one process per case under
+# a time and a memory limit (CASES=200: quick; SEED, JOBS); failing cases and the summary in bench/out/fuzz
+CASES ?= 2000
+SEED ?= 1
+JOBS ?= 2
+fuzz: setup
+	$(BIN)/python bench/fuzz.py --cases $(CASES) --seed $(SEED) --jobs $(JOBS) --out bench/out/fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

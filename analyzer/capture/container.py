@@ -30,6 +30,9 @@ PCAP_MAGIC = {
 PCAPNG_SHB = 0x0A0D0D0A
 BLOCK_IDB, BLOCK_PB, BLOCK_SPB, BLOCK_NRB, BLOCK_ISB, BLOCK_EPB, BLOCK_DSB = 1, 2, 3, 4, 5, 6, 0x0A
 
+# the fixed fields of a block type, with its type, length and trailing length: a shorter block is corrupt
+MIN_BLOCK_LEN = {PCAPNG_SHB: 28, BLOCK_IDB: 20, BLOCK_EPB: 32, BLOCK_PB: 32, BLOCK_SPB: 16}
+
 Record = tuple[int, int, bytes, int]
 """(ts_ns, linktype, captured bytes, original length)"""
 
@@ -250,6 +253,13 @@ class CaptureReader:
                 self._warn(
                     f"corrupt block length {blen} at byte offset {base + pos} (after frame {count}); "
                     "the rest of the file is skipped"
+                )
+                break
+            if blen < MIN_BLOCK_LEN.get(btype, 12):
+                self._warn(
+                    f"corrupt block at byte offset {base + pos} (after frame {count}): its length {blen} is too "
+                    f"short for a block of type {btype:#x} (at least {MIN_BLOCK_LEN[btype]}); the rest of the file "
+                    "is skipped"
                 )
                 break
             stop = pos + blen

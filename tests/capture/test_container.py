@@ -158,6 +158,18 @@ def test_pcapng_trailing_length_mismatch(tmp_path: Path) -> None:
         assert "trailing length" in cap.warnings[0]
 
 
+@pytest.mark.parametrize(
+    ("btype", "body"), [(1, b""), (1, b"\x01\x00\x00\x00"), (6, b""), (6, bytes(16)), (2, b""), (3, b"")]
+)
+def test_pcapng_block_too_short_for_its_type(tmp_path: Path, btype: int, body: bytes) -> None:
+    """Lengths that agree but leave no room for the block's fixed fields (found by ``make fuzz``: an interface
+    block of 12 bytes, an empty packet block at the end of the file, raised ``struct.error``)."""
+    good = pb.shb() + pb.idb(1) + pb.epb(0, 1, FRAMES[0])
+    with open_capture(write(tmp_path, good + pb._block(btype, body), "c.pcapng")) as cap:
+        assert len(list(cap.reader.records())) == 1
+        assert f"too short for a block of type {btype:#x}" in cap.warnings[0]
+
+
 def test_pcapng_cut_inside_packet_block(tmp_path: Path) -> None:
     data = pb.shb() + pb.idb(1) + pb.epb(0, 1, FRAMES[0]) + pb.epb(0, 2, FRAMES[1])
     with open_capture(write(tmp_path, data[:-10], "c.pcapng")) as cap:
