@@ -197,6 +197,20 @@ def test_pcap_of_only_its_magic_is_unreadable_exit_3(tmp_path: Path) -> None:
         assert len(res.output.strip().splitlines()) == 1
 
 
+def test_a_capture_damaged_before_its_first_packet_is_unreadable_exit_3(tmp_path: Path) -> None:
+    """A sound file header, then a first record that lies about its length: nothing can be read. The report says
+    why, and the status is 3 (unreadable), not 4 (no charger)."""
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    lying = struct.pack("<IIII", 1_800_000_000, 0, 0x7FFFFFF0, 0x7FFFFFF0) + b"\x00" * 40
+    path = tmp_path / "lying.pcap"
+    path.write_bytes(header + lying)
+    res = invoke("analyze", str(path), "-o", str(tmp_path / "out"), "--format", "json")
+    assert res.exit_code == 3, res.output
+    report = json.loads((tmp_path / "out" / "lying.json").read_text())
+    assert report["capture"]["packets"] == 0
+    assert report["capture"]["warnings"]
+
+
 def test_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     capture = str(ROBUSTNESS / "json_report_infinity.pcap")
     a_file = tmp_path / "a_file"

@@ -104,6 +104,8 @@ def _analyze_one(
     for w in report["capture"]["warnings"]:
         echo(f"warning: {cap}: {w}")
     status = status_of([c["verdict"] for c in report["chargers"]])
+    if report["capture"]["packets"] == 0 and report["capture"]["warnings"]:
+        status = EXIT_UNREADABLE  # damaged before its first packet: nothing could be read (the report says why)
     if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
         status = _internal(analysis.internal_error, cap, echo)
     if out_dir == "-":
