@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.diagnosis.chargers import Charger
+from analyzer.diagnosis.facts import lookups as name_lookups
 from analyzer.events.base import Event
 
 STAGES = ("none", "dns", "tcp", "tls", "http", "websocket", "ocpp", "boot_accepted")
@@ -149,17 +150,11 @@ def _stalled(end: Any) -> bool:
 
 def lookups(ch: Charger) -> list[Attempt]:
     """One attempt per name the charger looked up: answered with an address, failed, or unanswered."""
-    out: dict[str, list[Event]] = {}
-    for e in ch.events:
-        if e.kind in ("dns.query", "dns.response", "dns.unanswered"):
-            out.setdefault(e.qname.lower(), []).append(e)  # type: ignore[attr-defined]
     attempts = []
-    for name, evs in out.items():
-        resolved = any(e.kind == "dns.response" and getattr(e, "addresses", ()) for e in evs)
-        failed = next((e for e in evs if e.kind == "dns.response" and getattr(e, "rcode", 0) != 0), None)
-        ended = "answered" if resolved else ("failed" if failed is not None else "unanswered")
-        if not resolved and failed is None and any(e.kind == "dns.response" for e in evs):
-            ended = "no_address"
+    for name, lk in name_lookups(ch).items():
+        evs = sorted(lk.queries + lk.responses + lk.unanswered, key=lambda e: e.frame)
+        failed = any(r.rcode != 0 for r in lk.responses)
+        ended = "answered" if lk.resolved else "failed" if failed else "no_address" if lk.responses else "unanswered"
         attempts.append(
             Attempt(
                 "lookup",
@@ -167,7 +162,7 @@ def lookups(ch: Charger) -> list[Attempt]:
                 evs[0].frame,
                 evs[-1].frame,
                 evs[0].ts_ns,
-                "dns" if resolved else "none",
+                "dns" if lk.resolved else "none",
                 ended,
                 what=f"lookup {name}",
             )
