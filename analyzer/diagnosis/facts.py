@@ -106,28 +106,20 @@ def endpoint_protocols(ctx: Context) -> tuple[set[tuple[str, int]], set[tuple[st
     return ctx.cache["endpoints"]  # type: ignore[no-any-return]
 
 
-def scheme_mismatch_seen(ch: Charger, ctx: Context, fid: int) -> bool:
-    """The capture shows the endpoint's real protocol (other connections to it, or the answer's bytes), rather
-    than only a server that closed without a byte."""
+def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any, bool] | None:
+    """``("tls_to_plain", answer, seen)`` when connection ``fid`` sent a TLS ClientHello to a port that serves
+    plain WebSocket (its server answered without a ServerHello), ``("plain_to_tls", answer, seen)`` when it sent a
+    plain HTTP upgrade to a port that serves TLS; ``answer`` is the server's answer to the wrong-protocol bytes
+    (HTTP response, alert, FIN or RST); ``seen``: the capture shows the endpoint's real protocol (other connections
+    to it, or the answer's bytes) rather than only a server that closed without a byte. Else None."""
     evs = flow_events(ch, fid)
     fl = ctx.timeline.flows[fid]
     plain, tls = endpoint_protocols(ctx)
     end = (fl.server_addr, fl.server_port)
-    return end in plain or end in tls or any(e.direction == 1 and e.layer in ("tls", "http") for e in evs)
-
-
-def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any] | None:
-    """``("tls_to_plain", answer)`` when connection ``fid`` sent a TLS ClientHello to a port that serves plain
-    WebSocket (its server answered without a ServerHello), ``("plain_to_tls", answer)`` when it sent a plain HTTP
-    upgrade to a port that serves TLS; ``answer`` is the server's answer to the wrong-protocol bytes (HTTP
-    response, alert, FIN or RST). Else None."""
-    evs = flow_events(ch, fid)
-    fl = ctx.timeline.flows[fid]
-    plain, tls = endpoint_protocols(ctx)
-    end = (fl.server_addr, fl.server_port)
+    seen = end in plain or end in tls or any(e.direction == 1 and e.layer in ("tls", "http") for e in evs)
     ans = tls_to_plain_port(evs, end in plain)
     if ans is not None:
-        return "tls_to_plain", ans
+        return "tls_to_plain", ans, seen
     req = next((e for e in evs if e.kind == "http.request"), None)
     if req is None or any(e.kind == "tls.client_hello" for e in evs):
         return None
@@ -146,4 +138,4 @@ def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any] | No
         ),
         None,
     )
-    return ("plain_to_tls", answer) if answer is not None else None
+    return ("plain_to_tls", answer, seen) if answer is not None else None

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import flow_events, scheme_mismatch, scheme_mismatch_seen
+from analyzer.diagnosis.facts import flow_events, scheme_mismatch
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -22,7 +22,7 @@ def tls_scheme_mismatch(ch: Charger, ctx: Context) -> Iterator[Finding]:
         found = scheme_mismatch(ch, ctx, fid)
         if found is None:
             continue
-        how, answer = found
+        how, answer, seen = found
         evs = flow_events(ch, fid)
         fl = ctx.timeline.flows[fid]
         said = _answer(answer)
@@ -40,7 +40,6 @@ def tls_scheme_mismatch(ch: Charger, ctx: Context) -> Iterator[Finding]:
                 f"The charger sent a plain WebSocket upgrade (ws://) to {fl.server}, which serves TLS (wss://); "
                 f"the server answered {said}: the URL scheme on the charger does not match the CSMS endpoint."
             )
-        seen = scheme_mismatch_seen(ch, ctx, fid)
         if not seen:
             summary = summary.replace(", which serves", ", which most likely serves")
         yield Finding(
