@@ -42,7 +42,7 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     redact = (lambda p: p) if a.settings.show_tokens else redact_tokens
     shown = [e for e in a.timeline.events if _shown(e, owner)]
     complete = len(shown) <= TIMELINE_FULL_EVENTS
-    focus = {id(r): pointed_frames(r) for r in a.results}
+    focus = {} if complete else {id(r): pointed_frames(r) for r in a.results}
     kept = shown if complete else bounded_timeline(shown, a.results, focus, owner)
     return {
         "schema": REPORT_SCHEMA,

@@ -50,3 +50,20 @@ def cli_line(charger: dict[str, Any]) -> str:
     d = dispatch(charger) or {}
     visit = " site-visit" if d.get("site_visit") else ""
     return f"{who} fault {rc['fault']} @{rc['frame']} {d.get('cx') or 'no-CX'} fix:{d.get('side')}{visit}"
+
+
+OTHER_WORDS = {
+    "iso15118": "car-to-charger ISO 15118 / DIN 70121 traffic",
+    "tls.scheme_mismatch": "clients sending TLS to a plain-WebSocket port",
+    "relay_leg": "a relay's copy of sessions",
+    "unidentified_clients": "clients without OCPP; name the CSMS with --csms",
+}
+
+
+def capture_line(report: dict[str, Any]) -> str:
+    """What the CLI prints for one capture: its chargers' lines, or what the capture holds instead of one."""
+    lines = "; ".join(cli_line(c) for c in report["chargers"])
+    if lines:
+        return lines
+    held = sorted({OTHER_WORDS.get(o["what"], o["what"]) for o in report.get("others") or []})
+    return "no charger found" + (f" (the capture holds {', '.join(held)})" if held else "")

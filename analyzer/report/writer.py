@@ -210,18 +210,6 @@ def _clean(text: str) -> str:
 
 
 def _headline(report: dict) -> str:
-    from analyzer.report.dispatch import cli_line
+    from analyzer.report.dispatch import capture_line
 
-    lines = "; ".join(cli_line(c) for c in report["chargers"])
-    if lines:
-        return lines
-    held = sorted({OTHER_WORDS.get(o["what"], o["what"]) for o in report.get("others") or []})
-    return "no charger found" + (f" (the capture holds {', '.join(held)})" if held else "")
-
-
-OTHER_WORDS = {
-    "iso15118": "car-to-charger ISO 15118 / DIN 70121 traffic",
-    "tls.scheme_mismatch": "clients sending TLS to a plain-WebSocket port",
-    "relay_leg": "a relay's copy of sessions",
-    "unidentified_clients": "clients without OCPP; name the CSMS with --csms",
-}
+    return capture_line(report)
