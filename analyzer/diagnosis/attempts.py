@@ -15,6 +15,7 @@ from typing import Any
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.facts import lookups as name_lookups
+from analyzer.diagnosis.facts import retransmissions
 from analyzer.events.base import Event
 
 STAGES = ("none", "dns", "tcp", "tls", "http", "websocket", "ocpp", "boot_accepted")
@@ -142,10 +143,8 @@ def _end(events: list[Event], end_frame: int) -> tuple[str, str | None, int | No
 
 
 def _stalled(end: Any) -> bool:
-    if end is None:
-        return False
-    retx = next((a for a in getattr(end, "anomalies", ()) if a[0] == "tcp.retransmission"), None)
-    return retx is not None and retx[1] >= 3
+    retx = retransmissions(end)
+    return retx is not None and retx[0] >= 3
 
 
 def lookups(ch: Charger) -> list[Attempt]:

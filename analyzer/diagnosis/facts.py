@@ -57,6 +57,12 @@ def connected_after(ch: Charger, frame: int) -> bool:
     return any(e.kind == "tcp.syn_ack" and e.frame > frame for e in ch.events)
 
 
+def retransmissions(end: Any) -> tuple[int, int] | None:
+    """``(count, frame of the first)`` of a ``tcp.flow_end``'s retransmissions, or None (also for no end)."""
+    retx = next((a for a in getattr(end, "anomalies", ()) if a[0] == "tcp.retransmission"), None)
+    return None if retx is None else (retx[1], retx[2])
+
+
 def ends(events: list[Event]) -> list[Any]:
     """FIN and RST packets of a flow, in order."""
     return [e for e in events if e.kind in ("tcp.fin", "tcp.rst")]

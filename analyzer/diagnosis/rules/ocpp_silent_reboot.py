@@ -15,7 +15,7 @@ from typing import Any
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import flow_events
+from analyzer.diagnosis.facts import flow_events, retransmissions
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -97,12 +97,12 @@ def _unacknowledged(evs: list[Any]) -> Any:
     said anything (a message, a ping, a pong), else the CSMS's first data after that. None without
     retransmissions."""
     end = next((e for e in evs if e.kind == "tcp.flow_end"), None)
-    retx = next((a for a in getattr(end, "anomalies", ()) if a[0] == "tcp.retransmission"), None)
+    retx = retransmissions(end)
     if retx is None:
         return None
     last = max((e.frame for e in evs if e.direction == 0 and e.kind.split(".")[-1] not in QUIET), default=0)
     after = [e for e in evs if e.direction == 1 and e.frame > last and e.kind in SESSION]
-    before_retx = [e for e in after if e.frame < retx[2]]
+    before_retx = [e for e in after if e.frame < retx[1]]
     return before_retx[-1] if before_retx else (after[0] if after else None)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import flow_events
+from analyzer.diagnosis.facts import flow_events, retransmissions
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 
@@ -26,10 +26,10 @@ def tcp_stalled(ch: Charger, ctx: Context) -> Iterator[Finding]:
         end = next((e for e in evs if e.kind == "tcp.flow_end"), None)
         if end is None or end.state in ("SF", "S0", "REJ", "S2", "S3"):
             continue
-        retx = next((a for a in end.anomalies if a[0] == "tcp.retransmission"), None)
-        if retx is None or retx[1] < MIN_RETRANSMISSIONS:
+        retx = retransmissions(end)
+        if retx is None or retx[0] < MIN_RETRANSMISSIONS:
             continue
-        _, count, frame = retx
+        count, frame = retx
         if any(e.kind == "tcp.fin" for e in evs):
             continue
         # the peer said nothing at the application layer after the first retransmission
