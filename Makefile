@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint lab bench bench-triage fuzz clean
+.PHONY: setup demo test lint lab bench bench-flows bench-triage fuzz clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,14 @@ lab: setup
 	bash .ci/apt-deps
 	$(BIN)/python -m tests.lab.run --all --out captures
 
+# the whole job a user runs (analyze --format html,json,md) against tshark -n -r, on 1M and 2M gateway packets
+# (PACKETS=200000: quick)
+PACKETS ?= 1000000,2000000
 bench: setup
+	$(BIN)/python bench/analyze_vs_tshark.py --packets $(PACKETS)
+
+# the flow table alone (ghostcap flows) against tshark
+bench-flows: setup
 	$(BIN)/python bench/flows_vs_tshark.py
 
 # ghostcap triage on 10,000 small captures: 1 and 2 workers and a 2-worker Dask LocalCluster (CAPTURES=500: quick)

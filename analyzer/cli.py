@@ -67,10 +67,10 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "ndjson"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format (ndjson: one JSON object per flow and line).",
 )
 @KEYLOG_OPTION
 def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
@@ -83,7 +83,7 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
-    from analyzer.report.flows import flows_json, flows_table
+    from analyzer.report.flows import flows_json, flows_ndjson, flows_table
 
     try:
         if keylogs:
@@ -101,6 +101,8 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
         sys.stdout.writelines(flows_json(result))
+    elif fmt == "ndjson":
+        sys.stdout.writelines(flows_ndjson(result))
     else:
         click.echo(flows_table(result), nl=False)
 
@@ -110,10 +112,10 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "ndjson"]),
     default="table",
     show_default=True,
-    help="table: one line per event; json: one JSON object per line with every field.",
+    help="table: one line per event; ndjson (or json): one JSON object per line with every field.",
 )
 @KEYLOG_OPTION
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
@@ -121,24 +123,44 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
 
     Each line: capture time, frame number (as Wireshark numbers it), layer, event and a one-line summary.
+    Lines are printed as the capture is read, in frame order (a connection's end comes when it ends; an event
+    that arrives too late for its place is printed at once, with its frame number); memory stays flat.
 
     Example: ghostcap timeline captures/ocpp_boot_callerror.pcap
     """
     from analyzer.engine import build_timeline
-    from analyzer.report.timeline_out import timeline_json, timeline_table
+    from analyzer.events.base import Event
+    from analyzer.report.timeline_out import event_json, event_line, table_header
+    from analyzer.timeline.stream import EventStream
 
+    out = sys.stdout
+    if fmt == "table":
+        started = False
+
+        def write(e: Event) -> None:
+            nonlocal started
+            if not started:  # the header with the first line: nothing on stdout when the capture cannot be read
+                started = True
+                out.write(table_header())
+            out.write(event_line(e))
+
+        stream = EventStream(write)
+    else:
+        redact = not show_tokens
+        stream = EventStream(lambda e: out.write(event_json(e, redact)))
     try:
-        result = build_timeline(capture, keylogs)
+        result = build_timeline(capture, keylogs, stream)
     except AnalyzerError as e:
         raise click.ClickException(str(e)) from None
+    except BrokenPipeError:
+        raise  # the reader went away (``| head``): ``main`` ends quietly
     except OSError as e:
         raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+    if fmt == "table" and not stream.written:
+        out.write(table_header())
+    out.flush()
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
-    if fmt == "json":
-        sys.stdout.writelines(timeline_json(result, redact=not show_tokens))
-    else:
-        click.echo(timeline_table(result), nl=False)
 
 
 EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.budgets import DEFAULT_BUDGETS
+from analyzer.budgets import DEFAULT_BUDGETS, FLOW_EVENTS_EDGE, FLOW_EVENTS_THIN, GC_THRESHOLDS, PENDING_FLOWS
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
 from analyzer.config import Settings
@@ -21,10 +23,12 @@ from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpS
 from analyzer.events.tls import TlsSummary
 from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
+from analyzer.timeline.keeper import EventKeeper
 
 if TYPE_CHECKING:
     from analyzer.diagnosis.chargers import Other
     from analyzer.diagnosis.runner import ChargerResult
+    from analyzer.timeline.stream import EventStream
     from analyzer.tls.keylog import KeyLog
 
 
@@ -130,16 +134,23 @@ def tls_status(timeline: Timeline) -> dict[int, tuple[str, str]]:
 class _Dispatch:
     """Feeds the flow table's callbacks to decoders and collects their events (errors become anomalies)."""
 
-    def __init__(self, keys: KeyLog | None = None) -> None:
+    def __init__(self, keys: KeyLog | None = None, keeper: EventKeeper | EventStream | None = None) -> None:
         # imported here so that ``ghostcap flows`` does not pay for the protocol libraries
         from analyzer.decoders.detect import is_dns_datagram, stream_decoder
         from analyzer.decoders.dns import DnsDecoder
+        from analyzer.tls.notes import TlsTally
 
         self.stream_decoder = stream_decoder
         self.is_dns_datagram = is_dns_datagram
 
         self.keys = keys
         self.events: list[Event] = []
+        self.keeper = keeper
+        self.tally = TlsTally()  # what the key-log warnings need, when the events are not all kept
+        # where events go: every one into ``events``, or to ``keeper`` (``analyze`` keeps what it needs of them,
+        # ``timeline`` prints them as they come)
+        self.emit: Callable[[Event], None] = self.events.append if keeper is None else self._to_keeper
+
         self.decoders: dict[int, StreamDecoder | None] = {}
         self.dns = DnsDecoder()
         self.syns: dict[tuple[int, int], int] = {}
@@ -150,15 +161,36 @@ class _Dispatch:
             on_finish=self.finish,
             on_control=self.control,
             on_icmp=self.icmp,
+            keep_flows=keeper is None,
         )
+        if isinstance(keeper, EventKeeper):
+            keeper.endpoints = self._endpoints
+
+    def _to_keeper(self, e: Event) -> None:
+        if e.layer == "tls":
+            self.tally.add(e)
+        self.keeper.add(e)  # type: ignore[union-attr]
+
+    def _endpoints(self, fid: int) -> tuple[str, int, str, int] | None:
+        flows = self.table.flows
+        flow = flows.get(fid) if isinstance(flows, dict) else flows[fid]
+        if flow is None:
+            return None
+        c, s = flow.client, flow.server
+        return c.address, c.port, s.address, s.port
+
+    def emit_all(self, events: Iterable[Event]) -> None:
+        emit = self.emit
+        for e in events:
+            emit(e)
 
     def _run(self, fid: int, decoder: StreamDecoder, call: Callable[[], list[Event]], frame: int, ts: int) -> None:
         try:
-            self.events.extend(call())
+            self.emit_all(call())
         except DecodeError as e:
             self.decoders[fid] = None
             where = f" at stream offset {e.offset}" if e.offset is not None else ""
-            self.events.append(
+            self.emit(
                 DecodeAnomaly(
                     ts_ns=ts,
                     frame=frame,
@@ -189,7 +221,7 @@ class _Dispatch:
 
     def datagram(self, flow: Flow, d: int, payload: bytes, frame: int, ts: int) -> None:
         if self.is_dns_datagram(flow.client.port, flow.server.port):
-            self.events.extend(self.dns.datagram(flow.id, d, payload, frame, ts))
+            self.emit_all(self.dns.datagram(flow.id, d, payload, frame, ts))
 
     def control(self, flow: Flow, d: int, flags: int, frame: int, ts: int) -> None:
         ends = (str(flow.client), str(flow.server))
@@ -200,7 +232,7 @@ class _Dispatch:
             attempt = 1
             if bit == SYN:
                 attempt = self.syns[(flow.id, d)] = self.syns.get((flow.id, d), 0) + 1
-            self.events.append(
+            self.emit(
                 cls(
                     ts_ns=ts,
                     frame=frame,
@@ -214,7 +246,7 @@ class _Dispatch:
             )
 
     def icmp(self, flow: Flow, d: int, frame: int, ts: int, detail: str, unreachable: bool) -> None:
-        self.events.append(
+        self.emit(
             IcmpError(ts_ns=ts, frame=frame, flow_id=flow.id, direction=d, detail=detail, unreachable=unreachable)
         )
 
@@ -227,7 +259,7 @@ class _Dispatch:
             self._run(
                 flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
             )
-        self.events.append(
+        self.emit(
             FlowEnd(
                 ts_ns=flow.last_ns,
                 frame=flow.last_frame,
@@ -242,30 +274,86 @@ class _Dispatch:
                 anomalies=tuple((a.name, a.count, a.frame) for a in flow.anomalies),
             )
         )
+        if self.keeper is not None:
+            self.keeper.finish(_flow_info(flow))
 
 
 _UNSEEN: Any = object()
 
 
-def build_timeline(path: str | Path, keylog_files: Sequence[str] = ()) -> TimelineResult:
+def build_timeline(
+    path: str | Path, keylog_files: Sequence[str] = (), keeper: EventKeeper | EventStream | None = None
+) -> TimelineResult:
     """Read ``path`` once: flows, decoders, and one timeline of every event; raises ``CaptureError`` (and
     ``OSError`` for an unreadable key log).
 
     TLS is decrypted with the key logs in ``keylog_files`` and the capture's own Decryption Secrets Blocks; what
-    the key logs lacked or got wrong becomes capture warnings."""
+    the key logs lacked or got wrong becomes capture warnings.
+
+    With a ``keeper`` (``analyze``) the timeline holds what it keeps (long connections thinned, background flows
+    released: memory follows the chargers, not the packets) and ``flows`` is empty."""
     from analyzer.tls.keylog import KeyLog
     from analyzer.tls.notes import keylog_warnings
 
     keys = KeyLog.from_files(keylog_files)
-    dispatch = _Dispatch(keys)
-    result = rebuild_flows(path, table=dispatch.table, keys=keys)
+    dispatch = _Dispatch(keys, keeper)
+    with reading_gc():
+        result = rebuild_flows(path, table=dispatch.table, keys=keys)
     cap = result.capture
     end_ns = cap.last_ns or 0
-    dispatch.events.extend(dispatch.dns.close(cap.packets, end_ns))
-    cap.warnings.extend(keylog_warnings(keys, dispatch.events, bool(keylog_files)))
-    flows = {f.id: _flow_info(f) for f in result.flows}
-    timeline = Timeline.build(dispatch.events, flows, cap.first_ns or 0, end_ns, cap.packets)
+    dispatch.emit_all(dispatch.dns.close(cap.packets, end_ns))
+    if keeper is None:
+        events, flows = dispatch.events, {f.id: _flow_info(f) for f in result.flows}
+    elif isinstance(keeper, EventKeeper):
+        events, flows = keeper.events(), keeper.flows
+        cap.warnings.extend(keeper_warnings(keeper))
+    else:  # a stream: everything was handed on
+        keeper.close()
+        events, flows = [], {}
+    cap.warnings.extend(keylog_warnings(keys, events if keeper is None else dispatch.tally, bool(keylog_files)))
+    timeline = Timeline.build(events, flows, cap.first_ns or 0, end_ns, cap.packets)
+    if isinstance(keeper, EventKeeper):
+        timeline.dropped = {fid: dict(c) for fid, c in keeper.dropped.items()}
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
+
+
+@contextmanager
+def reading_gc() -> Iterator[None]:
+    """The garbage collector's thresholds for reading a capture (``budgets.GC_THRESHOLDS``), restored after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def keeper_warnings(keeper: EventKeeper) -> list[str]:
+    """What the keeper's budgets gave up, one sentence each (``analyzer.budgets``)."""
+    r = keeper.released
+    out = []
+    if r.flows:
+        out.append(
+            f"{r.flows:,} finished background connections and lookups ({r.events:,} events) were summarised and "
+            f"released to keep memory flat: none carried OCPP, reached a CSMS endpoint or asked for a CSMS name "
+            f"when it was judged (budget: {PENDING_FLOWS:,} finished flows waiting)"
+        )
+    if r.thinned_flows:
+        kinds = ", ".join(f"{k} {n:,}" for k, n in r.thinned.most_common(4))
+        out.append(
+            f"{r.thinned_flows:,} long connection(s) had the routine middle of their traffic dropped "
+            f"({sum(r.thinned.values()):,} events: {kinds}): complete clean OCPP exchanges and answered pings "
+            f"between their first and last {FLOW_EVENTS_EDGE} events (budget: {FLOW_EVENTS_THIN:,} events per "
+            "connection); every unanswered CALL, error, close and anomaly is kept"
+        )
+    late = keeper.late_csms()
+    if late:
+        what = ", ".join(f"{w} ({n:,})" for w, n in late[:5])
+        out.append(
+            f"connections or lookups released before the capture showed them to be the CSMS's: {what}; run again "
+            "with --csms HOST[:PORT] to keep them"
+        )
+    return out
 
 
 def _flow_info(f: Flow) -> FlowInfo:
@@ -308,7 +396,7 @@ def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = 
     from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
-    built = build_timeline(path, settings.keylog_files)
+    built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
     try:
         results, others = diagnose_all(built.timeline, settings)
     except Exception as e:

@@ -520,13 +520,15 @@ class Ocpp:
 class Fleet:
     """The site: chargers, other hosts, servers, and the conversations between them."""
 
-    def __init__(self, n_packets: int, seed: int, duration_s: float, midstream: float = 0.0) -> None:
+    def __init__(
+        self, n_packets: int, seed: int, duration_s: float, midstream: float = 0.0, chargers: int | None = None
+    ) -> None:
         rng = self.rng = random.Random(seed)
         self.midstream = midstream
         self.pool = rng.randbytes(1 << 20)
         self.stats: Counter[str] = Counter()
         pps = n_packets / duration_s
-        n_chargers = min(300, max(2, n_packets // 1000))
+        n_chargers = chargers or min(300, max(2, n_packets // 1000))
         period = n_chargers * PKTS_PER_EXCHANGE / (SHARE_OCPP * pps) * SEC
         self.chargers = [self._charger(i, period) for i in range(n_chargers)]
         self.others = [
@@ -756,11 +758,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--midstream", type=float, default=0.0, help="fraction of chargers already connected at capture start"
     )
+    parser.add_argument("--chargers", type=int, help="chargers (default: a thousandth of the packets, 2 to 300)")
     args = parser.parse_args(argv)
     if args.packets < 1:
         parser.error("--packets must be positive")
     started = time.perf_counter()
-    fleet = Fleet(args.packets, args.seed, args.duration, args.midstream)
+    fleet = Fleet(args.packets, args.seed, args.duration, args.midstream, args.chargers)
     stats = write_pcap(args.out, fleet.sources(), args.packets)
     elapsed = time.perf_counter() - started
     span = (stats.last_us - stats.first_us) / SEC

@@ -112,7 +112,7 @@ def test_pcapng_tsoffset_beyond_gmtime_is_reported_as_out_of_range(tmp_path: Pat
         assert "out of range" in (out / f"{stem}.html").read_text(encoding="utf-8")
         table = invoke("timeline", str(path))
         assert table.exit_code == 0
-        assert "\nout of range  1 " in table.output
+        assert "\nout of range     1 " in table.output
         lines = invoke("timeline", "--format", "json", str(path))
         assert lines.exit_code == 0
         assert all(json.loads(x)["time"].startswith("out of range (") for x in lines.output.splitlines())

@@ -17,6 +17,7 @@ response still names its query; a flow direction whose ``MAX_UNDECODABLE`` conse
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,6 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from analyzer.budgets import DNS_PARSE_CACHE
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
 
@@ -104,6 +106,21 @@ def parse(payload: bytes) -> tuple[dns.message.Message | None, str]:
     text = str(first.exception).rstrip(".") or type(first.exception).__name__
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return msg, f"{text} at byte {first.offset} of {len(payload)}{more}; the rest of the message is not decoded"
+
+
+@functools.lru_cache(maxsize=DNS_PARSE_CACHE)
+def parse_cached(body: bytes) -> tuple[dns.message.Message | None, str]:
+    """``parse`` of a message whose 2-byte id is cut off (``body``): a gateway sees the same queries and answers
+    again and again with only the id changed, and dnspython takes a tenth of a millisecond a message. The
+    message returned is shared: read it, never change it; its ``id`` is 0 (take the id from the bytes)."""
+    return parse(b"\0\0" + body)
+
+
+@functools.lru_cache(maxsize=DNS_PARSE_CACHE)
+def answers_cached(qname: str | None, body: bytes) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
+    """``_answers`` of the message ``parse_cached(body)``."""
+    msg = parse_cached(body)[0]
+    return _answers(qname, msg.answer) if msg is not None else ((), (), ())
 
 
 def _answers(
@@ -189,16 +206,17 @@ class DnsTransactions:
         """Decode one whole DNS message (a UDP payload, or a TCP message without its length prefix)."""
         if (flow_id, direction) in self._stopped:
             return []
-        msg, problem = parse(payload)
+        msg, problem = parse_cached(payload[2:]) if len(payload) >= 2 else parse(payload)
         if msg is None:
             return [
                 self._malformed("message", problem, flow_id, direction, frame, ts_ns),
                 *self._undecodable_message(flow_id, direction, frame, ts_ns),
             ]
         question = msg.question[0] if msg.question else None
+        mid = (payload[0] << 8) | payload[1]
         events: list[Event] = []
         if problem:
-            what = f"{'response' if msg.flags & _QR else 'query'} id 0x{msg.id:04x}"
+            what = f"{'response' if msg.flags & _QR else 'query'} id 0x{mid:04x}"
             events.append(self._malformed(what, problem, flow_id, direction, frame, ts_ns))
             if question is None or msg.opcode() != dns.opcode.QUERY or question.rdclass not in _KNOWN_CLASSES:
                 # nothing left that shows this is DNS at all: report the bytes only
@@ -209,11 +227,11 @@ class DnsTransactions:
         else:
             qname, rdtype = name_text(question.name), question.rdtype
             qtype = type_name(rdtype)
-        key = (flow_id, msg.id, qname.lower(), rdtype)
+        key = (flow_id, mid, qname.lower(), rdtype)
         if msg.flags & _QR:
-            events.append(self._response(msg, key, qname, qtype, bool(problem), direction, frame, ts_ns))
+            events.append(self._response(msg, payload[2:], key, qname, qtype, bool(problem), direction, frame, ts_ns))
         else:
-            events.append(self._query(msg.id, key, qname, qtype, direction, frame, ts_ns))
+            events.append(self._query(mid, key, qname, qtype, direction, frame, ts_ns))
             if len(self._pending) > self.max_pending:
                 events.extend(self._forget_oldest(flow_id, direction, frame, ts_ns))
         return events
@@ -254,6 +272,7 @@ class DnsTransactions:
     def _response(
         self,
         msg: dns.message.Message,
+        body: bytes,
         key: tuple[int, int, str, int],
         qname: str,
         qtype: str,
@@ -269,14 +288,14 @@ class DnsTransactions:
                 del self._answered[next(iter(self._answered))]
         else:
             q = self._answered.get(key)
-        answers, addresses, chain = _answers(qname or None, msg.answer)  # qname is "" without a question
+        answers, addresses, chain = answers_cached(qname or None, body)  # qname is "" without a question
         rcode = int(msg.rcode())
         return DnsResponse(
             ts_ns=ts,
             frame=frame,
             flow_id=key[0],
             direction=direction,
-            id=msg.id,
+            id=key[1],
             qname=qname,
             qtype=qtype,
             rcode=rcode,

@@ -306,7 +306,8 @@ class OcppDecoder:
             return unparsed("JSON nested too deeply to parse")
         except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit
             return unparsed(f"invalid JSON: {str(e)[:100]}")
-        if isinstance(msg, dict | list) and _too_deep(msg, MAX_DEPTH):
+        # nesting deeper than MAX_DEPTH needs that many brackets in the text: counting them is cheap, walking is not
+        if isinstance(msg, dict | list) and s.count("[") + s.count("{") > MAX_DEPTH and _too_deep(msg, MAX_DEPTH):
             return unparsed(f"JSON nested deeper than {MAX_DEPTH} levels")
         if not isinstance(msg, list):
             return unparsed(f"not a JSON array (a JSON {_json_type(msg)})")

@@ -324,6 +324,7 @@ class FlowTable:
         on_control: Callable[[Flow, int, int, int, int], None] | None = None,
         on_icmp: Callable[[Flow, int, int, int, str, bool], None] | None = None,
         budgets: Budgets = DEFAULT_BUDGETS,
+        keep_flows: bool = True,
     ) -> None:
         self.on_control = on_control
         self.on_icmp = on_icmp
@@ -332,7 +333,10 @@ class FlowTable:
         self.on_datagram = on_datagram
         self.on_finish = on_finish
         self.live: dict[tuple[int, bytes], tuple[Flow, int]] = {}
-        self.flows: list[Flow] = []  # every flow, by id (summaries stay; buffers are released on finish)
+        # every flow, by id (summaries stay; buffers are released on finish); without ``keep_flows`` only the live
+        # ones (``analyze`` keeps what it needs of a finished flow through ``on_finish``: memory stays flat)
+        self.flows: list[Flow] | dict[int, Flow] = [] if keep_flows else {}
+        self.flow_count = 0
         self.orphan_icmp: list[tuple[int, str]] = []  # ICMP errors quoting no flow in the capture
         self.truncated_headers = 0
         self.budgets = budgets
@@ -362,13 +366,14 @@ class FlowTable:
                 self._next_sweep = count + SWEEP_EVERY
                 self._sweep(ts, frame)
         self.finish_all(frame, ts)
-        return self.flows
+        return self.flows if isinstance(self.flows, list) else []
 
     def finish_all(self, frame: int, ts: int) -> None:
         for flow in {id(f): f for f, _ in self.live.values()}.values():
             self._finish(flow, frame, ts)
             flow.keys = ()
             flow.release()
+            self._forget(flow)
         self.live.clear()
         self.live_count = 0
 
@@ -582,13 +587,17 @@ class FlowTable:
             rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])
         a, b = (src, sport), (dst, dport)
         client, server = (a, b) if to_server else (b, a)
-        flow = Flow(len(self.flows), proto, client, server, frame, ts)
+        flow = Flow(self.flow_count, proto, client, server, frame, ts)
+        self.flow_count += 1
         if proto == TCP:
             flow.halves = [
                 HalfStream(flow.id, 0, self.on_chunk, self.on_gap, self.pool),
                 HalfStream(flow.id, 1, self.on_chunk, self.on_gap, self.pool),
             ]
-        self.flows.append(flow)
+        if isinstance(self.flows, list):
+            self.flows.append(flow)
+        else:
+            self.flows[flow.id] = flow
         d = 0 if to_server else 1
         self.live[key] = (flow, d)
         self.live[rkey] = (flow, 1 - d)
@@ -608,7 +617,12 @@ class FlowTable:
                 del live[k]
         flow.keys = ()
         flow.release()
+        self._forget(flow)
         self.live_count -= 1
+
+    def _forget(self, flow: Flow) -> None:
+        if not isinstance(self.flows, list):
+            self.flows.pop(flow.id, None)
 
     def _release_oldest(self, frame: int, ts: int, keep: Flow) -> None:
         """Over the live-flow budget: finish and release the least recently active flows, closed ones first,

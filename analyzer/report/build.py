@@ -41,18 +41,21 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     owner = _flow_owners(a.results)
     redact = (lambda p: p) if a.settings.show_tokens else redact_tokens
     shown = [e for e in a.timeline.events if _shown(e, owner)]
-    complete = len(shown) <= TIMELINE_FULL_EVENTS
+    # events dropped while reading (a long connection's routine middle) are omitted too
+    thinned = {fid: c for fid, c in a.timeline.dropped.items() if fid in owner}
+    dropped = sum(sum(c.values()) for c in thinned.values())
+    complete = len(shown) <= TIMELINE_FULL_EVENTS and not dropped
     focus = {} if complete else {id(r): pointed_frames(r) for r in a.results}
     kept = shown if complete else bounded_timeline(shown, a.results, focus, owner)
     return {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": cap,
-        "chargers": [_charger(r, redact, None if complete else focus[id(r)]) for r in a.results],
+        "chargers": [_charger(r, redact, None if complete else focus[id(r)], thinned) for r in a.results],
         "others": [_other(o) for o in a.others],
         "timeline": [_row(e, owner) for e in kept],
         "timeline_complete": complete,
-        "timeline_omitted": len(shown) - len(kept),
+        "timeline_omitted": len(shown) - len(kept) + dropped,
     }
 
 
@@ -126,8 +129,17 @@ def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
     }
 
 
-def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | None = None) -> dict[str, Any]:
+def _charger(
+    r: ChargerResult,
+    redact: Callable[[Any], Any],
+    focus: set[int] | None = None,
+    thinned: dict[int | None, dict[str, int]] | None = None,
+) -> dict[str, Any]:
     ch = r.charger
+    gone: dict[str, int] = {}  # events of its connections dropped while reading, by kind
+    for fid in ch.flow_ids:
+        for kind, n in (thinned or {}).get(fid, {}).items():
+            gone[kind] = gone.get(kind, 0) + n
     # a big capture's healthy charger says less: its verdict rests on the session working, not on each message
     quiet = focus is not None and r.verdict == "healthy"
     samples = CLOCK_SAMPLES_BIG if focus is not None else CLOCK_SAMPLES
@@ -168,11 +180,13 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | N
                 }
                 for s in (clock.charger + clock.csms)[:samples]
             ],
-            "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - samples),
+            "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - samples) + gone.get("clock.sample", 0),
         },
         "connections": len(ch.flow_ids),
         "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact, focus, quiet)),
-        "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES) - len(msgs),
+        "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES)
+        - len(msgs)
+        + sum(gone.get(k, 0) for k in OCPP_TYPES),
         "tls": _tls(ch.events),
         "errors": r.errors,
     }

@@ -92,6 +92,13 @@ def flows_json(result: FlowsResult) -> Iterator[str]:
     yield "\n]}\n"
 
 
+def flows_ndjson(result: FlowsResult) -> Iterator[str]:
+    """One JSON object per line, for scripts: each flow (``flow_dict``), in flow order; the capture's own facts are
+    in ``--format json``."""
+    for flow in result.flows:
+        yield dumps(flow_dict(flow, result.tls), separators=(",", ":")) + "\n"
+
+
 def flows_table(result: FlowsResult) -> str:
     """A fixed-width table, one flow a line, anomalies named after the state."""
     c = result.capture

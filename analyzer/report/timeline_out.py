@@ -36,39 +36,54 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def event_json(e: Event, redact: bool = True) -> str:
+    """One event as one JSON line: its header, summary and fields (idTokens and secrets in OCPP payloads and
+    message texts redacted unless ``redact`` is false)."""
+    fields = event_fields(e)
+    if redact:
+        if "payload" in fields:
+            fields["payload"] = redact_tokens(fields["payload"])
+        for key in ("text_excerpt", "excerpt", "text"):
+            if isinstance(fields.get(key), str):
+                fields[key] = redact_text(fields[key])
+    row = {
+        "time": iso_utc(e.ts_ns),
+        "frame": e.frame,
+        "flow": e.flow_id,
+        "direction": e.direction,
+        "layer": e.layer,
+        "event": e.kind,
+        "summary": e.summary(),
+        "fields": fields,
+    }
+    return dumps(row, separators=(",", ":")) + "\n"
+
+
 def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
-    """One JSON object per line: the event header, its summary and its fields (idTokens and secrets in OCPP
-    payloads and message texts redacted unless ``redact`` is false)."""
+    """One JSON object per line (``event_json``) for every event of the timeline."""
     for e in result.timeline.events:
-        fields = event_fields(e)
-        if redact:
-            if "payload" in fields:
-                fields["payload"] = redact_tokens(fields["payload"])
-            for key in ("text_excerpt", "excerpt", "text"):
-                if isinstance(fields.get(key), str):
-                    fields[key] = redact_text(fields[key])
-        row = {
-            "time": iso_utc(e.ts_ns),
-            "frame": e.frame,
-            "flow": e.flow_id,
-            "direction": e.direction,
-            "layer": e.layer,
-            "event": e.kind,
-            "summary": e.summary(),
-            "fields": fields,
-        }
-        yield dumps(row, separators=(",", ":")) + "\n"
+        yield event_json(e, redact)
+
+
+# the table's columns have fixed widths, so that ``ghostcap timeline`` prints each line as soon as it has it
+WIDTHS = (15, 7, 9, 22)
+
+
+def table_header() -> str:
+    return "  ".join(h.ljust(w) for h, w in zip(HEADER[:4], WIDTHS, strict=True)) + "  " + HEADER[4] + "\n"
+
+
+def event_line(e: Event, width: int = 160) -> str:
+    cells = (clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind)
+    text = _one_line(e.summary())
+    room = max(40, width - sum(WIDTHS) - 8)
+    if len(text) > room:
+        text = text[: room - 1] + "…"
+    return "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS, strict=True)) + "  " + text + "\n"
 
 
 def timeline_table(result: TimelineResult, width: int = 160) -> str:
-    rows = [(clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:4])]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:4], widths, strict=True)) + "  " + HEADER[4]]
-    room = max(40, width - sum(widths) - 8)
-    for r in rows:
-        text = r[4] if len(r[4]) <= room else r[4][: room - 1] + "…"
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + text)
-    return "\n".join(lines) + "\n"
+    return table_header() + "".join(event_line(e, width) for e in result.timeline.events)
 
 
 def _one_line(s: str) -> str:

@@ -54,6 +54,8 @@ class Timeline:
     start_ns: int
     end_ns: int
     end_frame: int
+    # per flow: events ``analyze`` dropped from it while reading (a long connection's routine middle), by kind
+    dropped: dict[int | None, dict[str, int]] = field(default_factory=dict)
     _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False)
 
     @classmethod

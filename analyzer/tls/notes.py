@@ -3,6 +3,7 @@ whose keys are missing or wrong. One sentence each, for the capture's warnings."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from analyzer.events.base import Event
@@ -10,16 +11,38 @@ from analyzer.events.tls import TlsClientHello, TlsSummary
 from analyzer.tls.keylog import KeyLog
 
 
-def keylog_warnings(keys: KeyLog, events: Iterable[Event], given: bool) -> list[str]:
+class TlsTally:
+    """What the key-log warnings need of a capture's TLS events, taken in as they come (``add``): the client
+    randoms seen and each connection's decryption status (``TlsSummary``), without keeping the events."""
+
+    FAILED_NAMED = 5
+
+    def __init__(self) -> None:
+        self.randoms: set[str] = set()
+        self.statuses: Counter[str] = Counter()
+        self.failed: list[tuple[int | None, str | None]] = []
+        self.unsupported: set[str | None] = set()
+
+    def add(self, e: Event) -> None:
+        if isinstance(e, TlsClientHello):
+            self.randoms.add(e.random)
+        elif isinstance(e, TlsSummary):
+            self.statuses[e.decryption or ""] += 1
+            if e.decryption == "failed":
+                self.failed.append((e.flow_id, e.decryption_detail))
+                del self.failed[self.FAILED_NAMED + 1 :]
+            elif e.decryption == "unsupported":
+                self.unsupported.add(e.decryption_detail)
+
+
+def keylog_warnings(keys: KeyLog, events: Iterable[Event] | TlsTally, given: bool) -> list[str]:
     """``given``: the user named key-log files (so silence about them would be a surprise)."""
     out = [f"key log: {p}" for p in keys.problem_lines()]
-    randoms: set[str] = set()
-    summaries: list[TlsSummary] = []
-    for e in events:
-        if isinstance(e, TlsClientHello):
-            randoms.add(e.random)
-        elif isinstance(e, TlsSummary):
-            summaries.append(e)
+    tally = events if isinstance(events, TlsTally) else TlsTally()
+    if not isinstance(events, TlsTally):
+        for e in events:
+            tally.add(e)
+    randoms = tally.randoms
     sessions = len(keys)
     if not sessions:
         if given:
@@ -32,14 +55,14 @@ def keylog_warnings(keys: KeyLog, events: Iterable[Event], given: bool) -> list[
                 "capture (no client random matches): is it the key log of this capture? TLS stays encrypted"
             )
         return out
-    failed = [s for s in summaries if s.decryption == "failed"]
-    for s in failed[:5]:
-        out.append(f"TLS decryption failed on flow {s.flow_id}: {s.decryption_detail}")
-    if len(failed) > 5:
-        out.append(f"TLS decryption failed on {len(failed) - 5} more flows")
-    missing = sum(1 for s in summaries if s.decryption == "no_keys")
+    failed_total = tally.statuses["failed"]
+    for flow_id, detail in tally.failed[: TlsTally.FAILED_NAMED]:
+        out.append(f"TLS decryption failed on flow {flow_id}: {detail}")
+    if failed_total > TlsTally.FAILED_NAMED:
+        out.append(f"TLS decryption failed on {failed_total - TlsTally.FAILED_NAMED} more flows")
+    missing = tally.statuses["no_keys"]
     if missing:
-        out.append(f"{missing} of {len(summaries)} TLS connections have no secrets in the key log and stay encrypted")
-    unsupported = {s.decryption_detail for s in summaries if s.decryption == "unsupported"}
-    out.extend(sorted(unsupported))
+        total = sum(tally.statuses.values())
+        out.append(f"{missing} of {total} TLS connections have no secrets in the key log and stay encrypted")
+    out.extend(sorted(d for d in tally.unsupported if d is not None))
     return out

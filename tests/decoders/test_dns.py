@@ -23,8 +23,10 @@ from analyzer.decoders.dns import (
     MAX_UNDECODABLE,
     DnsDecoder,
     DnsTcpDecoder,
+    answers_cached,
     name_text,
     parse,
+    parse_cached,
 )
 from analyzer.events.base import DecodeAnomaly, Event, GapReason, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
@@ -657,3 +659,25 @@ def test_tcp_any_bytes_give_only_events(pieces: list[tuple[int, bytes | int]], d
         json.dumps(dataclasses.asdict(e))
     # each message takes at least its 2-byte prefix and gives at most 3 events; a gap 1; close 2 plus the queries
     assert len(events) <= 3 * (total // 2) + gaps + 2 + len(only(events, DnsQuery))
+
+
+# -- repeated messages: parsed once, each event with its own id ------------------------------------------------------
+
+
+def test_the_same_lookup_again_with_another_id_is_parsed_once_and_keeps_its_ids() -> None:
+    parse_cached.cache_clear()
+    answers_cached.cache_clear()
+    dec = DnsDecoder()
+    events = []
+    for i, id_ in enumerate((0x0101, 0xBEEF, 0x0101)):
+        q = query(id_=id_)
+        events += udp(dec, wire(q), 10 * i + 1, flow=20 + i)
+        events += udp(dec, wire(response(q, "csms.example.test. 60 A 192.0.2.7")), 10 * i + 2, flow=20 + i)
+    # one query body and one response body, each seen three times: parsed once each, the answers read once
+    assert parse_cached.cache_info().misses == 2
+    assert answers_cached.cache_info().misses == 1
+    resp = only(events, DnsResponse)
+    assert [e.id for e in only(events, DnsQuery)] == [0x0101, 0xBEEF, 0x0101]
+    assert [e.id for e in resp] == [0x0101, 0xBEEF, 0x0101]
+    assert [e.query_frame for e in resp] == [1, 11, 21]  # each response matched to its own query
+    assert all(e.addresses == ("192.0.2.7",) for e in resp)

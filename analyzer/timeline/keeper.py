@@ -1,0 +1,312 @@
+"""What ``analyze`` keeps of a capture's events while reading it: bounded by the live flows and the chargers' own
+connections, not by the packets.
+
+Two budgets (``analyzer.budgets``), never reached by a small capture, whose reports therefore do not change:
+
+- **Long connections are thinned** (``FLOW_EVENTS_THIN``): once a flow holds that many events, the routine middle
+  of it (between its first and last ``FLOW_EVENTS_EDGE`` events) is dropped: complete OCPP exchanges whose CALL and
+  CALLRESULT are both there, clean (no schema violation, no duplicate id) and paired, with the WebSocket messages and
+  clock samples of their frames, and WebSocket pings answered by a pong. A CALL without its answer, a CALLERROR, a
+  close, an anomaly is never dropped. A flow that still holds ``FLOW_EVENTS_HARD`` events keeps the first event of
+  each kind of message in its middle and drops the rest.
+- **Finished background flows are released** (``PENDING_FLOWS``): a finished flow that carried no HTTP, WebSocket
+  or OCPP waits among the pending ones; when there are more than the budget, each is judged against what the
+  capture has shown so far: a connection to a CSMS endpoint (one that served OCPP, or an address a CSMS name
+  resolved to, or a ClientHello naming the CSMS, or ``--csms``), a lookup of a CSMS name (or one a typo away; of
+  any name that got no address while no CSMS name is known), ISO 15118 traffic are kept; the rest (unrelated
+  TLS, DNS for other names, NTP) are released and counted per server. A released server that turns out, by the
+  end, to be the CSMS is named in a warning.
+
+The keeper learns the CSMS from the events as they come (the same facts ``diagnosis.chargers`` reads at the end).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from analyzer import budgets
+from analyzer.events.base import Event
+from analyzer.timeline.timeline import FlowInfo
+
+APP_LAYERS = frozenset({"http", "websocket", "ocpp"})
+V2G_PORT = 15118
+DNS_PORT = 53
+
+
+@dataclass(slots=True)
+class Released:
+    """What the budgets gave up, for the report's warnings."""
+
+    flows: int = 0  # finished background flows released
+    events: int = 0  # their events
+    thinned_flows: int = 0  # long flows whose routine middle was dropped
+    thinned: Counter[str] = field(default_factory=Counter)  # events dropped from them, by kind
+    servers: Counter[str] = field(default_factory=Counter)  # released connections by server address:port
+    names: Counter[str] = field(default_factory=Counter)  # released lookups by name asked
+
+
+class _FlowLog:
+    __slots__ = ("app", "events", "fid", "learned", "limit", "thinned")
+
+    def __init__(self, fid: int | None) -> None:
+        self.fid = fid
+        self.events: list[Event] = []
+        self.limit = budgets.FLOW_EVENTS_THIN
+        self.app = False
+        self.learned = False
+        self.thinned = False
+
+
+class EventKeeper:
+    """Takes every event and every finished flow; holds what the diagnosis can need.
+
+    ``csms`` is ``--csms`` (host, port or None). ``events()`` and ``flows`` give the kept events and flows at the
+    end; ``released`` counts what was let go."""
+
+    def __init__(self, csms: tuple[str, int | None] | None = None, pending_flows: int | None = None) -> None:
+        self.logs: dict[int | None, _FlowLog] = {}
+        self.flows: dict[int, FlowInfo] = {}
+        self.pending: list[int] = []
+        self.pending_budget = budgets.PENDING_FLOWS if pending_flows is None else pending_flows
+        self.released = Released()
+        self.dropped: dict[int | None, Counter[str]] = {}  # per flow: the events thinning dropped, by kind
+        self.gone: set[int] = set()  # released lookups' flow ids (a late event of one is dropped and counted)
+        # what the capture showed so far about the CSMS and the chargers
+        self.csms_ends: set[tuple[str, int]] = set()
+        self.csms_names: set[str] = set()
+        self.csms_port: int | None = None
+        self.resolved: dict[str, set[str]] = {}
+        if csms is not None:
+            self.csms_names.add(csms[0].lower())
+            self.csms_port = csms[1]
+        # a live flow's (client address, client port, server address, server port), set by the engine
+        self.endpoints: Callable[[int], tuple[str, int, str, int] | None] = lambda fid: None
+
+    # -- taking events -------------------------------------------------------------------------------------------
+
+    def add(self, e: Event) -> None:
+        fid = e.flow_id
+        if fid in self.gone:
+            self.released.events += 1
+            return
+        log = self.logs.get(fid)
+        if log is None:
+            log = self.logs[fid] = _FlowLog(fid)
+        log.events.append(e)
+        kind = e.kind
+        if e.layer in APP_LAYERS and not log.app:
+            log.app = True
+        if kind == "dns.response":
+            addrs = getattr(e, "addresses", ())
+            if addrs:
+                self.resolved.setdefault(getattr(e, "qname", "").lower(), set()).update(addrs)
+        elif fid is not None and not log.learned and (kind.startswith("ocpp.") or kind == "http.request"):
+            self._learn(e, fid, log)
+        if fid is not None and len(log.events) > log.limit:
+            self._thin(log)
+
+    def _learn(self, e: Event, fid: int, log: _FlowLog) -> None:
+        """A flow's first OCPP (or OCPP upgrade): its server is a CSMS endpoint."""
+        ends = self.endpoints(fid)
+        if ends is None:
+            return
+        _, _, server, port = ends
+        ocpp = e.kind.startswith("ocpp.") or (getattr(e, "upgrade", None) or "").lower() == "websocket"
+        if not ocpp:
+            return
+        log.learned = True
+        self.csms_ends.add((server, port))
+        host = getattr(e, "host", None)
+        if host:
+            self.csms_names.add(_host_only(host))
+        for other in log.events:
+            if other.kind == "tls.client_hello" and getattr(other, "sni", None):
+                self.csms_names.add(other.sni.lower())  # type: ignore[attr-defined]
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.add(e)
+
+    # -- finished flows ------------------------------------------------------------------------------------------
+
+    def finish(self, info: FlowInfo) -> None:
+        self.flows[info.id] = info
+        log = self.logs.get(info.id)
+        if log is not None and log.app:
+            return
+        self.pending.append(info.id)
+        if len(self.pending) > self.pending_budget:
+            self._judge()
+
+    def _judge(self) -> None:
+        """Decide every pending flow with what is known now: keep it or release it."""
+        pending, self.pending = self.pending, []
+        for fid in pending:
+            info = self.flows[fid]
+            log = self.logs.get(fid)
+            evs = log.events if log is not None else []
+            if (log is not None and log.app) or self._wanted(info, evs):
+                continue
+            self.released.flows += 1
+            self.released.events += len(evs)
+            if info.server_port == DNS_PORT:
+                name = next((getattr(e, "qname", "") for e in evs if e.kind == "dns.query"), "")
+                self.released.names[name.lower()] += 1
+            else:
+                self.released.servers[f"{info.server_addr}:{info.server_port}"] += 1
+            del self.flows[fid]
+            self.logs.pop(fid, None)
+            if DNS_PORT in (info.server_port, info.client_port):
+                self.gone.add(fid)  # the DNS decoder may still report an unanswered query of it at the end
+
+    def _wanted(self, f: FlowInfo, evs: list[Event]) -> bool:
+        from analyzer.diagnosis.chargers import near_name
+
+        if f.proto == "udp" and V2G_PORT in (f.server_port, f.client_port):
+            return True
+        if f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:"):
+            return True
+        if DNS_PORT in (f.server_port, f.client_port):
+            # the lookups a diagnosis reads: of a CSMS name or one a typo away; while no CSMS name is known, the
+            # ones that got no address (a charger's failed lookup is what matters then)
+            names = self.csms_names
+            for e in evs:
+                q = getattr(e, "qname", None)
+                if q is None:
+                    continue
+                if names and (q.lower() in names or near_name(q.lower(), names)):
+                    return True
+                if not names and e.kind == "dns.response" and not getattr(e, "addresses", ()):
+                    return True
+            return False
+        if f.proto != "tcp":
+            return False
+        if (f.server_addr, f.server_port) in self.csms_ends:
+            return True
+        if self.csms_port is None or f.server_port == self.csms_port:
+            for n in self.csms_names:
+                if f.server_addr == n or f.server_addr in self.resolved.get(n, ()):
+                    return True
+        return any(
+            e.kind == "tls.client_hello" and (getattr(e, "sni", None) or "").lower() in self.csms_names for e in evs
+        )
+
+    # -- thinning ------------------------------------------------------------------------------------------------
+
+    def _thin(self, log: _FlowLog) -> None:
+        evs = log.events
+        edge = budgets.FLOW_EVENTS_EDGE
+        head, middle, tail = evs[:edge], evs[edge:-edge], evs[-edge:]
+        kept = routine_dropped(middle)
+        if len(head) + len(kept) + len(tail) > budgets.FLOW_EVENTS_HARD:
+            kept = first_of_each(kept)
+        dropped = len(middle) - len(kept)
+        if dropped:
+            if not log.thinned:
+                log.thinned = True
+                self.released.thinned_flows += 1
+            stays = {id(e) for e in kept}
+            kinds = Counter(e.kind for e in middle if id(e) not in stays)
+            self.released.thinned.update(kinds)
+            self.dropped.setdefault(log.fid, Counter()).update(kinds)
+        log.events = head + kept + tail
+        log.limit = max(budgets.FLOW_EVENTS_THIN, len(log.events) + budgets.FLOW_EVENTS_THIN // 2)
+
+    # -- the end -------------------------------------------------------------------------------------------------
+
+    def events(self) -> list[Event]:
+        out: list[Event] = []
+        for log in self.logs.values():
+            out.extend(log.events)
+        return out
+
+    def late_csms(self) -> list[tuple[str, int]]:
+        """Released servers and names that the end of the capture shows to be the CSMS's: (what, connections)."""
+        from analyzer.diagnosis.chargers import near_name
+
+        addrs = {a for n in self.csms_names for a in self.resolved.get(n, ())} | self.csms_names
+        ends = {f"{a}:{p}" for a, p in self.csms_ends}
+        out = []
+        for server, n in self.released.servers.items():
+            addr = server.rsplit(":", 1)[0]
+            if server in ends or addr in addrs:
+                out.append((server, n))
+        for name, n in self.released.names.items():
+            if name and (name in self.csms_names or near_name(name, self.csms_names)):
+                out.append((name, n))
+        return sorted(out)
+
+
+def _host_only(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def routine_dropped(middle: list[Event]) -> list[Event]:
+    """``middle`` without its complete, clean OCPP exchanges (and the WebSocket messages and clock samples of their
+    frames) and its answered pings."""
+    calls: dict[tuple[int, str], Event] = {}
+    drop: set[int] = set()
+    frames: set[int] = set()
+    for e in middle:
+        k = e.kind
+        if k == "ocpp.call":
+            if _clean(e) and getattr(e, "duplicate_of_frame", None) is None:
+                calls[(e.direction, e.unique_id)] = e  # type: ignore[attr-defined]
+        elif k == "ocpp.call_result":
+            call = calls.pop((1 - (e.direction or 0), e.unique_id), None)  # type: ignore[attr-defined]
+            if call is not None and _clean(e) and getattr(e, "pairing", None) == "paired":
+                drop.update((id(call), id(e)))
+                frames.update((call.frame, e.frame))
+    pings = answered = 0
+    for e in middle:
+        if e.kind == "websocket.ping":
+            pings += 1
+        elif e.kind == "websocket.pong" and pings:
+            pings -= 1
+            answered += 1
+    drop_pings = drop_pongs = answered
+    out = []
+    for e in middle:
+        k = e.kind
+        if id(e) in drop:
+            continue
+        if k in ("websocket.message", "clock.sample") and e.frame in frames:
+            continue
+        if k == "websocket.ping" and drop_pings:
+            drop_pings -= 1
+            continue
+        if k == "websocket.pong" and drop_pongs:
+            drop_pongs -= 1
+            continue
+        out.append(e)
+    return out
+
+
+def _clean(e: Event) -> bool:
+    """No schema violation, and an action its OCPP version knows."""
+    return not getattr(e, "violations", ()) and not (
+        getattr(e, "validated", True) is False and getattr(e, "version", None) is not None
+    )
+
+
+def first_of_each(events: list[Event]) -> list[Event]:
+    """The first event of each kind (and OCPP action, error code, close code) among ``events``."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for e in events:
+        sig = (
+            e.kind,
+            e.direction,
+            getattr(e, "action", None),
+            getattr(e, "error_code", None),
+            getattr(e, "code", None),
+        )
+        if sig not in seen:
+            seen.add(sig)
+            out.append(e)
+    return out
