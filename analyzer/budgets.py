@@ -73,3 +73,7 @@ MD_NAMES_PER_GROUP = 20
 # are the charger) only while it has at most this many client addresses; past it (a gateway, a SYN flood) none is
 # guessed and the report says to name the CSMS with --csms
 GUESSED_CHARGERS = 8
+
+# fleet triage: failures with one CSMS-side signature are one incident while their time windows (failure point to
+# capture end) are no further apart than this
+INCIDENT_GAP_S = 6 * 3600
