@@ -10,6 +10,7 @@ Every text that may come from a capture goes through ``svg_text``: control, zero
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Aria
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 HIDDEN = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2060")
 HIDDEN |= frozenset("\u2066\u2067\u2068\u2069\ufeff\u00ad")
+_HIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(HIDDEN)) + "]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +91,9 @@ class Svg:
 
 
 def svg_text(value: object, limit: int = 80) -> str:
-    """``value`` as one line of escaped text: control and invisible characters become ``?``, whitespace runs one
-    space, text longer than ``limit`` ends with ``…``."""
-    out = []
-    for ch in str(value):
-        code = ord(ch)
-        if ch.isspace():
-            out.append(" ")
-        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code <= 0xDFFF or ch in HIDDEN:
-            out.append("?")
-        else:
-            out.append(ch)
-    text = " ".join("".join(out).split())
+    """``value`` as one line of escaped text: whitespace runs become one space, control and invisible characters
+    ``?``, text longer than ``limit`` ends with ``…``."""
+    text = _HIDDEN_RE.sub("?", " ".join(str(value).split()))
     if len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
     return str(escape(text))

@@ -293,6 +293,7 @@ class Dispatch:
     unanalysed: list[dict[str, Any]]
     funnel: list[tuple[str, str, int]]  # (stage, title, chargers that reached it)
     faults: list[tuple[str, int]]  # fault id → failing chargers, every id
+    captures: int = 0
 
     @property
     def verdicts(self) -> Counter[str]:
@@ -334,7 +335,10 @@ def dispatch(rows: Sequence[dict[str, Any]]) -> Dispatch:
     inconclusive = [c for c in cs if c.state["verdict"] == "inconclusive"]
     unanalysed = [r for r in rows if r.get("verdict") in ("error", "no_charger")]
     faults = Counter(c.state.get("fault") or "unknown" for c in failing).most_common()
-    return Dispatch(cs, incs, site_visits, network, remote, capture, inconclusive, unanalysed, funnel(cs), faults)
+    captures = len({r.get("sha256") or r.get("path") for r in rows})
+    return Dispatch(
+        cs, incs, site_visits, network, remote, capture, inconclusive, unanalysed, funnel(cs), faults, captures
+    )
 
 
 def fleet_dict(d: Dispatch) -> dict[str, Any]:
@@ -366,6 +370,7 @@ def fleet_dict(d: Dispatch) -> dict[str, Any]:
     return {
         "schema": "ghostcap.fleet/1",
         "chargers": len(d.chargers),
+        "captures": d.captures,
         "verdicts": {v: d.verdicts.get(v, 0) for v in CHARGER_VERDICTS},
         "incidents": [{**inc.row(n), "members": inc.member_rows(n)} for n, inc in enumerate(d.incidents, 1)],
         "site_visits": [charger(c) for c in d.site_visits],

@@ -42,7 +42,7 @@ def _name(c: Charger) -> str:
 
 
 def fleet_markdown(d: Dispatch) -> str:
-    captures = len({c.state.get("sha256") for c in d.chargers} | {r.get("sha256") for r in d.unanalysed})
+    captures = d.captures
     v = d.verdicts
     out = [
         f"# Fleet triage: {len(d.chargers)} chargers in {captures} captures",

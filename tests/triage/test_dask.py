@@ -1,5 +1,6 @@
 """The Dask back end on a real ``LocalCluster`` of 2 worker processes: the same rows as the local pool, by shared
-path and by sending bytes, errors included, and reports written by the supervisor."""
+path and by sending bytes, errors included, and reports written by the supervisor; a worker that dies and a task
+that hangs are error rows."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from analyzer.cli import cli
 from analyzer.triage.command import run_triage
+from analyzer.triage.worker import FAULTS_ENV
 from tests.conftest import PROJECT_CAPTURES
 
 NAMES = ["gateway_mixed.pcap", "tls_unknown_ca.pcap", "ocpp_boot_callerror.pcap", "dns_refused.pcap"]
@@ -71,3 +73,37 @@ def test_dask_with_sent_bytes(cluster: str, fleet: Path, tmp_path: Path) -> None
     local = run_triage([str(fleet)], tmp_path / "local", workers=1, echo=lambda m: None, tty=False)
     assert local.done == 5
     assert rows(tmp_path / "sent") == rows(tmp_path / "local")
+
+
+def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real LocalCluster whose workers (and the ones their nannies restart) carry the fault hook: a capture
+    whose worker process exits is retried as Dask does and then an error row (KilledWorker), a capture that hangs
+    is cancelled at the time-out and its worker restarted, and the good captures of the batch are analysed."""
+    import dask
+    from distributed import LocalCluster
+
+    d = tmp_path / "fleet"
+    d.mkdir()
+    for n in NAMES[:2]:  # named to be dispatched first: never queued behind the hanging capture
+        shutil.copy(PROJECT_CAPTURES / n, d / f"a_{n}")
+    base = (PROJECT_CAPTURES / "tcp_reset.pcap").read_bytes()
+    (d / "k_exit.pcap").write_bytes(base + b"\x01")
+    (d / "k_hang.pcap").write_bytes(base + b"\x02")
+    monkeypatch.setenv(FAULTS_ENV, "exit:k_exit;hang:k_hang")  # inherited by the nannies, so by every worker
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+        ) as c,
+    ):
+        result = run_triage([str(d)], tmp_path / "out", scheduler=c.scheduler_address, timeout=4, echo=lambda m: None)
+    assert (result.done, result.failed) == (4, 2)
+    conn = sqlite3.connect(tmp_path / "out" / "triage.db")
+    got = {Path(n).name: (v, e) for n, v, e in conn.execute("SELECT capture, verdict, error FROM results")}
+    conn.close()
+    assert got["k_exit.pcap"][0] == "error"
+    assert got["k_exit.pcap"][1].startswith("worker process died (Dask KilledWorker"), got["k_exit.pcap"]
+    assert got["k_hang.pcap"] == ("error", "timed out after 4 s (Dask worker restarted)")
+    for n in NAMES[:2]:
+        assert got[f"a_{n}"][0] in ("fault", "healthy"), got[f"a_{n}"]
+        assert got[f"a_{n}"][1] is None
