@@ -92,3 +92,7 @@ GC_THRESHOLDS = (50_000, 50, 50)
 TIMELINE_REORDER = 20_000
 # DNS messages whose parse is remembered (keyed by their bytes after the id): a gateway repeats the same lookups
 DNS_PARSE_CACHE = 1024
+
+# fleet triage: failures with one CSMS-side signature are one incident while their time windows (failure point to
+# capture end) are no further apart than this
+INCIDENT_GAP_S = 6 * 3600

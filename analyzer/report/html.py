@@ -5,7 +5,7 @@
 a timeline plot, a message-sequence diagram, the evidence, the decoded OCPP messages, TLS, clock, what to do and
 the other findings; last the capture's metadata and the full timeline.
 
-Safety: the page makes no request of any kind (inline CSS, plots as PNG ``data:`` URIs, no script, no font) and
+Safety: the page makes no request of any kind (inline CSS, plots as inline SVG, no script, no font) and
 says so in a Content-Security-Policy that allows no script at all. Every string from the capture reaches the page
 through jinja2 autoescaping (``StrictUndefined``, no ``|safe``); ``_visible`` further shows control, zero-width
 and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and bounds any one text.
@@ -27,9 +27,9 @@ from markupsafe import Markup
 
 from analyzer import budgets
 from analyzer.jsontext import finite
-from analyzer.report import charts
-from analyzer.report.charts import Column, Mark, Pin, Step
+from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
+from analyzer.report.svg import Column, Mark, Pin, Step
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -56,7 +56,6 @@ _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
     "\ufff9-\ufffb\ud800-\udfff]"
 )
-_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
 
 
@@ -314,7 +313,7 @@ def _charger(
         frame_ns.setdefault(r.get("frame"), t)
     clock = c.get("clock") or {}
 
-    timeline_png, timeline_alt = _timeline_plot(name, c, rows, start)
+    timeline_svg, timeline_alt = _timeline_plot(name, c, rows, start)
     ladder = _ladder(name, c, rows, start, ocpp_by_frame, tls)
     return {
         "n": n,
@@ -339,7 +338,7 @@ def _charger(
         "attempts_omitted": c.get("attempts_omitted") or 0,
         "connected_at_end": {True: "yes", False: "no"}.get(c.get("connected_at_end"), "cannot tell"),
         "events": len(rows),
-        "timeline_png": timeline_png,
+        "timeline_svg": timeline_svg,
         "timeline_alt": timeline_alt,
         "ladder": ladder,
         "ocpp": [_ocpp(m, start, rc) for m in c.get("ocpp_messages") or []],
@@ -506,16 +505,9 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------- plots
 
 
-def _img(png: charts.Png) -> dict[str, Any]:
-    """A plot for ``<img>``: the ``data:`` URI is our own base64 (checked), so ``MAX_TEXT`` must not cut it."""
-    if not _DATA_URI.fullmatch(png.uri):
-        raise ValueError("not a PNG data URI")
-    return {"uri": Markup(png.uri), "width": png.width, "height": png.height, "nbytes": png.nbytes}
-
-
 def _timeline_plot(
     name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
-) -> tuple[dict[str, Any] | None, str]:
+) -> tuple[svg.Svg | None, str]:
     marks = [
         Mark(t=(t - start) / 1e9, layer=str(r.get("layer") or "capture"), frame=r.get("frame") or 0)
         for r, t in rows
@@ -544,7 +536,7 @@ def _timeline_plot(
         + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f") from {lo:+.4f} s to {hi:+.4f} s after the capture start{fail_desc}."
     )
-    return _img(charts.to_png(charts.timeline_figure(marks, pins))), alt
+    return svg.timeline_svg(marks, pins, _visible(alt)), alt
 
 
 _FIXED_DIRECTION = {
@@ -702,19 +694,20 @@ def _ladder(
     csms = c.get("csms") or {}
     where = ":".join(str(x) for x in (csms.get("address"), csms.get("port")) if x is not None)
     columns.append(Column("csms", "CSMS", tuple(x for x in (str(csms.get("host") or ""), where) if x)))
-    fig = charts.ladder_figure(
-        shown,
-        columns,
-        note_top=f"… {before} earlier step{'s' if before != 1 else ''} left out" if before else "",
-        note_bottom=f"… {after} later step{'s' if after != 1 else ''} left out" if after else "",
-    )
     fail_text = next((f"; the failing step is frame {s.frame}: {s.label}" for s in shown if s.failing), "")
     alt = (
         f"Message sequence between charger {name} and the CSMS: {len(shown)} of {total} key events"
         f" in capture order{fail_text}."
     )
+    drawn = svg.ladder_svg(
+        shown,
+        columns,
+        note_top=f"… {before} earlier step{'s' if before != 1 else ''} left out" if before else "",
+        note_bottom=f"… {after} later step{'s' if after != 1 else ''} left out" if after else "",
+        label=_visible(alt),
+    )
     return {
-        "png": _img(charts.to_png(fig)),
+        "svg": drawn,
         "alt": alt,
         "shown": len(shown),
         "total": total,

@@ -107,6 +107,7 @@ def run_triage(
     db_path: Path | None = None,
     echo: Callable[[str], None] | None = None,
     tty: bool | None = None,
+    html: str = "failing",
 ) -> RunResult:
     """Triage ``paths`` into ``out_dir`` (see ``triage``'s help). Raises ``KeyboardInterrupt`` after saving
     exports when interrupted; the ``RunResult`` is then on the exception as ``.result``."""
@@ -179,7 +180,7 @@ def run_triage(
             else:
                 progress.step(f"{task.name}: {_headline(out.rows)} ({out.analysis_s + out.report_s:.2f} s)")
 
-        cfg = WorkerConfig(out_dir=str(reports_dir), csms=csms)
+        cfg = WorkerConfig(out_dir=str(reports_dir), csms=csms, html=html)
         try:
             if not tasks:
                 stats = None
@@ -214,15 +215,24 @@ def run_triage(
 
 
 def _finish(store: Store, out_dir: Path, say: Callable[[str], None]) -> None:
-    """Exports and the fleet page, from everything in the store."""
-    from analyzer.triage.store import export_csv, export_parquet
-    from analyzer.triage.summary import write_fleet_html
+    """Incidents, exports and the fleet page, from everything in the store."""
+    from analyzer.triage.fleet import dispatch
+    from analyzer.triage.store import export_csv, export_incidents, export_parquet
+    from analyzer.triage.summary import write_fleet_html, write_fleet_json, write_fleet_markdown
 
-    rows = store.rows()
+    view = dispatch(store.rows())
+    store.put_incidents(view.incidents)
+    rows = store.rows()  # with their incident ids
     export_csv(rows, out_dir / "results.csv")
     export_parquet(rows, out_dir / "results.parquet")
-    write_fleet_html(rows, out_dir / "index.html")
-    say(f"results: {store.path}, {out_dir / 'results.csv'}, {out_dir / 'results.parquet'}, {out_dir / 'index.html'}")
+    export_incidents(view.incidents, out_dir / "incidents.csv")
+    write_fleet_json(view, out_dir / "fleet.json")
+    write_fleet_markdown(view, out_dir / "fleet.md")
+    write_fleet_html(rows, out_dir / "index.html", view)
+    say(
+        f"results: {store.path}, {out_dir / 'results.csv'}, {out_dir / 'results.parquet'}, "
+        f"{out_dir / 'incidents.csv'}, {out_dir / 'fleet.json'}, {out_dir / 'fleet.md'}, {out_dir / 'index.html'}"
+    )
 
 
 def print_query(db: Path, sql: str, fmt: str) -> None:
@@ -277,6 +287,11 @@ def format_table(names: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 @click.option("--keylog-dir", type=click.Path(exists=True, file_okay=False), help="Directory of NSS key logs.")
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--force", is_flag=True, help="Re-analyse captures already in the results store.")
+@click.option(
+    "--html", "html", type=click.Choice(["failing", "all"]), default="failing", show_default=True,
+    help="HTML report for captures with a failing or inconclusive charger (failing), or for every capture (all); "
+    "the JSON report is always written.",
+)  # fmt: skip
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds per capture (0: none).")
 @click.option("--max-memory", default="4GiB", show_default=True, help="Memory per worker, e.g. 4GiB (0: none).")
 @click.option("--db", "db", type=click.Path(dir_okay=False), help="Results database (default: DIR/triage.db).")
@@ -294,6 +309,7 @@ def triage(
     keylog_dir: str | None,
     csms: str | None,
     force: bool,
+    html: str,
     timeout: float,
     max_memory: str,
     db: str | None,
@@ -303,14 +319,18 @@ def triage(
     """Triage a fleet: analyse every capture in PATH... (files, directories searched recursively, globs; pcap and
     pcapng, compressed or not) in parallel, as `ghostcap analyze` would.
 
-    Writes each capture's HTML and JSON report to DIR/captures/, one row per charger per capture to the SQLite
-    store DIR/triage.db (a later run adds to it and skips captures already stored, by sha256), DIR/results.csv,
-    DIR/results.parquet and the fleet summary DIR/index.html. A capture that cannot be read, crashes the
-    analysis, or passes --timeout or --max-memory becomes an 'error' row; the batch goes on.
+    Writes each capture's JSON report (and HTML report, see --html) to DIR/captures/, one row per charger per
+    capture to the SQLite store DIR/triage.db (a later run adds to it and skips captures already stored, by
+    sha256), DIR/results.csv, DIR/results.parquet, the backend incidents DIR/incidents.csv, and the fleet summary
+    (who acts: backend incidents, site visits, network problems, the rest) as DIR/index.html, DIR/fleet.md and
+    DIR/fleet.json. A capture that cannot be read, crashes the analysis, or passes --timeout or --max-memory
+    becomes an 'error' row; the batch goes on.
 
     Results table `results`: capture, path, sha256, charger_id, charger_address, verdict (fault, healthy,
     inconclusive, no_charger, error), fault, cx_code, frame, fault_time, capture_first, capture_last, error, warnings,
-    report_html, report_json, analysed_at, ghostcap_version, analysis_s, report_s.
+    report_html, report_json, analysed_at, ghostcap_version, analysis_s, report_s, charger_key, site, fix_side,
+    severity, site_visit, connected_at_end, stage, csms_endpoint, signature, signature_detail, resolver, fix,
+    incident. Tables `incidents` and `incident_chargers`: the backend incidents and their member chargers.
 
     Example: ghostcap triage captures/ -o triage/ && ghostcap triage --db triage/triage.db --query "SELECT
     cx_code, count(*) FROM results WHERE verdict = 'fault' GROUP BY cx_code"
@@ -350,6 +370,7 @@ def triage(
             timeout=timeout or None,
             max_memory=limit or None,
             db_path=Path(db) if db else None,
+            html=html,
         )
     except DiscoverError as e:
         raise click.UsageError(str(e)) from None

@@ -1,4 +1,6 @@
-"""The triage results store: one SQLite file (``DIR/triage.db``), one row per charger per capture.
+"""The triage results store: one SQLite file (``DIR/triage.db``), one row per charger per capture (``results``),
+and the fleet's backend incidents (``incidents``, ``incident_chargers``), recomputed from every row at the end of
+each run (``fleet.incidents``).
 
 SQLite in WAL mode, written by one process only (the supervisor), one transaction per capture: an interrupted or
 crashed run loses nothing it reported done, and any SQLite client (``sqlite3``, pandas, DBeaver, Grafana) reads it
@@ -13,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -41,17 +43,60 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("ghostcap_version", "TEXT NOT NULL"),
     ("analysis_s", "REAL"),  # seconds reading, decoding and diagnosing
     ("report_s", "REAL"),  # seconds building, rendering and writing the reports
+    # who acts and the fleet view (added with issue 16; an older store gets them by ALTER TABLE)
+    ("charger_key", "TEXT"),  # identity: "id:<station id>" across captures, else "addr:<address>@<capture sha256>"
+    ("site", "TEXT"),  # the capture's directory as found (e.g. "site-03"), NULL at the top
+    ("fix_side", "TEXT"),  # charger | csms | network | capture (of the root cause)
+    ("severity", "TEXT"),  # failure | contributing (of the root cause)
+    ("site_visit", "INTEGER"),  # 1: the charger's own fault and no working session: someone must go there
+    ("connected_at_end", "INTEGER"),  # 1, 0, NULL (cannot tell)
+    ("stage", "TEXT"),  # furthest stage reached: none dns tcp tls http websocket ocpp boot_accepted
+    ("csms_endpoint", "TEXT"),  # host:port (the address when no name is seen)
+    ("signature", "TEXT"),  # kind=value the failure shows: certificate=<sha256>, http_status=401, close_code=1008...
+    ("signature_detail", "TEXT"),  # the same in words
+    ("resolver", "TEXT"),  # the DNS server the charger asked
+    ("fix", "TEXT"),  # the root cause's first remediation
+    ("incident", "INTEGER"),  # incidents.id when the failure is part of a backend incident
 )
 NAMES = tuple(name for name, _ in COLUMNS)
 EXPORTED = tuple(n for n in NAMES if n != "id")
 VERDICTS = ("fault", "inconclusive", "healthy", "no_charger", "error")
+INCIDENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "INTEGER PRIMARY KEY"),
+    ("fault", "TEXT NOT NULL"),
+    ("fix_side", "TEXT NOT NULL"),  # csms
+    ("csms_endpoint", "TEXT"),
+    ("signature", "TEXT"),
+    ("signature_detail", "TEXT"),
+    ("chargers", "INTEGER NOT NULL"),  # member chargers
+    ("captures", "INTEGER NOT NULL"),
+    ("still_failing", "INTEGER NOT NULL"),  # members whose latest capture still shows this failure
+    ("first_failure", "TEXT"),  # ISO-8601 UTC
+    ("last_failure", "TEXT"),
+    ("fix", "TEXT"),  # the single fix
+    ("summary", "TEXT NOT NULL"),  # one sentence
+)
+MEMBER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("incident", "INTEGER NOT NULL"),
+    ("charger_key", "TEXT NOT NULL"),
+    ("charger_id", "TEXT"),
+    ("charger_address", "TEXT"),
+    ("captures", "INTEGER NOT NULL"),
+    ("first_failure", "TEXT"),
+    ("last_failure", "TEXT"),
+)
+INCIDENT_NAMES = tuple(n for n, _ in INCIDENT_COLUMNS)
+MEMBER_NAMES = tuple(n for n, _ in MEMBER_COLUMNS)
 
 
-def charger_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The per-charger fields of a JSON report (``build.report_dict``); one ``no_charger`` row if it has none."""
+def charger_rows(report: dict[str, Any], signatures: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The per-charger fields of a JSON report (``build.report_dict``), with each charger's
+    ``signature.Signature`` when given (same order); one ``no_charger`` row if it has none."""
     rows = []
-    for c in report["chargers"]:
+    for i, c in enumerate(report["chargers"]):
         rc = c.get("root_cause") or {}
+        sig = signatures[i] if i < len(signatures) else None
+        end = c.get("connected_at_end")
         rows.append(
             {
                 "charger_id": c["id"],
@@ -61,9 +106,41 @@ def charger_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "cx_code": rc.get("cx_code"),
                 "frame": rc.get("frame"),
                 "fault_time": rc.get("time"),
+                "fix_side": rc.get("fix_side"),
+                "severity": rc.get("severity"),
+                "site_visit": int(bool(c.get("site_visit"))),
+                "connected_at_end": None if end is None else int(end),
+                "stage": sig.stage if sig else _stage(c),
+                "csms_endpoint": sig.endpoint if sig else None,
+                "signature": sig.signature if sig else None,
+                "signature_detail": sig.detail if sig else None,
+                "resolver": sig.resolver if sig else None,
+                "fix": (rc.get("remediation") or [None])[0],
             }
         )
     return rows or [{"verdict": "no_charger"}]
+
+
+def _stage(c: dict[str, Any]) -> str:
+    from analyzer.diagnosis.attempts import STAGES
+
+    return max((a.get("reached") or "none" for a in c.get("attempts") or ()), key=STAGES.index, default="none")
+
+
+def charger_key(charger_id: str | None, address: str | None, capture: str) -> str | None:
+    """A charger's identity: its station id across captures; without one, its address within its capture (never
+    merged across captures by address alone: many chargers share 127.0.0.1 or 192.168.1.10)."""
+    if charger_id:
+        return f"id:{charger_id}"
+    if address:
+        return f"addr:{address}@{capture}"
+    return None
+
+
+def site_of(capture: str) -> str | None:
+    """The capture's directory as found (``site-03/cp.pcap`` → ``site-03``); ``None`` at the top."""
+    parent = str(PurePosixPath(capture.replace("\\", "/")).parent)
+    return None if parent in (".", "/", "") else parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +171,17 @@ class Store:
         cols = ", ".join(f"{n} {t}" for n, t in COLUMNS)
         with self.db:
             self.db.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(results)")}
+            for n, t in COLUMNS:
+                if n not in have:  # a store written by an older ghostcap
+                    self.db.execute(f"ALTER TABLE results ADD COLUMN {n} {t}")
             self.db.execute("CREATE INDEX IF NOT EXISTS results_sha256 ON results (sha256)")
             self.db.execute("CREATE INDEX IF NOT EXISTS results_charger ON results (charger_id, charger_address)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS results_key ON results (charger_key)")
+            incident_cols = ", ".join(f"{n} {t}" for n, t in INCIDENT_COLUMNS)
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS incidents ({incident_cols})")
+            member_cols = ", ".join(f"{n} {t}" for n, t in MEMBER_COLUMNS)
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS incident_chargers ({member_cols})")
 
     def known_sha256(self) -> set[str]:
         """Every capture digest with rows already."""
@@ -121,6 +207,9 @@ class Store:
         }
         if error is not None:
             rows = [{"verdict": "error", "error": error}]
+        common["site"] = site_of(meta.capture)
+        scope = meta.sha256 or meta.path
+        rows = [{**r, "charger_key": charger_key(r.get("charger_id"), r.get("charger_address"), scope)} for r in rows]
         values = [tuple({**common, **r}.get(n) for n in EXPORTED) for r in rows]
         marks = ", ".join("?" for _ in EXPORTED)
         with self.db:
@@ -131,8 +220,26 @@ class Store:
             self.db.executemany(f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({marks})", values)
 
     def rows(self) -> list[dict[str, Any]]:
-        cur = self.db.execute(f"SELECT {', '.join(EXPORTED)} FROM results ORDER BY capture, path, id")
-        return [dict(zip(EXPORTED, r, strict=True)) for r in cur]
+        cur = self.db.execute(f"SELECT id, {', '.join(EXPORTED)} FROM results ORDER BY capture, path, id")
+        return [dict(zip(NAMES, r, strict=True)) for r in cur]
+
+    def put_incidents(self, incidents: Sequence[Any]) -> None:
+        """Replace the incidents with ``incidents`` (``fleet.Incident``, numbered from 1 in order) and point each
+        member row of ``results`` at its incident, in one transaction."""
+        marks = ", ".join("?" for _ in INCIDENT_NAMES)
+        member_marks = ", ".join("?" for _ in MEMBER_NAMES)
+        with self.db:
+            self.db.execute("DELETE FROM incident_chargers")
+            self.db.execute("DELETE FROM incidents")
+            self.db.execute("UPDATE results SET incident = NULL WHERE incident IS NOT NULL")
+            for n, inc in enumerate(incidents, 1):
+                row = inc.row(n)
+                self.db.execute(f"INSERT INTO incidents VALUES ({marks})", tuple(row[k] for k in INCIDENT_NAMES))
+                self.db.executemany(
+                    f"INSERT INTO incident_chargers VALUES ({member_marks})",
+                    [tuple(m[k] for k in MEMBER_NAMES) for m in inc.member_rows(n)],
+                )
+                self.db.executemany("UPDATE results SET incident = ? WHERE id = ?", [(n, i) for i in inc.row_ids])
 
     def close(self) -> None:
         self.db.close()
@@ -202,7 +309,7 @@ def export_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
     names, error texts and warnings come from the capture or the file system)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
-        w = csv.DictWriter(f, fieldnames=EXPORTED)
+        w = csv.DictWriter(f, fieldnames=EXPORTED, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     tmp.replace(path)
@@ -213,9 +320,27 @@ def export_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     import pandas as pd
 
     df = pd.DataFrame.from_records(rows, columns=list(EXPORTED))
-    df["frame"] = df["frame"].astype("Int64")
+    for col in ("frame", "site_visit", "connected_at_end", "incident"):
+        df[col] = df[col].astype("Int64")
     for col in ("analysis_s", "report_s"):
         df[col] = df[col].astype("float64")
     tmp = path.with_name(f".{path.name}.tmp")
     df.to_parquet(tmp, engine="pyarrow", index=False)
+    tmp.replace(path)
+
+
+INCIDENT_EXPORT = (*INCIDENT_NAMES, "members")
+
+
+def export_incidents(incidents: Sequence[Any], path: Path) -> None:
+    """``incidents.csv``: one row per incident (``fleet.Incident``, numbered as in the store), its member chargers
+    in ``members`` (station id, else address, separated by spaces), cells neutralised by ``csv_cell``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8", errors="replace") as f:
+        w = csv.writer(f)
+        w.writerow(INCIDENT_EXPORT)
+        for n, inc in enumerate(incidents, 1):
+            row = inc.row(n)
+            names = " ".join(m["charger_id"] or m["charger_address"] or "?" for m in inc.member_rows(n))
+            w.writerow([csv_cell(v) for v in (*(row[k] for k in INCIDENT_NAMES), names)])
     tmp.replace(path)

@@ -1,18 +1,22 @@
 """The fleet summary ``DIR/index.html``: one self-contained page over every row of the results store.
 
-Counts by verdict, charts by ChargeX code, by fault id and of failures over time (capture start), the chargers that
-fail most, and a table of every row linking its capture's report (relative ``captures/...`` links). Like the
-per-capture report it loads nothing (inline CSS, PNG ``data:`` URIs drawn by matplotlib on Agg) and escapes every
-capture-derived string (jinja2 autoescape, the report's ``_visible`` finalize). Its one script, which sorts the
-table, is allowed by its sha256 in the Content-Security-Policy, computed here at render time; no other script can
-run.
+It leads with who acts (``fleet.dispatch``): the backend incidents with their single fix, the site visits (longest
+failing first), the network problems by resolver or site, then the rest; then the funnel (chargers reaching each
+stage), the faults by id (every id: none is folded into "other"), failures over time, and every row in a table
+with a filter box and sortable columns, linking each capture's reports (relative ``captures/...`` links).
+
+Like the per-capture report it loads nothing (inline CSS, two PNG ``data:`` URIs drawn by matplotlib on Agg once
+per run) and escapes every capture-derived string (jinja2 autoescape, the report's ``_visible`` finalize). Its one
+script, which sorts and filters the tables, is allowed by its sha256 in the Content-Security-Policy, computed here
+at render time; no other script can run.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections import Counter, defaultdict
+import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +27,18 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from analyzer import __version__
+from analyzer.diagnosis.catalogue import SIDE_WORDS
+from analyzer.triage.fleet import Charger, Dispatch, dispatch, duration_words, fleet_dict, short_time
 
 TEMPLATES = Path(__file__).parent / "templates"
 SORT_SCRIPT = TEMPLATES / "fleet-sort.js"
-TOP_CHARGERS = 20
 FAILED = ("fault", "error")
 STEPS = tuple(timedelta(minutes=m) for m in (1, 10, 60, 6 * 60, 24 * 60, 7 * 24 * 60, 30 * 24 * 60))
 STEP_NAMES = ("minute", "10 minutes", "hour", "6 hours", "day", "week", "30 days")
 MAX_BINS = 72
+NEEDS_SHOWN = 3  # lines of "what it needs" per card on the first screen; the sections below list every one
+MEMBERS_SHOWN = 200  # member chargers listed per incident on the page; the rest counted (fleet.json has all)
+_PNG_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/]+={0,2}")
 
 
 def csp_for(script: str) -> str:
@@ -47,8 +55,10 @@ def _env() -> Environment:
     return template_env(TEMPLATES)
 
 
-def fleet_html(rows: Sequence[dict[str, Any]], title: str = "ghostcap fleet triage") -> str:
-    """The page for ``rows`` (``Store.rows()``)."""
+def fleet_html(
+    rows: Sequence[dict[str, Any]], title: str = "ghostcap fleet triage", view: Dispatch | None = None
+) -> str:
+    """The page for ``rows`` (``Store.rows()``) and their ``fleet.dispatch`` (computed when not given)."""
     script = SORT_SCRIPT.read_text(encoding="utf-8")
     return (
         _env()
@@ -59,89 +69,166 @@ def fleet_html(rows: Sequence[dict[str, Any]], title: str = "ghostcap fleet tria
             script=Markup(script),  # our own static file, never capture data
             version=__version__,
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            **_view(rows),
+            **_view(rows, view or dispatch(rows)),
         )
     )
 
 
-def write_fleet_html(rows: Sequence[dict[str, Any]], path: Path) -> None:
+def write_fleet_html(rows: Sequence[dict[str, Any]], path: Path, view: Dispatch | None = None) -> None:
     from analyzer.report.writer import _write_atomic
 
-    _write_atomic(path, fleet_html(rows))
+    _write_atomic(path, fleet_html(rows, view=view))
+
+
+def write_fleet_json(view: Dispatch, path: Path) -> None:
+    from analyzer.jsontext import dumps
+    from analyzer.report.writer import _write_atomic
+
+    _write_atomic(path, dumps(fleet_dict(view)) + "\n")
+
+
+def write_fleet_markdown(view: Dispatch, path: Path) -> None:
+    from analyzer.report.writer import _write_atomic
+    from analyzer.triage.fleet_md import fleet_markdown
+
+    _write_atomic(path, fleet_markdown(view))
 
 
 # ------------------------------------------------------------------------------------------------------ view
 
 
-def _who(r: dict[str, Any]) -> str:
-    return r["charger_id"] or r["charger_address"] or "(no charger)"
+def _img(png: Any) -> dict[str, Any]:
+    """A plot for ``<img>``: the ``data:`` URI is our own base64 (checked), so ``MAX_TEXT`` must not cut it."""
+    if not _PNG_URI.fullmatch(png.uri):
+        raise ValueError("not a PNG data URI")
+    return {"uri": Markup(png.uri), "width": png.width, "height": png.height}
 
 
-def _view(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    from analyzer.report import charts
-
-    captures = {(r["sha256"] or r["path"]) for r in rows}
-    verdicts = Counter(r["verdict"] for r in rows)
-    faults = [r for r in rows if r["verdict"] == "fault"]
-    by_cx = Counter(r["cx_code"] or "no CX code" for r in faults).most_common()
-    by_fault = Counter(r["fault"] or "unknown" for r in faults).most_common()
-    from analyzer.report.html import _img
-
-    plots = []
-    if by_cx:
-        plots.append(("Failing chargers by ChargeX code", _img(charts.to_png(_bars(by_cx, "chargers")))))
-    if by_fault:
-        plots.append(("Failing chargers by fault id", _img(charts.to_png(_bars(by_fault, "chargers")))))
-    over_time = _over_time(rows)
-    if over_time is not None:
-        plots.append(("Failures over time (by capture start)", _img(charts.to_png(over_time))))
+def _charger(c: Charger) -> dict[str, Any]:
+    s = c.state
     return {
-        "totals": {"captures": len(captures), "rows": len(rows), **{v: verdicts.get(v, 0) for v in _VERDICTS}},
-        "plots": plots,
-        "by_cx": by_cx,
-        "by_fault": by_fault,
-        "top": _top_chargers(rows),
-        "rows": [_table_row(r) for r in rows],
+        "id": s.get("charger_id"),
+        "address": s.get("charger_address"),
+        "fault": s.get("fault"),
+        "cx_code": s.get("cx_code"),
+        "fix": s.get("fix"),
+        "site": s.get("site"),
+        "capture": s.get("capture"),
+        "failing_s": c.failing_s,
+        "failing_for": duration_words(c.failing_s) if c.failing_s is not None else None,
+        "since": short_time(c.failing_since),
+        "stage": s.get("stage"),
+        "html_href": quote(s["report_html"]) if s.get("report_html") else None,
+        "json_href": quote(s["report_json"]) if s.get("report_json") else None,
     }
 
 
-_VERDICTS = ("fault", "inconclusive", "healthy", "no_charger", "error")
+def _view(rows: Sequence[dict[str, Any]], d: Dispatch) -> dict[str, Any]:
+    from analyzer.report import charts
+    from analyzer.triage.fleet_md import headline
+
+    captures = {(r["sha256"] or r["path"]) for r in rows}
+    plots = []
+    if d.faults:
+        plots.append(
+            (
+                "Failing chargers by fault id (each by its latest capture)",
+                _img(charts.to_png(_bars(d.faults, "chargers"))),
+            )
+        )
+    over_time = _over_time(rows)
+    if over_time is not None:
+        plots.append(("Failures over time (by capture start)", _img(charts.to_png(over_time))))
+    total = len(d.chargers) or 1
+    visits = Counter((c.state.get("fault"), c.state.get("fix")) for c in d.site_visits).most_common()
+    needs = {
+        "incidents": [
+            (len(i.members), f"{i.fault} against {i.csms_endpoint or 'the CSMS'}", i.fix) for i in d.incidents
+        ],
+        "visits": [(n, fault, fix) for (fault, fix), n in visits],
+        "network": [
+            (len(g.chargers), f"{g.by} {g.where}: " + ", ".join(f for f, _ in g.faults), g.fix) for g in d.network
+        ],
+        "rest": [
+            (n, what, fix)
+            for n, what, fix in (
+                (len(d.remote), "charger fixes over a working session", "remotely, by the charger's operator"),
+                (len(d.capture), "the capture cannot tell who acts", "take a better capture"),
+                (len(d.inconclusive), "inconclusive", "a longer capture or the key log"),
+                (len(d.unanalysed), "captures without a charger verdict", "see why in the table"),
+            )
+            if n
+        ],
+    }
+    sides = {f: Counter(c.state.get("fix_side") for c in d.chargers if c.state.get("fault") == f) for f, _ in d.faults}
+    return {
+        "headline": headline(d),
+        "needs": {k: v[:NEEDS_SHOWN] for k, v in needs.items()},
+        "needs_more": {k: max(0, len(v) - NEEDS_SHOWN) for k, v in needs.items()},
+        "totals": {
+            "captures": len(captures),
+            "rows": len(rows),
+            "chargers": len(d.chargers),
+            **{v: d.verdicts.get(v, 0) for v in ("fault", "inconclusive", "healthy")},
+            "no_charger": sum(1 for r in rows if r["verdict"] == "no_charger"),
+            "error": sum(1 for r in rows if r["verdict"] == "error"),
+        },
+        "side_words": SIDE_WORDS,
+        "incidents": [
+            {
+                "n": n,
+                "summary": inc.summary,
+                "fix": inc.fix,
+                "chargers": len(inc.members),
+                "still_failing": inc.still_failing,
+                "members": [
+                    {"id": rs[-1].get("charger_id"), "address": rs[-1].get("charger_address"), "captures": len(rs)}
+                    for rs in list(inc.members.values())[:MEMBERS_SHOWN]
+                ],
+                "members_more": max(0, len(inc.members) - MEMBERS_SHOWN),
+            }
+            for n, inc in enumerate(d.incidents, 1)
+        ],
+        "incident_chargers": sum(len(i.members) for i in d.incidents),
+        "site_visits": [_charger(c) for c in d.site_visits],
+        "network": [
+            {
+                "by": g.by,
+                "where": g.where,
+                "count": len(g.chargers),
+                "faults": g.faults,
+                "fix": g.fix,
+                "chargers": [_charger(c) for c in g.chargers],
+            }
+            for g in d.network
+        ],
+        "network_chargers": sum(len(g.chargers) for g in d.network),
+        "rest": [
+            (title, [_charger(c) for c in cs])
+            for title, cs in (
+                ("Charger fixes over a working session (remotely)", d.remote),
+                ("The capture cannot tell who acts (take a better one)", d.capture),
+                ("Inconclusive", d.inconclusive),
+            )
+            if cs
+        ],
+        "rest_count": len(d.remote) + len(d.capture) + len(d.inconclusive),
+        "unanalysed": [_table_row(r) for r in d.unanalysed],
+        "funnel": [{"title": t, "n": n, "pct": round(100 * n / total)} for _, t, n in d.funnel],
+        "faults": [{"fault": f, "n": n, "side": (sides[f].most_common(1) or [(None, 0)])[0][0]} for f, n in d.faults],
+        "plots": plots,
+        "rows": [_table_row(r) for r in rows],
+    }
 
 
 def _table_row(r: dict[str, Any]) -> dict[str, Any]:
     return {
         **r,
-        "who": r["charger_id"] or r["charger_address"],
-        "html_href": quote(r["report_html"]) if r["report_html"] else None,
-        "json_href": quote(r["report_json"]) if r["report_json"] else None,
-        "first_text": _short_time(r["capture_first"]),
+        "who": r.get("charger_id") or r.get("charger_address"),
+        "html_href": quote(r["report_html"]) if r.get("report_html") else None,
+        "json_href": quote(r["report_json"]) if r.get("report_json") else None,
+        "first_text": _short_time(r.get("capture_first")),
     }
-
-
-def _top_chargers(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        if r["verdict"] in ("fault", "healthy", "inconclusive"):
-            seen[_who(r)].append(r)
-    out = []
-    for who, rs in seen.items():
-        failed = [r for r in rs if r["verdict"] == "fault"]
-        if not failed:
-            continue
-        common = Counter((r["fault"], r["cx_code"]) for r in failed).most_common(1)[0][0]
-        out.append(
-            {
-                "who": who,
-                "address": rs[0]["charger_address"] if rs[0]["charger_id"] else None,
-                "failures": len(failed),
-                "captures": len(rs),
-                "fault": common[0],
-                "cx_code": common[1],
-                "last": _short_time(max((r["capture_first"] or "" for r in failed), default="") or None),
-            }
-        )
-    out.sort(key=lambda c: (-c["failures"], -c["captures"], c["who"]))
-    return out[:TOP_CHARGERS]
 
 
 def _parse(iso: str | None) -> datetime | None:
@@ -162,14 +249,12 @@ def _short_time(iso: str | None) -> str | None:
 
 
 def _bars(counts: list[tuple[str, int]], unit: str) -> Any:
-    """Horizontal bars, largest on top (at most 25; the rest summed as ``other``)."""
+    """Horizontal bars, largest on top, every one (none folded into "other")."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     from analyzer.report.charts import FAIL, FONT, INK, MUTED, chart_text
 
-    if len(counts) > 25:
-        counts = [*counts[:24], ("other", sum(n for _, n in counts[24:]))]
     labels = [chart_text(k, 40) for k, _ in counts]
     values = [n for _, n in counts]
     height = 0.8 + 0.3 * len(counts)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("html", "json")
+HTML_CHOICES = ("failing", "all")  # --html: only captures with a failing or inconclusive charger (default), all
 FAULTS_ENV = "GHOSTCAP_TRIAGE_FAULTS"
 """Test-only fault injection, inert unless set: ``mode:substring[;mode:substring...]`` makes the worker ``hang``,
 ``exit`` (``os._exit``), ``segv`` (a real segmentation fault), ``alloc`` (allocate until stopped) or ``raise`` on
@@ -27,10 +28,12 @@ any capture whose file name contains ``substring``."""
 
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
-    """What every task of one batch shares: where reports go (``None``: return their text instead), the CSMS."""
+    """What every task of one batch shares: where reports go (``None``: return their text instead), the CSMS,
+    which captures get an HTML report (``HTML_CHOICES``; the JSON report is always written)."""
 
     out_dir: str | None
     csms: tuple[str, int | None] | None = None
+    html: str = "failing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,22 +146,30 @@ def _run(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out
     from analyzer.engine import analyze
     from analyzer.report.build import report_dict
     from analyzer.report.writer import _clean, render_report, write_reports
+    from analyzer.triage.signature import signature_of
     from analyzer.triage.store import charger_rows
 
     inject_fault(task.name)
     t0 = time.perf_counter()
     analysis = analyze(path, Settings(csms=cfg.csms, keylog_files=keylogs))
+    signatures = [signature_of(r, analysis.timeline.flows) for r in analysis.results]
     t1 = time.perf_counter()
     report = report_dict(analysis)
-    out.rows = charger_rows(report)
+    out.rows = charger_rows(report, signatures)
     out.first, out.last = report["capture"].get("first"), report["capture"].get("last")
     out.warnings = list(report["capture"].get("warnings") or ())
+    formats = FORMATS if cfg.html == "all" or wants_html(report) else ("json",)
     if cfg.out_dir is not None:
-        written = write_reports(report, cfg.out_dir, task.stem, FORMATS)
-        out.reports = dict(zip(FORMATS, written, strict=True))
+        written = write_reports(report, cfg.out_dir, task.stem, formats)
+        out.reports = dict(zip(formats, written, strict=True))
     else:
-        out.texts = {fmt: _clean(render_report(report, fmt)) for fmt in FORMATS}
+        out.texts = {fmt: _clean(render_report(report, fmt)) for fmt in formats}
     out.analysis_s, out.report_s = t1 - t0, time.perf_counter() - t1
+
+
+def wants_html(report: dict[str, Any]) -> bool:
+    """Someone will open this capture's HTML: a charger failed or is inconclusive, or it holds no charger."""
+    return not report["chargers"] or any(c["verdict"] != "healthy" for c in report["chargers"])
 
 
 def warm_up() -> None:

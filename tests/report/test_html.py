@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
-import struct
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,9 +12,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from matplotlib.text import Text
 
-from analyzer.report import charts
+from analyzer.report import svg
 from analyzer.report.html import (
     MAX_LADDER_STEPS,
     MAX_TEXT,
@@ -85,13 +82,9 @@ class Page(HTMLParser):
         return "".join(self.text)
 
 
-def png_size(uri: str) -> tuple[int, int, int]:
-    head, _, b64 = uri.partition(",")
-    assert head == "data:image/png;base64"
-    data = base64.b64decode(b64, validate=True)
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    w, h = struct.unpack(">II", data[16:24])
-    return w, h, len(data)
+def svg_elements(text: str) -> list[str]:
+    """Every ``<svg>...</svg>`` of a page, as written."""
+    return re.findall(r"<svg\b.*?</svg>", text, re.DOTALL)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +163,8 @@ def test_a_real_report_renders() -> None:
     page = Page(report_html(rep))
     assert "CX015" in page.by_class["code"][0]
     assert "clock.reset" in page.plain
-    assert len(page.all("img")) == 2
+    assert len(page.all("svg")) == 2
+    assert page.all("img") == []
 
 
 # ------------------------------------------------------------------------------------------------ structure
@@ -236,17 +230,19 @@ def test_ticket_line(rendered: dict) -> None:
 
 
 @pytest.mark.parametrize("name", list(samples.SAMPLES))
-def test_images_are_inline_pngs_with_size_and_alt(rendered: dict, name: str) -> None:
-    rep, _, page = rendered[name]
-    imgs = page.all("img")
-    assert len(imgs) == 2 * len(rep["chargers"])
-    for img in imgs:
-        w, h, nbytes = png_size(str(img["src"]))
-        assert (int(str(img["width"])), int(str(img["height"]))) == (w, h)
+def test_plots_are_inline_svg_with_size_and_label(rendered: dict, name: str) -> None:
+    rep, text, page = rendered[name]
+    plots = page.all("svg")
+    assert len(plots) == 2 * len(rep["chargers"])
+    assert page.all("img") == []
+    for plot, markup in zip(plots, svg_elements(text), strict=True):
+        w, h = int(str(plot["width"])), int(str(plot["height"]))
+        assert plot["viewbox"] == f"0 0 {w} {h}"
         assert w > 100
         assert h > 50
-        assert nbytes < 200_000
-        assert len(str(img["alt"])) > 20
+        assert plot["role"] == "img"
+        assert len(str(plot["aria-label"])) > 20
+        assert len(markup) < 200_000
 
 
 @pytest.mark.parametrize("name", list(samples.SAMPLES))
@@ -258,7 +254,7 @@ def test_self_contained(rendered: dict, name: str) -> None:
             assert not key.startswith("on"), (tag, key)
             if key in RESOURCE_ATTRS:
                 v = (value or "").strip().lower()
-                assert v.startswith(("#", "data:image/png;base64,")), (tag, key, v[:80])
+                assert v.startswith("#"), (tag, key, v[:80])
             if key == "style":
                 assert "url(" not in (value or "").lower()
     style = page.style.lower()
@@ -371,28 +367,33 @@ def test_visible() -> None:
     assert long.endswith("[10 more characters in the JSON report]")
 
 
-def test_chart_labels_are_never_mathtext() -> None:
+def test_chart_labels_are_text() -> None:
+    """Capture text in a plot is escaped text: no markup, no control or direction character, bounded."""
     steps = [
-        charts.Step(frame=1, t=0.0, src="charger", dst="csms", label=samples.MATH, failing=True),
-        charts.Step(frame=2, t=0.1, src=None, dst=None, label=f"{samples.CONTROL}{samples.RTL}\u4e2d\U0001f600"),
+        svg.Step(frame=1, t=0.0, src="charger", dst="csms", label=samples.MATH, failing=True),
+        svg.Step(frame=2, t=0.1, src=None, dst=None, label=f"{samples.CONTROL}{samples.RTL}{samples.SCRIPT}"),
     ]
-    fig = charts.ladder_figure(
-        steps, [charts.Column("charger", "Charger", (samples.MATH,)), charts.Column("csms", "CSMS", (samples.SCRIPT,))]
+    drawn = svg.ladder_svg(
+        steps, [svg.Column("charger", "Charger", (samples.IMG,)), svg.Column("csms", "CSMS", (samples.SCRIPT,))]
     )
-    dollar = [t for t in fig.findobj(Text) if "$" in t.get_text()]
-    assert dollar
-    assert all(not t.get_parse_math() and not t.get_usetex() for t in dollar)
-    charts.to_png(fig)  # an unbalanced "$x^{" would raise if parsed as mathtext
-    pins = [charts.Pin(t=0.05, layer="ocpp", label=samples.MATH)]
-    fig = charts.timeline_figure([charts.Mark(t=0.0, layer="ocpp", frame=1)], pins)
-    assert all(not t.get_parse_math() for t in fig.findobj(Text) if "$" in t.get_text())
-    charts.to_png(fig)
+    pins = [svg.Pin(t=0.05, layer="ocpp", label=samples.SCRIPT)]
+    line = svg.timeline_svg([svg.Mark(t=0.0, layer="ocpp", frame=1)], pins, label=samples.IMG)
+    for markup in (str(drawn.markup), str(line.markup)):
+        page = Page(markup)
+        assert [
+            t for t, _ in page.tags if t not in ("svg", "title", "rect", "line", "path", "text", "g", "circle")
+        ] == []
+        assert all(not k.startswith("on") for _, a in page.tags for k in a)
+        assert "\u202e" not in markup
+        assert "\x00" not in markup
+    assert "&lt;script&gt;" in str(drawn.markup)
 
 
-def test_chart_text() -> None:
-    assert charts.chart_text("a\u202eb\x00c\nd") == "a?b?c d"
-    assert charts.chart_text("中\ue000") == "??"  # glyphs the font lacks would warn
-    assert charts.chart_text("x" * 100, 10) == "x" * 9 + "…"
+def test_svg_text() -> None:
+    assert svg.svg_text("a\u202eb\x00c\nd") == "a?b?c d"
+    assert svg.svg_text("中<b>") == "中&lt;b&gt;"
+    assert svg.svg_text("x" * 100, 10) == "x" * 9 + "…"
+    assert svg.nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
 
 
 # ---------------------------------------------------------------------------------------------------- caps
@@ -411,14 +412,14 @@ def test_caps_on_timeline_rows_and_ladder_steps() -> None:
     assert f"Showing {MAX_LADDER_STEPS} of" in caption
     assert "earlier and 0 later steps left out" in caption
     assert len(rows) > MAX_TIMELINE_ROWS
-    for img in page.all("img"):
-        assert png_size(str(img["src"]))[2] < 200_000
+    for markup in svg_elements(text):
+        assert len(markup) < 200_000
 
 
 def test_ladder_keeps_the_failure_in_view() -> None:
     rep = samples.many_events(400)
     page = Page(report_html(rep))
-    alt = next(str(a["alt"]) for a in page.all("img") if str(a["alt"]).startswith("Message sequence"))
+    alt = next(str(a["aria-label"]) for a in page.all("svg") if str(a["aria-label"]).startswith("Message sequence"))
     assert f"the failing step is frame {rep['chargers'][0]['root_cause']['frame']}: RST" in alt
 
 

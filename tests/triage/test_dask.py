@@ -1,5 +1,6 @@
 """The Dask back end on a real ``LocalCluster`` of 2 worker processes: the same rows as the local pool, by shared
-path and by sending bytes, errors included, and reports written by the supervisor."""
+path and by sending bytes, errors included, and reports written by the supervisor; a worker that dies and a task
+that hangs are error rows."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from analyzer.cli import cli
 from analyzer.triage.command import run_triage
+from analyzer.triage.worker import FAULTS_ENV
 from tests.conftest import PROJECT_CAPTURES
 
 NAMES = ["gateway_mixed.pcap", "tls_unknown_ca.pcap", "ocpp_boot_callerror.pcap", "dns_refused.pcap"]
@@ -25,7 +27,7 @@ def cluster() -> Iterator[str]:
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="2GiB"
     ) as c:
         yield c.scheduler_address
 
@@ -71,3 +73,52 @@ def test_dask_with_sent_bytes(cluster: str, fleet: Path, tmp_path: Path) -> None
     local = run_triage([str(fleet)], tmp_path / "local", workers=1, echo=lambda m: None, tty=False)
     assert local.done == 5
     assert rows(tmp_path / "sent") == rows(tmp_path / "local")
+
+
+def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a real LocalCluster whose workers (and the ones their nannies restart) carry the fault hook. First a
+    batch in which every capture hangs (so the time-out is the only way out, and no real analysis races it): each
+    is cancelled at the time-out and its worker restarted. Then, on the restarted workers, a batch in which one
+    capture's worker process exits: Dask retries it (allowed-failures 1), then it is an error row (KilledWorker),
+    and the good capture of the batch is analysed."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from analyzer.triage.worker import warm_up
+
+    hangs, deaths = tmp_path / "hangs", tmp_path / "deaths"
+    hangs.mkdir()
+    deaths.mkdir()
+    base = (PROJECT_CAPTURES / "tcp_reset.pcap").read_bytes()
+    for i in (1, 2):
+        (hangs / f"k{i}_hang.pcap").write_bytes(base + bytes([i]))
+    shutil.copy(PROJECT_CAPTURES / NAMES[0], deaths / f"a_{NAMES[0]}")  # dispatched first
+    (deaths / "k_exit.pcap").write_bytes(base + b"\x03")
+    monkeypatch.setenv(FAULTS_ENV, "exit:k_exit;hang:_hang")  # inherited by the nannies, so by every worker
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="2GiB"
+        ) as c,
+        Client(c) as client,
+    ):
+        hung = run_triage([str(hangs)], tmp_path / "out1", scheduler=client, timeout=2, echo=lambda m: None)
+        client.wait_for_workers(2, timeout=60)
+        client.run(warm_up)
+        died = run_triage([str(deaths)], tmp_path / "out2", scheduler=client, timeout=None, echo=lambda m: None)
+    assert (hung.done, hung.failed) == (2, 2)
+    for name, verdict, error in results(tmp_path / "out1"):
+        assert (verdict, error) == ("error", "timed out after 2 s (Dask worker restarted)"), name
+    assert (died.done, died.failed) == (2, 1)
+    got = {name: (verdict, error) for name, verdict, error in results(tmp_path / "out2")}
+    assert got["k_exit.pcap"][0] == "error"
+    assert got["k_exit.pcap"][1].startswith("worker process died (Dask KilledWorker"), got["k_exit.pcap"]
+    assert got[f"a_{NAMES[0]}"][1] is None
+    assert {v for v, _ in got.values()} - {"error"} <= {"fault", "healthy"}
+
+
+def results(out: Path) -> list[tuple[str, str, str | None]]:
+    conn = sqlite3.connect(out / "triage.db")
+    got = [(Path(n).name, v, e) for n, v, e in conn.execute("SELECT capture, verdict, error FROM results")]
+    conn.close()
+    return got

@@ -115,20 +115,20 @@ def test_a_hung_worker_is_killed_at_the_time_out_and_replaced(tmp_path: Path, mo
 
 
 def test_the_supervisor_kills_a_worker_over_the_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """RSS watched from outside: with a limit below what a worker holds after importing matplotlib (~85 MB), a
-    worker stuck in a task (so the check cannot race the task's end) is killed for memory, not for time."""
+    """RSS watched from outside: with a limit below what a worker holds after its imports (~27 MB), a worker stuck
+    in a task (so the check cannot race the task's end) is killed for memory, not for time."""
     monkeypatch.setenv(FAULTS_ENV, "hang:.pcap")
     cfg = WorkerConfig(out_dir=str(tmp_path))
     tasks = [Task(i, str(PROJECT_CAPTURES / n), n, f"s{i}", None) for i, n in enumerate(GOOD[:2])]
     seen: list[tuple[str, str | None]] = []
-    stats = LocalPool(1, cfg, timeout=60, max_memory=40 << 20).run(tasks, lambda t, o: seen.append((t.name, o.error)))
+    stats = LocalPool(1, cfg, timeout=60, max_memory=16 << 20).run(tasks, lambda t, o: seen.append((t.name, o.error)))
     assert [n for n, _ in seen] == GOOD[:2]
     for _, error in seen:
         assert error is not None
-        assert error.startswith("exceeded the memory limit of 40 MiB (RSS "), error
+        assert error.startswith("exceeded the memory limit of 16 MiB (RSS "), error
         assert error.endswith("MiB; worker killed)")
     assert stats.replaced == 2
-    assert 40_000 < max(stats.peak_rss_kb.values()) < 400_000
+    assert 16_000 < max(stats.peak_rss_kb.values()) < 400_000
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from analyzer.cli import cli
+from analyzer.diagnosis.attempts import STAGES
 from analyzer.triage.command import run_triage
 from analyzer.triage.store import EXPORTED
 from tests.conftest import PROJECT_CAPTURES
@@ -61,7 +62,11 @@ def test_every_charger_row_matches_the_lab_truth(lab_run: LabRun) -> None:
                 assert r["fault_time"].endswith("Z")
             assert r["error"] is None
             assert r["capture_first"] <= r["capture_last"]
-            assert r["report_html"].startswith("captures/")
+            assert r["report_json"].startswith("captures/")
+            # HTML only where someone will open it: a capture with a failing or inconclusive charger
+            healthy_capture = all(t["fault_id"] is None for t in truth["chargers"])
+            assert (r["report_html"] is None) == healthy_capture, (tf.name, r["report_html"])
+            assert r["stage"] in STAGES
             assert r["ghostcap_version"] == "0.1.0"
             assert r["analysis_s"] > 0
 
@@ -112,7 +117,7 @@ def test_run_counts_and_duplicates(lab_run: LabRun) -> None:
     assert r.failed == 3
     assert not r.interrupted
     assert len(r.peak_rss_kb) == 2
-    assert all(50_000 < kb < 1_000_000 for kb in r.peak_rss_kb.values()), r.peak_rss_kb
+    assert all(20_000 < kb < 1_000_000 for kb in r.peak_rss_kb.values()), r.peak_rss_kb
     assert sum(line.startswith("[") for line in lab_run.log) == r.total  # one plain line per capture off a terminal
 
 

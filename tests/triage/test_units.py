@@ -87,6 +87,16 @@ def test_charger_rows() -> None:
         "cx_code": None,
         "frame": None,
         "fault_time": None,
+        "fix_side": None,
+        "severity": None,
+        "site_visit": 0,
+        "connected_at_end": None,
+        "stage": "none",
+        "csms_endpoint": None,
+        "signature": None,
+        "signature_detail": None,
+        "resolver": None,
+        "fix": None,
     }
     assert (rows[1]["fault"], rows[1]["cx_code"], rows[1]["frame"]) == ("tcp.refused", "CX013", 6)
     assert charger_rows({"chargers": []}) == [{"verdict": "no_charger"}]
