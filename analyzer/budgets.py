@@ -73,3 +73,10 @@ MD_NAMES_PER_GROUP = 20
 # are the charger) only while it has at most this many client addresses; past it (a gateway, a SYN flood) none is
 # guessed and the report says to name the CSMS with --csms
 GUESSED_CHARGERS = 8
+# --verify: the frames tshark is asked about (a root cause and its evidence; per charger, and per capture in all),
+# and how long one tshark run (through pyshark) may take before it is killed and the verification given up
+VERIFY_FRAMES_PER_CHARGER = 16
+VERIFY_FRAMES = 256
+VERIFY_TIMEOUT_S = 120.0
+VERIFY_PROBE_TIMEOUT_S = 10.0  # ``tshark -v``
+VERIFY_REAP_TIMEOUT_S = 10.0  # a killed tshark to exit
