@@ -168,6 +168,12 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no per-capture lines; only errors on stderr.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Ask tshark (through pyshark) to dissect the frames each root cause and its evidence name, and report "
+    "where it agrees (TLS alert, DNS rcode, HTTP status, close code, OCPP message, TCP flags).",
+)
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -176,6 +182,7 @@ def analyze(
     csms: str | None,
     show_tokens: bool,
     quiet: bool,
+    verify: bool,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -209,6 +216,7 @@ def analyze(
         echo=lambda m: click.echo(m, err=True) if not quiet or m.startswith(("error", "internal")) else None,
         keylog_files=keylogs,
         quiet=quiet,
+        verify=verify,
     )
     sys.exit(status)
 

@@ -175,6 +175,7 @@ def _charger(r: ChargerResult, redact: Callable[[Any], Any], focus: set[int] | N
         "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES) - len(msgs),
         "tls": _tls(ch.events),
         "errors": r.errors,
+        "verification": None,  # with --verify: tshark's second opinion (``analyzer.verify.run``)
     }
 
 

@@ -1,7 +1,7 @@
 """``--verify`` for one analysed capture: claims per charger, one tshark run for all of them, the comparison, as
 the per-charger ``verification`` object of the JSON report::
 
-    {"done": true, "tool": "TShark (Wireshark) 4.0.17", "note": null, "agree": true,
+    {"done": true, "tool": "tshark 4.0.17", "note": null, "agree": true,
      "filter": "frame.number in {8,10,12}",
      "checks": [{"frame": 12, "field": "tls.alert", "ghostcap": "bad_certificate", "tshark": "bad_certificate",
                  "agree": true}, ...]}

@@ -66,7 +66,7 @@ class VerifyFailed(AnalyzerError):
 
 @dataclass(frozen=True, slots=True)
 class Tshark:
-    """The tshark found: its ``path``, ``version`` (``4.0.17``) and ``title`` (``TShark (Wireshark) 4.0.17``)."""
+    """The tshark found: its ``path``, ``version`` (``4.0.17``) and ``title`` (``tshark 4.0.17``)."""
 
     path: str
     version: str
@@ -98,7 +98,7 @@ def find_tshark(timeout_s: float = VERIFY_PROBE_TIMEOUT_S) -> Tshark:
     m = re.search(r"(\d+)\.(\d+)\.(\d+)", proc.stdout.partition("\n")[0])
     if proc.returncode != 0 or m is None:
         raise VerifyUnavailable(f"{path} -v did not say which tshark it is")
-    return Tshark(path, m.group(0), f"TShark (Wireshark) {m.group(0)}")
+    return Tshark(path, m.group(0), f"tshark {m.group(0)}")
 
 
 def frame_filter(frames: Sequence[int], tshark_major: int = 4) -> str:
