@@ -128,8 +128,9 @@ def dissect(
         loop = asyncio.new_event_loop()
         out: dict[int, list[Layer]] = {}
         cap: Any = None
+        failed: BaseException | None = None
         try:
-            cap = _capture_class()(
+            cap = _capture_class(tshark)(
                 str(capture),
                 keep_packets=False,
                 display_filter=frame_filter(frames, tshark.major),
@@ -140,11 +141,16 @@ def dissect(
             )
             cap.apply_on_packets(_collector(out), timeout=timeout_s)
         except TimeoutError:
-            raise VerifyFailed(f"tshark did not finish within {timeout_s:g} s (it was stopped)") from None
+            failed = VerifyFailed(f"tshark did not finish within {timeout_s:g} s (it was stopped)")
         except Exception as e:  # noqa: BLE001 - pyshark raises its own types for a tshark that failed
-            raise VerifyFailed(f"tshark failed: {_one_line(e)}") from None
+            failed = e
         finally:
-            _close(cap, loop)
+            _close(cap, loop)  # also reads the rest of tshark's standard error
+    if isinstance(failed, VerifyFailed):
+        raise failed
+    if failed is not None:
+        said = getattr(cap, "_last_error_line", None)  # tshark's own last word, when pyshark read it
+        raise VerifyFailed(f"tshark failed: {_one_line(said or failed)}")
     return out
 
 
@@ -165,15 +171,22 @@ def _collector(out: dict[int, list[Layer]]) -> Callable[[Any], None]:
     return take
 
 
-def _capture_class() -> Any:
-    """pyshark's ``FileCapture``, remembering every tshark process it starts (pyshark forgets a process it could
-    not reap within its own 1 s), and letting a tshark that reached the end of its output exit by itself."""
+def _capture_class(tshark: Tshark) -> Any:
+    """pyshark's ``FileCapture`` knowing ``tshark``'s version (pyshark would run ``tshark -v`` again, unbounded),
+    remembering every tshark process it starts (pyshark forgets a process it could not reap within its own 1 s),
+    and letting a tshark that reached the end of its output exit by itself."""
     import pyshark
+    from packaging import version
+
+    known = version.parse(tshark.version)
 
     class Capture(pyshark.FileCapture):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.started: list[Any] = []
             super().__init__(*args, **kwargs)
+
+        def _get_tshark_version(self) -> Any:
+            return known
 
         def _created_new_process(self, parameters: Any, process: Any, process_name: str = "TShark") -> None:
             self.started.append(process)
@@ -202,6 +215,7 @@ def _close(cap: Any, loop: asyncio.AbstractEventLoop) -> None:
                         proc.kill()
                     with contextlib.suppress(Exception):
                         loop.run_until_complete(asyncio.wait_for(proc.wait(), VERIFY_REAP_TIMEOUT_S))
+            cap._running_processes.clear()  # all reaped above: nothing left for pyshark's __del__ to close
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -226,6 +240,7 @@ def _keylog(files: Sequence[str]) -> Any:
             os.unlink(path)
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return (text[:200] or type(e).__name__).rstrip(".")
+def _one_line(e: BaseException | str) -> str:
+    """A tshark or pyshark complaint in one line, without the command line pyshark adds."""
+    text = " ".join(str(e).split()).partition(" (command ran: ")[0].partition(" Last error line: ")[0]
+    return (text[:200] or type(e).__name__).removeprefix("tshark: ").rstrip(".")
