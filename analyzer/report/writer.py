@@ -217,6 +217,18 @@ def write_report_text(text: str, out_dir: str | Path, stem: str, fmt: str) -> st
     return str(path)
 
 
+def write_file(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``ghostcap export -o``); ``OutputError`` (one sentence) when it
+    cannot be written there."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"-o {path}: is a directory, not a file")
+    try:
+        _write_atomic(p, text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def render_report(report: dict, fmt: str) -> str:
     """One report (a ``build.report_dict`` result) as text in ``fmt``: ``json``, ``md`` or ``html``."""
     if fmt == "json":
