@@ -218,12 +218,13 @@ def write_report_text(text: str, out_dir: str | Path, stem: str, fmt: str) -> st
 
 
 def write_file(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (``ghostcap export -o``); ``OutputError`` (one sentence) when it
-    cannot be written there."""
+    """Write ``text`` to ``path`` atomically (``ghostcap export -o``), making its directory if needed;
+    ``OutputError`` (one sentence) when it cannot be written there."""
     p = Path(path)
     if p.is_dir():
         raise OutputError(f"-o {path}: is a directory, not a file")
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(p, text)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
