@@ -252,6 +252,7 @@ def export(
     the message text as sent (raw) when ghostcap kept all of it and it shows no secret, and the frame number in
     meta. idTokens and secrets are hidden as in the reports, unless --show-tokens.
 
+    \b
     Example: ghostcap export captures/ocpp_boot_rejected.pcap --format open-ocpp-trace -o boot-rejected.jsonl
     """
     from analyzer.config import Settings
