@@ -197,3 +197,28 @@ def test_verification_in_words() -> None:
     assert verification_text({"done": True, "tool": "tshark 4.0.17", "note": "no root cause", "checks": []}) == (
         "tshark 4.0.17: no root cause."
     )
+
+
+def test_hostile_capture_strings_in_a_verification_stay_text() -> None:
+    from analyzer.report.html import report_html
+    from analyzer.report.markdown import report_markdown
+    from tests.report import sample_reports as samples
+
+    report = samples.tls_cert_not_yet_valid()
+    check = {"frame": 12, "field": "ocpp.message", "ghostcap": f"CALL {samples.SCRIPT} [1]", "agree": False}
+    report["chargers"][0]["verification"] = {
+        "done": True,
+        "tool": "tshark 4.0.17",
+        "note": None,
+        "agree": False,
+        "filter": "frame.number in {12}",
+        "checks": [{**check, "tshark": f"CALL {samples.IMG} [1]"}],
+    }
+    html = report_html(report)
+    assert "<script" not in html.lower()
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = report_markdown(report)
+    assert "Second opinion: tshark 4.0.17 disagrees on 1 of 1 checks: frame 12 OCPP message: ghostcap CALL" in md
+    assert "<script>" not in md
