@@ -108,11 +108,12 @@ def _analyze_one(
         report = report_dict(analysis)
     except Exception as e:  # noqa: BLE001
         return _internal(e, cap, echo)
+    verify_failed = None
     if verifier is not None:
         try:
             verifier(report, analysis, cap)
         except Exception as e:  # noqa: BLE001 - the report is still written, without the second opinion
-            status = _internal(e, f"{cap} (--verify)", echo)
+            verify_failed = _internal(e, f"{cap} (--verify)", echo)
     for w in report["capture"]["warnings"]:
         echo(f"warning: {cap}: {w}")
     status = status_of([c["verdict"] for c in report["chargers"]])
@@ -120,6 +121,8 @@ def _analyze_one(
         status = EXIT_UNREADABLE  # damaged before its first packet: nothing could be read (the report says why)
     if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
         status = _internal(analysis.internal_error, cap, echo)
+    if verify_failed is not None:
+        status = verify_failed
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"

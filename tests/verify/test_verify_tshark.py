@@ -194,3 +194,21 @@ def test_a_failing_tshark_leaves_the_verification_not_done(tmp_path: Path) -> No
     assert "damaged or corrupt" in v["note"]
     (v,) = verify_analysis(a, "-", Tshark(str(fake), "4.0.99", "tshark 4.0.99"))
     assert v["note"] == "the capture was read from standard input: tshark cannot read it again"
+
+
+def test_a_bug_in_verify_is_one_line_status_5_and_the_report_is_still_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analyzer.verify.run
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analyzer.verify.run, "verify_analysis", broken)
+    res = CliRunner().invoke(
+        cli, ["analyze", str(PROJECT_CAPTURES / "tcp_reset.pcap"), "--verify", "-o", str(tmp_path)]
+    )
+    assert res.exit_code == 5
+    assert "internal error: " in res.stderr
+    assert "tcp_reset.pcap (--verify): RuntimeError: boom; please report" in res.stderr
+    assert json.loads((tmp_path / "tcp_reset.json").read_text())["chargers"][0]["verification"] is None
