@@ -96,3 +96,10 @@ DNS_PARSE_CACHE = 1024
 # fleet triage: failures with one CSMS-side signature are one incident while their time windows (failure point to
 # capture end) are no further apart than this
 INCIDENT_GAP_S = 6 * 3600
+# --verify: the frames tshark is asked about (a root cause and its evidence; per charger, and per capture in all),
+# and how long one tshark run (through pyshark) may take before it is killed and the verification given up
+VERIFY_FRAMES_PER_CHARGER = 16
+VERIFY_FRAMES = 256
+VERIFY_TIMEOUT_S = 120.0
+VERIFY_PROBE_TIMEOUT_S = 10.0  # ``tshark -v``
+VERIFY_REAP_TIMEOUT_S = 10.0  # a killed tshark to exit

@@ -190,6 +190,12 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no per-capture lines; only errors on stderr.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Ask tshark (through pyshark) to dissect the frames each root cause and its evidence name, and report "
+    "where it agrees (TLS alert, DNS rcode, HTTP status, close code, OCPP message, TCP flags).",
+)
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -198,6 +204,7 @@ def analyze(
     csms: str | None,
     show_tokens: bool,
     quiet: bool,
+    verify: bool,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -231,8 +238,83 @@ def analyze(
         echo=lambda m: click.echo(m, err=True) if not quiet or m.startswith(("error", "internal")) else None,
         keylog_files=keylogs,
         quiet=quiet,
+        verify=verify,
     )
     sys.exit(status)
+
+
+EXPORT_EXIT_HELP = """Exit status: 0 the trace was written (a capture without OCPP gives an empty trace); 2 usage
+error (also: the trace cannot be written where -o says); 3 the capture could not be read; 5 internal error (a bug in
+ghostcap: please report it)."""
+
+
+@cli.command(epilog=EXPORT_EXIT_HELP)
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["open-ocpp-trace"]),
+    default="open-ocpp-trace",
+    show_default=True,
+    help="open-ocpp-trace: the Open OCPP Trace Format v1.1 (JSONL, one record per OCPP-J message).",
+)
+@click.option("-o", "--output", default="-", show_default=True, help="File to write, or - for standard output.")
+@KEYLOG_OPTION
+@click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
+@click.option("--show-tokens", is_flag=True, help="Show idTokens and configuration secrets (hidden by default).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def export(
+    capture: str, fmt: str, output: str, keylogs: tuple[str, ...], csms: str | None, show_tokens: bool, quiet: bool
+) -> None:
+    """Write the OCPP messages decoded from CAPTURE in an interchange format other tools read.
+
+    open-ocpp-trace: the vendor-neutral Open OCPP Trace Format v1.1 (specification: the public
+    open-ocpp-trace/specification repository), as read by ocpp-debugkit and OCPP simulators: one JSON record per
+    line, grouped by charger, with chargePointId, direction, messageType, messageId, action, payload (or error),
+    the message text as sent (raw) when ghostcap kept all of it and it shows no secret, and the frame number in
+    meta. idTokens and secrets are hidden as in the reports, unless --show-tokens.
+
+    \b
+    Example: ghostcap export captures/ocpp_boot_rejected.pcap --format open-ocpp-trace -o boot-rejected.jsonl
+    """
+    from analyzer.config import Settings
+    from analyzer.engine import analyze as analyze_capture
+    from analyzer.export.open_ocpp_trace import trace
+    from analyzer.report.writer import write_file
+
+    settings = Settings(keylog_files=keylogs, show_tokens=show_tokens)
+    if csms:
+        from analyzer.config import parse_csms
+
+        try:
+            settings = Settings(keylog_files=keylogs, show_tokens=show_tokens, csms=parse_csms(csms))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--csms") from None
+    try:
+        analysis = analyze_capture(capture, settings)
+    except (AnalyzerError, OSError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
+        click.echo(f"error: {capture}: {why}", err=True)
+        sys.exit(3)
+    say = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    for w in analysis.capture.warnings:
+        say(f"warning: {capture}: {w}")
+    result = trace(analysis, show_tokens=show_tokens)
+    text = "".join(result.lines())
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            write_file(output, text)
+        except AnalyzerError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+    chargers = len({r.get("chargePointId") for r in result.records})
+    where = "standard output" if output == "-" else output
+    say(f"{capture}: {len(result.records)} OCPP messages of {chargers} charger(s) → {where} ({fmt})")
+    if result.left_out:
+        left = ", ".join(f"{n} {why}" for why, n in result.left_out.items())
+        say(f"{capture}: left out of the trace (the format cannot carry them): {left}")
 
 
 @cli.command()

@@ -36,7 +36,13 @@ def test_no_secret_in_any_output(tmp_path: Path) -> None:
         res = runner.invoke(cli, ["analyze", str(cap), "-o", str(out)], catch_exceptions=False)
         written[f"{name} analyze stdout"] = res.stdout_bytes
         written[f"{name} analyze stderr"] = res.stderr_bytes
-        for args in (["timeline"], ["timeline", "--format", "json"], ["flows"], ["flows", "--format", "json"]):
+        for args in (
+            ["timeline"],
+            ["timeline", "--format", "json"],
+            ["flows"],
+            ["flows", "--format", "json"],
+            ["export"],
+        ):
             res = runner.invoke(cli, [*args, str(cap)], catch_exceptions=False)
             assert res.exit_code == 0, (args, res.output)
             written[f"{name} {' '.join(args)} stdout"] = res.stdout_bytes

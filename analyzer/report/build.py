@@ -189,6 +189,7 @@ def _charger(
         + sum(gone.get(k, 0) for k in OCPP_TYPES),
         "tls": _tls(ch.events),
         "errors": r.errors,
+        "verification": None,  # with --verify: tshark's second opinion (``analyzer.verify.run``)
     }
 
 

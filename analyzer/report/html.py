@@ -30,6 +30,7 @@ from analyzer.jsontext import finite
 from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.svg import Column, Mark, Pin, Step
+from analyzer.verify.words import verification_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -348,6 +349,8 @@ def _charger(
         "undecided": [_short(f, start) for f in c.get("undecided") or []],
         "reported_codes": list(c.get("reported_codes") or []),
         "errors": list(c.get("errors") or []),
+        "verification": c.get("verification"),
+        "verification_text": verification_text(c.get("verification")),
     }
 
 

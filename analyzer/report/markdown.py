@@ -7,6 +7,7 @@ from typing import Any
 
 from analyzer.budgets import MD_EVIDENCE_ROWS, MD_FINDINGS, MD_NAMES_PER_GROUP
 from analyzer.report.dispatch import dispatch
+from analyzer.verify.words import verification_text
 
 # Characters Markdown (CommonMark, GitHub, GitLab, Jira-style renderers) gives a meaning inline: each is
 # backslash-escaped, which every CommonMark renderer shows as the character itself.
@@ -75,6 +76,9 @@ def report_markdown(r: dict[str, Any]) -> str:
             if len(rc["evidence"]) > MD_EVIDENCE_ROWS:
                 out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report |")
             out.append("")
+            if c.get("verification"):
+                out.append(f"Second opinion: {_esc(verification_text(c['verification']))}")
+                out.append("")
             out.append("What to do:")
             out.extend(f"1. {_esc(step)}" for step in rc["remediation"])
             if rc.get("certain_with"):

@@ -11,11 +11,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
+
+if TYPE_CHECKING:
+    from analyzer.engine import Analysis
 
 EXIT_HEALTHY, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 3, 4
 SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most severe
@@ -53,17 +57,19 @@ def run_analyze(
     echo: Callable[[str], None],
     keylog_files: Sequence[str] = (),
     quiet: bool = False,
+    verify: bool = False,
 ) -> int:
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
+    verifier = _verifier(echo) if verify else None
     try:
         if out_dir != "-":
             prepare_out_dir(out_dir)
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, verifier)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
@@ -80,6 +86,7 @@ def _analyze_one(
     formats: list[str],
     used: set[str],
     echo: Callable[[str], None],
+    verifier: Verifier | None = None,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -101,6 +108,12 @@ def _analyze_one(
         report = report_dict(analysis)
     except Exception as e:  # noqa: BLE001
         return _internal(e, cap, echo)
+    verify_failed = None
+    if verifier is not None:
+        try:
+            verifier(report, analysis, cap)
+        except Exception as e:  # noqa: BLE001 - the report is still written, without the second opinion
+            verify_failed = _internal(e, f"{cap} (--verify)", echo)
     for w in report["capture"]["warnings"]:
         echo(f"warning: {cap}: {w}")
     status = status_of([c["verdict"] for c in report["chargers"]])
@@ -108,6 +121,8 @@ def _analyze_one(
         status = EXIT_UNREADABLE  # damaged before its first packet: nothing could be read (the report says why)
     if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
         status = _internal(analysis.internal_error, cap, echo)
+    if verify_failed is not None:
+        status = verify_failed
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -126,6 +141,53 @@ def _analyze_one(
         written.append(write_report_text(text, out_dir, stem, fmt))
     echo(f"{cap}: {_headline(report)} → {', '.join(written) or 'no report written'}")
     return status
+
+
+Verifier = Callable[[dict, "Analysis", str], None]
+
+
+def _verifier(echo: Callable[[str], None]) -> Verifier:
+    """What ``--verify`` does to each report: tshark's second opinion per charger (``analyzer.verify``), or, when
+    tshark (or pyshark) cannot be used, one line saying so now and a report saying verification was not done."""
+    from analyzer.verify.run import not_done, verify_analysis
+    from analyzer.verify.tshark import VerifyUnavailable, find_tshark
+
+    try:
+        tshark = find_tshark()
+    except VerifyUnavailable as e:
+        echo(f"--verify: {e}; the reports say verification was not done")
+        note = str(e)
+
+        def unavailable(report: dict, analysis: Analysis, cap: str) -> None:
+            for c in report["chargers"]:
+                c["verification"] = not_done(note)
+
+        return unavailable
+
+    def verify(report: dict, analysis: Analysis, cap: str) -> None:
+        results = verify_analysis(analysis, cap, tshark, analysis.settings.keylog_files)
+        for c, v in zip(report["chargers"], results, strict=True):
+            c["verification"] = v
+        echo(f"{cap}: --verify: {_verify_line(results, tshark.title)}")
+
+    return verify
+
+
+def _verify_line(results: list[dict], tool: str) -> str:
+    checks = [c for v in results for c in v["checks"]]
+    failed = {v["note"] for v in results if not v["done"]}
+    if failed:
+        return f"not done: {'; '.join(sorted(failed))}"
+    bad = [c for c in checks if not c["agree"]]
+    if not checks:
+        return f"nothing to check ({tool}): no root cause"
+    if not bad:
+        return f"{tool} agrees on all {len(checks)} checks" if len(checks) > 1 else f"{tool} agrees on the one check"
+    first = bad[0]
+    return (
+        f"{tool} disagrees on {len(bad)} of {len(checks)} checks (frame {first['frame']} {first['field']}: "
+        f"ghostcap {first['ghostcap']}, tshark {first['tshark'] if first['tshark'] is not None else 'nothing'})"
+    )
 
 
 def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
@@ -156,6 +218,19 @@ def write_report_text(text: str, out_dir: str | Path, stem: str, fmt: str) -> st
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     return str(path)
+
+
+def write_file(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``ghostcap export -o``), making its directory if needed;
+    ``OutputError`` (one sentence) when it cannot be written there."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"-o {path}: is a directory, not a file")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(p, text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def render_report(report: dict, fmt: str) -> str:

@@ -124,6 +124,7 @@ def charger(
         "ocpp_messages_omitted": 0,
         "tls": kw.get("tls", []),
         "errors": kw.get("errors", []),
+        "verification": kw.get("verification"),
     }
 
 
