@@ -59,18 +59,15 @@ def test_flows_json_is_one_document_with_a_flow_per_line() -> None:
     assert len(res.output.splitlines()) == 3
 
 
-def test_not_a_capture_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
     bad = tmp_path / "notes.pcap"
     bad.write_text("<html><body>login</body></html>")
     proc = subprocess.run(
         [sys.executable, "-m", "analyzer", "flows", str(bad)], capture_output=True, text=True, check=False
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     assert proc.stdout == ""
-    assert (
-        proc.stderr.strip()
-        == "Error: notes.pcap: not a packet capture (pcap or pcapng); it looks like an HTML document"
-    )
+    assert proc.stderr == "error: notes.pcap: not a packet capture (pcap or pcapng); it looks like an HTML document\n"
 
 
 def test_damaged_capture_gives_partial_result_and_a_warning(tmp_path: Path) -> None:
@@ -139,15 +136,20 @@ def test_analyze_writes_reports_and_exit_status_says_fault(tmp_path: Path) -> No
     report = json.loads((tmp_path / "tcp_refused.json").read_text())
     assert report["chargers"][0]["root_cause"]["fault"] == "tcp.refused"
     md = (tmp_path / "tcp_refused.md").read_text()
-    assert "Who acts: **CSMS** · no site visit · CX013 NoInternet · `tcp.refused` at frame 6" in md
-    assert "fault tcp.refused @6 CX013 NoInternet fix:csms" in res.stderr
+    assert "- **Who acts:** **CSMS**\n- **Site visit:** no\n" in md
+    cap = str(LAB / "tcp_refused.pcap")
+    assert res.stdout == f"{cap}: 127.0.0.1 fault tcp.refused @6 CX013 NoInternet fix:csms\n"
+    assert res.stderr == f"{cap}: wrote {tmp_path / 'tcp_refused.json'}, {tmp_path / 'tcp_refused.md'}\n"
 
 
 def test_analyze_healthy_exits_0_and_prints_json_to_stdout() -> None:
-    res = invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "--format", "json")
+    res = invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-")
     assert res.exit_code == 0
     report = json.loads(res.stdout)
     assert [c["verdict"] for c in report["chargers"]] == ["healthy"]
+    assert res.stderr == f"{LAB / 'healthy_201_ws.pcap'}: CS-BRAVO-201 healthy\n"  # the line moves to stderr
+    assert invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "-q").stderr == ""
+    assert json.loads(invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "--format", "json").stdout)
 
 
 def test_analyze_unreadable_input_exits_3_and_still_does_the_rest(tmp_path: Path) -> None:

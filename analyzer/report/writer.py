@@ -16,6 +16,7 @@ from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
+from analyzer.report.dispatch import capture_lines
 
 EXIT_HEALTHY, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 3, 4
 SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most severe
@@ -53,7 +54,12 @@ def run_analyze(
     echo: Callable[[str], None],
     keylog_files: Sequence[str] = (),
     quiet: bool = False,
+    line: Callable[[str], None] | None = None,
 ) -> int:
+    """Analyse each capture and write its reports; the exit status. ``echo`` takes the messages (errors,
+    warnings, the files written); ``line`` the per-charger lines (``CAPTURE: CHARGER VERDICT ...``), ``echo``
+    too when not given."""
+    say_line = line or echo
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
@@ -63,7 +69,7 @@ def run_analyze(
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, say_line)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
@@ -80,6 +86,7 @@ def _analyze_one(
     formats: list[str],
     used: set[str],
     echo: Callable[[str], None],
+    line: Callable[[str], None],
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -90,10 +97,10 @@ def _analyze_one(
     try:
         analysis = analyze(cap, settings, salvage=True)
     except AnalyzerError as e:
-        echo(f"error: {cap}: {e}")
+        echo(f"error: {located(cap, str(e))}")
         return EXIT_UNREADABLE
     except OSError as e:
-        echo(f"error: {cap}: {e.strerror or e}")
+        echo(f"error: {located(cap, e.strerror or str(e))}")
         return EXIT_UNREADABLE
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line and go on with the next capture
         return _internal(e, cap, echo)
@@ -108,6 +115,8 @@ def _analyze_one(
         status = EXIT_UNREADABLE  # damaged before its first packet: nothing could be read (the report says why)
     if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
         status = _internal(analysis.internal_error, cap, echo)
+    for text in capture_lines(report):
+        line(f"{cap}: {text}")
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -124,8 +133,19 @@ def _analyze_one(
             status = _internal(e, f"{cap} ({fmt} report)", echo)
             continue
         written.append(write_report_text(text, out_dir, stem, fmt))
-    echo(f"{cap}: {_headline(report)} → {', '.join(written) or 'no report written'}")
+    echo(f"{cap}: wrote {', '.join(written)}" if written else f"{cap}: no report written")
     return status
+
+
+def located(capture: str, message: str) -> str:
+    """``CAPTURE: message``, the capture named once: a reader's message already starts with the path or the file
+    name (``x.pcap: cannot open: ...``), which is replaced by the path as given."""
+    names = {capture, Path(capture).name} if capture != "-" else {"-", "standard input"}
+    for name in sorted(names, key=len, reverse=True):
+        if message.startswith(f"{name}: "):
+            message = message[len(name) + 2 :]
+            break
+    return f"{'standard input' if capture == '-' else capture}: {message}"
 
 
 def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
@@ -207,9 +227,3 @@ def _write_atomic(path: Path, text: str) -> None:
 def _clean(text: str) -> str:
     """Lone surrogates from hostile capture strings cannot be written as UTF-8: replace them."""
     return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _headline(report: dict) -> str:
-    from analyzer.report.dispatch import capture_line
-
-    return capture_line(report)
