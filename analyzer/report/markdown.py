@@ -50,7 +50,8 @@ def _when(iso: str | None) -> str:
 
 
 def csms_text(c: dict[str, Any]) -> str:
-    """``csms.example.test:9000 (192.0.2.7)``, ``192.0.2.7:9000``, or ``not seen``."""
+    """``csms.example.test:9000 (192.0.2.7)``, ``192.0.2.7:9000``, ``csms.example.test (port not seen)`` (a
+    lookup that failed), or ``not seen``."""
     csms = c.get("csms") or {}
     host, addr, port = csms.get("host"), csms.get("address"), csms.get("port")
     where = host or addr
@@ -58,7 +59,7 @@ def csms_text(c: dict[str, Any]) -> str:
         return "not seen"
     shown = f"[{where}]" if ":" in where and not host else where  # an IPv6 address before its port
     text = _esc(f"{shown}:{port}" if port is not None else where)
-    return text + (f" ({_esc(addr)})" if host and addr else "")
+    return text + (f" ({_esc(addr)})" if host and addr else "") + (" (port not seen)" if port is None else "")
 
 
 TRANSPORT_WORDS = {"ws": "ws (WebSocket without TLS)", "wss": "wss (WebSocket over TLS)"}
