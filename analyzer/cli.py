@@ -287,7 +287,7 @@ def catalogue(fmt: str) -> None:
     """
     import json
 
-    from analyzer.diagnosis.catalogue import FAULTS
+    from analyzer.diagnosis.catalogue import FAULTS, cx_label
 
     if fmt == "json":
         rows = [
@@ -297,6 +297,7 @@ def catalogue(fmt: str) -> None:
                 "meaning": f.meaning,
                 "failure_point": f.failure_point,
                 "cx_code": f.cx_code,
+                "cx_label": cx_label(f.cx_code),
                 "remediation": list(f.remediation),
             }
             for f in FAULTS.values()
@@ -304,9 +305,9 @@ def catalogue(fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for f in FAULTS.values():
-        click.echo(f"{f.id:<26} {f.cx_code or '-':<6} {f.meaning}")
+        click.echo(f"{f.id:<26} {cx_label(f.cx_code) or '-':<22} {f.meaning}")
         for step in f.remediation:
-            click.echo(f"{'':<33} - {step}")
+            click.echo(f"{'':<49} - {step}")
 
 
 def main() -> None:
