@@ -215,14 +215,22 @@ def run_triage(
 
 def _finish(store: Store, out_dir: Path, say: Callable[[str], None]) -> None:
     """Exports and the fleet page, from everything in the store."""
+    from analyzer.extras import missing
     from analyzer.triage.store import export_csv, export_parquet
     from analyzer.triage.summary import write_fleet_html
 
     rows = store.rows()
-    export_csv(rows, out_dir / "results.csv")
-    export_parquet(rows, out_dir / "results.parquet")
-    write_fleet_html(rows, out_dir / "index.html")
-    say(f"results: {store.path}, {out_dir / 'results.csv'}, {out_dir / 'results.parquet'}, {out_dir / 'index.html'}")
+    written = [store.path, out_dir / "results.csv"]
+    export_csv(rows, written[-1])
+    no_parquet = missing("parquet")
+    if no_parquet:
+        say(f"results.parquet not written: {no_parquet}")
+    else:
+        written.append(out_dir / "results.parquet")
+        export_parquet(rows, written[-1])
+    written.append(out_dir / "index.html")
+    write_fleet_html(rows, written[-1])
+    say(f"results: {', '.join(str(p) for p in written)}")
 
 
 def print_query(db: Path, sql: str, fmt: str) -> None:
@@ -323,6 +331,11 @@ def triage(
         raise click.UsageError("give at least one PATH (a capture, a directory or a glob), or --query")
     if send_bytes and not scheduler:
         raise click.UsageError("--send-bytes goes with --scheduler")
+    if scheduler:
+        from analyzer.extras import missing
+
+        if no_dask := missing("dask"):
+            raise click.UsageError(f"--scheduler runs on Dask: {no_dask}")
     try:
         limit = parse_size(max_memory)
     except ValueError as e:
