@@ -175,7 +175,8 @@ def run_triage(
             result.report_s += out.report_s
             if out.error:
                 result.failed += 1
-                progress.step(f"{task.name}: error: {out.error}", failed=True)
+                error = out.error.removeprefix(f"{task.name}: ")  # a reader's message names the file already
+                progress.step(f"{task.name}: error: {error}", failed=True)
             else:
                 progress.step(f"{task.name}: {_headline(out.rows)} ({out.analysis_s + out.report_s:.2f} s)")
 
