@@ -3,23 +3,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+STAMP_RUN := $(VENV)/.installed-run
 
 .PHONY: setup demo test lint lab bench bench-flows bench-triage fuzz clean
 
+# everything: ghostcap with its extras (Dask, Parquet), the test tools and the lab's packages
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml tests/lab/requirements.txt
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml tests/lab/requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]' -r tests/lab/requirements.txt
-	touch $(STAMP)
+	touch $(STAMP) $(STAMP_RUN)
+
+# only what ghostcap needs to run (make demo): a later `make setup` or `make test` adds the rest
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(STAMP_RUN)
 
 DEMO_CAPTURE := captures/tls12_cert_not_yet_valid.pcap
 
 # a ghost charger: its clock reset to 2000-01-01, so it rejects the CSMS certificate (exit 1 = fault found)
-demo: setup
+demo: $(STAMP_RUN)
 	$(BIN)/ghostcap analyze $(DEMO_CAPTURE) -o reports; test $$? -eq 1
-	@echo "open reports/tls12_cert_not_yet_valid.html in a browser"
+	@echo "open reports/tls12_cert_not_yet_valid.html in a browser; for ghostcap on your PATH: . .venv/bin/activate"
 
 lint: setup
 	$(BIN)/ruff check analyzer tests $(wildcard bench)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -35,11 +36,54 @@ KEYLOG_OPTION = click.option(
 )
 
 
+EXIT_UNREADABLE = 3  # a capture that cannot be read: the same status from every command
+
+
+class CaptureUnreadable(click.ClickException):
+    """A capture that cannot be read (missing, a directory, not a capture): one line, exit status 3."""
+
+    exit_code = EXIT_UNREADABLE
+
+
+def error_line(e: click.ClickException) -> str:
+    """``error: MESSAGE`` in one line; a usage error adds where help is (``(see: ghostcap analyze --help)``)."""
+    text = " ".join(e.format_message().split())
+    if isinstance(e, click.UsageError) and e.ctx is not None:
+        return f"error: {text} (see: {e.ctx.command_path} --help)"
+    return f"error: {text}"
+
+
+def capture_problem(e: AnalyzerError | OSError) -> CaptureUnreadable:
+    """A capture that cannot be read, as the one-line error every command gives (its message names the file)."""
+    if isinstance(e, OSError):
+        return CaptureUnreadable(f"{e.filename}: {e.strerror or e}")
+    return CaptureUnreadable(str(e))
+
+
 class _Commands(click.Group):
     """The one place that decides the exit status of an unexpected error, for every command: an exception that
     is not a usage error, an ``AnalyzerError`` or ``OSError`` the command reports itself, or an interruption is a
     bug in ghostcap: one line (``internal error: ...; please report``) and exit status 5, never 1 (which means
     "a fault was found"). ``GHOSTCAP_DEBUG=1`` shows the traceback instead. Ctrl-C is exit status 130."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """As click's, except that a usage or I/O error is one line on standard error (``error: ...``), with the
+        exit status the exception carries (2 usage, 3 a capture that cannot be read): never click's three-line
+        usage banner, which a script reading standard error would have to parse."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            status = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("ghostcap: interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.NoArgsIsHelpError as e:  # `ghostcap` alone: the help, as click shows it
+            e.show()
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(error_line(e), err=True)
+            sys.exit(e.exit_code)
+        sys.exit(status if isinstance(status, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -62,7 +106,11 @@ def cli() -> None:
     """ghostcap: find where an EV charger's handshake with its CSMS failed, from a packet capture."""
 
 
-@cli.command()
+READ_EXIT_HELP = """Exit status: 0 done; 2 usage error; 3 the capture could not be read; 5 internal error (a bug in
+ghostcap: please report it). Every error is one line on standard error."""
+
+
+@cli.command(epilog=READ_EXIT_HELP)
 @click.argument("capture", metavar="CAPTURE")
 @click.option(
     "--format",
@@ -93,10 +141,8 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
             result = FlowsResult(built.capture, built.flows, built.orphan_icmp, tls_status(built.timeline))
         else:
             result = rebuild_flows(capture)
-    except AnalyzerError as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+    except (AnalyzerError, OSError) as e:
+        raise capture_problem(e) from None
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
@@ -107,7 +153,7 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
         click.echo(flows_table(result), nl=False)
 
 
-@cli.command()
+@cli.command(epilog=READ_EXIT_HELP)
 @click.argument("capture", metavar="CAPTURE")
 @click.option(
     "--format",
@@ -150,12 +196,10 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
         stream = EventStream(lambda e: out.write(event_json(e, redact)))
     try:
         result = build_timeline(capture, keylogs, stream)
-    except AnalyzerError as e:
-        raise click.ClickException(str(e)) from None
     except BrokenPipeError:
         raise  # the reader went away (``| head``): ``main`` ends quietly
-    except OSError as e:
-        raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+    except (AnalyzerError, OSError) as e:
+        raise capture_problem(e) from None
     if fmt == "table" and not stream.written:
         out.write(table_header())
     out.flush()
@@ -163,10 +207,17 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
         click.echo(f"warning: {w}", err=True)
 
 
-EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be
-written where -o says); 3 a capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was
+EXIT_HELP = """Output: one line per charger on standard output, CAPTURE: CHARGER VERDICT [FAULT @FRAME CXnnn Name
+fix:SIDE [site-visit]] (a capture without a charger gets one line too); progress, warnings and the files written
+on standard error (-q keeps only errors there). With -o - the JSON report goes to standard output and the
+per-charger lines to standard error.
+
+Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be written
+where -o says); 3 a capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was
 found); 5 internal error (a bug in ghostcap: please report it). With several captures the most severe status wins
-(5, then 3, then 1, then 4)."""
+(5, then 3, then 1, then 4). Every error is one line on standard error."""
+
+DEFAULT_FORMATS = "html,json,md"
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -177,19 +228,24 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
     "out_dir",
     default="reports",
     show_default=True,
-    help="Directory for the reports, or - to print one JSON report to standard output.",
+    help="Directory for the reports, or - to print the JSON report of one capture to standard output.",
 )
 @click.option(
     "--format",
     "formats",
-    default="html,json,md",
-    show_default=True,
-    help="Comma-separated report formats: html, json, md.",
+    default=None,
+    help=f"Comma-separated report formats: html, json, md.  [default: {DEFAULT_FORMATS}; json with -o -]",
 )
 @KEYLOG_OPTION
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress and no per-capture lines; only errors on stderr.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Nothing on standard error but errors (no progress, warnings or files written); the per-charger lines "
+    "on standard output stay.",
+)
 @click.option(
     "--verify",
     is_flag=True,
@@ -199,7 +255,7 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
-    formats: str,
+    formats: str | None,
     keylogs: tuple[str, ...],
     csms: str | None,
     show_tokens: bool,
@@ -209,18 +265,21 @@ def analyze(
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
     For each charger in CAPTURE: the verdict, the root cause with its fault id, frame and ChargeX MREC code, the
-    evidence and what to do. Writes DIR/<capture name>.html, .json and .md.
+    evidence and what to do. Writes DIR/<capture name>.html, .json and .md, and prints one line per charger.
 
     Example: ghostcap analyze captures/tls12_cert_not_yet_valid.pcap -o reports/
     """
     from analyzer.report.writer import run_analyze
 
-    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    to_stdout = out_dir == "-"
+    fmts = [f.strip().lower() for f in (formats or ("json" if to_stdout else DEFAULT_FORMATS)).split(",") if f.strip()]
     bad = [f for f in fmts if f not in ("html", "json", "md")]
     if bad or not fmts:
         raise click.UsageError(f"unknown report format {', '.join(bad) or '(none)'}: use html, json, md")
-    if out_dir == "-" and (fmts != ["json"] or len(captures) != 1):
-        raise click.UsageError("-o - prints one JSON report: use it with --format json and one capture")
+    if to_stdout and fmts != ["json"]:
+        raise click.UsageError("-o - prints the JSON report: leave out --format or give --format json")
+    if to_stdout and len(captures) != 1:
+        raise click.UsageError(f"-o - prints the JSON report of one capture, not {len(captures)}: give -o DIR")
     settings_csms = None
     if csms:
         from analyzer.config import parse_csms
@@ -229,16 +288,22 @@ def analyze(
             settings_csms = parse_csms(csms)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--csms") from None
+
+    def message(m: str) -> None:  # standard error; --quiet keeps only the errors
+        if not quiet or m.startswith(("error", "internal")):
+            click.echo(m, err=True)
+
     status = run_analyze(
         captures,
         out_dir,
         fmts,
         settings_csms,
         show_tokens,
-        echo=lambda m: click.echo(m, err=True) if not quiet or m.startswith(("error", "internal")) else None,
+        echo=message,
         keylog_files=keylogs,
         quiet=quiet,
         verify=verify,
+        line=message if to_stdout else click.echo,
     )
     sys.exit(status)
 
@@ -326,7 +391,7 @@ def catalogue(fmt: str) -> None:
     """
     import json
 
-    from analyzer.diagnosis.catalogue import FAULTS
+    from analyzer.diagnosis.catalogue import FAULTS, cx_label
 
     if fmt == "json":
         rows = [
@@ -336,6 +401,7 @@ def catalogue(fmt: str) -> None:
                 "meaning": f.meaning,
                 "failure_point": f.failure_point,
                 "cx_code": f.cx_code,
+                "cx_label": cx_label(f.cx_code),
                 "remediation": list(f.remediation),
             }
             for f in FAULTS.values()
@@ -343,9 +409,9 @@ def catalogue(fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for f in FAULTS.values():
-        click.echo(f"{f.id:<26} {f.cx_code or '-':<6} {f.meaning}")
+        click.echo(f"{f.id:<26} {cx_label(f.cx_code) or '-':<22} {f.meaning}")
         for step in f.remediation:
-            click.echo(f"{'':<33} - {step}")
+            click.echo(f"{'':<49} - {step}")
 
 
 def main() -> None:

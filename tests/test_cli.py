@@ -10,6 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from analyzer.cli import cli
+from analyzer.decoders.mrec import MREC_NAMES
+from analyzer.report.dispatch import cli_line
 from tests import pcapbuild as pb
 from tests.conftest import EXTERNAL
 
@@ -17,7 +19,7 @@ MISSING_SYN = EXTERNAL / "tcp" / "zeek__missing-syn.pcap"
 
 
 def invoke(*args: str, stdin: bytes | None = None):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=False, prog_name="ghostcap")
 
 
 def test_every_command_has_help_with_an_example() -> None:
@@ -59,18 +61,15 @@ def test_flows_json_is_one_document_with_a_flow_per_line() -> None:
     assert len(res.output.splitlines()) == 3
 
 
-def test_not_a_capture_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
     bad = tmp_path / "notes.pcap"
     bad.write_text("<html><body>login</body></html>")
     proc = subprocess.run(
         [sys.executable, "-m", "analyzer", "flows", str(bad)], capture_output=True, text=True, check=False
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     assert proc.stdout == ""
-    assert (
-        proc.stderr.strip()
-        == "Error: notes.pcap: not a packet capture (pcap or pcapng); it looks like an HTML document"
-    )
+    assert proc.stderr == "error: notes.pcap: not a packet capture (pcap or pcapng); it looks like an HTML document\n"
 
 
 def test_damaged_capture_gives_partial_result_and_a_warning(tmp_path: Path) -> None:
@@ -139,15 +138,20 @@ def test_analyze_writes_reports_and_exit_status_says_fault(tmp_path: Path) -> No
     report = json.loads((tmp_path / "tcp_refused.json").read_text())
     assert report["chargers"][0]["root_cause"]["fault"] == "tcp.refused"
     md = (tmp_path / "tcp_refused.md").read_text()
-    assert "Who acts: **CSMS** · no site visit · CX013 NoInternet · `tcp.refused` at frame 6" in md
-    assert "fault tcp.refused @6 CX013 NoInternet fix:csms" in res.stderr
+    assert "- **Who acts:** **CSMS**\n- **Site visit:** no\n" in md
+    cap = str(LAB / "tcp_refused.pcap")
+    assert res.stdout == f"{cap}: 127.0.0.1 fault tcp.refused @6 CX013 NoInternet fix:csms\n"
+    assert res.stderr == f"{cap}: wrote {tmp_path / 'tcp_refused.json'}, {tmp_path / 'tcp_refused.md'}\n"
 
 
 def test_analyze_healthy_exits_0_and_prints_json_to_stdout() -> None:
-    res = invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "--format", "json")
+    res = invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-")
     assert res.exit_code == 0
     report = json.loads(res.stdout)
     assert [c["verdict"] for c in report["chargers"]] == ["healthy"]
+    assert res.stderr == f"{LAB / 'healthy_201_ws.pcap'}: CS-BRAVO-201 healthy\n"  # the line moves to stderr
+    assert invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "-q").stderr == ""
+    assert json.loads(invoke("analyze", str(LAB / "healthy_201_ws.pcap"), "-o", "-", "--format", "json").stdout)
 
 
 def test_analyze_unreadable_input_exits_3_and_still_does_the_rest(tmp_path: Path) -> None:
@@ -205,3 +209,146 @@ def test_catalogue_lists_every_fault_with_cx_code() -> None:
     table = invoke("catalogue").output
     assert "ocpp.auth_rejected" in table
     assert "CX009" in table
+
+
+# -- scripting: stdout lines, stderr messages, one-line errors with their exit status -------------------------------
+
+
+def test_analyze_prints_one_line_per_charger_that_matches_the_json_report(tmp_path: Path) -> None:
+    caps = [str(LAB / n) for n in ("gateway_mixed.pcap", "tcp_refused_backoff.pcap", "healthy_16_ws.pcap")]
+    res = invoke("analyze", *caps, "-o", str(tmp_path), "--format", "json")
+    assert res.exit_code == 1
+    lines = res.stdout.splitlines()
+    expected = []
+    for cap in caps:
+        report = json.loads((tmp_path / (Path(cap).stem + ".json")).read_text())
+        for c in report["chargers"]:
+            fields = [f"{cap}:", c["id"] or c["address"], c["verdict"]]
+            rc = c["root_cause"]
+            if rc:
+                code = rc["cx_code"]
+                fields += [rc["fault"], f"@{rc['frame']}", code, MREC_NAMES[code], f"fix:{rc['fix_side']}"]
+                fields += ["site-visit"] if c["site_visit"] else []
+            expected.append(fields)
+    assert [ln.split(" ") for ln in lines] == expected
+    assert len(lines) == 6  # four chargers at the gateway, one each in the others
+    assert "site-visit" in lines[3]  # GW-CP-04's wrong password: no session left to fix it remotely
+    assert res.stderr.splitlines() == [f"{cap}: wrote {tmp_path / (Path(cap).stem + '.json')}" for cap in caps]
+
+
+def test_a_capture_without_a_charger_gets_its_line_too(tmp_path: Path) -> None:
+    iso15118 = EXTERNAL / "ocpp-field" / "dspace-group__dsV2Gshark__ISO-20_TLS13_DC_DS5366_Josev.pcapng"
+    res = invoke("analyze", str(iso15118), "-o", str(tmp_path), "--format", "json")
+    assert res.exit_code == 4
+    assert res.stdout == (
+        f"{iso15118}: no charger found (the capture holds car-to-charger ISO 15118 / DIN 70121 traffic)\n"
+    )
+
+
+def test_quiet_keeps_the_stdout_lines_and_errors_only(tmp_path: Path) -> None:
+    whole = (LAB / "http_unauthorized.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[: len(whole) - 40])  # a warning on stderr without -q
+    loud = invoke("analyze", str(cut), "-o", str(tmp_path / "r"))
+    assert "warning:" in loud.stderr
+    assert "wrote" in loud.stderr
+    quiet = invoke("analyze", str(cut), str(tmp_path / "missing.pcap"), "-o", str(tmp_path / "r"), "-q")
+    assert quiet.exit_code == 3
+    assert quiet.stdout == loud.stdout
+    assert quiet.stdout.startswith(f"{cut}: CP-QUEBEC-30 fault http.unauthorized @10 ")
+    assert quiet.stderr == f"error: {tmp_path / 'missing.pcap'}: cannot open: No such file or directory\n"
+
+
+def test_dash_o_prints_the_json_alone_on_stdout() -> None:
+    cap = str(LAB / "tcp_refused.pcap")
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", "analyze", cap, "-o", "-", "-q"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["chargers"][0]["root_cause"]["fault"] == "tcp.refused"
+    assert proc.stderr == ""
+
+
+WRITABLE_FILE = "not-a-dir.txt"
+HELP = "(see: ghostcap analyze --help)"
+
+
+def _problems(tmp: Path) -> list[tuple[list[str], int, str]]:
+    """(arguments, exit status, the one line on stderr) for each usage or I/O problem."""
+    cap = str(LAB / "tcp_refused.pcap")
+    (tmp / WRITABLE_FILE).write_text("x")
+    (tmp / "keys").mkdir()
+    return [
+        (
+            ["analyze", cap, "-o", str(tmp / WRITABLE_FILE)],
+            2,
+            f"error: -o {tmp / WRITABLE_FILE}: is a file, not a directory",
+        ),
+        (
+            ["analyze", cap, "-o", str(tmp / WRITABLE_FILE / "sub")],
+            2,
+            f"error: -o {tmp / WRITABLE_FILE / 'sub'}: cannot create the directory: Not a directory",
+        ),
+        (
+            ["analyze", str(tmp / "nope.pcap"), "-o", str(tmp)],
+            3,
+            f"error: {tmp / 'nope.pcap'}: cannot open: No such file or directory",
+        ),
+        (
+            ["analyze", str(tmp / "keys"), "-o", str(tmp)],
+            3,
+            f"error: {tmp / 'keys'}: is a directory, not a capture file",
+        ),
+        (
+            ["analyze", cap, "--keylog", str(tmp / "nope.keys")],
+            2,
+            f"error: Invalid value for '--keylog': File '{tmp / 'nope.keys'}' does not exist. {HELP}",
+        ),
+        (
+            ["analyze", cap, "--keylog", str(tmp / "keys")],
+            2,
+            f"error: Invalid value for '--keylog': File '{tmp / 'keys'}' is a directory. {HELP}",
+        ),
+        (
+            ["analyze", cap, "--format", "pdf"],
+            2,
+            "error: unknown report format pdf: use html, json, md (see: ghostcap analyze --help)",
+        ),
+        (
+            ["analyze", cap, cap, "-o", "-"],
+            2,
+            "error: -o - prints the JSON report of one capture, not 2: give -o DIR (see: ghostcap analyze --help)",
+        ),
+        (["analyze"], 2, "error: Missing argument 'CAPTURE...'. (see: ghostcap analyze --help)"),
+        (["flows", str(tmp / "nope.pcap")], 3, f"error: {tmp / 'nope.pcap'}: cannot open: No such file or directory"),
+        (["timeline", str(tmp / "keys")], 3, f"error: {tmp / 'keys'}: is a directory, not a capture file"),
+        (["timeline", cap, "--format", "xml"], 2, None),
+        (["frobnicate"], 2, "error: No such command 'frobnicate'. (see: ghostcap --help)"),
+    ]
+
+
+def test_every_usage_or_io_problem_is_one_line_with_its_exit_status(tmp_path: Path) -> None:
+    for args, status, line in _problems(tmp_path):
+        res = invoke(*args)
+        assert res.exit_code == status, (args, res.output)
+        assert res.stdout == "", args
+        (only,) = res.stderr.splitlines()
+        assert only.startswith("error: "), only
+        if line is not None:
+            assert only == line
+        for p in {a for a in args if a.startswith(str(tmp_path))}:
+            assert only.count(p) == 1, only  # the path once, never twice
+    assert not list((tmp_path / WRITABLE_FILE).parent.glob("*.html"))  # nothing written by a failed run
+
+
+def test_exit_statuses_are_documented_in_help() -> None:
+    for name in ("analyze", "flows", "timeline"):
+        text = " ".join(invoke(name, "--help").stdout.split())
+        for status in ("2 usage error", "3 a capture could not be read" if name == "analyze" else "3 the capture"):
+            assert status in text, (name, status)
+
+
+def test_a_station_id_is_one_printable_word_on_the_line() -> None:
+    line = cli_line({"id": "CP 7\x1b[31m\\x", "address": "10.0.0.1", "verdict": "healthy", "root_cause": None})
+    assert line == "CP\\x207\\x1b[31m\\\\x healthy"
+    assert line.isprintable()

@@ -148,8 +148,8 @@ def test_timeline_shows_a_lone_surrogate_escaped(tmp_path: Path) -> None:
     assert "\\ud800" in table.output
     assert "\ud800" not in table.output
     report = invoke("analyze", path, "-o", "-", "--format", "json")
-    _strict(report.output)
-    assert "\\ud800" in report.output
+    _strict(report.stdout)  # the JSON report alone: the per-charger line goes to standard error
+    assert "\\ud800" in report.stdout
 
 
 def test_ocpp_number_1e999_never_puts_infinity_in_json(tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_ocpp_number_1e999_never_puts_infinity_in_json(tmp_path: Path) -> None:
     assert '"transactionId": "1e999"' in (tmp_path / "json_report_infinity.json").read_text(encoding="utf-8")
     assert "Infinity" not in (tmp_path / "json_report_infinity.html").read_text(encoding="utf-8")
     stdout = invoke("analyze", str(path), "-o", "-", "--format", "json")
-    _strict(stdout.output)
+    _strict(stdout.stdout)
     lines = invoke("timeline", "--format", "json", str(path))
     for line in lines.output.splitlines():
         _strict(line)

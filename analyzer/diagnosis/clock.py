@@ -61,7 +61,7 @@ def analyse_clock(events: list[Event]) -> ClockAnalysis:
     for e in events:
         if not isinstance(e, ClockSample):
             continue
-        if e.source.startswith("tls.") and not _credible_tls_random(e):
+        if not trusted(e):
             continue
         (out.charger if e.side == "charger" else out.csms).append(e)
     if out.charger:
@@ -74,6 +74,13 @@ def analyse_clock(events: list[Event]) -> ClockAnalysis:
             out.reset, out.reset_epoch = s, epoch
             break
     return out
+
+
+def trusted(s: ClockSample) -> bool:
+    """Whether the clock analysis takes ``s`` as a reading of a clock: an OCPP or HTTP time always; the first four
+    bytes of a TLS random only when credible (``_credible_tls_random``). What the reports show as a clock reading:
+    a random that reads as 2034 is never shown as the CSMS's clock."""
+    return not s.source.startswith("tls.") or _credible_tls_random(s)
 
 
 def _credible_tls_random(s: ClockSample) -> bool:

@@ -27,4 +27,8 @@ class ClockSample(Event):
     raw: str = ""
 
     def summary(self) -> str:
-        return f"{self.side} clock {self.raw or self.value_ns} ({self.source})"
+        shown = self.raw or self.value_ns
+        if self.source.startswith("tls."):  # RFC 5246 gmt_unix_time; most stacks send random bytes there
+            hello = "ClientHello" if self.source == "tls.client_random" else "ServerHello"
+            return f"{self.side}: the {hello} random's first 4 bytes read as {shown} (a clock only if not random)"
+        return f"{self.side} clock {shown} ({self.source})"

@@ -92,7 +92,7 @@ class HttpResponse(Event):
     def summary(self) -> str:
         parts = [f"{self.status} {self.reason}".rstrip()]
         if self.status == 101:
-            parts.append(f"subprotocol={self.ws_protocol}")
+            parts.append(f"subprotocol={self.ws_protocol}" if self.ws_protocol is not None else "no subprotocol")
             if self.ws_extensions:
                 parts.append(f"extensions={self.ws_extensions}")
             if self.ws_accept_ok is False:

@@ -310,13 +310,16 @@ class OcppReportedCode(Event):
     version: str | None = None
 
     def summary(self) -> str:
+        from analyzer.decoders.mrec import MREC_NAMES  # a table: the ChargeX name beside the code
+
         code = _clean(self.code)
+        cx = f"{self.cx_code} {MREC_NAMES[self.cx_code]}" if self.cx_code in MREC_NAMES else self.cx_code
         if self.cx_code is None:
             head = f"charger reports {code}"
         elif code == self.cx_code:
-            head = f"charger reports {self.cx_code}"
+            head = f"charger reports {cx}"
         else:
-            head = f"charger reports {self.cx_code} ({code})"
+            head = f"charger reports {cx} ({code})"
         where = []
         if self.evse_id is not None:
             where.append(f"evse {self.evse_id}")

@@ -14,6 +14,8 @@ from typing import ClassVar
 
 from analyzer.events.base import Event
 
+BOTH_WAYS = {True: "yes", False: "no", None: "not known (no version negotiated)"}
+
 
 def _hex4(value: int) -> str:
     return f"0x{value:04x}"
@@ -112,7 +114,7 @@ class TlsServerHello(TlsEvent):
     def summary(self) -> str:
         what = "HelloRetryRequest" if self.hello_retry_request else "ServerHello"
         cipher = self.cipher_name or _hex4(self.cipher_suite)
-        return f"{what} {self.version_name} {cipher} ALPN={self.alpn or '-'}"
+        return f"{what} {self.version_name or _hex4(self.version)} {cipher} ALPN={self.alpn or '-'}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,10 +210,14 @@ class TlsAlert(TlsEvent):
         if self.encrypted and not self.decrypted:
             return f"encrypted alert ({self.length} bytes)"
         if self.decrypted:
-            level = {1: "warning", 2: "fatal"}.get(self.level or 0, str(self.level))
-            return f"{level} alert {self.description_name or self.description} (decrypted)"
-        level = {1: "warning", 2: "fatal"}.get(self.level or 0, str(self.level))
-        return f"{level} alert {self.description_name or self.description}"
+            return f"{self._level()} alert {self._description()} (decrypted)"
+        return f"{self._level()} alert {self._description()}"
+
+    def _level(self) -> str:
+        return {1: "warning", 2: "fatal"}.get(self.level or 0, f"level-{self.level}" if self.level else "level-?")
+
+    def _description(self) -> str:
+        return self.description_name or (str(self.description) if self.description is not None else "?")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,5 +328,5 @@ class TlsSummary(TlsEvent):
         return (
             f"TLS {self.version_name or '?'}: client {self.records[0]} records/{self.bytes[0]} B, "
             f"server {self.records[1]} records/{self.bytes[1]} B, "
-            f"app data both ways: {self.app_data_both_ways}{keys}"
+            f"app data both ways: {BOTH_WAYS[self.app_data_both_ways]}{keys}"
         )

@@ -24,10 +24,12 @@ from analyzer.budgets import (
 from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.catalogue import FAULTS
 from analyzer.diagnosis.chargers import Other
+from analyzer.diagnosis.clock import trusted
 from analyzer.diagnosis.finding import Finding
 from analyzer.diagnosis.runner import ChargerResult
 from analyzer.engine import Analysis
 from analyzer.events.base import DecodeAnomaly, Event
+from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import redact_tokens
 from analyzer.report.flows import capture_dict
 from analyzer.timefmt import iso_utc
@@ -111,7 +113,10 @@ def _flow_owners(results: list[ChargerResult]) -> dict[int, tuple[str | None, st
 
 
 def _shown(e: Event, owner: dict[int, tuple[str | None, str]]) -> bool:
-    """The report's timeline keeps the chargers' events and decoding problems (``ghostcap timeline`` has all)."""
+    """The report's timeline keeps the chargers' events and decoding problems (``ghostcap timeline`` has all),
+    but no TLS random the clock analysis does not take as a clock reading (the Clock section would contradict it)."""
+    if isinstance(e, ClockSample) and not trusted(e):
+        return False
     return (e.flow_id is not None and e.flow_id in owner) or isinstance(e, DecodeAnomaly)
 
 

@@ -41,15 +41,34 @@ def dispatch(charger: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def cli_line(charger: dict[str, Any]) -> str:
-    """``CHARGER VERDICT FAULT @FRAME CXnnn Name fix:SIDE [site-visit]`` for one charger of a report."""
-    who = charger.get("id") or charger.get("address")
+    """``CHARGER VERDICT FAULT @FRAME CXnnn Name fix:SIDE [site-visit]`` for one charger of a report (``CHARGER
+    VERDICT`` without a root cause, with ``(N warnings)`` when it has some). The charger is one word: a station id
+    from the capture has its spaces and control characters escaped."""
+    who = token(charger.get("id") or charger.get("address") or "?")
     rc = charger.get("root_cause")
+    verdict = charger.get("verdict")
     if not rc:
         warn = len(charger.get("warnings") or [])
-        return f"{who} {charger.get('verdict')}" + (f" ({warn} warning{'s' if warn != 1 else ''})" if warn else "")
+        return f"{who} {verdict}" + (f" ({warn} warning{'s' if warn != 1 else ''})" if warn else "")
     d = dispatch(charger) or {}
     visit = " site-visit" if d.get("site_visit") else ""
-    return f"{who} fault {rc['fault']} @{rc['frame']} {d.get('cx') or 'no-CX'} fix:{d.get('side')}{visit}"
+    return f"{who} {verdict} {rc['fault']} @{rc['frame']} {d.get('cx') or 'no-CX'} fix:{d.get('side')}{visit}"
+
+
+def token(text: str) -> str:
+    """``text`` as one printable word for a line a script splits on spaces: whitespace and control characters
+    (an escape sequence a hostile station id carries) as ``\\xNN``/``\\uNNNN``, a backslash doubled."""
+    out = []
+    for ch in str(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == " ":
+            out.append("\\x20")
+        elif ch.isspace() or not ch.isprintable():
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 OTHER_WORDS = {
@@ -60,10 +79,11 @@ OTHER_WORDS = {
 }
 
 
-def capture_line(report: dict[str, Any]) -> str:
-    """What the CLI prints for one capture: its chargers' lines, or what the capture holds instead of one."""
-    lines = "; ".join(cli_line(c) for c in report["chargers"])
+def capture_lines(report: dict[str, Any]) -> list[str]:
+    """What the CLI prints for one capture, one line per charger; a capture without one gets one line saying what
+    it holds instead."""
+    lines = [cli_line(c) for c in report["chargers"]]
     if lines:
         return lines
     held = sorted({OTHER_WORDS.get(o["what"], o["what"]) for o in report.get("others") or []})
-    return "no charger found" + (f" (the capture holds {', '.join(held)})" if held else "")
+    return ["no charger found" + (f" (the capture holds {', '.join(held)})" if held else "")]

@@ -26,6 +26,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from analyzer import budgets
+from analyzer.decoders.mrec import MREC_NAMES
+from analyzer.diagnosis.catalogue import cx_label
 from analyzer.jsontext import finite
 from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
@@ -75,11 +77,14 @@ class _Block(str):
 
 
 def _visible(value: Any) -> Any:
-    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash; in text,
+    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash, a boolean as
+    yes or no; in text,
     invisible and direction-changing characters (and lone surrogates, which UTF-8 cannot even encode) show as
     ``[U+XXXX]``, and text past ``MAX_TEXT`` characters is cut with a note."""
     if value is None:
         return "—"
+    if isinstance(value, bool):  # never Python's True/False in the page
+        return "yes" if value else "no"
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
     limit = MAX_PAYLOAD if isinstance(value, _Block) else MAX_TEXT
@@ -283,7 +288,8 @@ def _charger(
             "time": _clock_text(rc_ns) or rc.get("time"),
             "rel": _rel(rc_ns, start),
             "cx_code": rc.get("cx_code"),
-            "also_cx": list(rc.get("also_cx") or []),
+            "cx_name": MREC_NAMES.get(rc.get("cx_code") or ""),
+            "also_cx": [cx_label(x) for x in rc.get("also_cx") or []],
             "confidence": rc.get("confidence"),
             "inferred": bool(rc.get("inferred")),
             "certain_with": rc.get("certain_with"),
@@ -297,7 +303,7 @@ def _charger(
     who = dispatch(c)
     if rc:
         ticket = (
-            f"{name}: {rc.get('cx_code') or 'no CX code'} {rc.get('fault')} at frame {rc.get('frame')}"
+            f"{name}: {cx_label(rc.get('cx_code')) or 'no CX code'} {rc.get('fault')} at frame {rc.get('frame')}"
             f" ({rc.get('confidence')} confidence{', inferred' if rc.get('inferred') else ''}). {rc.get('summary')}"
             f" {who['line'] if who else ''}"
         ).rstrip()
@@ -347,7 +353,9 @@ def _charger(
         "clock": _clock(clock, start),
         "findings": [_short(f, start) for f in c.get("findings") or []],
         "undecided": [_short(f, start) for f in c.get("undecided") or []],
-        "reported_codes": list(c.get("reported_codes") or []),
+        "reported_codes": [
+            {**r, "shown": cx_label(r.get("cx_code")) or r.get("code")} for r in c.get("reported_codes") or []
+        ],
         "errors": list(c.get("errors") or []),
         "verification": c.get("verification"),
         "verification_text": verification_text(c.get("verification")),
@@ -361,6 +369,7 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
         "frame": f.get("frame"),
         "rel": _rel(t, start),
         "cx_code": f.get("cx_code"),
+        "cx": cx_label(f.get("cx_code")),
         "summary": f.get("summary"),
         "inferred": bool(f.get("inferred")),
         "severity": f.get("severity"),

@@ -17,6 +17,7 @@ from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
+from analyzer.report.dispatch import capture_lines
 
 if TYPE_CHECKING:
     from analyzer.engine import Analysis
@@ -58,7 +59,12 @@ def run_analyze(
     keylog_files: Sequence[str] = (),
     quiet: bool = False,
     verify: bool = False,
+    line: Callable[[str], None] | None = None,
 ) -> int:
+    """Analyse each capture and write its reports; the exit status. ``echo`` takes the messages (errors,
+    warnings, the files written); ``line`` the per-charger lines (``CAPTURE: CHARGER VERDICT ...``), ``echo``
+    too when not given."""
+    say_line = line or echo
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
@@ -69,7 +75,7 @@ def run_analyze(
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo, verifier)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, say_line, verifier)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
@@ -86,6 +92,7 @@ def _analyze_one(
     formats: list[str],
     used: set[str],
     echo: Callable[[str], None],
+    line: Callable[[str], None],
     verifier: Verifier | None = None,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
@@ -97,10 +104,10 @@ def _analyze_one(
     try:
         analysis = analyze(cap, settings, salvage=True)
     except AnalyzerError as e:
-        echo(f"error: {cap}: {e}")
+        echo(f"error: {located(cap, str(e))}")
         return EXIT_UNREADABLE
     except OSError as e:
-        echo(f"error: {cap}: {e.strerror or e}")
+        echo(f"error: {located(cap, e.strerror or str(e))}")
         return EXIT_UNREADABLE
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line and go on with the next capture
         return _internal(e, cap, echo)
@@ -123,6 +130,8 @@ def _analyze_one(
         status = _internal(analysis.internal_error, cap, echo)
     if verify_failed is not None:
         status = verify_failed
+    for text in capture_lines(report):
+        line(f"{cap}: {text}")
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -139,7 +148,7 @@ def _analyze_one(
             status = _internal(e, f"{cap} ({fmt} report)", echo)
             continue
         written.append(write_report_text(text, out_dir, stem, fmt))
-    echo(f"{cap}: {_headline(report)} → {', '.join(written) or 'no report written'}")
+    echo(f"{cap}: wrote {', '.join(written)}" if written else f"{cap}: no report written")
     return status
 
 
@@ -188,6 +197,17 @@ def _verify_line(results: list[dict], tool: str) -> str:
         f"{tool} disagrees on {len(bad)} of {len(checks)} checks (frame {first['frame']} {first['field']}: "
         f"ghostcap {first['ghostcap']}, tshark {first['tshark'] if first['tshark'] is not None else 'nothing'})"
     )
+
+
+def located(capture: str, message: str) -> str:
+    """``CAPTURE: message``, the capture named once: a reader's message already starts with the path or the file
+    name (``x.pcap: cannot open: ...``), which is replaced by the path as given."""
+    names = {capture, Path(capture).name} if capture != "-" else {"-", "standard input"}
+    for name in sorted(names, key=len, reverse=True):
+        if message.startswith(f"{name}: "):
+            message = message[len(name) + 2 :]
+            break
+    return f"{'standard input' if capture == '-' else capture}: {message}"
 
 
 def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
@@ -282,9 +302,3 @@ def _write_atomic(path: Path, text: str) -> None:
 def _clean(text: str) -> str:
     """Lone surrogates from hostile capture strings cannot be written as UTF-8: replace them."""
     return text.encode("utf-8", "replace").decode("utf-8")
-
-
-def _headline(report: dict) -> str:
-    from analyzer.report.dispatch import capture_line
-
-    return capture_line(report)

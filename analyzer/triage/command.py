@@ -176,7 +176,8 @@ def run_triage(
             result.report_s += out.report_s
             if out.error:
                 result.failed += 1
-                progress.step(f"{task.name}: error: {out.error}", failed=True)
+                error = out.error.removeprefix(f"{task.name}: ")  # a reader's message names the file already
+                progress.step(f"{task.name}: error: {error}", failed=True)
             else:
                 progress.step(f"{task.name}: {_headline(out.rows)} ({out.analysis_s + out.report_s:.2f} s)")
 
@@ -216,6 +217,7 @@ def run_triage(
 
 def _finish(store: Store, out_dir: Path, say: Callable[[str], None]) -> None:
     """Incidents, exports and the fleet page, from everything in the store."""
+    from analyzer.extras import missing
     from analyzer.triage.fleet import dispatch
     from analyzer.triage.store import export_csv, export_incidents, export_parquet
     from analyzer.triage.summary import write_fleet_html, write_fleet_json, write_fleet_markdown
@@ -223,16 +225,23 @@ def _finish(store: Store, out_dir: Path, say: Callable[[str], None]) -> None:
     view = dispatch(store.rows())
     store.put_incidents(view.incidents)
     rows = store.rows()  # with their incident ids
-    export_csv(rows, out_dir / "results.csv")
-    export_parquet(rows, out_dir / "results.parquet")
-    export_incidents(view.incidents, out_dir / "incidents.csv")
-    write_fleet_json(view, out_dir / "fleet.json")
-    write_fleet_markdown(view, out_dir / "fleet.md")
-    write_fleet_html(rows, out_dir / "index.html", view)
-    say(
-        f"results: {store.path}, {out_dir / 'results.csv'}, {out_dir / 'results.parquet'}, "
-        f"{out_dir / 'incidents.csv'}, {out_dir / 'fleet.json'}, {out_dir / 'fleet.md'}, {out_dir / 'index.html'}"
-    )
+    written = [store.path, out_dir / "results.csv"]
+    export_csv(rows, written[-1])
+    no_parquet = missing("parquet")
+    if no_parquet:
+        say(f"results.parquet not written: {no_parquet}")
+    else:
+        written.append(out_dir / "results.parquet")
+        export_parquet(rows, written[-1])
+    written.append(out_dir / "incidents.csv")
+    export_incidents(view.incidents, written[-1])
+    written.append(out_dir / "fleet.json")
+    write_fleet_json(view, written[-1])
+    written.append(out_dir / "fleet.md")
+    write_fleet_markdown(view, written[-1])
+    written.append(out_dir / "index.html")
+    write_fleet_html(rows, written[-1], view)
+    say(f"results: {', '.join(str(p) for p in written)}")
 
 
 def print_query(db: Path, sql: str, fmt: str) -> None:
@@ -343,6 +352,11 @@ def triage(
         raise click.UsageError("give at least one PATH (a capture, a directory or a glob), or --query")
     if send_bytes and not scheduler:
         raise click.UsageError("--send-bytes goes with --scheduler")
+    if scheduler:
+        from analyzer.extras import missing
+
+        if no_dask := missing("dask"):
+            raise click.UsageError(f"--scheduler runs on Dask: {no_dask}")
     try:
         limit = parse_size(max_memory)
     except ValueError as e:

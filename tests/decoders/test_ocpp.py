@@ -445,7 +445,7 @@ def test_status_notification_cx015() -> None:
         "1.6",
     )
     assert (r.kind, r.layer) == ("ocpp.reported_code", "ocpp")
-    assert r.summary() == "charger reports CX015 via StatusNotification.vendorErrorCode, connector 1"
+    assert r.summary() == "charger reports CX015 PowerLoss via StatusNotification.vendorErrorCode, connector 1"
 
 
 def test_several_cx_codes_in_one_field() -> None:
@@ -536,7 +536,7 @@ def test_notify_event_tech_code() -> None:
         False,
         "2.0.1",
     )
-    assert r.summary() == "charger reports CX002 via NotifyEvent.techCode, evse 1, connector 2"
+    assert r.summary() == "charger reports CX002 GroundFailure via NotifyEvent.techCode, evse 1, connector 2"
 
 
 # -- clocks ----------------------------------------------------------------------------------------------------------

@@ -174,7 +174,8 @@ def test_a_real_report_renders() -> None:
 def test_verdict_per_charger_opens_the_page(rendered: dict, name: str) -> None:
     rep, text, page = rendered[name]
     banners = page.by_class.get("banner", [])
-    assert len(banners) == 2 * len(rep["chargers"])  # once at the top, once heading the charger's section
+    n = len(rep["chargers"])
+    assert len(banners) == (2 * n if n > 1 else n)  # at the top, and heading each charger's section when several
     top = text.index('<section class="verdicts"')
     assert top < text.index('<section class="capture"')
     if rep["chargers"]:
@@ -208,8 +209,9 @@ def test_verdict_sections_in_order(rendered: dict) -> None:
 
 def test_faults_first_in_the_overview(rendered: dict) -> None:
     _, _, page = rendered["gateway"]
-    verdicts = [b.split()[1] for b in page.by_class["banner"][:3]]
+    verdicts = [re.search(r"\b(Fault|Healthy|Inconclusive)\b", b).group(1) for b in page.by_class["banner"][:3]]
     assert verdicts == ["Fault", "Fault", "Healthy"]  # upper case only through CSS
+    assert page.by_class["banner"][0].startswith("CX013 NoInternet Fault")  # the ChargeX name beside the code
 
 
 def test_inferred_is_marked_with_what_makes_it_certain(rendered: dict) -> None:
@@ -225,7 +227,7 @@ def test_inferred_is_marked_with_what_makes_it_certain(rendered: dict) -> None:
 def test_ticket_line(rendered: dict) -> None:
     _, _, page = rendered["ocpp_callerror_schema_violation"]
     assert page.by_class["ticket"][0].startswith(
-        "CP-XRAY-41: CX013 ocpp.schema_violation at frame 9 (high confidence). The charger's BootNotification"
+        "CP-XRAY-41: CX013 NoInternet ocpp.schema_violation at frame 9 (high confidence). The charger's BootNotific"
     )
 
 

@@ -195,3 +195,48 @@ def test_the_checks_catch_a_request_a_script_and_an_error(browser: Browser, tmp_
         assert "boom" in o.errors
     finally:
         o.page.context.close()
+
+
+OVERFLOWING_CELLS = """() => [...document.querySelectorAll('td, th')].filter(td => td.scrollWidth > td.clientWidth + 1)
+  .map(td => td.closest('table').className + ': ' + td.textContent.trim().slice(0, 40))"""
+
+
+def test_no_table_cell_runs_into_the_next_on_screen_or_paper(browser: Browser, tmp_path: Path) -> None:
+    """A long capture's times (+123456.789012 s) and the direction column fit their columns or wrap in them."""
+    from analyzer.report.html import _ns
+    from analyzer.timefmt import iso_utc
+
+    rep = samples.SAMPLES["ocpp_callerror_schema_violation"]()
+    for c in rep["chargers"]:
+        for m in c["ocpp_messages"]:
+            m["time"] = iso_utc(_ns(m["time"]) + 123_456 * 10**9)
+    o = _open(browser, tmp_path, "ocpp_callerror_schema_violation", html=report_html(rep))
+    try:
+        rel = o.page.locator("table.ocpp tbody tr td:nth-child(2)").first.inner_text()
+        assert rel.startswith("+12345")  # the long value is there to be measured
+        assert o.page.evaluate(OVERFLOWING_CELLS) == []
+        o.page.emulate_media(media="print")
+        assert o.page.evaluate(OVERFLOWING_CELLS) == []
+    finally:
+        o.page.context.close()
+
+
+def test_one_charger_shows_its_verdict_card_once(opened: dict[str, Opened]) -> None:
+    for name in ("tls_cert_not_yet_valid", "healthy", "gateway"):
+        o = opened[name]
+        n = len(o.report["chargers"])
+        cards = o.page.locator(".banner").count()
+        assert cards == (1 if n == 1 else 2 * n), name  # several: the overview's card and each section's
+
+
+def test_what_to_do_is_a_numbered_list_not_checkboxes(opened: dict[str, Opened]) -> None:
+    o = opened["tls_cert_not_yet_valid"]
+    steps = o.page.locator("ol.steps li")
+    assert steps.count() == len(o.report["chargers"][0]["root_cause"]["remediation"]) > 0
+    style = o.page.evaluate(
+        "(() => { const li = document.querySelector('ol.steps li'); const before = getComputedStyle(li, '::before');"
+        " return [getComputedStyle(li).listStyleType, before.content, before.borderTopWidth]; })()"
+    )
+    assert style[0] == "decimal"
+    assert style[1] in ("none", "normal")  # no drawn box in front of a step
+    assert o.page.locator("input[type=checkbox]").count() == 0

@@ -229,7 +229,7 @@ def test_fleet_markdown_leads_with_who_acts(fleet: FleetRun) -> None:
     )
     order = [md.index(h) for h in ("## Backend incidents", "## Site visits", "## Network problems", "## The rest")]
     assert order == sorted(order)
-    assert "1. **40 chargers, tls.cert\\_expired against csms.lima.test:9420" in md
+    assert "1. **40 chargers, tls.cert_expired against csms.lima.test:9420" in md
     assert "Fix: Renew the CSMS certificate." in md
 
 

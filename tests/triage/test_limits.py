@@ -42,7 +42,7 @@ def test_a_query_that_runs_forever_is_stopped(db: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(run_query, "__defaults__", (0.5,))
     res = CliRunner().invoke(cli, ["triage", "--db", str(db), "--query", FOREVER])
     assert res.exit_code == 1
-    assert "Error: query stopped after 0.5 s (the time limit of --query)" in res.output
+    assert "error: query stopped after 0.5 s (the time limit of --query)" in res.output
 
 
 def test_attach_is_refused(db: Path, tmp_path: Path) -> None:

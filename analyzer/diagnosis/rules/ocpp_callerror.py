@@ -34,11 +34,15 @@ def ocpp_callerror(ch: Charger, ctx: Context) -> Iterator[Finding]:
         for v in violations[:3]:
             ev.append(Evidence(req.frame, f"the request breaks the schema: {v.path or '(message)'} {v.message}"))
         ev.append(Evidence(e.frame, f"{side(e.direction)} answered CALLERROR {e.error_code}{desc}"))
+        code = getattr(e, "error_code_canonical", None) or e.error_code
         because = ""
         if violations:
             v = violations[0]
-            because = f": the request breaks the schema at {v.path or '(message)'} ({v.message})"
-        sender = 1 - (e.direction or 0) if violations else e.direction
+            how = "; the request also" if code in INTERNAL + UNSUPPORTED else ": the request"
+            because = f"{how} breaks the schema at {v.path or '(message)'} ({v.message})"
+        # who acts: the sender of a request that breaks the schema, unless the answer says the answering side itself
+        # failed (InternalError, GenericError) or lacks the feature (NotImplemented, NotSupported)
+        sender = 1 - (e.direction or 0) if violations and code not in INTERNAL + UNSUPPORTED else e.direction
         yield Finding(
             remediation=_steps(e, action, violations),
             fault="ocpp.callerror",
@@ -62,11 +66,24 @@ def _steps(e: object, action: str, violations: tuple) -> tuple[str, ...]:  # typ
     answered_by = side(getattr(e, "direction", None))
     asked_by = side(1 - (getattr(e, "direction", None) or 0))
     code = getattr(e, "error_code_canonical", None) or getattr(e, "error_code", "")
+    also = ()
     if violations:
         v = violations[0]
-        return (f"Fix {v.path or 'the message'} in the {asked_by}'s {action} ({v.message}).",)
-    if code in INTERNAL:
-        return (f"The {answered_by} failed while handling {action}: read its log at that time and fix the cause.",)
+        fix = f"Fix {v.path or 'the message'} in the {asked_by}'s {action} ({v.message})."
+        if code not in INTERNAL + UNSUPPORTED:
+            return (fix,)
+        also = (
+            f"The {asked_by}'s {action} breaks the schema at {v.path or '(message)'} ({v.message}): maybe what the "
+            f"{answered_by} failed on, though its {code} says the failure is its own.",
+        )
+    if code in INTERNAL:  # the answering side's own failure: no field of the request is named as the cause
+        return (
+            f"The {answered_by} failed while handling {action}: read its log at that time and fix the cause.",
+            *also,
+        )
     if code in UNSUPPORTED:
-        return (f"The {answered_by} does not support {action}: align the feature profiles / firmware of both sides.",)
+        return (
+            f"The {answered_by} does not support {action}: align the feature profiles / firmware of both sides.",
+            *also,
+        )
     return (f"Fix what the {answered_by}'s error {code} names in the {asked_by}'s {action}.",)

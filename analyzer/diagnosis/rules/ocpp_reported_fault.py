@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from analyzer.diagnosis.catalogue import cx_label
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
 from analyzer.diagnosis.finding import Evidence, Finding
@@ -19,7 +20,7 @@ def ocpp_reported_fault(ch: Charger, ctx: Context) -> Iterator[Finding]:
     for e in ch.events:
         if e.kind != "ocpp.reported_code":
             continue
-        code = e.cx_code or e.code
+        code = cx_label(e.cx_code) if e.cx_code else e.code
         yield Finding(
             fault="ocpp.reported_fault",
             frame=e.frame,
