@@ -35,6 +35,24 @@ KEYLOG_OPTION = click.option(
 )
 
 
+def _charger_option(help_text: str):  # type: ignore[no-untyped-def]
+    return click.option("--charger", "chargers", multiple=True, metavar="ID|ADDRESS", help=help_text)
+
+
+SHOW_CHARGER = _charger_option(
+    "Show only this charger's flows (its address at either end): its station id or address, as analyze names "
+    "it; repeatable. A charger the capture does not have: exit status 2."
+)
+
+
+def _unknown_charger(message: str) -> None:
+    """``--charger`` names no charger of the capture: one line naming those it has, exit status 2."""
+    from analyzer.errors import EXIT_USAGE
+
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
 class _Commands(click.Group):
     """The one place that decides the exit status of an unexpected error, for every command: an exception that
     is not a usage error, an ``AnalyzerError`` or ``OSError`` the command reports itself, or an interruption is a
@@ -73,26 +91,35 @@ def cli() -> None:
     help="Output format.",
 )
 @KEYLOG_OPTION
-def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
+@SHOW_CHARGER
+def flows(capture: str, fmt: str, keylogs: tuple[str, ...], chargers: tuple[str, ...]) -> None:
     """List the flows rebuilt from CAPTURE (pcap/pcapng, compressed or not, or - for stdin).
 
-    Shows client, server, packets and bytes each way, TCP state and history (Zeek-style letters: upper case
-    from the client) and anomalies with the frame where each first shows.
+    Shows Wireshark's stream number (tcp.stream / udp.stream), client, server, packets and bytes each way, TCP
+    state and history (Zeek-style letters: upper case from the client) and anomalies with the frame where each
+    first shows.
 
     With --keylog (or keys embedded in the capture) each TLS flow also shows whether it was decrypted.
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
+    from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.flows import flows_json, flows_table
 
     try:
-        if keylogs:
+        if keylogs or chargers:
             from analyzer.engine import build_timeline
 
             built = build_timeline(capture, keylogs)
-            result = FlowsResult(built.capture, built.flows, built.orphan_icmp, tls_status(built.timeline))
+            kept, orphans = built.flows, built.orphan_icmp
+            if chargers:
+                view = charger_view(built.timeline, capture, chargers)
+                kept, orphans = [f for f in kept if view.keeps(built.timeline.flows[f.id])], []
+            result = FlowsResult(built.capture, kept, orphans, tls_status(built.timeline) if keylogs else None)
         else:
             result = rebuild_flows(capture)
+    except UnknownCharger as e:
+        _unknown_charger(str(e))
     except AnalyzerError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
@@ -117,18 +144,24 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
 )
 @KEYLOG_OPTION
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
-def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool) -> None:
+@SHOW_CHARGER
+def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool, chargers: tuple[str, ...]) -> None:
     """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
 
-    Each line: capture time, frame number (as Wireshark numbers it), layer, event and a one-line summary.
+    Each line: capture time, frame number (as Wireshark numbers it), Wireshark's stream (tcp 3 is the display
+    filter tcp.stream eq 3), the charger the flow belongs to, layer, event and a one-line summary.
 
     Example: ghostcap timeline captures/ocpp_boot_callerror.pcap
     """
     from analyzer.engine import build_timeline
+    from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.timeline_out import timeline_json, timeline_table
 
     try:
         result = build_timeline(capture, keylogs)
+        view = charger_view(result.timeline, capture, chargers)
+    except UnknownCharger as e:
+        _unknown_charger(str(e))
     except AnalyzerError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
@@ -136,15 +169,15 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     for w in result.capture.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
-        sys.stdout.writelines(timeline_json(result, redact=not show_tokens))
+        sys.stdout.writelines(timeline_json(result, redact=not show_tokens, view=view))
     else:
-        click.echo(timeline_table(result), nl=False)
+        click.echo(timeline_table(result, view=view), nl=False)
 
 
 EXIT_HELP = """Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be
-written where -o says); 3 a capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was
-found); 5 internal error (a bug in ghostcap: please report it). With several captures the most severe status wins
-(5, then 3, then 1, then 4)."""
+written where -o says; a --charger the capture does not have); 3 a capture could not be read; 4 no fault, but a
+verdict is inconclusive (or no charger was found); 5 internal error (a bug in ghostcap: please report it). With
+several captures the most severe status wins (5, then 3, then 2, then 1, then 4)."""
 
 
 @cli.command(epilog=EXIT_HELP)
@@ -168,6 +201,10 @@ found); 5 internal error (a bug in ghostcap: please report it). With several cap
 @click.option("--csms", metavar="HOST[:PORT]", help="The CSMS's host name or address (and port), if known.")
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in the reports (hidden by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no per-capture lines; only errors on stderr.")
+@_charger_option(
+    "Report only this charger: its station id or address; repeatable. One capture must have it (else exit status "
+    "2, naming the chargers it has); of several captures, those without it are skipped."
+)
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -176,6 +213,7 @@ def analyze(
     csms: str | None,
     show_tokens: bool,
     quiet: bool,
+    chargers: tuple[str, ...],
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -209,6 +247,7 @@ def analyze(
         echo=lambda m: click.echo(m, err=True) if not quiet or m.startswith(("error", "internal")) else None,
         keylog_files=keylogs,
         quiet=quiet,
+        chargers=chargers,
     )
     sys.exit(status)
 

@@ -100,6 +100,13 @@ def budget_warnings(table: FlowTable) -> list[str]:
             f"{table.released_early} idle flows released early to stay within the flow budget of {b.live_flows} "
             "live flows (each was summarised as if it had timed out; a later packet of one starts a new flow)"
         )
+    streams = table.streams
+    if streams.forgotten:
+        out.append(
+            f"{streams.forgotten} ended conversations forgotten to stay within the budget of "
+            f"{b.remembered_conversations}: tcp.stream/udp.stream numbers from frame {streams.forgot_at} on may "
+            "differ from Wireshark's"
+        )
     pool = table.pool
     if pool.limit_gaps:
         out.append(
@@ -283,6 +290,7 @@ def _flow_info(f: Flow) -> FlowInfo:
         last_ns=f.last_ns,
         state=f.state,
         history=f.history,
+        stream=f.stream,
     )
 
 

@@ -11,9 +11,10 @@ from analyzer.engine import TimelineResult
 from analyzer.events.base import Event
 from analyzer.events.ocpp import redact_text, redact_tokens
 from analyzer.jsontext import dumps, escape_surrogates
+from analyzer.report.charger_view import ChargerView
 from analyzer.timefmt import clock_utc, iso_utc
 
-HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
+HEADER = ("time (UTC)", "frame", "stream", "charger", "layer", "event", "summary")
 
 
 def event_fields(e: Event) -> dict[str, Any]:
@@ -36,10 +37,25 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
-    """One JSON object per line: the event header, its summary and its fields (idTokens and secrets in OCPP
-    payloads and message texts redacted unless ``redact`` is false)."""
-    for e in result.timeline.events:
+def shown_events(result: TimelineResult, view: ChargerView | None = None) -> list[Event]:
+    """The events to print: all, or with ``--charger`` (``view.addresses``) those of the chosen chargers' flows."""
+    if view is None or view.addresses is None:
+        return result.timeline.events
+    flows = result.timeline.flows
+    return [e for e in result.timeline.events if e.flow_id in flows and view.keeps(flows[e.flow_id])]
+
+
+def _stream(result: TimelineResult, e: Event) -> tuple[int | None, str | None]:
+    f = result.timeline.flows.get(e.flow_id) if e.flow_id is not None else None
+    return (f.stream, f.stream_filter) if f is not None else (None, None)
+
+
+def timeline_json(result: TimelineResult, redact: bool = True, view: ChargerView | None = None) -> Iterator[str]:
+    """One JSON object per line: the event header (with Wireshark's stream of its flow and the charger the flow
+    belongs to), its summary and its fields (idTokens and secrets in OCPP payloads and message texts redacted
+    unless ``redact`` is false)."""
+    owner = view.owner if view is not None else {}
+    for e in shown_events(result, view):
         fields = event_fields(e)
         if redact:
             if "payload" in fields:
@@ -51,6 +67,9 @@ def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
             "time": iso_utc(e.ts_ns),
             "frame": e.frame,
             "flow": e.flow_id,
+            "stream": (st := _stream(result, e))[0],
+            "stream_filter": st[1],
+            "charger": owner.get(e.flow_id) if e.flow_id is not None else None,
             "direction": e.direction,
             "layer": e.layer,
             "event": e.kind,
@@ -60,14 +79,32 @@ def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
         yield dumps(row, separators=(",", ":")) + "\n"
 
 
-def timeline_table(result: TimelineResult, width: int = 160) -> str:
-    rows = [(clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind, _one_line(e.summary())) for e in result.timeline.events]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:4])]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:4], widths, strict=True)) + "  " + HEADER[4]]
-    room = max(40, width - sum(widths) - 8)
+def timeline_table(result: TimelineResult, width: int = 160, view: ChargerView | None = None) -> str:
+    """One line per event: time, frame, Wireshark stream (``tcp 3``: ``tcp.stream eq 3``), the charger its flow
+    belongs to, layer, event and summary (cut to ``width``)."""
+    owner = view.owner if view is not None else {}
+    rows = []
+    for e in shown_events(result, view):
+        stream = _stream(result, e)[1]
+        who = owner.get(e.flow_id, "") if e.flow_id is not None else ""
+        rows.append(
+            (
+                clock_utc(e.ts_ns),
+                str(e.frame),
+                stream.replace(".stream eq ", " ") if stream else "",
+                _one_line(who),
+                e.layer,
+                e.kind,
+                _one_line(e.summary()),
+            )
+        )
+    n = len(HEADER) - 1
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(HEADER[:n])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER[:n], widths, strict=True)) + "  " + HEADER[n]]
+    room = max(40, width - sum(widths) - 2 * n)
     for r in rows:
-        text = r[4] if len(r[4]) <= room else r[4][: room - 1] + "…"
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + text)
+        text = r[n] if len(r[n]) <= room else r[n][: room - 1] + "…"
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:n], widths, strict=True)) + "  " + text)
     return "\n".join(lines) + "\n"
 
 

@@ -11,14 +11,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
 
+if TYPE_CHECKING:
+    from analyzer.engine import Analysis
+
 EXIT_HEALTHY, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 3, 4
-SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most severe
+SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most
 SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".pcapng", ".pcap", ".cap", ".dmp")
 
 
@@ -53,24 +57,61 @@ def run_analyze(
     echo: Callable[[str], None],
     keylog_files: Sequence[str] = (),
     quiet: bool = False,
+    chargers: Sequence[str] = (),
 ) -> int:
+    """With ``chargers`` (``--charger``), each report keeps only the chargers named: one capture must have every
+    one (else a usage error naming its chargers); of several captures, one without any is skipped with a line
+    naming its chargers, and a value that names no charger in any capture is a usage error."""
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
+    pick = _Pick(chargers, single=len(captures) == 1) if chargers else None
     try:
         if out_dir != "-":
             prepare_out_dir(out_dir)
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, pick)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
     except OutputError as e:
         echo(f"error: {e}")
         return EXIT_USAGE
+    if pick is not None and not pick.single and pick.nowhere():
+        echo(f"error: no charger {', '.join(pick.nowhere())} in any of the {len(captures)} captures")
+        worst = max(worst, EXIT_USAGE, key=SEVERITY.index)
     return worst
+
+
+class _Pick:
+    """``--charger`` across the captures of one run: which values named a charger somewhere."""
+
+    def __init__(self, wanted: Sequence[str], single: bool) -> None:
+        self.wanted = list(dict.fromkeys(wanted))
+        self.single = single
+        self.found: set[str] = set()
+
+    def nowhere(self) -> list[str]:
+        return [v for v in self.wanted if v not in self.found]
+
+    def apply(self, analysis: Analysis, cap: str, echo: Callable[[str], None]) -> int | None:
+        """Keep the chargers named in ``analysis``; a status when the capture gets no report."""
+        from analyzer.diagnosis.pick import pick, unknown_line
+
+        every = [r.charger for r in analysis.results]
+        chosen, unknown = pick(every, self.wanted)
+        self.found.update(v for v in self.wanted if v not in unknown)
+        if self.single and unknown:
+            echo("error: " + unknown_line(cap, unknown, every))
+            return EXIT_USAGE
+        if not chosen:
+            echo(unknown_line(cap, unknown, every) + ": skipped")
+            return EXIT_HEALTHY
+        keep = {id(c) for c in chosen}
+        analysis.results = [r for r in analysis.results if id(r.charger) in keep]
+        return None
 
 
 def _analyze_one(
@@ -80,6 +121,7 @@ def _analyze_one(
     formats: list[str],
     used: set[str],
     echo: Callable[[str], None],
+    pick: _Pick | None = None,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -97,6 +139,10 @@ def _analyze_one(
         return EXIT_UNREADABLE
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line and go on with the next capture
         return _internal(e, cap, echo)
+    if pick is not None and analysis.internal_error is None:
+        skipped = pick.apply(analysis, cap, echo)
+        if skipped is not None:
+            return skipped
     try:
         report = report_dict(analysis)
     except Exception as e:  # noqa: BLE001
