@@ -205,6 +205,13 @@ several captures the most severe status wins (5, then 3, then 2, then 1, then 4)
     "Report only this charger: its station id or address; repeatable. One capture must have it (else exit status "
     "2, naming the chargers it has); of several captures, those without it are skipped."
 )
+@click.option(
+    "--annotate",
+    metavar="OUT.pcapng",
+    help="Also write CAPTURE back as pcapng with a packet comment (ghostcap's verdict, fault, CX code, who acts) "
+    "on every frame a finding or its evidence names; one capture file (not stdin). Wireshark shows the comments; "
+    "tshark -Y frame.comment lists them.",
+)
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -214,6 +221,7 @@ def analyze(
     show_tokens: bool,
     quiet: bool,
     chargers: tuple[str, ...],
+    annotate: str | None,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
@@ -228,6 +236,8 @@ def analyze(
     bad = [f for f in fmts if f not in ("html", "json", "md")]
     if bad or not fmts:
         raise click.UsageError(f"unknown report format {', '.join(bad) or '(none)'}: use html, json, md")
+    if annotate is not None and (len(captures) != 1 or captures[0] == "-"):
+        raise click.UsageError("--annotate writes one capture back: give it one capture file (not standard input)")
     if out_dir == "-" and (fmts != ["json"] or len(captures) != 1):
         raise click.UsageError("-o - prints one JSON report: use it with --format json and one capture")
     settings_csms = None
@@ -248,6 +258,7 @@ def analyze(
         keylog_files=keylogs,
         quiet=quiet,
         chargers=chargers,
+        annotate=annotate,
     )
     sys.exit(status)
 

@@ -31,6 +31,12 @@ def _esc(s: object) -> str:
     return "\\" + text if _LINE_START.match(text) else text
 
 
+def _filters(item: dict[str, Any], sep: str = " · ") -> str:
+    """The Wireshark display filters of a finding or evidence item as code spans (``analyzer.report.wireshark``
+    writes them from numbers only: nothing in them needs escaping)."""
+    return sep.join(f"`{item[k]}`" for k in ("display_filter", "stream_filter") if item.get(k))
+
+
 def report_markdown(r: dict[str, Any]) -> str:
     cap = r["capture"]
     out = [f"## ghostcap: {_esc(cap['file'])}", ""]
@@ -66,25 +72,32 @@ def report_markdown(r: dict[str, Any]) -> str:
                 f"Who acts: **{d.get('side_title', '-')}**{why} · {visit} · {d.get('cx') or 'no CX code'} · "
                 f"`{rc['fault']}` at frame {rc['frame']}{times}"
             )
+            if _filters(rc):
+                out.append(f"\nWireshark: {_filters(rc)}")
             out.append("")
             out.append(_esc(rc["summary"]))
             out.append("")
-            out.append("| frame | evidence |")
-            out.append("|---|---|")
-            out.extend(f"| {e['frame']} | {_esc(e['what'])} |" for e in rc["evidence"][:MD_EVIDENCE_ROWS])
+            out.append("| frame | evidence | Wireshark filter |")
+            out.append("|---|---|---|")
+            out.extend(
+                f"| {e['frame']} | {_esc(e['what'])} | {_filters(e, ' ') or '-'} |"
+                for e in rc["evidence"][:MD_EVIDENCE_ROWS]
+            )
             if len(rc["evidence"]) > MD_EVIDENCE_ROWS:
-                out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report |")
+                out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report | |")
             out.append("")
             out.append("What to do:")
             out.extend(f"1. {_esc(step)}" for step in rc["remediation"])
             if rc.get("certain_with"):
                 out.append(f"\nTo make this certain: {_esc(rc['certain_with'])}.")
         for f in c["findings"][:MD_FINDINGS]:
-            out.append(f"- also: {f['cx_code'] or '-'} {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
+            shown = f" ({_filters(f)})" if _filters(f) else ""
+            out.append(f"- also: {f['cx_code'] or '-'} {f['fault']} at frame {f['frame']}{shown}: {_esc(f['summary'])}")
         if len(c["findings"]) > MD_FINDINGS:
             out.append(f"- and {len(c['findings']) - MD_FINDINGS} more findings in the JSON report")
         for f in c.get("warnings") or []:
-            out.append(f"- warning (nothing broke): {f['fault']} at frame {f['frame']}: {_esc(f['summary'])}")
+            shown = f" ({_filters(f)})" if _filters(f) else ""
+            out.append(f"- warning (nothing broke): {f['fault']} at frame {f['frame']}{shown}: {_esc(f['summary'])}")
         for code in c["reported_codes"]:
             out.append(
                 f"- charger reported {_esc(code['cx_code'] or code['code'])} at frame {code['frame']} "

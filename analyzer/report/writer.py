@@ -58,10 +58,12 @@ def run_analyze(
     keylog_files: Sequence[str] = (),
     quiet: bool = False,
     chargers: Sequence[str] = (),
+    annotate: str | None = None,
 ) -> int:
     """With ``chargers`` (``--charger``), each report keeps only the chargers named: one capture must have every
     one (else a usage error naming its chargers); of several captures, one without any is skipped with a line
-    naming its chargers, and a value that names no charger in any capture is a usage error."""
+    naming its chargers, and a value that names no charger in any capture is a usage error. With ``annotate``
+    (one capture), the capture is written back there as pcapng with the report's findings as packet comments."""
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
@@ -72,7 +74,7 @@ def run_analyze(
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo, pick)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, pick, annotate)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
@@ -122,6 +124,7 @@ def _analyze_one(
     used: set[str],
     echo: Callable[[str], None],
     pick: _Pick | None = None,
+    annotate: str | None = None,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -154,6 +157,8 @@ def _analyze_one(
         status = EXIT_UNREADABLE  # damaged before its first packet: nothing could be read (the report says why)
     if analysis.internal_error is not None:  # the report of what was read is still written, with the warning
         status = _internal(analysis.internal_error, cap, echo)
+    if annotate is not None:
+        _annotate(cap, report, annotate, echo)
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -172,6 +177,17 @@ def _analyze_one(
         written.append(write_report_text(text, out_dir, stem, fmt))
     echo(f"{cap}: {_headline(report)} → {', '.join(written) or 'no report written'}")
     return status
+
+
+def _annotate(cap: str, report: dict, out: str, echo: Callable[[str], None]) -> None:
+    """``--annotate``: the capture back as pcapng with the findings as packet comments (``OutputError`` when it
+    cannot be written: the run stops with exit status 2, as for ``-o``)."""
+    from analyzer.report.annotate import write_annotated
+
+    done = write_annotated(cap, report, out)
+    for w in done.warnings:
+        echo(f"warning: {cap}: --annotate: {w}")
+    echo(f"{cap}: annotated capture → {done.path} ({done.commented} of {done.packets} frames commented)")
 
 
 def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:
