@@ -7,6 +7,7 @@ Pure encoding, no I/O; ``analyzer.capture.pcapng_writer`` puts them in a stream.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ IF_TSRESOL = 9
 TSRESOL_NS = 9  # if_tsresol 9: timestamps in nanoseconds (10^-9 s)
 MAX_OPTION = 0xFFFF  # an option's length field is 16 bits
 MAX_TS = (1 << 64) - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _pad(data: bytes) -> bytes:
@@ -39,7 +41,7 @@ def options(items: Iterable[tuple[int, bytes]]) -> bytes:
 def text(s: str) -> bytes:
     """An option's UTF-8 text (a lone surrogate from a hostile capture string becomes U+FFFD), cut to fit an
     option without splitting a character."""
-    raw = s.encode("utf-8", "replace")
+    raw = _SURROGATE.sub("\ufffd", s).encode("utf-8")
     if len(raw) > MAX_OPTION:
         raw = raw[:MAX_OPTION].decode("utf-8", "ignore").encode("utf-8")
     return raw
