@@ -280,6 +280,8 @@ class Flow:
         if halves is not None:
             self.halves = (_summary(halves[0]), _summary(halves[1]))  # type: ignore[arg-type]
         self.last_letters = RELEASED_LETTERS
+        self.ws_base = None  # a conversation worth remembering was remembered before (``FlowTable._retire``)
+        self.ws_open = False
 
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
@@ -638,11 +640,11 @@ class FlowTable:
         ``remember``, its Wireshark conversation is kept for a later packet of it."""
         self._finish(flow, frame, ts)
         live = self.live
-        if remember and flow.stream is not None:
-            key = flow.keys[0]
-            d = live[key][1]
+        own = live.get(flow.keys[0]) if flow.keys else None
+        if remember and flow.stream is not None and own is not None and own[0] is flow:
+            d = own[1]
             base = flow.ws_base or (UNSET, UNSET)
-            self.streams.remember(key, flow.stream, base[d], base[1 - d], frame)
+            self.streams.remember(flow.keys[0], flow.stream, base[d], base[1 - d], frame)
         for k in flow.keys:
             hit = live.get(k)
             if hit is not None and hit[0] is flow:
