@@ -79,9 +79,10 @@ def timeline_json(result: TimelineResult, redact: bool = True, view: ChargerView
         yield dumps(row, separators=(",", ":")) + "\n"
 
 
-def timeline_table(result: TimelineResult, width: int = 160, view: ChargerView | None = None) -> str:
+def timeline_table(result: TimelineResult, width: int = 180, view: ChargerView | None = None) -> str:
     """One line per event: time, frame, Wireshark stream (``tcp 3``: ``tcp.stream eq 3``), the charger its flow
-    belongs to, layer, event and summary (cut to ``width``)."""
+    belongs to, layer, event and summary (cut to ``width``: the 160 columns the table had before its stream and
+    charger columns, and room for them)."""
     owner = view.owner if view is not None else {}
     rows = []
     for e in shown_events(result, view):
