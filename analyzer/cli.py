@@ -226,7 +226,8 @@ def analyze(
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
     For each charger in CAPTURE: the verdict, the root cause with its fault id, frame and ChargeX MREC code, the
-    evidence and what to do. Writes DIR/<capture name>.html, .json and .md.
+    evidence and what to do. Writes DIR/<capture name>.html, .json and .md. Each finding and evidence item gives
+    the Wireshark display filters of its frame and connection (frame.number == 12, tcp.stream eq 3).
 
     Example: ghostcap analyze captures/tls12_cert_not_yet_valid.pcap -o reports/
     """
