@@ -35,6 +35,9 @@ class Budgets:
       dropped and counted.
     - ``datagrams_in_flight``: IP datagrams waiting for missing fragments at once; past it the oldest is dropped.
     - ``fragment_bytes_in_flight``: fragment bytes waiting at once; past it the oldest datagrams are dropped.
+    - ``remembered_conversations``: ended TCP/UDP conversations remembered for Wireshark's stream numbers
+      (``analyzer.flows.streams``: a later packet of one continues its ``tcp.stream``/``udp.stream``); past it the
+      oldest tenth is forgotten, and stream numbers from then on may differ from Wireshark's.
     """
 
     live_flows: int = 100_000
@@ -44,6 +47,7 @@ class Budgets:
     fragments_per_datagram: int = 128
     datagrams_in_flight: int = 4096
     fragment_bytes_in_flight: int = 32 << 20
+    remembered_conversations: int = 1_000_000
 
 
 DEFAULT_BUDGETS = Budgets()
@@ -103,3 +107,5 @@ VERIFY_FRAMES = 256
 VERIFY_TIMEOUT_S = 120.0
 VERIFY_PROBE_TIMEOUT_S = 10.0  # ``tshark -v``
 VERIFY_REAP_TIMEOUT_S = 10.0  # a killed tshark to exit
+# --charger: chargers named in the one-line message for a charger the capture does not have
+CHARGERS_NAMED = 20

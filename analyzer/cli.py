@@ -60,6 +60,24 @@ def capture_problem(e: AnalyzerError | OSError) -> CaptureUnreadable:
     return CaptureUnreadable(str(e))
 
 
+def _charger_option(help_text: str):  # type: ignore[no-untyped-def]
+    return click.option("--charger", "chargers", multiple=True, metavar="ID|ADDRESS", help=help_text)
+
+
+SHOW_CHARGER = _charger_option(
+    "Show only this charger's flows (its address at either end): its station id or address, as analyze names "
+    "it; repeatable. A charger the capture does not have: exit status 2."
+)
+
+
+def _unknown_charger(message: str) -> None:
+    """``--charger`` names no charger of the capture: one line naming those it has, exit status 2."""
+    from analyzer.errors import EXIT_USAGE
+
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
 class _Commands(click.Group):
     """The one place that decides the exit status of an unexpected error, for every command: an exception that
     is not a usage error, an ``AnalyzerError`` or ``OSError`` the command reports itself, or an interruption is a
@@ -121,26 +139,35 @@ ghostcap: please report it). Every error is one line on standard error."""
     help="Output format (ndjson: one JSON object per flow and line).",
 )
 @KEYLOG_OPTION
-def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
+@SHOW_CHARGER
+def flows(capture: str, fmt: str, keylogs: tuple[str, ...], chargers: tuple[str, ...]) -> None:
     """List the flows rebuilt from CAPTURE (pcap/pcapng, compressed or not, or - for stdin).
 
-    Shows client, server, packets and bytes each way, TCP state and history (Zeek-style letters: upper case
-    from the client) and anomalies with the frame where each first shows.
+    Shows Wireshark's stream number (tcp.stream / udp.stream), client, server, packets and bytes each way, TCP
+    state and history (Zeek-style letters: upper case from the client) and anomalies with the frame where each
+    first shows.
 
     With --keylog (or keys embedded in the capture) each TLS flow also shows whether it was decrypted.
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
+    from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.flows import flows_json, flows_ndjson, flows_table
 
     try:
-        if keylogs:
+        if keylogs or chargers:
             from analyzer.engine import build_timeline
 
             built = build_timeline(capture, keylogs)
-            result = FlowsResult(built.capture, built.flows, built.orphan_icmp, tls_status(built.timeline))
+            kept, orphans = built.flows, built.orphan_icmp
+            if chargers:
+                view = charger_view(built.timeline, capture, chargers)
+                kept, orphans = [f for f in kept if view.keeps(built.timeline.flows[f.id])], []
+            result = FlowsResult(built.capture, kept, orphans, tls_status(built.timeline) if keylogs else None)
         else:
             result = rebuild_flows(capture)
+    except UnknownCharger as e:
+        _unknown_charger(str(e))
     except (AnalyzerError, OSError) as e:
         raise capture_problem(e) from None
     for w in result.capture.warnings:
@@ -165,35 +192,61 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...]) -> None:
 )
 @KEYLOG_OPTION
 @click.option("--show-tokens", is_flag=True, help="Show idTokens in OCPP payloads (hidden by default).")
-def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool) -> None:
+@SHOW_CHARGER
+def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool, chargers: tuple[str, ...]) -> None:
     """Decode CAPTURE and print one timeline of DNS, TCP, TLS, HTTP, WebSocket and OCPP events.
 
-    Each line: capture time, frame number (as Wireshark numbers it), layer, event and a one-line summary.
-    Lines are printed as the capture is read, in frame order (a connection's end comes when it ends; an event
-    that arrives too late for its place is printed at once, with its frame number); memory stays flat.
+    Each line: capture time, frame number (as Wireshark numbers it), Wireshark's stream (tcp 3 is the display
+    filter tcp.stream eq 3), the charger the flow belongs to, layer, event and a one-line summary. Lines are
+    printed as the capture is read, in frame order (a connection's end comes when it ends; an event that arrives
+    too late for its place is printed at once, with its frame number); memory stays flat. The charger column then
+    shows the station id a connection's WebSocket upgrade names; with --charger, which needs the whole capture's
+    chargers, the timeline is printed once the capture is read.
 
     Example: ghostcap timeline captures/ocpp_boot_callerror.pcap
     """
     from analyzer.engine import build_timeline
     from analyzer.events.base import Event
-    from analyzer.report.timeline_out import event_json, event_line, table_header
+    from analyzer.report.charger_view import UnknownCharger, charger_view
+    from analyzer.report.timeline_out import event_json, event_line, table_header, timeline_json, timeline_table
     from analyzer.timeline.stream import EventStream
+
+    if chargers:  # the chargers are known once the whole capture is read: no streaming
+        try:
+            result = build_timeline(capture, keylogs)
+            view = charger_view(result.timeline, capture, chargers)
+        except UnknownCharger as e:
+            _unknown_charger(str(e))
+        except (AnalyzerError, OSError) as e:
+            raise capture_problem(e) from None
+        for w in result.capture.warnings:
+            click.echo(f"warning: {w}", err=True)
+        if fmt == "table":
+            click.echo(timeline_table(result, view=view), nl=False)
+        else:
+            sys.stdout.writelines(timeline_json(result, redact=not show_tokens, view=view))
+        return
 
     out = sys.stdout
     if fmt == "table":
         started = False
 
-        def write(e: Event) -> None:
+        def write(e: Event, stream_filter: str | None, charger: str | None) -> None:
             nonlocal started
             if not started:  # the header with the first line: nothing on stdout when the capture cannot be read
                 started = True
                 out.write(table_header())
-            out.write(event_line(e))
+            out.write(event_line(e, stream_filter, charger))
 
         stream = EventStream(write)
     else:
         redact = not show_tokens
-        stream = EventStream(lambda e: out.write(event_json(e, redact)))
+
+        def write_json(e: Event, stream_filter: str | None, charger: str | None) -> None:
+            number = int(stream_filter.rsplit(" ", 1)[1]) if stream_filter else None
+            out.write(event_json(e, redact, (number, stream_filter), charger))
+
+        stream = EventStream(write_json)
     try:
         result = build_timeline(capture, keylogs, stream)
     except BrokenPipeError:
@@ -213,9 +266,10 @@ on standard error (-q keeps only errors there). With -o - the JSON report goes t
 per-charger lines to standard error.
 
 Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be written
-where -o says); 3 a capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was
-found); 5 internal error (a bug in ghostcap: please report it). With several captures the most severe status wins
-(5, then 3, then 1, then 4). Every error is one line on standard error."""
+where -o or --annotate says; a --charger the capture does not have); 3 a capture could not be read; 4 no fault,
+but a verdict is inconclusive (or no charger was found); 5 internal error (a bug in ghostcap: please report it).
+With several captures the most severe status wins (5, then 3, then 2, then 1, then 4). Every error is one line on
+standard error."""
 
 DEFAULT_FORMATS = "html,json,md"
 
@@ -252,6 +306,17 @@ DEFAULT_FORMATS = "html,json,md"
     help="Ask tshark (through pyshark) to dissect the frames each root cause and its evidence name, and report "
     "where it agrees (TLS alert, DNS rcode, HTTP status, close code, OCPP message, TCP flags).",
 )
+@_charger_option(
+    "Report only this charger: its station id or address; repeatable. One capture must have it (else exit status "
+    "2, naming the chargers it has); of several captures, those without it are skipped."
+)
+@click.option(
+    "--annotate",
+    metavar="OUT.pcapng",
+    help="Also write CAPTURE back as pcapng with a packet comment (ghostcap's verdict, fault, CX code, who acts) "
+    "on every frame a finding or its evidence names; one capture file (not stdin). Wireshark shows the comments; "
+    "tshark -Y frame.comment lists them.",
+)
 def analyze(
     captures: tuple[str, ...],
     out_dir: str,
@@ -261,11 +326,15 @@ def analyze(
     show_tokens: bool,
     quiet: bool,
     verify: bool,
+    chargers: tuple[str, ...],
+    annotate: str | None,
 ) -> None:
     """Find where each charger's handshake with its CSMS failed, and write a report per capture.
 
     For each charger in CAPTURE: the verdict, the root cause with its fault id, frame and ChargeX MREC code, the
-    evidence and what to do. Writes DIR/<capture name>.html, .json and .md, and prints one line per charger.
+    evidence and what to do. Writes DIR/<capture name>.html, .json and .md, and prints one line per charger. Each
+    finding and evidence item gives the Wireshark display filters of its frame and connection (frame.number == 12,
+    tcp.stream eq 3).
 
     Example: ghostcap analyze captures/tls12_cert_not_yet_valid.pcap -o reports/
     """
@@ -276,6 +345,8 @@ def analyze(
     bad = [f for f in fmts if f not in ("html", "json", "md")]
     if bad or not fmts:
         raise click.UsageError(f"unknown report format {', '.join(bad) or '(none)'}: use html, json, md")
+    if annotate is not None and (len(captures) != 1 or captures[0] == "-"):
+        raise click.UsageError("--annotate writes one capture back: give it one capture file (not standard input)")
     if to_stdout and fmts != ["json"]:
         raise click.UsageError("-o - prints the JSON report: leave out --format or give --format json")
     if to_stdout and len(captures) != 1:
@@ -304,6 +375,8 @@ def analyze(
         quiet=quiet,
         verify=verify,
         line=message if to_stdout else click.echo,
+        chargers=chargers,
+        annotate=annotate,
     )
     sys.exit(status)
 

@@ -104,6 +104,13 @@ def budget_warnings(table: FlowTable) -> list[str]:
             f"{table.released_early} idle flows released early to stay within the flow budget of {b.live_flows} "
             "live flows (each was summarised as if it had timed out; a later packet of one starts a new flow)"
         )
+    streams = table.streams
+    if streams.forgotten:
+        out.append(
+            f"{streams.forgotten} ended conversations forgotten to stay within the budget of "
+            f"{b.remembered_conversations}: tcp.stream/udp.stream numbers from frame {streams.forgot_at} on may "
+            "differ from Wireshark's"
+        )
     pool = table.pool
     if pool.limit_gaps:
         out.append(
@@ -165,11 +172,21 @@ class _Dispatch:
         )
         if isinstance(keeper, EventKeeper):
             keeper.endpoints = self._endpoints
+        elif keeper is not None:
+            keeper.stream_of = self._stream_of
 
     def _to_keeper(self, e: Event) -> None:
         if e.layer == "tls":
             self.tally.add(e)
         self.keeper.add(e)  # type: ignore[union-attr]
+
+    def _stream_of(self, fid: int) -> str | None:
+        """A live flow's Wireshark stream as a display filter (``tcp.stream eq 3``)."""
+        flows = self.table.flows
+        flow = flows.get(fid) if isinstance(flows, dict) else flows[fid] if fid < len(flows) else None
+        if flow is None or flow.stream is None:
+            return None
+        return f"{flow.proto_name}.stream eq {flow.stream}"
 
     def _endpoints(self, fid: int) -> tuple[str, int, str, int] | None:
         flows = self.table.flows
@@ -371,6 +388,7 @@ def _flow_info(f: Flow) -> FlowInfo:
         last_ns=f.last_ns,
         state=f.state,
         history=f.history,
+        stream=f.stream,
     )
 
 

@@ -33,8 +33,9 @@ def test_flows_table() -> None:
     assert res.exit_code == 0
     lines = res.output.splitlines()
     assert lines[0] == "zeek__missing-syn.pcap: pcap, EN10MB, 21 packets, 1 flows"
-    assert lines[2].split()[:4] == ["#", "proto", "client", "server"]
+    assert lines[2].split()[:5] == ["#", "stream", "proto", "client", "server"]
     assert lines[3].split() == [
+        "0",
         "0",
         "tcp",
         "141.42.64.125:56730",
@@ -110,10 +111,10 @@ def test_timeline_table_shows_the_callerror_frame() -> None:
     res = invoke("timeline", str(LAB / "ocpp_boot_callerror.pcap"))
     assert res.exit_code == 0
     lines = res.output.splitlines()
-    assert lines[0].split()[:5] == ["time", "(UTC)", "frame", "layer", "event"]
+    assert lines[0].split()[:7] == ["time", "(UTC)", "frame", "stream", "charger", "layer", "event"]
     errors = [ln for ln in lines if " ocpp.call_error " in ln]
     assert len(errors) == 1
-    assert errors[0].split()[1] == "13"
+    assert errors[0].split()[1:5] == ["13", "tcp", "0", "CP-WHISKEY-40"]
 
 
 def test_timeline_json_lines_carry_fields_and_hide_tokens() -> None:

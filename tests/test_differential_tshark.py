@@ -28,10 +28,17 @@ def test_the_external_captures_are_there() -> None:
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=capture_id)
-def test_frames_and_timestamps_match_tshark(path: Path) -> None:
+def test_frames_timestamps_and_stream_numbers_match_tshark(path: Path) -> None:
+    """Frames and their timestamps; and every flow's ``stream`` is tshark's tcp.stream / udp.stream of its first
+    frame (``analyzer.flows.streams``): the number a display filter such as ``tcp.stream eq 3`` needs."""
+    theirs = tshark_oracle.frames(path)
     with open_capture(path) as cap:
         ours = [ts for ts, _lt, _data, _orig in cap.reader.records()]
-    assert ours == tshark_oracle.frame_times_ns(path)
+    assert ours == [ts for ts, _tcp, _udp in theirs]
+    for flow in rebuild_flows(path).flows:
+        _ts, tcp, udp = theirs[flow.first_frame - 1]
+        want = {"tcp": tcp, "udp": udp}.get(flow.proto_name)
+        assert flow.stream == want, f"flow {flow.id} ({flow.proto_name}, frame {flow.first_frame})"
 
 
 def render_streams(path: Path) -> tuple[dict[tuple[int, str, int], bytes], dict[int, int]]:

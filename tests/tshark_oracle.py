@@ -84,3 +84,41 @@ def tls_streams(path: Path, keylog: Path | None, tls_ports: list[int]) -> dict[i
         args += ["-z", f"follow,tls,raw,{idx}"]
     _parse_follow(_run(args), streams)
     return streams
+
+
+def frames(path: Path) -> list[tuple[int, int | None, int | None]]:
+    """Every frame as (timestamp ns, tcp.stream, udp.stream), in order (a stream None where the frame has none; the
+    first value where a frame has several, as a tunnel's would)."""
+    out = _run(["-r", str(path), "-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.stream", "-e", "udp.stream"])
+    rows = []
+    for line in out.splitlines():
+        if not line:
+            continue
+        ts, tcp, udp = ([*line.split("\t"), "", ""])[:3]
+        first = [int(v.split(",")[0]) if v else None for v in (tcp, udp)]
+        rows.append((int(Decimal(ts) * 1_000_000_000), first[0], first[1]))
+    return rows
+
+
+def frame_streams(path: Path) -> dict[int, tuple[int | None, int | None]]:
+    """frame number → (tcp.stream, udp.stream) as tshark numbers them."""
+    return {i: (tcp, udp) for i, (_ts, tcp, udp) in enumerate(frames(path), 1)}
+
+
+def selected_frames(path: Path, display_filter: str, *options: str) -> list[int]:
+    """The frames ``tshark -r PATH -Y FILTER`` selects."""
+    out = _run(["-r", str(path), *options, "-Y", display_filter, "-T", "fields", "-e", "frame.number"])
+    return [int(x) for x in out.split()]
+
+
+def comments(path: Path) -> dict[int, list[str]]:
+    """frame number → its packet comments, as ``tshark -Y frame.comment -T fields -e frame.comment`` prints them."""
+    out = _run(
+        ["-r", str(path), "-Y", "frame.comment", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=\x1f",
+         "-e", "frame.number", "-e", "frame.comment"]
+    )  # fmt: skip
+    rows: dict[int, list[str]] = {}
+    for line in out.splitlines():
+        frame, _, text = line.partition("\t")
+        rows[int(frame)] = text.split("\x1f")
+    return rows

@@ -24,6 +24,7 @@ from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
 from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
+from analyzer.flows.streams import UNSET, Conversation, StreamNumbers, seen, syn_starts_new_stream
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -153,7 +154,10 @@ class Flow:
         "payload_bytes",
         "proto",
         "rst_first",
+        "stream",
         "syn_isn",
+        "ws_base",
+        "ws_open",
     )
 
     def __init__(
@@ -177,6 +181,10 @@ class Flow:
         self.closed = False
         self._anomalies: dict[str, Anomaly] | None = None
         self.keys: tuple[tuple[int, bytes], ...] = ()  # its keys in ``FlowTable.live`` while it is live
+        # Wireshark's tcp.stream / udp.stream (``analyzer.flows.streams``); None for other protocols
+        self.stream: int | None = None
+        self.ws_base: list[int] | None = None  # TCP: Wireshark's base sequence number per direction
+        self.ws_open = False  # a base is still unknown
 
     @property
     def client(self) -> Endpoint:
@@ -272,6 +280,8 @@ class Flow:
         if halves is not None:
             self.halves = (_summary(halves[0]), _summary(halves[1]))  # type: ignore[arg-type]
         self.last_letters = RELEASED_LETTERS
+        self.ws_base = None  # a conversation worth remembering was remembered before (``FlowTable._retire``)
+        self.ws_open = False
 
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
@@ -343,6 +353,7 @@ class FlowTable:
         self.pool = BufferPool(budgets)  # out-of-order TCP buffering, shared by every direction
         self.live_count = 0  # live flows (``live`` holds two keys for most)
         self.released_early = 0  # flows finished early to stay within ``budgets.live_flows``
+        self.streams = StreamNumbers(budgets.remembered_conversations)  # Wireshark's stream numbers
         self._next_sweep = SWEEP_EVERY
         self._now = 0
 
@@ -388,8 +399,13 @@ class FlowTable:
         hit = self.live.get(key)
         syn_ack = flags & (SYN | ACK)
         if hit is None or (syn_ack == SYN and self._is_new_connection(hit, seq)):
+            prior: Conversation | None
             if hit is not None:
-                self._retire(hit[0], frame, ts)
+                old, od = hit
+                prior = (old.stream, old.ws_base[od], old.ws_base[1 - od])  # type: ignore[arg-type,index]
+                self._retire(old, frame, ts, remember=False)
+            else:
+                prior = self.streams.recall(key, (TCP, dst + src + l4[2:4] + l4[:2]))
             if syn_ack == SYN:
                 to_server = True
             elif syn_ack == SYN | ACK:
@@ -397,9 +413,12 @@ class FlowTable:
             else:
                 to_server = server_is_dst(sport, dport)
             hit = self._new_flow(TCP, src, dst, sport, dport, to_server, frame, ts, key)
+            self._tcp_stream(hit, prior, flags, seq)
             if not flags & SYN:
                 hit[0].note("tcp.no_handshake", frame, None, "the capture starts after the connection was set up")
         flow, d = hit
+        if flow.ws_open:
+            flow.ws_open = not seen(flow.ws_base, d, flags, seq, ack)  # type: ignore[arg-type]
         flow.last_frame = frame
         flow.last_ns = ts
         flow.packets[d] += 1
@@ -482,6 +501,19 @@ class FlowTable:
         elif not flow.closed:
             self._close_if_complete(flow, frame, ts)
 
+    def _tcp_stream(self, hit: tuple[Flow, int], prior: Conversation | None, flags: int, seq: int) -> None:
+        """A new TCP flow's Wireshark stream: the conversation it continues (``prior``, in the direction of its
+        first packet), unless that packet opens a new one."""
+        flow, d = hit
+        base = [UNSET, UNSET]
+        if prior is None or syn_starts_new_stream(flags, seq, prior[1]):
+            flow.stream = self.streams.number(TCP)
+        else:
+            flow.stream = prior[0]
+            base[d], base[1 - d] = prior[1], prior[2]
+        flow.ws_base = base
+        flow.ws_open = True
+
     def _close_if_complete(self, flow: Flow, frame: int, ts: int) -> None:
         halves = flow.halves
         if halves[0].complete and halves[1].complete:  # type: ignore[index]
@@ -521,7 +553,9 @@ class FlowTable:
         hit = self.live.get(key)
         if hit is None:
             sport, dport = l4[0] << 8 | l4[1], l4[2] << 8 | l4[3]
+            prior = self.streams.recall(key, (UDP, dst + src + l4[2:4] + l4[:2]))
             hit = self._new_flow(UDP, src, dst, sport, dport, server_is_dst(sport, dport), frame, ts, key)
+            hit[0].stream = self.streams.number(UDP) if prior is None else prior[0]
         flow, d = hit
         flow.last_frame = frame
         flow.last_ns = ts
@@ -555,6 +589,9 @@ class FlowTable:
                 if self.on_icmp is not None:
                     self.on_icmp(flow, d, frame, ts, f"{reason} from {reporter}", "unreachable" in kind)
                 return
+            if qproto == UDP:
+                rkey = (UDP, qdst + qsrc + key[1][-2:] + key[1][-4:-2])
+                self.streams.quoted_udp(key, rkey, frame)
         self.orphan_icmp.append((frame, f"{reason} from {reporter}"))
 
     def _other(self, frame: int, ts: int, proto: int, src: bytes, dst: bytes, wire: int) -> None:
@@ -607,10 +644,16 @@ class FlowTable:
             self._release_oldest(frame, ts, keep=flow)
         return flow, d
 
-    def _retire(self, flow: Flow, frame: int, ts: int) -> None:
-        """Finish a live flow and take it out of ``live`` (by its own keys: never a scan of the table)."""
+    def _retire(self, flow: Flow, frame: int, ts: int, remember: bool = True) -> None:
+        """Finish a live flow and take it out of ``live`` (by its own keys: never a scan of the table); with
+        ``remember``, its Wireshark conversation is kept for a later packet of it."""
         self._finish(flow, frame, ts)
         live = self.live
+        own = live.get(flow.keys[0]) if flow.keys else None
+        if remember and flow.stream is not None and own is not None and own[0] is flow:
+            d = own[1]
+            base = flow.ws_base or (UNSET, UNSET)
+            self.streams.remember(flow.keys[0], flow.stream, base[d], base[1 - d], frame)
         for k in flow.keys:
             hit = live.get(k)
             if hit is not None and hit[0] is flow:

@@ -32,6 +32,7 @@ from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import redact_tokens
 from analyzer.report.flows import capture_dict
+from analyzer.report.wireshark import FrameFlows
 from analyzer.timefmt import iso_utc
 
 REPORT_SCHEMA = "ghostcap.report/1"
@@ -49,11 +50,12 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     complete = len(shown) <= TIMELINE_FULL_EVENTS and not dropped
     focus = {} if complete else {id(r): pointed_frames(r) for r in a.results}
     kept = shown if complete else bounded_timeline(shown, a.results, focus, owner)
+    loc = FrameFlows(a.timeline, named_frames(a.results))
     return {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": cap,
-        "chargers": [_charger(r, redact, None if complete else focus[id(r)], thinned) for r in a.results],
+        "chargers": [_charger(r, redact, None if complete else focus[id(r)], thinned, loc) for r in a.results],
         "others": [_other(o) for o in a.others],
         "timeline": [_row(e, owner) for e in kept],
         "timeline_complete": complete,
@@ -75,6 +77,17 @@ def pointed_frames(r: ChargerResult) -> set[int]:
     for row in _attempts(r)["attempts"]:
         out.update((row["first_frame"], row["last_frame"]))
     out.update(e.frame for e in r.charger.events if e.kind == "ocpp.reported_code")
+    return out
+
+
+def named_frames(results: list[ChargerResult]) -> set[int]:
+    """The frames the findings and their evidence name (each gets its Wireshark display filters)."""
+    out: set[int] = set()
+    for r in results:
+        for f in [r.root_cause, *r.findings, *r.warnings, *r.undecided]:
+            if f is not None:
+                out.add(f.frame)
+                out.update(e.frame for e in f.evidence)
     return out
 
 
@@ -139,8 +152,10 @@ def _charger(
     redact: Callable[[Any], Any],
     focus: set[int] | None = None,
     thinned: dict[int | None, dict[str, int]] | None = None,
+    loc: FrameFlows | None = None,
 ) -> dict[str, Any]:
     ch = r.charger
+    where = _Where(loc, ch.flow_ids + ch.dns_flow_ids)
     gone: dict[str, int] = {}  # events of its connections dropped while reading, by kind
     for fid in ch.flow_ids:
         for kind, n in (thinned or {}).get(fid, {}).items():
@@ -164,11 +179,11 @@ def _charger(
         "verdict_reason": r.reason or None,
         "site_visit": r.site_visit,
         "connected_at_end": r.connected_at_end,
-        "root_cause": _root(r.root_cause) if r.root_cause else None,
-        "findings": [_short(f) for f in r.findings],
-        "warnings": [_short(f) for f in r.warnings],
-        **_attempts(r),
-        "undecided": [_short(f) for f in r.undecided],
+        "root_cause": _root(r.root_cause, where) if r.root_cause else None,
+        "findings": [_short(f, where) for f in r.findings],
+        "warnings": [_short(f, where) for f in r.warnings],
+        **_attempts(r, loc),
+        "undecided": [_short(f, where) for f in r.undecided],
         "reported_codes": reported,
         "clock": {
             "charger_offset_s": _s(clock.charger_offset_ns),
@@ -321,7 +336,8 @@ def cx_of(f: Finding) -> str | None:
     return f.cx_code or (FAULTS[f.fault].cx_code if f.fault in FAULTS else None)
 
 
-def _attempts(r: ChargerResult) -> dict[str, Any]:
+def _attempts(r: ChargerResult, loc: FrameFlows | None = None) -> dict[str, Any]:
+    flows = loc.tl.flows if loc is not None else {}
     rows = [
         {
             "kind": a.kind,
@@ -334,6 +350,7 @@ def _attempts(r: ChargerResult) -> dict[str, Any]:
             "code": a.code,
             "before_capture": a.before_capture,
             "summary": a.describe(),
+            "stream_filter": flows[a.flow_id].stream_filter if a.flow_id in flows else None,
         }
         for a in r.attempts
     ]
@@ -373,13 +390,26 @@ def _who(f: Finding) -> dict[str, Any]:
     }
 
 
-def _root(f: Finding) -> dict[str, Any]:
+class _Where:
+    """A charger's findings and evidence with their Wireshark display filters (``report.wireshark``)."""
+
+    def __init__(self, loc: FrameFlows | None, flow_ids: list[int]) -> None:
+        self.loc = loc
+        self.flow_ids = flow_ids
+
+    def __call__(self, frame: int, flow_id: int | None = None) -> dict[str, str | None]:
+        return self.loc.filters(frame, flow_id, self.flow_ids) if self.loc is not None else {}
+
+
+def _root(f: Finding, where: _Where | None = None) -> dict[str, Any]:
     fault = FAULTS.get(f.fault)
+    where = where or _Where(None, [])
     return {
         **_who(f),
         "fault": f.fault,
         "layer": fault.layer if fault else "ocpp",
         "frame": f.frame,
+        **where(f.frame, f.flow_id),
         "time": iso_utc(f.ts_ns),
         "cx_code": cx_of(f),
         "also_cx": list(f.also_cx),
@@ -387,16 +417,17 @@ def _root(f: Finding) -> dict[str, Any]:
         "inferred": f.inferred,
         "certain_with": f.certain_with,
         "summary": f.summary,
-        "evidence": [{"frame": e.frame, "what": e.what} for e in f.evidence],
+        "evidence": [{"frame": e.frame, "what": e.what, **where(e.frame, f.flow_id)} for e in f.evidence],
         "remediation": list(dict.fromkeys(f.remediation + (fault.remediation if fault else ()))),
     }
 
 
-def _short(f: Finding) -> dict[str, Any]:
+def _short(f: Finding, where: _Where | None = None) -> dict[str, Any]:
     return {
         **_who(f),
         "fault": f.fault,
         "frame": f.frame,
+        **(where or _Where(None, []))(f.frame, f.flow_id),
         "time": iso_utc(f.ts_ns),
         "cx_code": cx_of(f),
         "summary": f.summary,

@@ -29,9 +29,11 @@ def capture_dict(info: CaptureInfo) -> dict[str, Any]:
 
 
 def flow_dict(flow: Flow, tls: dict[int, tuple[str, str]] | None = None) -> dict[str, Any]:
-    """One flow; with ``tls`` (``FlowsResult.tls``, from ``--keylog``) also ``tls_decryption`` for TLS flows."""
+    """One flow; with ``tls`` (``FlowsResult.tls``, from ``--keylog``) also ``tls_decryption`` for TLS flows.
+    ``stream`` is Wireshark's ``tcp.stream``/``udp.stream`` index of the flow (None for other protocols)."""
     doc = {
         "id": flow.id,
+        "stream": flow.stream,
         "proto": flow.proto_name,
         "client": {"address": flow.client.address, "port": flow.client.port},
         "server": {"address": flow.server.address, "port": flow.server.port},
@@ -109,6 +111,7 @@ def flows_table(result: FlowsResult) -> str:
     rows = [
         (
             "#",
+            "stream",
             "proto",
             "client",
             "server",
@@ -127,6 +130,7 @@ def flows_table(result: FlowsResult) -> str:
         rows.append(
             (
                 str(f.id),
+                "-" if f.stream is None else str(f.stream),
                 f.proto_name,
                 str(f.client),
                 str(f.server),

@@ -285,6 +285,8 @@ def _charger(
             "layer": rc.get("layer"),
             "layer_title": LAYER_TITLE.get(rc.get("layer") or "", rc.get("layer")),
             "frame": rc.get("frame"),
+            "display_filter": rc.get("display_filter"),
+            "stream_filter": rc.get("stream_filter"),
             "time": _clock_text(rc_ns) or rc.get("time"),
             "rel": _rel(rc_ns, start),
             "cx_code": rc.get("cx_code"),
@@ -374,6 +376,8 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
         "inferred": bool(f.get("inferred")),
         "severity": f.get("severity"),
         "fix_side": f.get("fix_side"),
+        "display_filter": f.get("display_filter"),
+        "stream_filter": f.get("stream_filter"),
     }
 
 

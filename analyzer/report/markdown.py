@@ -110,14 +110,19 @@ def _described(c: dict[str, Any]) -> list[str]:
         out.append(f"### {name}: {c['verdict']}, {_esc(d.get('words', rc['fault']))}{inferred}")
         out.append("")
         out.extend(header_block(c))
+        if _filters(rc):
+            out.append(f"- **Wireshark:** {_filters(rc)}")
         out.append("")
         out.append(_esc(rc["summary"]))
         out.append("")
-        out.append("| frame | evidence |")
-        out.append("|---|---|")
-        out.extend(f"| {e['frame']} | {_esc(e['what'])} |" for e in rc["evidence"][:MD_EVIDENCE_ROWS])
+        out.append("| frame | evidence | Wireshark filter |")
+        out.append("|---|---|---|")
+        out.extend(
+            f"| {e['frame']} | {_esc(e['what'])} | {_filters(e, ' ') or '-'} |"
+            for e in rc["evidence"][:MD_EVIDENCE_ROWS]
+        )
         if len(rc["evidence"]) > MD_EVIDENCE_ROWS:
-            out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report |")
+            out.append(f"| … | {len(rc['evidence']) - MD_EVIDENCE_ROWS} more in the JSON report | |")
         out.append("")
         if c.get("verification"):
             out.append(f"Second opinion: {_esc(verification_text(c['verification']))}")
@@ -132,19 +137,32 @@ def _described(c: dict[str, Any]) -> list[str]:
     more = []
     for f in c["findings"][:MD_FINDINGS]:
         more.append(
-            f"- also: {cx_label(f['cx_code']) or 'no CX code'}, `{f['fault']}` at frame {f['frame']}: "
-            f"{_esc(f['summary'])}"
+            f"- also: {cx_label(f['cx_code']) or 'no CX code'}, `{f['fault']}` at frame {f['frame']}"
+            f"{_paren(_filters(f))}: {_esc(f['summary'])}"
         )
     if len(c["findings"]) > MD_FINDINGS:
         more.append(f"- and {len(c['findings']) - MD_FINDINGS} more findings in the JSON report")
     for f in c.get("warnings") or []:
-        more.append(f"- warning (nothing broke): `{f['fault']}` at frame {f['frame']}: {_esc(f['summary'])}")
+        more.append(
+            f"- warning (nothing broke): `{f['fault']}` at frame {f['frame']}{_paren(_filters(f))}: "
+            f"{_esc(f['summary'])}"
+        )
     for code in c["reported_codes"]:
         shown = cx_label(code["cx_code"]) if code["cx_code"] else code["code"]
         more.append(f"- charger reported {_esc(shown)} at frame {code['frame']} ({_esc(code['source'])})")
     if more:
         out.extend([*more, ""])
     return out
+
+
+def _paren(text: str) -> str:
+    return f" ({text})" if text else ""
+
+
+def _filters(item: dict[str, Any], sep: str = " · ") -> str:
+    """The Wireshark display filters of a finding or evidence item as code spans (``analyzer.report.wireshark``
+    writes them from numbers only: nothing in them needs escaping)."""
+    return sep.join(f"`{item[k]}`" for k in ("display_filter", "stream_filter") if item.get(k))
 
 
 def report_markdown(r: dict[str, Any]) -> str:

@@ -11,9 +11,10 @@ from analyzer.engine import TimelineResult
 from analyzer.events.base import Event
 from analyzer.events.ocpp import redact_text, redact_tokens
 from analyzer.jsontext import dumps, escape_surrogates
+from analyzer.report.charger_view import ChargerView
 from analyzer.timefmt import clock_utc, iso_utc
 
-HEADER = ("time (UTC)", "frame", "layer", "event", "summary")
+HEADER = ("time (UTC)", "frame", "stream", "charger", "layer", "event", "summary")
 
 
 def event_fields(e: Event) -> dict[str, Any]:
@@ -36,9 +37,28 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def event_json(e: Event, redact: bool = True) -> str:
-    """One event as one JSON line: its header, summary and fields (idTokens and secrets in OCPP payloads and
-    message texts redacted unless ``redact`` is false)."""
+def shown_events(result: TimelineResult, view: ChargerView | None = None) -> list[Event]:
+    """The events to print: all, or with ``--charger`` (``view.addresses``) those of the chosen chargers' flows."""
+    if view is None or view.addresses is None:
+        return result.timeline.events
+    flows = result.timeline.flows
+    return [e for e in result.timeline.events if e.flow_id in flows and view.keeps(flows[e.flow_id])]
+
+
+def _stream(result: TimelineResult, e: Event) -> tuple[int | None, str | None]:
+    f = result.timeline.flows.get(e.flow_id) if e.flow_id is not None else None
+    return (f.stream, f.stream_filter) if f is not None else (None, None)
+
+
+def event_json(
+    e: Event,
+    redact: bool = True,
+    stream: tuple[int | None, str | None] = (None, None),
+    charger: str | None = None,
+) -> str:
+    """One event as one JSON line: the event header (with Wireshark's stream of its flow and the charger the flow
+    belongs to, when known), its summary and its fields (idTokens and secrets in OCPP payloads and message texts
+    redacted unless ``redact`` is false)."""
     fields = event_fields(e)
     if redact:
         if "payload" in fields:
@@ -50,6 +70,9 @@ def event_json(e: Event, redact: bool = True) -> str:
         "time": iso_utc(e.ts_ns),
         "frame": e.frame,
         "flow": e.flow_id,
+        "stream": stream[0],
+        "stream_filter": stream[1],
+        "charger": charger,
         "direction": e.direction,
         "layer": e.layer,
         "event": e.kind,
@@ -59,31 +82,49 @@ def event_json(e: Event, redact: bool = True) -> str:
     return dumps(row, separators=(",", ":")) + "\n"
 
 
-def timeline_json(result: TimelineResult, redact: bool = True) -> Iterator[str]:
-    """One JSON object per line (``event_json``) for every event of the timeline."""
-    for e in result.timeline.events:
-        yield event_json(e, redact)
+def timeline_json(result: TimelineResult, redact: bool = True, view: ChargerView | None = None) -> Iterator[str]:
+    """One JSON object per line (``event_json``) for every event shown."""
+    owner = view.owner if view is not None else {}
+    for e in shown_events(result, view):
+        who = owner.get(e.flow_id) if e.flow_id is not None else None
+        yield event_json(e, redact, _stream(result, e), who)
 
 
 # the table's columns have fixed widths, so that ``ghostcap timeline`` prints each line as soon as it has it
-WIDTHS = (15, 7, 9, 22)
+WIDTHS = (15, 7, 9, 12, 9, 22)
 
 
 def table_header() -> str:
-    return "  ".join(h.ljust(w) for h, w in zip(HEADER[:4], WIDTHS, strict=True)) + "  " + HEADER[4] + "\n"
+    n = len(WIDTHS)
+    return "  ".join(h.ljust(w) for h, w in zip(HEADER[:n], WIDTHS, strict=True)) + "  " + HEADER[n] + "\n"
 
 
-def event_line(e: Event, width: int = 160) -> str:
-    cells = (clock_utc(e.ts_ns), str(e.frame), e.layer, e.kind)
+def event_line(e: Event, stream_filter: str | None = None, charger: str | None = None, width: int = 200) -> str:
+    """One line: time, frame, Wireshark stream (``tcp 3``: ``tcp.stream eq 3``), the charger its flow belongs to,
+    layer, event and summary (cut to ``width``)."""
+    cells = (
+        clock_utc(e.ts_ns),
+        str(e.frame),
+        stream_filter.replace(".stream eq ", " ") if stream_filter else "",
+        _one_line(charger or ""),
+        e.layer,
+        e.kind,
+    )
     text = _one_line(e.summary())
-    room = max(40, width - sum(WIDTHS) - 8)
+    room = max(40, width - sum(WIDTHS) - 2 * len(WIDTHS))
     if len(text) > room:
         text = text[: room - 1] + "…"
     return "  ".join(c.ljust(w) for c, w in zip(cells, WIDTHS, strict=True)) + "  " + text + "\n"
 
 
-def timeline_table(result: TimelineResult, width: int = 160) -> str:
-    return table_header() + "".join(event_line(e, width) for e in result.timeline.events)
+def timeline_table(result: TimelineResult, width: int = 200, view: ChargerView | None = None) -> str:
+    """The table (``event_line``) of every event shown, with its header."""
+    owner = view.owner if view is not None else {}
+    lines = [table_header()]
+    for e in shown_events(result, view):
+        who = owner.get(e.flow_id) if e.flow_id is not None else None
+        lines.append(event_line(e, _stream(result, e)[1], who, width))
+    return "".join(lines)
 
 
 def _one_line(s: str) -> str:

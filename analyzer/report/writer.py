@@ -22,8 +22,11 @@ from analyzer.report.dispatch import capture_lines
 if TYPE_CHECKING:
     from analyzer.engine import Analysis
 
+if TYPE_CHECKING:
+    from analyzer.engine import Analysis
+
 EXIT_HEALTHY, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INCONCLUSIVE = 0, 1, 3, 4
-SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most severe
+SEVERITY = [EXIT_HEALTHY, EXIT_INCONCLUSIVE, EXIT_FAULT, EXIT_USAGE, EXIT_UNREADABLE, EXIT_INTERNAL]  # least to most
 SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".pcapng", ".pcap", ".cap", ".dmp")
 
 
@@ -60,29 +63,69 @@ def run_analyze(
     quiet: bool = False,
     verify: bool = False,
     line: Callable[[str], None] | None = None,
+    chargers: Sequence[str] = (),
+    annotate: str | None = None,
 ) -> int:
     """Analyse each capture and write its reports; the exit status. ``echo`` takes the messages (errors,
     warnings, the files written); ``line`` the per-charger lines (``CAPTURE: CHARGER VERDICT ...``), ``echo``
-    too when not given."""
+    too when not given.
+
+    With ``chargers`` (``--charger``), each report keeps only the chargers named: one capture must have every
+    one (else a usage error naming its chargers); of several captures, one without any is skipped with a line
+    naming its chargers, and a value that names no charger in any capture is a usage error. With ``annotate``
+    (one capture), the capture is written back there as pcapng with the report's findings as packet comments."""
     say_line = line or echo
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
     used: set[str] = set()
     verifier = _verifier(echo) if verify else None
+    pick = _Pick(chargers, single=len(captures) == 1) if chargers else None
     try:
         if out_dir != "-":
             prepare_out_dir(out_dir)
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo, say_line, verifier)
+                status = _analyze_one(cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate)
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
     except OutputError as e:
         echo(f"error: {e}")
         return EXIT_USAGE
+    if pick is not None and not pick.single and pick.nowhere():
+        echo(f"error: no charger {', '.join(pick.nowhere())} in any of the {len(captures)} captures")
+        worst = max(worst, EXIT_USAGE, key=SEVERITY.index)
     return worst
+
+
+class _Pick:
+    """``--charger`` across the captures of one run: which values named a charger somewhere."""
+
+    def __init__(self, wanted: Sequence[str], single: bool) -> None:
+        self.wanted = list(dict.fromkeys(wanted))
+        self.single = single
+        self.found: set[str] = set()
+
+    def nowhere(self) -> list[str]:
+        return [v for v in self.wanted if v not in self.found]
+
+    def apply(self, analysis: Analysis, cap: str, echo: Callable[[str], None]) -> int | None:
+        """Keep the chargers named in ``analysis``; a status when the capture gets no report."""
+        from analyzer.diagnosis.pick import pick, unknown_line
+
+        every = [r.charger for r in analysis.results]
+        chosen, unknown = pick(every, self.wanted)
+        self.found.update(v for v in self.wanted if v not in unknown)
+        if self.single and unknown:
+            echo("error: " + unknown_line(cap, unknown, every))
+            return EXIT_USAGE
+        if not chosen:
+            echo(unknown_line(cap, unknown, every) + ": skipped")
+            return EXIT_HEALTHY
+        keep = {id(c) for c in chosen}
+        analysis.results = [r for r in analysis.results if id(r.charger) in keep]
+        return None
 
 
 def _analyze_one(
@@ -94,6 +137,8 @@ def _analyze_one(
     echo: Callable[[str], None],
     line: Callable[[str], None],
     verifier: Verifier | None = None,
+    pick: _Pick | None = None,
+    annotate: str | None = None,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -111,6 +156,10 @@ def _analyze_one(
         return EXIT_UNREADABLE
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line and go on with the next capture
         return _internal(e, cap, echo)
+    if pick is not None and analysis.internal_error is None:
+        skipped = pick.apply(analysis, cap, echo)
+        if skipped is not None:
+            return skipped
     try:
         report = report_dict(analysis)
     except Exception as e:  # noqa: BLE001
@@ -132,6 +181,8 @@ def _analyze_one(
         status = verify_failed
     for text in capture_lines(report):
         line(f"{cap}: {text}")
+    if annotate is not None:
+        _annotate(cap, report, annotate, echo)
     if out_dir == "-":
         try:
             text = dumps(report, indent=2) + "\n"
@@ -208,6 +259,17 @@ def located(capture: str, message: str) -> str:
             message = message[len(name) + 2 :]
             break
     return f"{'standard input' if capture == '-' else capture}: {message}"
+
+
+def _annotate(cap: str, report: dict, out: str, echo: Callable[[str], None]) -> None:
+    """``--annotate``: the capture back as pcapng with the findings as packet comments (``OutputError`` when it
+    cannot be written: the run stops with exit status 2, as for ``-o``)."""
+    from analyzer.report.annotate import write_annotated
+
+    done = write_annotated(cap, report, out)
+    for w in done.warnings:
+        echo(f"warning: {cap}: --annotate: {w}")
+    echo(f"{cap}: annotated capture → {done.path} ({done.commented} of {done.packets} frames commented)")
 
 
 def _internal(exc: BaseException, where: str, echo: Callable[[str], None]) -> int:

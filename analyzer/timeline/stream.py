@@ -10,6 +10,7 @@ once (its frame number says where it belongs). Memory stays flat whatever the ca
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable
 from itertools import count
 
@@ -17,11 +18,15 @@ from analyzer import budgets
 from analyzer.events.base import Event
 from analyzer.timeline.timeline import FlowInfo
 
+Write = Callable[[Event, "str | None", "str | None"], None]
+
 
 class EventStream:
-    """A keeper for ``engine.build_timeline`` that keeps nothing: ``write(event)`` gets every event, in order."""
+    """A keeper for ``engine.build_timeline`` that keeps nothing: ``write(event, stream_filter, charger)`` gets
+    every event, in order, with Wireshark's stream of its flow (``tcp.stream eq 3``) and the station id its
+    WebSocket upgrade names (the whole capture's charger population is not known while it is read)."""
 
-    def __init__(self, write: Callable[[Event], None], window: int = budgets.TIMELINE_REORDER) -> None:
+    def __init__(self, write: Write, window: int = budgets.TIMELINE_REORDER) -> None:
         self.write = write
         self.window = window
         self.heap: list[tuple[int, int, Event]] = []
@@ -30,14 +35,31 @@ class EventStream:
         self.late = 0  # events handed on after a later frame had been (they arrived beyond the window)
         self.last_frame = 0
         self.flows: dict[int, FlowInfo] = {}  # stays empty: nothing is kept
+        # a live flow's stream filter, set by the engine; per flow (stream filter, station id), kept until every
+        # event of an ended flow has left the window
+        self.stream_of: Callable[[int], str | None] = lambda fid: None
+        self.facts: dict[int, list[str | None]] = {}
+        self.added = 0
+        self.ending: deque[tuple[int, int]] = deque()
 
     def add(self, e: Event) -> None:
+        fid = e.flow_id
+        if fid is not None:
+            facts = self.facts.get(fid)
+            if facts is None:
+                facts = self.facts[fid] = [self.stream_of(fid), None]
+            if e.kind == "http.request" and facts[1] is None:
+                facts[1] = getattr(e, "station_id", None)
+        self.added += 1
+        while self.ending and self.ending[0][0] <= self.added:
+            self.facts.pop(self.ending.popleft()[1], None)
         heapq.heappush(self.heap, (e.frame, next(self.seq), e))
         if len(self.heap) > self.window:
             self._out(heapq.heappop(self.heap)[2])
 
     def finish(self, info: FlowInfo) -> None:
-        """A flow ended; nothing to keep."""
+        """A flow ended: its facts go once its last events have left the window."""
+        self.ending.append((self.added + self.window + 1, info.id))
 
     def close(self) -> None:
         while self.heap:
@@ -49,7 +71,8 @@ class EventStream:
         else:
             self.last_frame = e.frame
         self.written += 1
-        self.write(e)
+        facts = self.facts.get(e.flow_id) if e.flow_id is not None else None
+        self.write(e, *(facts or (None, None)))
 
     def events(self) -> list[Event]:
         return []

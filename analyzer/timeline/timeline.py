@@ -27,6 +27,12 @@ class FlowInfo:
     last_ns: int
     state: str
     history: str
+    stream: int | None = None  # Wireshark's tcp.stream / udp.stream (``analyzer.flows.streams``)
+
+    @property
+    def stream_filter(self) -> str | None:
+        """The Wireshark display filter of this flow's conversation (``tcp.stream eq 3``), None without one."""
+        return None if self.stream is None else f"{self.proto}.stream eq {self.stream}"
 
     @property
     def client(self) -> str:

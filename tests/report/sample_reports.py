@@ -140,7 +140,13 @@ def attempt(frame: int, reached: str, ended: str, by: str | None = None) -> dict
         "code": None,
         "before_capture": False,
         "summary": f"connection: reached {reached}, ended {ended}",
+        "stream_filter": f"tcp.stream eq {frame % 7}",
     }
+
+
+def filters(frame: int, stream: str | None = "tcp.stream eq 0") -> dict[str, str | None]:
+    """The Wireshark display filters a finding or evidence item carries (``analyzer.report.wireshark``)."""
+    return {"display_filter": f"frame.number == {frame}" if frame else None, "stream_filter": stream if frame else None}
 
 
 def who(fault: str, **kw: Any) -> dict[str, Any]:
@@ -161,6 +167,7 @@ def root(fault: str, layer: str, frame: int, at_ns: int, summary: str, **kw: Any
         "fault": fault,
         "layer": layer,
         "frame": frame,
+        **filters(frame, kw.get("stream", "tcp.stream eq 0")),
         "time": iso(at_ns),
         "cx_code": kw.get("cx_code", "CX013"),
         "also_cx": kw.get("also_cx", []),
@@ -168,7 +175,7 @@ def root(fault: str, layer: str, frame: int, at_ns: int, summary: str, **kw: Any
         "inferred": kw.get("inferred", False),
         "certain_with": kw.get("certain_with"),
         "summary": summary,
-        "evidence": [{"frame": f, "what": w} for f, w in kw.get("evidence", [])],
+        "evidence": [{"frame": f, "what": w, **filters(f)} for f, w in kw.get("evidence", [])],
         "remediation": kw.get("remediation", []),
     }
 
@@ -180,6 +187,7 @@ def short(
         **who(fault, **kw),
         "fault": fault,
         "frame": frame,
+        **filters(frame, kw.get("stream", "tcp.stream eq 0")),
         "time": iso(at_ns),
         "cx_code": cx,
         "summary": summary,

@@ -48,13 +48,15 @@ def test_escaping(text: str, expected: str) -> None:
 
 def _ours(line: str) -> str:
     """``line`` without the Markdown ghostcap itself writes (headings, bold, code spans, tables, lists)."""
-    if line in ("| frame | evidence |", "|---|---|"):
+    if line in ("| frame | evidence | Wireshark filter |", "|---|---|---|"):
         return ""
-    ours = r"^(#{2,3} |- also: |- warning \(nothing broke\): |- charger reported |- warning: |- undecided: |\d+\. |- )"
+    line = re.sub(r"`(?:frame\.number == [0-9]+|(?:tcp|udp)\.stream eq [0-9]+)`", "", line)  # display filters
+    ours = r"^(#{2,3} |- also: |- warning \(nothing broke\): |- charger reported |- warning: |\d+\. |- )"
     line = re.sub(ours, "", line)
     line = re.sub(r"\*\*[^*\\]+\*\*", "", line)  # ghostcap's own bold verdicts and header names
     line = re.sub(r"`[a-z0-9_.]+`", "", line)  # fault ids and the sha256 in code spans
-    return re.sub(r"^\| [0-9]+ \| | \|$", "", line)
+    line = re.sub(r"\b[a-z0-9]+\.[a-z0-9_]+ at frame", "", line)  # fault ids in "also" lines
+    return re.sub(r"^\| [0-9]+ \| | \|(?: +-? *\|)?$", "", line)
 
 
 @pytest.mark.skipif(not CAPTURES, reason="../shared/robustness not present")

@@ -1,0 +1,92 @@
+"""Wireshark's own stream numbers (``tcp.stream``, ``udp.stream``), beside the flow table's flow ids.
+
+Wireshark (4.0, whose tshark the tests ask) numbers TCP and UDP conversations separately, from 0, in order of the
+first packet of each conversation (a conversation is the two addresses and ports, either way round). A conversation
+never ends on a timeout or a FIN: a later packet on the same addresses and ports belongs to it, however late. Only
+a bare SYN starts a new TCP conversation on the same addresses and ports, and only when its sequence number differs
+from the base sequence number Wireshark keeps for that direction: the first packet's sequence number (a SYN's own,
+any other packet's minus one), or, before any packet in that direction, the acknowledgement number of the other
+direction's first ACK, minus one. An ICMP error quoting a UDP datagram of no known conversation opens one (and takes
+a number); a quoted TCP segment does not.
+
+The flow table splits flows where Wireshark does not (idle timeouts, the live-flow budget, a SYN after a handshake
+seen from its SYN-ACK): such flows share a stream number. Ended conversations are remembered (a number and two
+base sequence numbers, about 100 bytes each) up to ``Budgets.remembered_conversations``; past it the oldest are
+forgotten, a returning one gets a new number, and the numbers after it may differ from Wireshark's (a capture
+warning says from which frame).
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+TCP, UDP = 6, 17
+SYN, ACK = 0x02, 0x10
+UNSET = -1
+M32 = 0xFFFFFFFF
+_B = 33  # bits per packed base (a base + 1: 0 is unset)
+_MASK = (1 << _B) - 1
+
+Key = tuple[int, bytes]
+Conversation = tuple[int, int, int]  # stream, base in the packet's direction, base in the other (UNSET: none)
+
+
+def syn_starts_new_stream(flags: int, seq: int, fwd_base: int) -> bool:
+    """Whether Wireshark opens a new conversation for this packet on a known one: a bare SYN whose sequence
+    number differs from the base of its direction (a SYN sent again with the same number stays)."""
+    return flags & (SYN | ACK) == SYN and fwd_base != UNSET and seq != fwd_base
+
+
+def seen(base: list[int], d: int, flags: int, seq: int, ack: int) -> bool:
+    """Take in one TCP packet of direction ``d``: set the bases it gives. Whether both are known now."""
+    if base[d] == UNSET:
+        base[d] = seq if flags & SYN else (seq - 1) & M32
+    if base[1 - d] == UNSET and flags & ACK:
+        base[1 - d] = (ack - 1) & M32
+    return base[0] != UNSET and base[1] != UNSET
+
+
+class StreamNumbers:
+    """Hands out stream numbers and remembers ended conversations, keyed by their client→server flow key."""
+
+    __slots__ = ("ended", "forgot_at", "forgotten", "limit", "next")
+
+    def __init__(self, limit: int) -> None:
+        self.next = {TCP: 0, UDP: 0}
+        self.ended: dict[Key, int] = {}
+        self.limit = limit
+        self.forgotten = 0
+        self.forgot_at: int | None = None  # the frame at which the first conversation was forgotten
+
+    def number(self, proto: int) -> int:
+        n = self.next[proto]
+        self.next[proto] = n + 1
+        return n
+
+    def recall(self, key: Key, rkey: Key) -> Conversation | None:
+        """The ended conversation of a packet going ``key``'s way, which it takes over (it leaves the memory)."""
+        v = self.ended.pop(key, None)
+        if v is not None:
+            return v >> 2 * _B, ((v >> _B) & _MASK) - 1, (v & _MASK) - 1
+        v = self.ended.pop(rkey, None)
+        if v is not None:
+            return v >> 2 * _B, (v & _MASK) - 1, ((v >> _B) & _MASK) - 1
+        return None
+
+    def remember(self, key: Key, stream: int, base_fwd: int, base_rev: int, frame: int) -> None:
+        """An ended conversation (``key`` one of its two ways, the bases in that way and the other)."""
+        self.ended[key] = stream << 2 * _B | (base_fwd + 1) << _B | (base_rev + 1)
+        if len(self.ended) > self.limit:
+            # the oldest tenth at once: one scan per batch (popping a dict's first entry one by one is quadratic)
+            drop = list(islice(self.ended, max(1, self.limit // 10)))
+            for k in drop:
+                del self.ended[k]
+            self.forgotten += len(drop)
+            if self.forgot_at is None:
+                self.forgot_at = frame
+
+    def quoted_udp(self, key: Key, rkey: Key, frame: int) -> None:
+        """An ICMP error quotes a UDP datagram of no live flow: Wireshark finds its conversation, or opens one."""
+        known = self.recall(key, rkey)
+        stream = known[0] if known is not None else self.number(UDP)
+        self.remember(key, stream, UNSET, UNSET, frame)
