@@ -107,6 +107,8 @@ def profile(packets: int, seed: int, keep: bool, top: int) -> int:
             prof.enable()
             try:
                 cli(["analyze", str(capture), "-o", tmp, "--format", FORMATS, "-q"], standalone_mode=False)
+            except SystemExit:  # analyze ends with its exit status
+                pass
             finally:
                 prof.disable()
         stats = pstats.Stats(prof)
