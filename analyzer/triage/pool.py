@@ -140,10 +140,7 @@ class LocalPool:
         last_watch = 0.0
         while pending or any(s.task is not None for s in self.slots):
             for s in self.slots:
-                if s.ready and s.task is None and pending:
-                    s.task = pending.popleft()
-                    s.started = time.monotonic()
-                    s.conn.send(s.task)
+                self._give(s, pending)
             waitables: list = [s.conn for s in self.slots] + [s.proc.sentinel for s in self.slots]
             ready = set(wait(waitables, timeout=POLL_S))
             for s in list(self.slots):
@@ -160,10 +157,12 @@ class LocalPool:
                     if isinstance(msg, Outcome):
                         task, s.task = s.task, None
                         self._note_rss(s, msg.maxrss_kb)
-                        if task is not None:
-                            on_outcome(task, msg)
                         if msg.recycle:
                             self._replace(s)
+                        else:
+                            self._give(s, pending)  # the worker's next capture before this one is stored
+                        if task is not None:
+                            on_outcome(task, msg)
                         continue
                 if dead:
                     s.proc.join(2)
@@ -176,6 +175,14 @@ class LocalPool:
             if now - last_watch >= POLL_S:
                 last_watch = now
                 self._watch(now, on_outcome)
+
+    @staticmethod
+    def _give(s: _Slot, pending: deque[Task]) -> None:
+        """An idle, ready worker gets the next capture."""
+        if s.ready and s.task is None and pending:
+            s.task = pending.popleft()
+            s.started = time.monotonic()
+            s.conn.send(s.task)
 
     def _watch(self, now: float, on_outcome: Callable[[Task, Outcome], None]) -> None:
         """Kill a worker whose task overran the time limit or whose RSS passed the memory limit."""
