@@ -109,3 +109,7 @@ VERIFY_PROBE_TIMEOUT_S = 10.0  # ``tshark -v``
 VERIFY_REAP_TIMEOUT_S = 10.0  # a killed tshark to exit
 # --charger: chargers named in the one-line message for a charger the capture does not have
 CHARGERS_NAMED = 20
+# OCPP message ids one connection remembers per direction and table (duplicate ids, answered CALLs, sent
+# CALLRESULTs): a long session's memory stops growing here (4096 kept a day-long gateway capture growing: 300
+# sessions, six tables each)
+OCPP_IDS_REMEMBERED = 128

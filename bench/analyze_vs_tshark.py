@@ -6,10 +6,11 @@ packets by default, in one run.
 Per size it prints seconds, packets/s and peak RSS (``os.wait4``) of each tool, the two ratios against the
 targets (ghostcap at least tshark's speed, at most a quarter of its peak memory), the report sizes, the chargers
 ghostcap found against the generator's, and at the end how memory grew from the smallest capture to the largest
-(target: within 10 %). ``--profile`` instead runs the job in-process under cProfile on the first size and prints
+(target: within 10 %). A bigger capture is a longer one (an hour of the gateway per million packets);
+``--same-span`` packs every size into the same hour instead. ``--profile`` instead runs the job in-process under cProfile on the first size and prints
 where the time goes. A report, not a test: exit status 0 unless a tool fails.
 
-Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--seed 1] [--keep] [--profile]``
+Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--seed 1] [--keep] [--same-span] [--profile]``
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ SPEED_TARGET = 1.0  # ghostcap packets/s ÷ tshark packets/s, at least (the issu
 MEMORY_TARGET = 0.25  # ghostcap peak RSS ÷ tshark peak RSS, at most
 FLAT_TARGET = 0.10  # peak RSS growth from the smallest capture to the largest, at most
 FORMATS = "html,json,md"
+# a longer capture is a longer stretch of the same gateway: the span grows with the packets (an hour per million
+# packets), so that 2M packets are two hours of the same traffic, not the same hour at twice the rate (which would
+# double the flows live at once: memory follows the live flows by design)
+SECONDS_PER_PACKET = 3600 / 1_000_000
 
 
 def analyze_argv(capture: Path, out: Path) -> list[str]:
@@ -57,8 +62,8 @@ def mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def one_size(packets: int, seed: int, keep: bool) -> tuple[int, Run, Run] | None:
-    capture, built = ensure_capture(packets, seed)
+def one_size(packets: int, seed: int, keep: bool, same_span: bool) -> tuple[int, Run, Run] | None:
+    capture, built = ensure_capture(packets, seed, None if same_span else packets * SECONDS_PER_PACKET)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
@@ -100,7 +105,7 @@ def one_size(packets: int, seed: int, keep: bool) -> tuple[int, Run, Run] | None
 def profile(packets: int, seed: int, keep: bool, top: int) -> int:
     from analyzer.cli import cli
 
-    capture, built = ensure_capture(packets, seed)
+    capture, built = ensure_capture(packets, seed, packets * SECONDS_PER_PACKET)
     try:
         with tempfile.TemporaryDirectory() as tmp, stdout_to_devnull():
             prof = cProfile.Profile()
@@ -127,11 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the generated captures for the next run")
     p.add_argument("--profile", action="store_true", help="profile the job in-process on the first size")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument(
+        "--same-span",
+        action="store_true",
+        help="every size spans the generator's default hour (more packets: a higher rate, more live flows)",
+    )
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.packets.split(",") if s]
     if args.profile:
         return profile(sizes[0], args.seed, args.keep, args.top)
-    done = [r for n in sizes if (r := one_size(n, args.seed, args.keep)) is not None]
+    done = [r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span)) is not None]
     if len(done) < len(sizes):
         return 1
     if len(done) > 1:

@@ -123,17 +123,23 @@ def generator_digest() -> str:
     return hashlib.sha256(MAKE_FLEET.read_bytes()).hexdigest()[:16]
 
 
-def ensure_capture(packets: int, seed: int) -> tuple[Path, bool]:
-    """The capture for (packets, seed), built unless an identical one is cached; returns (path, built)."""
+def ensure_capture(packets: int, seed: int, duration: float | None = None) -> tuple[Path, bool]:
+    """The capture for (packets, seed[, duration in seconds]), built unless an identical one is cached; returns
+    (path, built)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    pcap = OUT / f"fleet-{packets}-s{seed}.pcap"
+    span = "" if duration is None else f"-{duration:g}s"
+    pcap = OUT / f"fleet-{packets}-s{seed}{span}.pcap"
     meta_path = pcap.with_suffix(".json")
     meta = {"packets": packets, "seed": seed, "generator": generator_digest()}
+    if duration is not None:
+        meta["duration"] = duration
     if pcap.exists() and meta_path.exists() and json.loads(meta_path.read_text()) == meta:
         print(f"reusing {pcap.relative_to(REPO)}")
         return pcap, False
     print(f"building {pcap.relative_to(REPO)} ...", flush=True)
     argv = [sys.executable, str(MAKE_FLEET), str(pcap), "--packets", str(packets), "--seed", str(seed)]
+    if duration is not None:
+        argv += ["--duration", str(duration)]
     subprocess.run(argv, check=True)
     meta_path.write_text(json.dumps(meta) + "\n")
     return pcap, True

@@ -38,6 +38,7 @@ import re
 from collections import OrderedDict
 from typing import Any, ClassVar, NamedTuple
 
+from analyzer.budgets import OCPP_IDS_REMEMBERED
 from analyzer.decoders import mrec
 from analyzer.decoders.ocpp_schema import REQUEST, RESPONSE, SEND, validate, versions_with
 from analyzer.events.base import DecodeAnomaly, Event
@@ -97,7 +98,7 @@ CANONICAL_ERROR_CODES = {
 SUBPROTOCOL_VERSIONS = {"ocpp1.6": "1.6", "ocpp1.6j": "1.6", "ocpp2.0": "2.0.1", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 
 MAX_PENDING = 1024  # waiting CALLs per direction
-MAX_REMEMBERED = 4096  # ids remembered per direction (duplicates, answered CALLs, sent CALLRESULTs)
+MAX_REMEMBERED = OCPP_IDS_REMEMBERED  # ids remembered per direction (duplicates, answered CALLs, sent CALLRESULTs)
 MAX_DEPTH = 64  # JSON nesting accepted
 MAX_CLOCK_SAMPLES = 8  # per message
 MAX_REPORTED_CODES = 64  # per message
