@@ -7,8 +7,8 @@ Per size it prints seconds, packets/s and peak RSS (``os.wait4``) of each tool, 
 targets (ghostcap at least tshark's speed, at most a quarter of its peak memory), the report sizes, the chargers
 ghostcap found against the generator's, and at the end how memory grew from the smallest capture to the largest
 (target: within 10 %). A bigger capture is a longer one (an hour of the gateway per million packets);
-``--same-span`` packs every size into the same hour instead. ``--profile`` instead runs the job in-process under cProfile on the first size and prints
-where the time goes. A report, not a test: exit status 0 unless a tool fails.
+``--same-span`` packs every size into the same hour instead. ``--profile`` runs the job in-process under cProfile
+on the first size and prints where the time goes. A report, not a test: exit status 0 unless a tool fails.
 
 Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--seed 1] [--keep] [--same-span] [--profile]``
 """
