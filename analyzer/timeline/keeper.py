@@ -23,7 +23,7 @@ The keeper learns the CSMS from the events as they come (the same facts ``diagno
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from analyzer import budgets
@@ -124,10 +124,6 @@ class EventKeeper:
         for other in log.events:
             if other.kind == "tls.client_hello" and getattr(other, "sni", None):
                 self.csms_names.add(other.sni.lower())  # type: ignore[attr-defined]
-
-    def extend(self, events: Iterable[Event]) -> None:
-        for e in events:
-            self.add(e)
 
     # -- finished flows ------------------------------------------------------------------------------------------
 
