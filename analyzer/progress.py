@@ -1,4 +1,4 @@
-"""Progress on standard error for work longer than a moment: packets read, rate, elapsed time.
+"""Progress on standard error for work longer than a moment: packets read, rate, elapsed time, chargers seen.
 
 Only when standard error is a terminal and the user did not ask for quiet (``ghostcap analyze --quiet``); silent
 otherwise (scripts, CI, pipes). The capture reader calls ``tick`` once per batch of records, so the per-packet path
@@ -22,6 +22,7 @@ class Progress:
         self.start = time.monotonic()
         self.last = 0.0
         self.shown = False
+        self.chargers = 0  # clients seen speaking OCPP so far (``analyze``)
 
     def tick(self, packets: int) -> None:
         now = time.monotonic()
@@ -31,7 +32,8 @@ class Progress:
         self.last = now
         self.shown = True
         rate = packets / elapsed if elapsed else 0.0
-        self.stream.write(f"\r{self.label}: {packets:,} packets, {rate:,.0f}/s, {elapsed:.0f} s\x1b[K")
+        seen = f", {self.chargers:,} charger{'s' if self.chargers != 1 else ''} seen" if self.chargers else ""
+        self.stream.write(f"\r{self.label}: {packets:,} packets, {rate:,.0f}/s, {elapsed:.0f} s{seen}\x1b[K")
         self.stream.flush()
 
     def done(self) -> None:
@@ -55,6 +57,12 @@ def stop() -> None:
     if _current is not None:
         _current.done()
     _current = None
+
+
+def found(chargers: int) -> None:
+    """How many chargers the work has seen so far (shown with the next line)."""
+    if _current is not None:
+        _current.chargers = chargers
 
 
 def tick(packets: int) -> None:

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from analyzer import budgets
+from analyzer import budgets, progress
 from analyzer.events.base import Event
 from analyzer.timeline.timeline import FlowInfo
 
@@ -77,6 +77,7 @@ class EventKeeper:
         self.csms_ends: set[tuple[str, int]] = set()
         self.csms_names: set[str] = set()
         self.csms_port: int | None = None
+        self.clients: set[str] = set()  # addresses seen speaking OCPP (for the progress line)
         self.resolved: dict[str, set[str]] = {}
         if csms is not None:
             self.csms_names.add(csms[0].lower())
@@ -112,12 +113,15 @@ class EventKeeper:
         ends = self.endpoints(fid)
         if ends is None:
             return
-        _, _, server, port = ends
+        client, _, server, port = ends
         ocpp = e.kind.startswith("ocpp.") or (getattr(e, "upgrade", None) or "").lower() == "websocket"
         if not ocpp:
             return
         log.learned = True
         self.csms_ends.add((server, port))
+        if client not in self.clients:
+            self.clients.add(client)
+            progress.found(len(self.clients))
         host = getattr(e, "host", None)
         if host:
             self.csms_names.add(_host_only(host))
