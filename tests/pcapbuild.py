@@ -127,3 +127,43 @@ def dsb(secret_type: int, data: bytes, o: str = "<") -> bytes:
 
 def custom_block(o: str = "<") -> bytes:
     return _block(0x00000BAD, b"vendor data", o)
+
+
+def ws_upgrade(station: str, subprotocol: str = "ocpp1.6") -> tuple[bytes, bytes]:
+    """A WebSocket upgrade request for ``station`` (RFC 6455's sample key) and the CSMS's 101 answer."""
+    request = (
+        f"GET /ocpp/{station} HTTP/1.1\r\nHost: csms.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: {subprotocol}\r\n\r\n"
+    ).encode()
+    response = (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: {subprotocol}\r\n\r\n"
+    ).encode()
+    return request, response
+
+
+class TcpTalk:
+    """The Ethernet frames of one IPv4 TCP connection, segment by segment (``send``), with sequence numbers kept;
+    ``frames`` is ready for ``pcap``."""
+
+    def __init__(self, client: str, server: str, sport: int, dport: int, step_ns: int = 10**9) -> None:
+        self.ends = {True: (client, server, sport, dport), False: (server, client, dport, sport)}
+        self.seq = {True: 1000, False: 5000}
+        self.step_ns = step_ns
+        self.frames: list[tuple[int, bytes]] = []
+
+    def send(self, to_server: bool, flags: int, data: bytes = b"") -> None:
+        src, dst, sport, dport = self.ends[to_server]
+        ack = self.seq[not to_server] if flags & ACK else 0
+        seg = tcp(sport, dport, self.seq[to_server], ack, flags, data)
+        self.seq[to_server] += len(data) + (1 if flags & (SYN | FIN) else 0)
+        self.frames.append((1_800_000_000 * 10**9 + len(self.frames) * self.step_ns, ether(ipv4(src, dst, 6, seg))))
+
+    def open(self, upgrade: tuple[bytes, bytes]) -> None:
+        """The handshake, then the upgrade request and its answer."""
+        self.send(True, SYN)
+        self.send(False, SYN | ACK)
+        self.send(True, ACK)
+        self.send(True, ACK | PSH, upgrade[0])
+        self.send(False, ACK | PSH, upgrade[1])

@@ -19,6 +19,16 @@ from analyzer.diagnosis.facts import retransmissions
 from analyzer.events.base import Event
 
 STAGES = ("none", "dns", "tcp", "tls", "http", "websocket", "ocpp", "boot_accepted")
+# how reports name each stage (and the layer of a finding, which is one of them)
+STAGE_TITLES = {
+    "dns": "DNS",
+    "tcp": "TCP",
+    "tls": "TLS",
+    "http": "HTTP upgrade",
+    "websocket": "WebSocket",
+    "ocpp": "OCPP",
+    "boot_accepted": "Boot accepted",
+}
 
 
 @dataclass(frozen=True, slots=True)

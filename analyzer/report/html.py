@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from analyzer import budgets
 from analyzer.decoders.mrec import MREC_NAMES
+from analyzer.diagnosis.attempts import STAGE_TITLES
 from analyzer.diagnosis.catalogue import cx_label
 from analyzer.jsontext import finite
 from analyzer.report import svg
@@ -45,15 +46,7 @@ DAY_NS = 86_400 * 10**9
 CERT_TIME = "%Y-%m-%d %H:%M:%S UTC"
 SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at the top of the page
 VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
-LAYER_TITLE = {
-    "dns": "DNS",
-    "tcp": "TCP",
-    "tls": "TLS",
-    "http": "HTTP upgrade",
-    "websocket": "WebSocket",
-    "ocpp": "OCPP",
-    "clock": "clock",
-}
+LAYER_TITLE = {**STAGE_TITLES, "clock": "clock"}
 
 _INVISIBLE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"

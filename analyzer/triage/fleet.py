@@ -25,17 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analyzer.budgets import INCIDENT_GAP_S
-from analyzer.diagnosis.attempts import STAGES
+from analyzer.diagnosis.attempts import STAGE_TITLES, STAGES
 
-STAGE_TITLES = {
-    "dns": "DNS",
-    "tcp": "TCP",
-    "tls": "TLS",
-    "http": "HTTP upgrade",
-    "websocket": "WebSocket",
-    "ocpp": "OCPP",
-    "boot_accepted": "Boot accepted",
-}
 CHARGER_VERDICTS = ("fault", "inconclusive", "healthy")
 
 

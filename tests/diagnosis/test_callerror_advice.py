@@ -24,32 +24,11 @@ def callerror_capture(code: str, with_model: bool) -> bytes:
     payload = {"chargePointVendor": "V", **({"chargePointModel": "M"} if with_model else {})}
     boot = json.dumps([2, "1", "BootNotification", payload]).encode()
     error = json.dumps([4, "1", code, "", {}]).encode()
-    request = (
-        b"GET /ocpp/CP-ERR HTTP/1.1\r\nHost: csms.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
-    )
-    response = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
-    )
-    seq = {True: 1000, False: 5000}
-    frames = []
-
-    def send(to_server: bool, flags: int, data: bytes = b"") -> None:
-        src, dst, sport, dport = (CHARGER, CSMS, 40100, 9000) if to_server else (CSMS, CHARGER, 9000, 40100)
-        seg = pb.tcp(sport, dport, seq[to_server], seq[not to_server] if flags & pb.ACK else 0, flags, data)
-        seq[to_server] += len(data) + (1 if flags & (pb.SYN | pb.FIN) else 0)
-        frames.append((1_800_000_000 * 10**9 + len(frames) * 10**6, pb.ether(pb.ipv4(src, dst, 6, seg))))
-
-    send(True, pb.SYN)
-    send(False, pb.SYN | pb.ACK)
-    send(True, pb.ACK)
-    send(True, pb.ACK | pb.PSH, request)
-    send(False, pb.ACK | pb.PSH, response)
-    send(True, pb.ACK | pb.PSH, ws_frame(boot, masked=True))
-    send(False, pb.ACK | pb.PSH, ws_frame(error, masked=False))
-    return pb.pcap(frames)
+    talk = pb.TcpTalk(CHARGER, CSMS, 40100, 9000, step_ns=10**6)
+    talk.open(pb.ws_upgrade("CP-ERR"))
+    talk.send(True, pb.ACK | pb.PSH, ws_frame(boot, masked=True))
+    talk.send(False, pb.ACK | pb.PSH, ws_frame(error, masked=False))
+    return pb.pcap(talk.frames)
 
 
 def root_of(tmp_path: Path, code: str, with_model: bool) -> dict:

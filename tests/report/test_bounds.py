@@ -24,33 +24,14 @@ CHARGER, CSMS = "10.3.0.7", "10.3.0.1"
 
 def heartbeats_capture(n: int, close_code: int | None) -> bytes:
     """One charger: upgrade, Boot accepted, ``n`` Heartbeats answered, then (optionally) the CSMS's close frame."""
-    request = (
-        b"GET /ocpp/CP-LONG HTTP/1.1\r\nHost: csms.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
-    )
-    response = (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"
-    )
-    seq = {True: 1000, False: 5000}
-    frames = []
-
-    def send(to_server: bool, flags: int, data: bytes = b"") -> None:
-        src, dst, sport, dport = (CHARGER, CSMS, 40002, 9000) if to_server else (CSMS, CHARGER, 9000, 40002)
-        seg = pb.tcp(sport, dport, seq[to_server], seq[not to_server] if flags & pb.ACK else 0, flags, data)
-        seq[to_server] += len(data) + (1 if flags & (pb.SYN | pb.FIN) else 0)
-        frames.append((1_800_000_000 * 10**9 + len(frames) * 10**9, pb.ether(pb.ipv4(src, dst, 6, seg))))
+    talk = pb.TcpTalk(CHARGER, CSMS, 40002, 9000)
+    send = talk.send
 
     def call(uid: str, action: str, payload: dict, answer: dict) -> None:
         send(True, pb.ACK | pb.PSH, ws_frame(json.dumps([2, uid, action, payload]).encode(), masked=True))
         send(False, pb.ACK | pb.PSH, ws_frame(json.dumps([3, uid, answer]).encode(), masked=False))
 
-    send(True, pb.SYN)
-    send(False, pb.SYN | pb.ACK)
-    send(True, pb.ACK)
-    send(True, pb.ACK | pb.PSH, request)
-    send(False, pb.ACK | pb.PSH, response)
+    talk.open(pb.ws_upgrade("CP-LONG"))
     now = {"currentTime": "2027-01-15T08:00:00Z"}
     call(
         "0",
@@ -62,7 +43,7 @@ def heartbeats_capture(n: int, close_code: int | None) -> bytes:
         call(str(i), "Heartbeat", {}, now)
     if close_code is not None:
         send(False, pb.ACK | pb.PSH, bytes([0x88, 2]) + close_code.to_bytes(2))
-    return pb.pcap(frames)
+    return pb.pcap(talk.frames)
 
 
 def test_a_long_session_keeps_what_its_findings_point_to(tmp_path: Path) -> None:
