@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -106,8 +107,11 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # the reader of standard output went away (``| head``): what it wanted, it has
+            output_gone()
+            ctx.exit(0)
         except KeyboardInterrupt:  # click would make it "Aborted!" and exit 1, the status of a fault
             click.echo("ghostcap: interrupted", err=True)
             ctx.exit(130)
@@ -116,6 +120,23 @@ class _Commands(click.Group):
                 raise
             click.echo(internal_error_line(e), err=True)
             ctx.exit(EXIT_INTERNAL)
+
+
+def output_gone() -> None:
+    """Standard output's reader closed the pipe: what is still written to it goes to /dev/null (so that neither
+    a later line nor the flush at exit fails)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def stdout_line(text: str) -> None:
+    """One line on standard output; once its reader is gone (``analyze ... | head -1``), the rest are dropped and
+    the work goes on: every capture still gets its reports and the exit status its verdict."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        output_gone()
 
 
 @click.group(cls=_Commands, context_settings=CONTEXT_SETTINGS)
@@ -374,7 +395,7 @@ def analyze(
         keylog_files=keylogs,
         quiet=quiet,
         verify=verify,
-        line=message if to_stdout else click.echo,
+        line=message if to_stdout else stdout_line,
         chargers=chargers,
         annotate=annotate,
     )

@@ -353,3 +353,34 @@ def test_a_station_id_is_one_printable_word_on_the_line() -> None:
     line = cli_line({"id": "CP 7\x1b[31m\\x", "address": "10.0.0.1", "verdict": "healthy", "root_cause": None})
     assert line == "CP\\x207\\x1b[31m\\\\x healthy"
     assert line.isprintable()
+
+
+def _first_line_then_close(args: list[str], cwd: Path) -> tuple[str, int, str]:
+    """Run ghostcap, read one line of its standard output and close the pipe (as ``| head -1`` does)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    first = proc.stdout.readline().decode()
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    return first, proc.wait(timeout=120), err
+
+
+def test_a_closed_pipe_loses_no_report_and_keeps_the_verdict_status(tmp_path: Path) -> None:
+    """``ghostcap analyze A B C | head -1``: every capture still gets its reports, the status is the verdicts'
+    (1: a fault), nothing but the usual messages on standard error; ``timeline | head -1`` ends quietly with 0."""
+    caps = [str(LAB / n) for n in ("gateway_mixed.pcap", "tcp_refused_backoff.pcap", "ocpp_boot_callerror.pcap")]
+    first, status, err = _first_line_then_close(["analyze", *caps, "-o", str(tmp_path)], tmp_path)
+    assert first.startswith(f"{caps[0]}: ")
+    assert status == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{Path(c).stem}.{ext}" for c in caps for ext in ("html", "json", "md")
+    )
+    assert [line for line in err.splitlines() if ": wrote " not in line] == []  # only the files written
+    # enough lines that the reader is gone while ghostcap still writes
+    first, status, err = _first_line_then_close(["timeline", str(LAB / "gateway_mixed.pcap")], tmp_path)
+    assert first.startswith("time (UTC)")
+    assert (status, err) == (0, "")
