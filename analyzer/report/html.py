@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from analyzer import budgets
 from analyzer.decoders.mrec import MREC_NAMES
@@ -201,6 +201,7 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         for i, r in enumerate(shown)
     ]
     counts = {v: sum(1 for c in every if _verdict_of(c) == v) for v in ("fault", "inconclusive", "healthy")}
+    timeline_rows = _timeline_rows(timeline)
     return {
         "csp": CSP,
         "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
@@ -223,10 +224,30 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         "brief": sorted(brief, key=lambda c: SEVERITY.index(c["verdict"])),
         "counts": counts,
         "timeline": timeline,
+        "timeline_rows": timeline_rows,
         "timeline_one_day": one_day,
         "timeline_total": len(rows),
         "timeline_omitted": len(rows) - len(shown),
     }
+
+
+def _cell(value: Any) -> str:
+    """One table cell's text as the template writes a ``{{ }}`` (``_visible``, then escaped)."""
+    return str(escape(_visible(value)))
+
+
+def _timeline_rows(timeline: list[dict[str, Any]]) -> Markup:
+    """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
+    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way."""
+    out = []
+    for r in timeline:
+        fail = ' class="fail"' if r["fail"] else ""
+        out.append(
+            f'      <tr{fail}><td class="frame num">{_cell(r["frame"])}</td><td class="num">{_cell(r["rel"])}</td>'
+            f'<td>{_cell(r["time"])}</td><td>{_cell(r["layer"])}</td><td class="mono">{_cell(r["event"])}</td>'
+            f"<td>{_cell(r['charger'])}</td><td>{_cell(r['summary'])}</td></tr>\n"
+        )
+    return Markup("".join(out))
 
 
 def _verdict_of(c: dict[str, Any]) -> str:
