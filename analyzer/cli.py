@@ -231,6 +231,7 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.timeline_out import event_json, event_line, table_header, timeline_json, timeline_table
     from analyzer.timeline.stream import EventStream
+    from analyzer.timeline.timeline import Stream
 
     if chargers:  # the chargers are known once the whole capture is read: no streaming
         try:
@@ -252,20 +253,19 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     if fmt == "table":
         started = False
 
-        def write(e: Event, stream_filter: str | None, charger: str | None) -> None:
+        def write(e: Event, stream: Stream, charger: str | None) -> None:
             nonlocal started
             if not started:  # the header with the first line: nothing on stdout when the capture cannot be read
                 started = True
                 out.write(table_header())
-            out.write(event_line(e, stream_filter, charger))
+            out.write(event_line(e, stream, charger))
 
         stream = EventStream(write)
     else:
         redact = not show_tokens
 
-        def write_json(e: Event, stream_filter: str | None, charger: str | None) -> None:
-            number = int(stream_filter.rsplit(" ", 1)[1]) if stream_filter else None
-            out.write(event_json(e, redact, (number, stream_filter), charger))
+        def write_json(e: Event, stream: Stream, charger: str | None) -> None:
+            out.write(event_json(e, redact, stream, charger))
 
         stream = EventStream(write_json)
     try:

@@ -24,6 +24,7 @@ from analyzer.events.tls import TlsSummary
 from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper
+from analyzer.timeline.timeline import Stream, stream_filter_of
 
 if TYPE_CHECKING:
     from analyzer.diagnosis.chargers import Other
@@ -157,6 +158,7 @@ class _Dispatch:
         # where events go: every one into ``events``, or to ``keeper`` (``analyze`` keeps what it needs of them,
         # ``timeline`` prints them as they come)
         self.emit: Callable[[Event], None] = self.events.append if keeper is None else self._to_keeper
+        self.emit_all: Callable[[Iterable[Event]], None] = self.events.extend if keeper is None else self._all_to_keeper
 
         self.decoders: dict[int, StreamDecoder | None] = {}
         self.dns = DnsDecoder()
@@ -180,26 +182,24 @@ class _Dispatch:
             self.tally.add(e)
         self.keeper.add(e)  # type: ignore[union-attr]
 
-    def _stream_of(self, fid: int) -> str | None:
-        """A live flow's Wireshark stream as a display filter (``tcp.stream eq 3``)."""
-        flows = self.table.flows
-        flow = flows.get(fid) if isinstance(flows, dict) else flows[fid] if fid < len(flows) else None
-        if flow is None or flow.stream is None:
-            return None
-        return f"{flow.proto_name}.stream eq {flow.stream}"
+    def _all_to_keeper(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self._to_keeper(e)
+
+    # with a keeper the table keeps only its live flows, by id: what the keeper asks about a live flow
+
+    def _stream_of(self, fid: int) -> Stream:
+        flow = self.table.flows.get(fid)  # type: ignore[union-attr]
+        if flow is None:
+            return None, None
+        return flow.stream, stream_filter_of(flow.proto_name, flow.stream)
 
     def _endpoints(self, fid: int) -> tuple[str, int, str, int] | None:
-        flows = self.table.flows
-        flow = flows.get(fid) if isinstance(flows, dict) else flows[fid]
+        flow = self.table.flows.get(fid)  # type: ignore[union-attr]
         if flow is None:
             return None
         c, s = flow.client, flow.server
         return c.address, c.port, s.address, s.port
-
-    def emit_all(self, events: Iterable[Event]) -> None:
-        emit = self.emit
-        for e in events:
-            emit(e)
 
     def _run(self, fid: int, decoder: StreamDecoder, call: Callable[[], list[Event]], frame: int, ts: int) -> None:
         try:

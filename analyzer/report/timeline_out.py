@@ -13,6 +13,7 @@ from analyzer.events.ocpp import redact_text, redact_tokens
 from analyzer.jsontext import dumps, escape_surrogates
 from analyzer.report.charger_view import ChargerView
 from analyzer.timefmt import clock_utc, iso_utc
+from analyzer.timeline.timeline import Stream
 
 HEADER = ("time (UTC)", "frame", "stream", "charger", "layer", "event", "summary")
 
@@ -45,7 +46,7 @@ def shown_events(result: TimelineResult, view: ChargerView | None = None) -> lis
     return [e for e in result.timeline.events if e.flow_id in flows and view.keeps(flows[e.flow_id])]
 
 
-def _stream(result: TimelineResult, e: Event) -> tuple[int | None, str | None]:
+def _stream(result: TimelineResult, e: Event) -> Stream:
     f = result.timeline.flows.get(e.flow_id) if e.flow_id is not None else None
     return (f.stream, f.stream_filter) if f is not None else (None, None)
 
@@ -53,7 +54,7 @@ def _stream(result: TimelineResult, e: Event) -> tuple[int | None, str | None]:
 def event_json(
     e: Event,
     redact: bool = True,
-    stream: tuple[int | None, str | None] = (None, None),
+    stream: Stream = (None, None),
     charger: str | None = None,
 ) -> str:
     """One event as one JSON line: the event header (with Wireshark's stream of its flow and the charger the flow
@@ -99,13 +100,13 @@ def table_header() -> str:
     return "  ".join(h.ljust(w) for h, w in zip(HEADER[:n], WIDTHS, strict=True)) + "  " + HEADER[n] + "\n"
 
 
-def event_line(e: Event, stream_filter: str | None = None, charger: str | None = None, width: int = 200) -> str:
+def event_line(e: Event, stream: Stream = (None, None), charger: str | None = None, width: int = 200) -> str:
     """One line: time, frame, Wireshark stream (``tcp 3``: ``tcp.stream eq 3``), the charger its flow belongs to,
     layer, event and summary (cut to ``width``)."""
     cells = (
         clock_utc(e.ts_ns),
         str(e.frame),
-        stream_filter.replace(".stream eq ", " ") if stream_filter else "",
+        stream[1].replace(".stream eq ", " ") if stream[1] else "",
         _one_line(charger or ""),
         e.layer,
         e.kind,
@@ -123,7 +124,7 @@ def timeline_table(result: TimelineResult, width: int = 200, view: ChargerView |
     lines = [table_header()]
     for e in shown_events(result, view):
         who = owner.get(e.flow_id) if e.flow_id is not None else None
-        lines.append(event_line(e, _stream(result, e)[1], who, width))
+        lines.append(event_line(e, _stream(result, e), who, width))
     return "".join(lines)
 
 

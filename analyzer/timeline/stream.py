@@ -16,14 +16,14 @@ from itertools import count
 
 from analyzer import budgets
 from analyzer.events.base import Event
-from analyzer.timeline.timeline import FlowInfo
+from analyzer.timeline.timeline import FlowInfo, Stream
 
-Write = Callable[[Event, "str | None", "str | None"], None]
+Write = Callable[[Event, Stream, "str | None"], None]
 
 
 class EventStream:
-    """A keeper for ``engine.build_timeline`` that keeps nothing: ``write(event, stream_filter, charger)`` gets
-    every event, in order, with Wireshark's stream of its flow (``tcp.stream eq 3``) and the station id its
+    """A keeper for ``engine.build_timeline`` that keeps nothing: ``write(event, stream, charger)`` gets every
+    event, in order, with Wireshark's stream of its flow (number and ``tcp.stream eq 3``) and the station id its
     WebSocket upgrade names (the whole capture's charger population is not known while it is read)."""
 
     def __init__(self, write: Write, window: int = budgets.TIMELINE_REORDER) -> None:
@@ -35,10 +35,10 @@ class EventStream:
         self.late = 0  # events handed on after a later frame had been (they arrived beyond the window)
         self.last_frame = 0
         self.flows: dict[int, FlowInfo] = {}  # stays empty: nothing is kept
-        # a live flow's stream filter, set by the engine; per flow (stream filter, station id), kept until every
-        # event of an ended flow has left the window
-        self.stream_of: Callable[[int], str | None] = lambda fid: None
-        self.facts: dict[int, list[str | None]] = {}
+        # a live flow's stream, set by the engine; per flow [stream, station id], kept until every event of an
+        # ended flow has left the window
+        self.stream_of: Callable[[int], Stream] = lambda fid: (None, None)
+        self.facts: dict[int, list] = {}
         self.added = 0
         self.ending: deque[tuple[int, int]] = deque()
 
@@ -72,7 +72,10 @@ class EventStream:
             self.last_frame = e.frame
         self.written += 1
         facts = self.facts.get(e.flow_id) if e.flow_id is not None else None
-        self.write(e, *(facts or (None, None)))
+        if facts is None:
+            self.write(e, (None, None), None)
+        else:
+            self.write(e, facts[0], facts[1])
 
     def events(self) -> list[Event]:
         return []

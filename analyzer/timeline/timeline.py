@@ -32,7 +32,7 @@ class FlowInfo:
     @property
     def stream_filter(self) -> str | None:
         """The Wireshark display filter of this flow's conversation (``tcp.stream eq 3``), None without one."""
-        return None if self.stream is None else f"{self.proto}.stream eq {self.stream}"
+        return stream_filter_of(self.proto, self.stream)
 
     @property
     def client(self) -> str:
@@ -41,6 +41,14 @@ class FlowInfo:
     @property
     def server(self) -> str:
         return _hostport(self.server_addr, self.server_port)
+
+
+Stream = tuple[int | None, str | None]  # a flow's Wireshark stream number and its display filter
+
+
+def stream_filter_of(proto: str, stream: int | None) -> str | None:
+    """``tcp.stream eq 3`` for stream 3 of a TCP flow; None without a stream number."""
+    return None if stream is None else f"{proto}.stream eq {stream}"
 
 
 def _hostport(addr: str, port: int) -> str:

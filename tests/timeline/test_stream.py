@@ -42,8 +42,8 @@ def test_streamed_table_is_the_whole_timeline(capture: Path) -> None:
     lines: list[str] = []
     stations: set[str] = set()
 
-    def write(e, stream_filter, charger) -> None:  # type: ignore[no-untyped-def]
-        lines.append(event_line(e, stream_filter, None))
+    def write(e, stream, charger) -> None:  # type: ignore[no-untyped-def]
+        lines.append(event_line(e, stream, None))
         if charger:
             stations.add(charger)
 
