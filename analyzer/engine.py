@@ -66,8 +66,8 @@ def rebuild_flows(
 ) -> FlowsResult:
     """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture.
 
-    Pass either the callbacks or a ``FlowTable`` built with them (whose ``flows`` list, indexed by flow id, the
-    callbacks may then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
+    Pass either the callbacks or a ``FlowTable`` built with them (whose live flows, ``by_id``, the callbacks may
+    then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
     Blocks as they are read.
     """
     with open_capture(path, table.budgets if table is not None else DEFAULT_BUDGETS) as cap:
@@ -186,16 +186,16 @@ class _Dispatch:
         for e in events:
             self._to_keeper(e)
 
-    # with a keeper the table keeps only its live flows, by id: what the keeper asks about a live flow
+    # what the keeper asks about a live flow
 
     def _stream_of(self, fid: int) -> Stream:
-        flow = self.table.flows.get(fid)  # type: ignore[union-attr]
+        flow = self.table.by_id.get(fid)
         if flow is None:
             return None, None
         return flow.stream, stream_filter_of(flow.proto_name, flow.stream)
 
     def _endpoints(self, fid: int) -> tuple[str, int, str, int] | None:
-        flow = self.table.flows.get(fid)  # type: ignore[union-attr]
+        flow = self.table.by_id.get(fid)
         if flow is None:
             return None
         c, s = flow.client, flow.server
@@ -222,7 +222,7 @@ class _Dispatch:
         fid = c.flow_id
         decoder = self.decoders.get(fid, _UNSEEN)
         if decoder is _UNSEEN:
-            flow = self.table.flows[fid]
+            flow = self.table.by_id[fid]
             opened = "s" in flow.history.lower()
             decoder = self.stream_decoder(
                 fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys, opened=opened

@@ -343,9 +343,11 @@ class FlowTable:
         self.on_datagram = on_datagram
         self.on_finish = on_finish
         self.live: dict[tuple[int, bytes], tuple[Flow, int]] = {}
-        # every flow, by id (summaries stay; buffers are released on finish); without ``keep_flows`` only the live
-        # ones (``analyze`` keeps what it needs of a finished flow through ``on_finish``: memory stays flat)
-        self.flows: list[Flow] | dict[int, Flow] = [] if keep_flows else {}
+        # every flow, by id (summaries stay; buffers are released on finish), unless not ``keep_flows``
+        # (``analyze`` keeps what it needs of a finished flow through ``on_finish``: memory stays flat)
+        self.flows: list[Flow] = []
+        self.keep_flows = keep_flows
+        self.by_id: dict[int, Flow] = {}  # the live flows, by id
         self.flow_count = 0
         self.orphan_icmp: list[tuple[int, str]] = []  # ICMP errors quoting no flow in the capture
         self.truncated_headers = 0
@@ -377,7 +379,7 @@ class FlowTable:
                 self._next_sweep = count + SWEEP_EVERY
                 self._sweep(ts, frame)
         self.finish_all(frame, ts)
-        return self.flows if isinstance(self.flows, list) else []
+        return self.flows
 
     def finish_all(self, frame: int, ts: int) -> None:
         for flow in {id(f): f for f, _ in self.live.values()}.values():
@@ -631,10 +633,9 @@ class FlowTable:
                 HalfStream(flow.id, 0, self.on_chunk, self.on_gap, self.pool),
                 HalfStream(flow.id, 1, self.on_chunk, self.on_gap, self.pool),
             ]
-        if isinstance(self.flows, list):
+        self.by_id[flow.id] = flow
+        if self.keep_flows:
             self.flows.append(flow)
-        else:
-            self.flows[flow.id] = flow
         d = 0 if to_server else 1
         self.live[key] = (flow, d)
         self.live[rkey] = (flow, 1 - d)
@@ -664,8 +665,7 @@ class FlowTable:
         self.live_count -= 1
 
     def _forget(self, flow: Flow) -> None:
-        if not isinstance(self.flows, list):
-            self.flows.pop(flow.id, None)
+        self.by_id.pop(flow.id, None)
 
     def _release_oldest(self, frame: int, ts: int, keep: Flow) -> None:
         """Over the live-flow budget: finish and release the least recently active flows, closed ones first,
