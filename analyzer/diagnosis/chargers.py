@@ -18,7 +18,7 @@ from analyzer.events.base import Event
 from analyzer.timeline import FlowInfo, Timeline
 
 
-def _ocpp_evidence(events: list[Event]) -> bool:
+def ocpp_evidence(events: list[Event]) -> bool:
     """OCPP messages, or a WebSocket upgrade that offers an OCPP subprotocol or names a station in its path.
     (Plain HTTP, such as an OS connectivity check, and WebSockets of other protocols are not OCPP.)"""
     for e in events:
@@ -125,7 +125,7 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
     for e in tl.events:
         if e.kind == "dns.response":
             resolved.setdefault(e.qname.lower(), set()).update(getattr(e, "addresses", ()))  # type: ignore[attr-defined]
-    ocpp_flows = {f.id for f in tcp if _ocpp_evidence(tl.for_flow(f.id))}
+    ocpp_flows = {f.id for f in tcp if ocpp_evidence(tl.for_flow(f.id))}
     csms_names: set[str] = set()
     csms_ends: set[tuple[str, int]] = set()
     plain_ends: set[tuple[str, int]] = set()
@@ -137,7 +137,7 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
             plain_ends.add((fl.server_addr, fl.server_port))
         for e in evs:
             if e.kind == "http.request" and getattr(e, "host", None):
-                csms_names.add(_host_only(e.host))  # type: ignore[attr-defined]
+                csms_names.add(host_only(e.host))  # type: ignore[attr-defined]
             if e.kind == "tls.client_hello" and getattr(e, "sni", None):
                 csms_names.add(e.sni.lower())  # type: ignore[attr-defined]
     user_port: int | None = None
@@ -268,7 +268,7 @@ def not_charger_traffic(f: FlowInfo, events: list[Event]) -> bool:
     if f.proto == "udp" and V2G_PORT in (f.server_port, f.client_port):
         return True
     link_local = f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:")
-    return link_local and not _ocpp_evidence(events)
+    return link_local and not ocpp_evidence(events)
 
 
 def _v2g_other(flows: list[FlowInfo]) -> Other:
@@ -426,7 +426,7 @@ def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, s
         ch.csms_address, ch.csms_port = f.server_addr, f.server_port
     for e in evs:
         if e.kind == "http.request" and getattr(e, "host", None) and ch.csms_host is None:
-            ch.csms_host = _host_only(e.host)  # type: ignore[attr-defined]
+            ch.csms_host = host_only(e.host)  # type: ignore[attr-defined]
         elif e.kind == "tls.client_hello" and getattr(e, "sni", None) and ch.csms_host is None:
             ch.csms_host = e.sni.lower()  # type: ignore[attr-defined]
         elif e.kind == "http.response" and getattr(e, "ws_protocol", None) and ch.ocpp_version is None:
@@ -479,7 +479,7 @@ def _ocpp_version(proto: str) -> str | None:
     return {"2.0": "2.0.1"}.get(v, v) if v in ("1.6", "2.0", "2.0.1", "2.1") else v or None
 
 
-def _host_only(host: str) -> str:
+def host_only(host: str) -> str:
     h = host.strip().lower()
     if h.startswith("["):
         return h[1:].split("]", 1)[0]

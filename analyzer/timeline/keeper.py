@@ -27,11 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from analyzer import budgets, progress
+from analyzer.diagnosis.chargers import host_only, near_name, not_charger_traffic, ocpp_evidence
 from analyzer.events.base import Event
 from analyzer.timeline.timeline import FlowInfo
 
 APP_LAYERS = frozenset({"http", "websocket", "ocpp"})
-V2G_PORT = 15118
 DNS_PORT = 53
 
 
@@ -109,14 +109,11 @@ class EventKeeper:
             self._thin(log)
 
     def _learn(self, e: Event, fid: int, log: _FlowLog) -> None:
-        """A flow's first OCPP (or OCPP upgrade): its server is a CSMS endpoint."""
+        """A flow's first OCPP (``chargers.ocpp_evidence``): its server is a CSMS endpoint."""
         ends = self.endpoints(fid)
-        if ends is None:
+        if ends is None or not ocpp_evidence([e]):
             return
         client, _, server, port = ends
-        ocpp = e.kind.startswith("ocpp.") or (getattr(e, "upgrade", None) or "").lower() == "websocket"
-        if not ocpp:
-            return
         log.learned = True
         self.csms_ends.add((server, port))
         if client not in self.clients:
@@ -124,7 +121,7 @@ class EventKeeper:
             progress.found(len(self.clients))
         host = getattr(e, "host", None)
         if host:
-            self.csms_names.add(_host_only(host))
+            self.csms_names.add(host_only(host))
         for other in log.events:
             if other.kind == "tls.client_hello" and getattr(other, "sni", None):
                 self.csms_names.add(other.sni.lower())  # type: ignore[attr-defined]
@@ -162,11 +159,7 @@ class EventKeeper:
                 self.gone.add(fid)  # the DNS decoder may still report an unanswered query of it at the end
 
     def _wanted(self, f: FlowInfo, evs: list[Event]) -> bool:
-        from analyzer.diagnosis.chargers import near_name
-
-        if f.proto == "udp" and V2G_PORT in (f.server_port, f.client_port):
-            return True
-        if f.client_addr.lower().startswith("fe80:") and f.server_addr.lower().startswith("fe80:"):
+        if not_charger_traffic(f, evs):  # ISO 15118: the report names it
             return True
         if DNS_PORT in (f.server_port, f.client_port):
             # the lookups a diagnosis reads: of a CSMS name or one a typo away; while no CSMS name is known, the
@@ -224,8 +217,6 @@ class EventKeeper:
 
     def late_csms(self) -> list[tuple[str, int]]:
         """Released servers and names that the end of the capture shows to be the CSMS's: (what, connections)."""
-        from analyzer.diagnosis.chargers import near_name
-
         addrs = {a for n in self.csms_names for a in self.resolved.get(n, ())} | self.csms_names
         ends = {f"{a}:{p}" for a, p in self.csms_ends}
         out = []
@@ -237,13 +228,6 @@ class EventKeeper:
             if name and (name in self.csms_names or near_name(name, self.csms_names)):
                 out.append((name, n))
         return sorted(out)
-
-
-def _host_only(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def routine_dropped(middle: list[Event]) -> list[Event]:
