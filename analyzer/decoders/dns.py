@@ -117,10 +117,12 @@ def parse_cached(body: bytes) -> tuple[dns.message.Message | None, str]:
 
 
 @functools.lru_cache(maxsize=DNS_PARSE_CACHE)
-def answers_cached(qname: str | None, body: bytes) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
-    """``_answers`` of the message ``parse_cached(body)``."""
+def answers_cached(body: bytes) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
+    """``_answers`` of the message ``parse_cached(body)``, for the name its question asks."""
     msg = parse_cached(body)[0]
-    return _answers(qname, msg.answer) if msg is not None else ((), (), ())
+    if msg is None:
+        return (), (), ()
+    return _answers(name_text(msg.question[0].name) if msg.question else None, msg.answer)
 
 
 def _answers(
@@ -288,7 +290,7 @@ class DnsTransactions:
                 del self._answered[next(iter(self._answered))]
         else:
             q = self._answered.get(key)
-        answers, addresses, chain = answers_cached(qname or None, body)  # qname is "" without a question
+        answers, addresses, chain = answers_cached(body)
         rcode = int(msg.rcode())
         return DnsResponse(
             ts_ns=ts,
