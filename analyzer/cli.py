@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from analyzer import __version__
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import EXIT_INTERNAL, AnalyzerError, debugging, internal_error_line
+
+if TYPE_CHECKING:
+    from analyzer.engine import TimelineResult
+    from analyzer.report.charger_view import ChargerView
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -71,7 +75,29 @@ SHOW_CHARGER = _charger_option(
 )
 
 
-def _unknown_charger(message: str) -> None:
+def _whole_timeline(
+    capture: str, keylogs: tuple[str, ...], chargers: tuple[str, ...]
+) -> tuple[TimelineResult, ChargerView | None]:
+    """The whole capture's timeline and, with ``--charger``, the view of those chargers (else None); a capture
+    that cannot be read, or a charger it does not have, is one line and its exit status (3, 2)."""
+    from analyzer.engine import build_timeline
+    from analyzer.report.charger_view import UnknownCharger, charger_view
+
+    try:
+        built = build_timeline(capture, keylogs)
+        return built, (charger_view(built.timeline, capture, chargers) if chargers else None)
+    except UnknownCharger as e:
+        _unknown_charger(str(e))
+    except (AnalyzerError, OSError) as e:
+        raise capture_problem(e) from None
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+def _unknown_charger(message: str) -> NoReturn:
     """``--charger`` names no charger of the capture: one line naming those it has, exit status 2."""
     from analyzer.errors import EXIT_USAGE
 
@@ -172,27 +198,20 @@ def flows(capture: str, fmt: str, keylogs: tuple[str, ...], chargers: tuple[str,
 
     Example: ghostcap flows captures/demo.pcap --format json
     """
-    from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.flows import flows_json, flows_ndjson, flows_table
 
-    try:
-        if keylogs or chargers:
-            from analyzer.engine import build_timeline
-
-            built = build_timeline(capture, keylogs)
-            kept, orphans = built.flows, built.orphan_icmp
-            if chargers:
-                view = charger_view(built.timeline, capture, chargers)
-                kept, orphans = [f for f in kept if view.keeps(built.timeline.flows[f.id])], []
-            result = FlowsResult(built.capture, kept, orphans, tls_status(built.timeline) if keylogs else None)
-        else:
+    if keylogs or chargers:
+        built, view = _whole_timeline(capture, keylogs, chargers)
+        kept, orphans = built.flows, built.orphan_icmp
+        if view is not None:
+            kept, orphans = [f for f in kept if view.keeps(built.timeline.flows[f.id])], []
+        result = FlowsResult(built.capture, kept, orphans, tls_status(built.timeline) if keylogs else None)
+    else:
+        try:
             result = rebuild_flows(capture)
-    except UnknownCharger as e:
-        _unknown_charger(str(e))
-    except (AnalyzerError, OSError) as e:
-        raise capture_problem(e) from None
-    for w in result.capture.warnings:
-        click.echo(f"warning: {w}", err=True)
+        except (AnalyzerError, OSError) as e:
+            raise capture_problem(e) from None
+    _warn(result.capture.warnings)
     if fmt == "json":
         sys.stdout.writelines(flows_json(result))
     elif fmt == "ndjson":
@@ -228,21 +247,13 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     """
     from analyzer.engine import build_timeline
     from analyzer.events.base import Event
-    from analyzer.report.charger_view import UnknownCharger, charger_view
     from analyzer.report.timeline_out import event_json, event_line, table_header, timeline_json, timeline_table
     from analyzer.timeline.stream import EventStream
     from analyzer.timeline.timeline import Stream
 
     if chargers:  # the chargers are known once the whole capture is read: no streaming
-        try:
-            result = build_timeline(capture, keylogs)
-            view = charger_view(result.timeline, capture, chargers)
-        except UnknownCharger as e:
-            _unknown_charger(str(e))
-        except (AnalyzerError, OSError) as e:
-            raise capture_problem(e) from None
-        for w in result.capture.warnings:
-            click.echo(f"warning: {w}", err=True)
+        result, view = _whole_timeline(capture, keylogs, chargers)
+        _warn(result.capture.warnings)
         if fmt == "table":
             click.echo(timeline_table(result, view=view), nl=False)
         else:
@@ -277,8 +288,7 @@ def timeline(capture: str, fmt: str, keylogs: tuple[str, ...], show_tokens: bool
     if fmt == "table" and not stream.written:
         out.write(table_header())
     out.flush()
-    for w in result.capture.warnings:
-        click.echo(f"warning: {w}", err=True)
+    _warn(result.capture.warnings)
 
 
 EXIT_HELP = """Output: one line per charger on standard output, CAPTURE: CHARGER VERDICT [FAULT @FRAME CXnnn Name
