@@ -100,6 +100,11 @@ DNS_PARSE_CACHE = 1024
 # fleet triage: failures with one CSMS-side signature are one incident while their time windows (failure point to
 # capture end) are no further apart than this
 INCIDENT_GAP_S = 6 * 3600
+# fleet triage: the store commits after this many captures or seconds, whichever comes first (a commit per capture
+# cost the supervisor CPU that two workers on two cores need); a killed supervisor loses at most these, and the
+# next run analyses them again
+TRIAGE_COMMIT_CAPTURES = 64
+TRIAGE_COMMIT_S = 1.0
 # --verify: the frames tshark is asked about (a root cause and its evidence; per charger, and per capture in all),
 # and how long one tshark run (through pyshark) may take before it is killed and the verification given up
 VERIFY_FRAMES_PER_CHARGER = 16

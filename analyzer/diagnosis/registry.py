@@ -37,9 +37,17 @@ def rule(*faults: str) -> Callable[[RuleFn], RuleFn]:
     return register
 
 
-def discover() -> dict[str, RuleSpec]:
-    from analyzer.diagnosis import rules
+_discovered = False
 
-    for m in pkgutil.iter_modules(rules.__path__):
-        importlib.import_module(f"{rules.__name__}.{m.name}")
+
+def discover() -> dict[str, RuleSpec]:
+    """Every rule, its module imported on the first call (listing the package's files costs more than a small
+    capture's diagnosis, so it is done once per process)."""
+    global _discovered
+    if not _discovered:
+        from analyzer.diagnosis import rules
+
+        for m in pkgutil.iter_modules(rules.__path__):
+            importlib.import_module(f"{rules.__name__}.{m.name}")
+        _discovered = True
     return RULES

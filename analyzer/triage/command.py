@@ -124,6 +124,13 @@ def run_triage(
     reports_dir = out_dir / "captures"
     store = Store(db_path or out_dir / "triage.db")
     result = RunResult()
+    cfg = WorkerConfig(out_dir=str(reports_dir), csms=csms, html=html)
+    pool = None
+    if scheduler is None and found:
+        from analyzer.triage.pool import LocalPool
+
+        pool = LocalPool(workers or len(os.sched_getaffinity(0)), cfg, timeout=timeout, max_memory=max_memory)
+        pool.start(len(found))  # the workers import the engine while the captures are hashed
     try:
         known = set() if force else store.known_sha256()
         shared = shared_keylogs(keylog_dir)
@@ -181,19 +188,17 @@ def run_triage(
             else:
                 progress.step(f"{task.name}: {_headline(out.rows)} ({out.analysis_s + out.report_s:.2f} s)")
 
-        cfg = WorkerConfig(out_dir=str(reports_dir), csms=csms, html=html)
         try:
             if not tasks:
                 stats = None
-            elif scheduler is not None:
+            elif pool is None:
                 from analyzer.triage.dask_run import run_dask
 
-                stats = run_dask(scheduler, tasks, cfg, on_outcome, timeout=timeout, send_bytes=send_bytes)
+                stats = run_dask(
+                    scheduler, tasks, cfg, on_outcome, timeout=timeout, send_bytes=send_bytes, on_idle=store.commit_due
+                )
             else:
-                from analyzer.triage.pool import LocalPool
-
-                n = workers or len(os.sched_getaffinity(0))
-                stats = LocalPool(n, cfg, timeout=timeout, max_memory=max_memory).run(tasks, on_outcome)
+                stats = pool.run(tasks, on_outcome, on_idle=store.commit_due)
         except KeyboardInterrupt as e:
             progress.close()
             result.interrupted = True
@@ -210,6 +215,8 @@ def run_triage(
             result.peak_rss_kb, result.replaced = stats.peak_rss_kb, stats.replaced
         _finish(store, out_dir, say)
     finally:
+        if pool is not None:
+            pool.close()
         store.close()
     result.wall_s = time.monotonic() - started
     return result

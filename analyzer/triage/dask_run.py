@@ -30,8 +30,10 @@ def run_dask(
     on_outcome: Callable[[Task, Outcome], None],
     timeout: float | None = None,
     send_bytes: bool = False,
+    on_idle: Callable[[], None] = lambda: None,
 ) -> PoolStats:
-    """Run ``tasks`` on the cluster at ``scheduler`` (an address, or a ``distributed.Client``)."""
+    """Run ``tasks`` on the cluster at ``scheduler`` (an address, or a ``distributed.Client``); ``on_idle()`` is
+    called at least every half second."""
     from distributed import Client
     from distributed import wait as dask_wait
 
@@ -63,6 +65,7 @@ def run_dask(
                 on_outcome(task, _outcome(fut, task, pids))
             if timeout is not None:
                 _expire(client, running, timeout, on_outcome)
+            on_idle()
     finally:
         if own:
             client.close()

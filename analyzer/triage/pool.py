@@ -119,15 +119,32 @@ class LocalPool:
     def _note_rss(self, slot: _Slot, kb: int) -> None:
         self.stats.peak_rss_kb[slot.n] = max(self.stats.peak_rss_kb.get(slot.n, 0), kb)
 
-    def run(self, tasks: Iterable[Task], on_outcome: Callable[[Task, Outcome], None]) -> PoolStats:
+    def start(self, tasks: int) -> None:
+        """Start the workers for at most ``tasks`` captures now (they import the engine while the caller prepares
+        the tasks); ``run`` starts them otherwise."""
+        if not self.slots:
+            self.slots = [self._start(n) for n in range(min(self.workers, max(1, tasks)))]
+
+    def run(
+        self,
+        tasks: Iterable[Task],
+        on_outcome: Callable[[Task, Outcome], None],
+        on_idle: Callable[[], None] = lambda: None,
+    ) -> PoolStats:
+        """Also calls ``on_idle()`` every ``POLL_S`` or so, outcomes or not (the store commits what it holds)."""
         pending = deque(tasks)
-        self.slots = [self._start(n) for n in range(min(self.workers, max(1, len(pending))))]
+        self.start(len(pending))
         try:
-            self._loop(pending, on_outcome)
+            self._loop(pending, on_outcome, on_idle)
         finally:
-            for s in self.slots:
-                self._stop(s, kill=s.task is not None)
+            self.close()
         return self.stats
+
+    def close(self) -> None:
+        """Stop every worker (killing one that holds a capture)."""
+        for s in self.slots:
+            self._stop(s, kill=s.task is not None)
+        self.slots = []
 
     def _fail(self, slot: _Slot, message: str, on_outcome: Callable[[Task, Outcome], None]) -> None:
         task = slot.task
@@ -136,7 +153,9 @@ class LocalPool:
             on_outcome(task, Outcome(index=task.index, error=message, pid=slot.proc.pid or 0))
         self._replace(slot)
 
-    def _loop(self, pending: deque[Task], on_outcome: Callable[[Task, Outcome], None]) -> None:
+    def _loop(
+        self, pending: deque[Task], on_outcome: Callable[[Task, Outcome], None], on_idle: Callable[[], None]
+    ) -> None:
         last_watch = 0.0
         while pending or any(s.task is not None for s in self.slots):
             for s in self.slots:
@@ -175,6 +194,7 @@ class LocalPool:
             if now - last_watch >= POLL_S:
                 last_watch = now
                 self._watch(now, on_outcome)
+                on_idle()
 
     @staticmethod
     def _give(s: _Slot, pending: deque[Task]) -> None:

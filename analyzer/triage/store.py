@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from analyzer import __version__
+from analyzer.budgets import TRIAGE_COMMIT_CAPTURES, TRIAGE_COMMIT_S
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "INTEGER PRIMARY KEY"),
@@ -166,6 +168,8 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30)
+        self._uncommitted = 0
+        self._committed_at = time.monotonic()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across a process crash, one fsync per checkpoint
         cols = ", ".join(f"{n} {t}" for n, t in COLUMNS)
@@ -189,7 +193,8 @@ class Store:
 
     def put(self, meta: CaptureMeta, rows: Sequence[dict[str, Any]] = (), error: str | None = None) -> None:
         """Replace the capture's rows (same sha256, or same path for an unreadable one) with ``rows`` (or one
-        ``error`` row), in one committed transaction."""
+        ``error`` row). Committed in batches (``commit``, ``close``): a capture whose rows did not reach the disk
+        is not known to the next run, which analyses it again."""
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         common = {
             "capture": meta.capture,
@@ -212,12 +217,28 @@ class Store:
         rows = [{**r, "charger_key": charger_key(r.get("charger_id"), r.get("charger_address"), scope)} for r in rows]
         values = [tuple({**common, **r}.get(n) for n in EXPORTED) for r in rows]
         marks = ", ".join("?" for _ in EXPORTED)
-        with self.db:
-            if meta.sha256 is None:
-                self.db.execute("DELETE FROM results WHERE sha256 IS NULL AND path = ?", (meta.path,))
-            else:
-                self.db.execute("DELETE FROM results WHERE sha256 = ?", (meta.sha256,))
-            self.db.executemany(f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({marks})", values)
+        if meta.sha256 is None:
+            self.db.execute("DELETE FROM results WHERE sha256 IS NULL AND path = ?", (meta.path,))
+        else:
+            self.db.execute("DELETE FROM results WHERE sha256 = ?", (meta.sha256,))
+        self.db.executemany(f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({marks})", values)
+        self._uncommitted += 1
+        if self._uncommitted >= TRIAGE_COMMIT_CAPTURES:
+            self.commit()
+        else:
+            self.commit_due()
+
+    def commit_due(self) -> None:
+        """Commit what was put if the last commit is ``TRIAGE_COMMIT_S`` old (called after each capture and while
+        waiting for one: a capture is never held back longer)."""
+        if self._uncommitted and time.monotonic() - self._committed_at >= TRIAGE_COMMIT_S:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make every capture put so far durable (``put`` commits in batches: ``TRIAGE_COMMIT_CAPTURES``)."""
+        self.db.commit()
+        self._uncommitted = 0
+        self._committed_at = time.monotonic()
 
     def rows(self) -> list[dict[str, Any]]:
         cur = self.db.execute(f"SELECT id, {', '.join(EXPORTED)} FROM results ORDER BY capture, path, id")
@@ -242,6 +263,7 @@ class Store:
                 self.db.executemany("UPDATE results SET incident = ? WHERE id = ?", [(n, i) for i in inc.row_ids])
 
     def close(self) -> None:
+        self.commit()
         self.db.close()
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
+from analyzer.budgets import TRIAGE_COMMIT_CAPTURES
 from analyzer.triage.command import format_table, keylogs_for, parse_size, shared_keylogs
 from analyzer.triage.discover import DiscoverError, discover, is_capture_name
 from analyzer.triage.progress import Progress
@@ -100,6 +102,29 @@ def test_charger_rows() -> None:
     }
     assert (rows[1]["fault"], rows[1]["cx_code"], rows[1]["frame"]) == ("tcp.refused", "CX013", 6)
     assert charger_rows({"chargers": []}) == [{"verdict": "no_charger"}]
+
+
+def test_store_commits_in_batches_and_on_close(tmp_path: Path) -> None:
+    store = Store(tmp_path / "t.db")
+
+    def durable() -> int:
+        ro = open_readonly(tmp_path / "t.db")
+        try:
+            return ro.execute("SELECT count(*) FROM results").fetchone()[0]
+        finally:
+            ro.close()
+
+    store._committed_at = time.monotonic() + 3600  # the clock never reaches TRIAGE_COMMIT_S in this test
+    for i in range(TRIAGE_COMMIT_CAPTURES - 1):
+        store.put(CaptureMeta(f"{i}.pcap", f"/x/{i}.pcap", f"{i:064x}"), [{"verdict": "healthy"}])
+    assert len(store.rows()) == TRIAGE_COMMIT_CAPTURES - 1  # the supervisor sees its own rows at once
+    assert durable() == 0
+    store.put(CaptureMeta("last.pcap", "/x/last.pcap", "f" * 64), [{"verdict": "healthy"}])
+    assert durable() == TRIAGE_COMMIT_CAPTURES
+    store.put(CaptureMeta("after.pcap", "/x/after.pcap", "e" * 64), [{"verdict": "healthy"}])
+    assert durable() == TRIAGE_COMMIT_CAPTURES
+    store.close()
+    assert durable() == TRIAGE_COMMIT_CAPTURES + 1
 
 
 def test_store_replaces_a_captures_rows_and_opens_read_only(tmp_path: Path) -> None:
