@@ -175,13 +175,16 @@ class KeyLog:
     # --- looking up --------------------------------------------------------------------------------------------
 
     def lookup(self, client_random: bytes) -> dict[str, bytes] | None:
-        """The secrets filed under ``client_random`` (marked used), or None."""
+        """The secrets filed under ``client_random`` (marked used), or None. One session's secrets may come from
+        several key logs (TLS 1.3's handshake secrets in one file, its traffic secrets in another, or the capture's
+        own Decryption Secrets Block and a file): they are merged, the first source's value winning for a label
+        given twice (the capture's, then the files in the order given)."""
         self._take_watched()
         found = self._secrets.get(client_random)
         for b in self._bases:
-            if found is not None:
-                break
-            found = b._secrets.get(client_random)
+            more = b._secrets.get(client_random)
+            if more:
+                found = more if not found else {**more, **found}
         if found:
             self.used.add(client_random)
         return found

@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 
 from analyzer.capture.container import DecryptionSecret
+from analyzer.config import Settings
+from analyzer.engine import analyze
 from analyzer.tls.keylog import CLIENT_RANDOM, CLIENT_TRAFFIC_0, SERVER_HANDSHAKE, KeyLog
+from tests.conftest import PROJECT_CAPTURES as CAPTURES
 
 CR = bytes(range(32))
 CR_HEX = CR.hex()
@@ -105,3 +108,38 @@ def test_decryption_secrets_blocks_are_taken_in_as_they_arrive() -> None:
     blocks.append(DecryptionSecret(DecryptionSecret.TLS_KEY_LOG, b"CLIENT_RANDOM 00\n", 5))
     assert len(log) == 1
     assert log.problems[0].startswith("the capture's Decryption Secrets Block 3 line 1:")
+
+
+def test_one_sessions_secrets_split_over_two_key_logs_are_merged(tmp_path: Path) -> None:
+    """TLS 1.3's handshake secrets in one file and its traffic secrets in another (two processes logging, or a
+    key log cut in two): the session decrypts as with the whole log, and a label given twice keeps the first."""
+    whole = (CAPTURES / "ocpp_boot_callerror_wss_tls13.keys.txt").read_text().splitlines(keepends=True)
+    handshake = [line for line in whole if "HANDSHAKE" in line]
+    assert handshake
+    assert len(handshake) < len([line for line in whole if line.strip() and line[0] != "#"])
+    (tmp_path / "hs.txt").write_text("".join(handshake))
+    (tmp_path / "rest.txt").write_text("".join(line for line in whole if "HANDSHAKE" not in line))
+    split = KeyLog.from_files([tmp_path / "hs.txt", tmp_path / "rest.txt"])
+    joined = KeyLog.from_files([CAPTURES / "ocpp_boot_callerror_wss_tls13.keys.txt"])
+    randoms = {bytes.fromhex(line.split()[1]) for line in handshake}
+    for cr in randoms:
+        assert split.lookup(cr) == joined.lookup(cr)
+    other = bytes([5]) * 32
+    (tmp_path / "first.txt").write_text(f"CLIENT_TRAFFIC_SECRET_0 {'ab' * 32} {other.hex()}\n")
+    both = KeyLog.from_files([tmp_path / "first.txt", tmp_path / "rest.txt"])
+    cr = next(iter(randoms))
+    assert both.lookup(bytes.fromhex("ab" * 32)) == {CLIENT_TRAFFIC_0: other}
+    assert both.lookup(cr) == {k: v for k, v in joined.lookup(cr).items() if "HANDSHAKE" not in k}
+
+
+def test_split_key_logs_decrypt_the_lab_capture(tmp_path: Path) -> None:
+    whole = (CAPTURES / "ocpp_boot_callerror_wss_tls13.keys.txt").read_text().splitlines(keepends=True)
+    (tmp_path / "hs.txt").write_text("".join(line for line in whole if "HANDSHAKE" in line))
+    (tmp_path / "rest.txt").write_text("".join(line for line in whole if "HANDSHAKE" not in line))
+    cap = str(CAPTURES / "ocpp_boot_callerror_wss_tls13.pcap")
+    split = analyze(cap, Settings(keylog_files=(str(tmp_path / "hs.txt"), str(tmp_path / "rest.txt"))))
+    one = analyze(cap, Settings(keylog_files=(str(CAPTURES / "ocpp_boot_callerror_wss_tls13.keys.txt"),)))
+    assert [r.root_cause.fault for r in split.results] == ["ocpp.callerror"]
+    assert [(r.root_cause.fault, r.root_cause.frame) for r in split.results] == [
+        (r.root_cause.fault, r.root_cause.frame) for r in one.results
+    ]
