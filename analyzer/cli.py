@@ -10,9 +10,11 @@ import click
 
 from analyzer import __version__
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
-from analyzer.errors import EXIT_INTERNAL, AnalyzerError, debugging, internal_error_line
+from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, debugging, internal_error_line
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from analyzer.engine import TimelineResult
     from analyzer.report.charger_view import ChargerView
 
@@ -48,6 +50,51 @@ class CaptureUnreadable(click.ClickException):
     """A capture that cannot be read (missing, a directory, not a capture): one line, exit status 3."""
 
     exit_code = EXIT_UNREADABLE
+
+
+class StdoutUnwritable(click.ClickException):
+    """Standard output cannot be written (disk full, an I/O error; not a closed pipe): one line, exit status 2, as
+    for reports that cannot be written where ``-o`` says (not 3, a capture that cannot be read; not 5, a bug)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, e: OSError) -> None:
+        super().__init__(f"cannot write to standard output: {e.strerror or e}")
+
+
+class _Stdout:
+    """``sys.stdout`` while a command runs: the same stream, except that a failed write or flush other than a
+    closed pipe (``BrokenPipeError``, handled where it happens) raises ``StdoutUnwritable``."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    def write(self, text: str) -> int:
+        try:
+            return self._raw.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutUnwritable(e) from None
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        try:
+            self._raw.writelines(lines)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutUnwritable(e) from None
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutUnwritable(e) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def error_line(e: click.ClickException) -> str:
@@ -99,8 +146,6 @@ def _warn(warnings: list[str]) -> None:
 
 def _unknown_charger(message: str) -> NoReturn:
     """``--charger`` names no charger of the capture: one line naming those it has, exit status 2."""
-    from analyzer.errors import EXIT_USAGE
-
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
 
@@ -131,8 +176,12 @@ class _Commands(click.Group):
         sys.exit(status if isinstance(status, int) else 0)
 
     def invoke(self, ctx: click.Context) -> object:
+        raw = sys.stdout
+        sys.stdout = _Stdout(raw)  # type: ignore[assignment]
         try:
-            return super().invoke(ctx)
+            status = super().invoke(ctx)
+            sys.stdout.flush()  # a full disk shows here, not as a message at exit
+            return status
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:  # the reader of standard output went away (``| head``): what it wanted, it has
@@ -146,6 +195,8 @@ class _Commands(click.Group):
                 raise
             click.echo(internal_error_line(e), err=True)
             ctx.exit(EXIT_INTERNAL)
+        finally:
+            sys.stdout = raw
 
 
 def output_gone() -> None:
@@ -171,8 +222,8 @@ def cli() -> None:
     """ghostcap: find where an EV charger's handshake with its CSMS failed, from a packet capture."""
 
 
-READ_EXIT_HELP = """Exit status: 0 done; 2 usage error; 3 the capture could not be read; 5 internal error (a bug in
-ghostcap: please report it). Every error is one line on standard error."""
+READ_EXIT_HELP = """Exit status: 0 done; 2 usage error (also: standard output cannot be written); 3 the capture could
+not be read; 5 internal error (a bug in ghostcap: please report it). Every error is one line on standard error."""
 
 
 @cli.command(epilog=READ_EXIT_HELP)
@@ -297,8 +348,9 @@ on standard error (-q keeps only errors there). With -o - the JSON report goes t
 per-charger lines to standard error.
 
 Exit status: 0 every charger healthy; 1 a fault was found; 2 usage error (also: the reports cannot be written
-where -o or --annotate says; a --charger the capture does not have); 3 a capture could not be read; 4 no fault,
-but a verdict is inconclusive (or no charger was found); 5 internal error (a bug in ghostcap: please report it).
+where -o or --annotate says, or standard output cannot be written; a --charger the capture does not have); 3 a
+capture could not be read; 4 no fault, but a verdict is inconclusive (or no charger was found); 5 internal error
+(a bug in ghostcap: please report it).
 With several captures the most severe status wins (5, then 3, then 2, then 1, then 4). Every error is one line on
 standard error."""
 

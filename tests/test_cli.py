@@ -384,3 +384,23 @@ def test_a_closed_pipe_loses_no_report_and_keeps_the_verdict_status(tmp_path: Pa
     first, status, err = _first_line_then_close(["timeline", str(LAB / "gateway_mixed.pcap")], tmp_path)
     assert first.startswith("time (UTC)")
     assert (status, err) == (0, "")
+
+
+def test_a_full_disk_on_standard_output_is_one_line_and_status_2(tmp_path: Path) -> None:
+    """Standard output on a full disk (``/dev/full``): one line naming it, exit status 2 as for an ``-o`` that
+    cannot be written; not 3 (the capture is readable) and not 5 (no bug)."""
+    cap = str(LAB / "tls12_cert_not_yet_valid.pcap")
+    for args in (
+        ["timeline", cap],
+        ["timeline", "--format", "ndjson", cap],
+        ["flows", cap],
+        ["analyze", cap, "-o", "-"],
+    ):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "analyzer", *args], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True
+            )
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+        assert errors == ["error: cannot write to standard output: No space left on device"], (args, done.stderr)
+        assert done.returncode == 2, args
+        assert "Traceback" not in done.stderr
