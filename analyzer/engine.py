@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -414,6 +417,7 @@ def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = 
     from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
+    sha256 = sha256_meanwhile(path)
     built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
     try:
         results, others = diagnose_all(built.timeline, settings)
@@ -421,16 +425,50 @@ def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = 
         if not salvage or debugging():
             raise
         built.capture.warnings.append(internal_error_line(e, "diagnosis") + ": no verdict for this capture")
-        return Analysis(built.capture, file_sha256(path), built.timeline, [], settings, [], internal_error=e)
-    return Analysis(built.capture, file_sha256(path), built.timeline, results, settings, others)
+        return Analysis(built.capture, sha256(), built.timeline, [], settings, [], internal_error=e)
+    return Analysis(built.capture, sha256(), built.timeline, results, settings, others)
 
 
 def file_sha256(path: str | Path) -> str | None:
-    """sha256 of the file as stored (compressed or not); None for standard input."""
-    if str(path) == "-":
+    """sha256 of the file as stored (compressed or not); None for standard input or a pipe (``<(zcat ...)``:
+    its bytes were the capture reader's, and hashing what is left would give the digest of nothing)."""
+    if str(path) == "-" or not _regular(path):
         return None
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
+    """``file_sha256(path)`` computed in a thread while the caller reads the capture (hashlib and file reads
+    release the GIL: on a second core a big capture's digest costs no time); the returned function waits for it
+    and returns it, or raises what it raised. Only a regular file is read twice: a pipe has one reader."""
+    if not _regular(path):
+        return lambda: file_sha256(path)
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(file_sha256(path))
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, raised there
+            result.append(e)
+
+    worker = threading.Thread(target=run, name="ghostcap-sha256", daemon=True)
+    worker.start()
+
+    def wait() -> str | None:
+        worker.join()
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        return result[0]
+
+    return wait
+
+
+def _regular(path: str | Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False

@@ -404,3 +404,30 @@ def test_a_full_disk_on_standard_output_is_one_line_and_status_2(tmp_path: Path)
         assert errors == ["error: cannot write to standard output: No space left on device"], (args, done.stderr)
         assert done.returncode == 2, args
         assert "Traceback" not in done.stderr
+
+
+def test_the_capture_digest_is_the_files_and_never_that_of_an_emptied_pipe(tmp_path: Path) -> None:
+    """A regular file's sha256 (computed beside the analysis) is the file's; a pipe's bytes were the reader's, so
+    its report says null rather than the digest of nothing (e3b0c442...)."""
+    import hashlib
+    import os
+
+    cap = LAB / "tls12_cert_not_yet_valid.pcap"
+    assert invoke("analyze", str(cap), "-o", str(tmp_path / "file"), "--format", "json").exit_code == 1
+    report = json.loads((tmp_path / "file" / "tls12_cert_not_yet_valid.json").read_text())
+    assert report["capture"]["sha256"] == hashlib.sha256(cap.read_bytes()).hexdigest()
+    fifo = tmp_path / "pipe.pcap"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "analyze", str(fifo), "-o", str(tmp_path / "pipe"), "--format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with open(fifo, "wb") as w:
+        w.write(cap.read_bytes())
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    report = json.loads((tmp_path / "pipe" / "pipe.json").read_text())
+    assert report["capture"]["sha256"] is None
+    assert report["chargers"][0]["root_cause"]["fault"] == "tls.cert_not_yet_valid"
