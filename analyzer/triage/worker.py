@@ -160,10 +160,10 @@ def _run(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out
     out.warnings = list(report["capture"].get("warnings") or ())
     formats = FORMATS if cfg.html == "all" or wants_html(report) else ("json",)
     if cfg.out_dir is not None:
-        written = write_reports(report, cfg.out_dir, task.stem, formats)
+        written = write_reports(report, cfg.out_dir, task.stem, formats, compact=True)
         out.reports = dict(zip(formats, written, strict=True))
     else:
-        out.texts = {fmt: _clean(render_report(report, fmt)) for fmt in formats}
+        out.texts = {fmt: _clean(render_report(report, fmt, compact=True)) for fmt in formats}
     out.analysis_s, out.report_s = t1 - t0, time.perf_counter() - t1
 
 

@@ -122,7 +122,8 @@ def test_run_counts_and_duplicates(lab_run: LabRun) -> None:
 
 
 def test_reports_are_what_analyze_writes(lab_run: LabRun, tmp_path: Path) -> None:
-    """The same engine and the same reports: the JSON byte for byte, the HTML too (no time of day in either)."""
+    """The same engine and the same reports: the same JSON (on one line in triage, byte for byte once indented
+    the same way), the HTML byte for byte (no time of day in either)."""
     rows = db_rows(lab_run.out)
     for name in ("gateway_mixed.pcap", "tls12_cert_not_yet_valid.pcap", "ocpp_schema_violation.pcap"):
         args = ["analyze", str(PROJECT_CAPTURES / name), "-o", str(tmp_path), "--format", "html,json"]
@@ -134,7 +135,12 @@ def test_reports_are_what_analyze_writes(lab_run: LabRun, tmp_path: Path) -> Non
         (row, *_) = [r for r in rows if r["capture"].endswith("lab/" + name)]
         stem = name.removesuffix(".pcap")
         assert row["report_json"] == f"captures/{stem}-{row['sha256'][:12]}.json"
-        assert (lab_run.out / row["report_json"]).read_text() == (tmp_path / f"{stem}.json").read_text()
+        triaged = (lab_run.out / row["report_json"]).read_text()
+        assert triaged.count("\n") == 1  # one line
+        assert (
+            json.dumps(json.loads(triaged), indent=2, ensure_ascii=False) + "\n"
+            == (tmp_path / f"{stem}.json").read_text()
+        )
         assert (lab_run.out / row["report_html"]).read_text() == (tmp_path / f"{stem}.html").read_text()
 
 
