@@ -111,8 +111,21 @@ def run_task(task: Task, cfg: WorkerConfig) -> Outcome:
         out.error, out.recycle = "out of memory (the worker's memory limit)", True
     except Exception as e:  # noqa: BLE001 - the isolation boundary: any failure is this capture's result
         out.error = describe(e)
-    out.maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.maxrss_kb = peak_rss_kb()
     return out
+
+
+def peak_rss_kb() -> int:
+    """This process's own peak RSS in KiB: ``VmHWM`` of /proc/self/status, not ``ru_maxrss``, which Linux carries
+    over ``execve`` from the process that forked it (a spawned worker would report its supervisor's peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def describe(e: BaseException) -> str:

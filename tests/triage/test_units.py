@@ -177,3 +177,20 @@ def test_progress_on_a_terminal_is_a_redrawn_bar() -> None:
 def test_query_table_format() -> None:
     text = format_table(["a", "bb"], [(1, None), ("long value", "x\ny")])
     assert text.splitlines() == ["a           bb", "----------  ---", "1", "long value  x y", "(2 rows)"]
+
+
+def test_a_workers_peak_rss_is_its_own_not_the_supervisors_it_was_spawned_from() -> None:
+    """A process that grew to 300 MB then exec's a fresh Python (as a spawned worker starts): the new program's
+    ``peak_rss_kb`` is its own few MB, though Linux carries ``ru_maxrss`` over ``execve``."""
+    import subprocess
+    import sys
+
+    child = (
+        "import resource; from analyzer.triage.worker import peak_rss_kb; "
+        "print(peak_rss_kb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    parent = f"import os, sys; hog = bytearray(300 << 20); os.execv(sys.executable, [sys.executable, '-c', {child!r}])"
+    done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60, check=True)
+    own, carried = (int(x) for x in done.stdout.split())
+    assert 5_000 < own < 150_000
+    assert carried >= own
