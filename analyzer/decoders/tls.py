@@ -42,8 +42,10 @@ Anomalies (``DecodeAnomaly`` with ``decoder="tls"``), by name:
 
 A handshake message whose fields contradict their own lengths raises ``DecodeError``.
 
-Skipping (``SkippingDecoder``): without keys and observer, the body of an encrypted record (or of any record the
-decoder does not keep) is only counted. ``skip_window`` shares with the flow layer, per direction, the stream
+Skipping (``SkippingDecoder``): without an observer, and while the key log holds no secret at all, the body of an
+encrypted record (or of any record the decoder does not keep) is only counted; a record is kept for decryption
+when secrets are known as it starts (a Decryption Secrets Block read in the middle of a record applies from the
+next record on). ``skip_window`` shares with the flow layer, per direction, the stream
 offset where that body ends; the flow layer delivers no chunk for the segments wholly inside it but the last, and
 the decoder takes the bytes it was not given off its skip count when the next chunk, gap or ``passed_over`` call
 shows where the stream got to. Records, their frames, flights, gaps and truncated records come out as if every
@@ -442,9 +444,9 @@ class TlsDecoder:
 
     def skip_window(self) -> list[int] | None:
         """Let the flow layer pass over the bodies of records this decoder does not keep: the list of, per
-        direction, the stream offset where the body being passed over ends. ``None`` with keys or an observer
-        (they need every record's bytes)."""
-        if self.observer is not None or self._keys is not None:
+        direction, the stream offset where the body being passed over ends. ``None`` with an observer (it sees
+        every record's bytes)."""
+        if self.observer is not None:
             return None
         if self._window is None:
             self._window = [0, 0]
@@ -570,8 +572,12 @@ class TlsDecoder:
         h.resync = False
         h.rtype, h.rver, h.rlen, h.roffset = rtype, rver, rlen, offset
         h.rdamaged = False
+        # kept: what is parsed, what an observer sees, what may be decrypted (secrets known when the record starts)
         keep = (
-            self.observer is not None or self._keys is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC
+            self.observer is not None
+            or rtype == CT_ALERT
+            or rtype == CT_CHANGE_CIPHER_SPEC
+            or (self._keys is not None and self._keys.active())
         )
         if rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
             keep = True
