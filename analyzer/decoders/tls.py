@@ -602,11 +602,11 @@ class TlsDecoder:
         in_body = h.rtype >= 0
         remaining = h.need + h.skip
         if in_body and missing <= remaining:  # the gap ends inside (or at the end of) the current record
+            h.rdamaged = True  # counted, not decoded (whether its body was kept or passed over)
             if h.need:  # a kept body: this record is lost
                 h.skip = remaining - missing
                 h.need = 0
                 h.body = None
-                h.rdamaged = True
                 if h.rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
                     h.hs_lost = True
                     h.hs.clear()
