@@ -42,14 +42,14 @@ Anomalies (``DecodeAnomaly`` with ``decoder="tls"``), by name:
 
 A handshake message whose fields contradict their own lengths raises ``DecodeError``.
 
-Skipping (``SkippingDecoder``): without an observer, and while the key log holds no secret at all, the body of an
-encrypted record (or of any record the decoder does not keep) is only counted; a record is kept for decryption
-when secrets are known as it starts (a Decryption Secrets Block read in the middle of a record applies from the
-next record on). ``skip_window`` shares with the flow layer, per direction, the stream
-offset where that body ends; the flow layer delivers no chunk for the segments wholly inside it but the last, and
-the decoder takes the bytes it was not given off its skip count when the next chunk, gap or ``passed_over`` call
-shows where the stream got to. Records, their frames, flights, gaps and truncated records come out as if every
-byte had been delivered.
+Skipping (``SkippingDecoder``): without an observer, the body of a record the decoder does not keep is only
+counted: an encrypted record while the key log holds no secret at all (it is kept for decryption when secrets are
+known as it starts: a Decryption Secrets Block read in the middle of a record applies from the next record on),
+and, without keys, a handshake record once handshake bytes were lost. ``skip_window`` shares with the flow layer,
+per direction, the stream offset where that body ends; the flow layer delivers no chunk for the segments wholly
+inside it but the last, and the decoder takes the bytes it was not given off its skip count when the next chunk,
+gap or ``passed_over`` call shows where the stream got to. Records, their frames, flights, gaps and truncated
+records come out as if every byte had been delivered.
 """
 
 from __future__ import annotations
@@ -360,6 +360,11 @@ class _Half:
         self.enc_flight_marked = False
 
 
+def _encrypted(h: _Half, rtype: int) -> bool:
+    """Whether a record of ``rtype`` in direction ``h`` is ciphertext (an alert is judged by its body)."""
+    return rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC)
+
+
 def _plausible_time(random: bytes) -> int | None:
     t = int.from_bytes(random[:4], "big")
     return t if PLAUSIBLE_TIME_MIN <= t < PLAUSIBLE_TIME_MAX else None
@@ -572,15 +577,12 @@ class TlsDecoder:
         h.resync = False
         h.rtype, h.rver, h.rlen, h.roffset = rtype, rver, rlen, offset
         h.rdamaged = False
-        # kept: what is parsed, what an observer sees, what may be decrypted (secrets known when the record starts)
-        keep = (
-            self.observer is not None
-            or rtype == CT_ALERT
-            or rtype == CT_CHANGE_CIPHER_SPEC
-            or (self._keys is not None and self._keys.active())
-        )
-        if rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
+        if self.observer is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC:
             keep = True
+        elif _encrypted(h, rtype):  # kept to be decrypted, when secrets are known as it starts
+            keep = self._keys is not None and self._keys.active()
+        else:  # a plaintext handshake record is parsed (with keys, even once handshake bytes were lost)
+            keep = self._keys is not None or (rtype == CT_HANDSHAKE and not h.hs_lost)
         if keep:
             h.need, h.skip = rlen, 0
         else:
@@ -659,7 +661,7 @@ class TlsDecoder:
                     self._inner_lost[d] += max(rlen - self._keys.overhead(), 0)  # its whole plaintext is lost
             return
         encrypted = False
-        if rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC):
+        if _encrypted(h, rtype):
             encrypted = True
             self._count_encrypted(h, rtype, c.frame)
             plain = self._decrypt(d, rtype, h.rver, payload, out) if payload is not None else None
