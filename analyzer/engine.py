@@ -20,11 +20,11 @@ from analyzer.budgets import DEFAULT_BUDGETS, FLOW_EVENTS_EDGE, FLOW_EVENTS_THIN
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
 from analyzer.config import Settings
-from analyzer.decoders.base import DecodeError, StreamDecoder
+from analyzer.decoders.base import DecodeError, SkippingDecoder, StreamDecoder
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
 from analyzer.events.tls import TlsSummary
-from analyzer.flows.table import ACK, FIN, RST, SYN, Flow, FlowTable
+from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper
 from analyzer.timeline.timeline import Stream, stream_filter_of
@@ -143,7 +143,10 @@ def tls_status(timeline: Timeline) -> dict[int, tuple[str, str]]:
 
 
 class _Dispatch:
-    """Feeds the flow table's callbacks to decoders and collects their events (errors become anomalies)."""
+    """Feeds the flow table's callbacks to decoders and collects their events (errors become anomalies).
+
+    A decoder that can pass over bytes (``SkippingDecoder``) shares its skip window with its flow when it is made
+    (``Flow.skip_until``), and is told where each direction got to before it is closed."""
 
     def __init__(self, keys: KeyLog | None = None, keeper: EventKeeper | EventStream | None = None) -> None:
         # imported here so that ``ghostcap flows`` does not pay for the protocol libraries
@@ -231,6 +234,10 @@ class _Dispatch:
                 fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys, opened=opened
             )
             self.decoders[fid] = decoder
+            if isinstance(decoder, SkippingDecoder):
+                window = decoder.skip_window()
+                if window is not None:
+                    flow.skip_until = window
         if decoder is not None:
             self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)
 
@@ -276,6 +283,9 @@ class _Dispatch:
         self.syns.pop((flow.id, 0), None)
         self.syns.pop((flow.id, 1), None)
         if decoder is not None and decoder is not _UNSEEN:
+            if flow.skip_until is not NO_SKIP and isinstance(decoder, SkippingDecoder):
+                for d, half in enumerate(flow.halves):  # type: ignore[arg-type]
+                    decoder.passed_over(d, half.nxt)  # segments since its last chunk may have been passed over
             self._run(
                 flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
             )

@@ -7,12 +7,17 @@ a bug. Buffers are bounded: a decoder that would hold more than its limit says s
 
 Events a decoder returns carry the ``frame``/``ts_ns`` of the packet that completed them: for TCP that is
 ``StreamChunk.at_frame``/``StreamChunk.ts_ns``.
+
+A stream decoder may also say which bytes it does not need (``SkippingDecoder``): per direction, a stream offset
+up to which it is only passing over bytes (the body of a record it does not keep). The flow layer then delivers no
+chunk for a segment that ends before the last byte under that offset, and the decoder counts the bytes it was not
+given as passed over when the next chunk, gap or ``passed_over`` call shows where the stream got to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from analyzer.events.base import Event, StreamChunk, StreamGap
 
@@ -40,6 +45,23 @@ class StreamDecoder(Protocol):
 
     def close(self, frame: int, ts_ns: int) -> list[Event]:
         """The connection ended (or the capture did): emit what is still pending (e.g. unanswered requests)."""
+        ...
+
+
+@runtime_checkable
+class SkippingDecoder(Protocol):
+    """A stream decoder that can let the flow layer pass over bytes it does not need (the skip window)."""
+
+    def skip_window(self) -> list[int] | None:
+        """Opt in: the list the flow layer reads, one stream offset per direction that the decoder updates in
+        place. A segment of direction ``d`` lying wholly before offset ``window[d] - 1`` may go undelivered (the
+        segment carrying byte ``window[d] - 1``, the last one passed over, is always delivered: what completes
+        there keeps its frame). ``None``: this decoder needs every byte."""
+        ...
+
+    def passed_over(self, direction: int, upto: int) -> None:
+        """The flow layer reached stream offset ``upto`` in ``direction``; bytes not delivered before it that lie
+        in the window were passed over (called before ``close``, as chunks and gaps do it themselves)."""
         ...
 
 

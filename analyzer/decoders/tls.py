@@ -41,6 +41,15 @@ Anomalies (``DecodeAnomaly`` with ``decoder="tls"``), by name:
   is not decrypted further; ``tls.decrypt_unsupported``: the cipher suite is not one ghostcap decrypts.
 
 A handshake message whose fields contradict their own lengths raises ``DecodeError``.
+
+Skipping (``SkippingDecoder``): without an observer, the body of a record the decoder does not keep is only
+counted: an encrypted record while the key log holds no secret at all (it is kept for decryption when secrets are
+known as it starts: a Decryption Secrets Block read in the middle of a record applies from the next record on),
+and, without keys, a handshake record once handshake bytes were lost. ``skip_window`` shares with the flow layer,
+per direction, the stream offset where that body ends; the flow layer delivers no chunk for the segments wholly
+inside it but the last, and the decoder takes the bytes it was not given off its skip count when the next chunk,
+gap or ``passed_over`` call shows where the stream got to. Records, their frames, flights, gaps and truncated
+records come out as if every byte had been delivered.
 """
 
 from __future__ import annotations
@@ -351,6 +360,11 @@ class _Half:
         self.enc_flight_marked = False
 
 
+def _encrypted(h: _Half, rtype: int) -> bool:
+    """Whether a record of ``rtype`` in direction ``h`` is ciphertext (an alert is judged by its body)."""
+    return rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC)
+
+
 def _plausible_time(random: bytes) -> int | None:
     t = int.from_bytes(random[:4], "big")
     return t if PLAUSIBLE_TIME_MIN <= t < PLAUSIBLE_TIME_MAX else None
@@ -395,6 +409,8 @@ class TlsDecoder:
         self._server_hello_seen = False  # a final (non-HRR) ServerHello
         self._closed = False
         self._chunk: StreamChunk | None = None  # the chunk being decoded (frame/ts of completed messages)
+        # per direction: the end of the record body being passed over, read by the flow layer (``skip_window``)
+        self._window: list[int] | None = None
 
     # --- StreamDecoder -----------------------------------------------------------------------------------------
 
@@ -405,14 +421,17 @@ class TlsDecoder:
             return []
         out: list[Event] = []
         data = chunk.data
-        if chunk.offset != h.pos:
-            if chunk.offset > h.pos:  # the flow layer skipped bytes without a gap: treat it as one
-                missing = chunk.offset - h.pos
-                out += self._lose(h, d, chunk.offset, missing, chunk.at_frame, chunk.ts_ns, "not delivered")
+        offset = chunk.offset
+        if offset != h.pos:
+            if offset > h.pos and self._window is not None:
+                self._catch_up(h, d, offset)
+            if offset > h.pos:  # the flow layer skipped bytes without a gap: treat it as one
+                missing = offset - h.pos
+                out += self._lose(h, d, offset, missing, chunk.at_frame, chunk.ts_ns, "not delivered")
                 if h.stopped:
                     return out
-            else:  # bytes already seen: keep only the new ones
-                data = data[h.pos - chunk.offset :]
+            elif offset < h.pos:  # bytes already seen: keep only the new ones
+                data = data[h.pos - offset :]
         self._chunk = chunk
         self._consume(h, d, data, out)
         return out
@@ -421,8 +440,43 @@ class TlsDecoder:
         h = self._halves[gap.direction]
         if h.stopped or self._closed:
             return []
+        if self._window is not None:
+            self._catch_up(h, gap.direction, gap.offset)
         reason = gap.reason.name.lower() if isinstance(gap.reason, GapReason) else str(gap.reason)
         return self._lose(h, gap.direction, gap.offset + gap.size, gap.size, gap.frame, gap.ts_ns, reason)
+
+    # --- the skip window (``SkippingDecoder``) ------------------------------------------------------------------
+
+    def skip_window(self) -> list[int] | None:
+        """Let the flow layer pass over the bodies of records this decoder does not keep: the list of, per
+        direction, the stream offset where the body being passed over ends. ``None`` with an observer (it sees
+        every record's bytes)."""
+        if self.observer is not None:
+            return None
+        if self._window is None:
+            self._window = [0, 0]
+        return self._window
+
+    def passed_over(self, direction: int, upto: int) -> None:
+        """The flow layer got to stream offset ``upto`` of ``direction``: the bytes before it that were not
+        delivered and lie in the window were passed over (a connection's end: call it before ``close``)."""
+        h = self._halves[direction]
+        if self._window is not None and not h.stopped and not self._closed:
+            self._catch_up(h, direction, upto)
+
+    def _catch_up(self, h: _Half, d: int, upto: int) -> None:
+        """Take the bytes between the position and ``upto`` that lie in the window off the skip count.
+
+        While a body is passed over, the window is where it ends (position + skip count); any other time it is
+        at or behind the position (a record ends, or a gap gives up its boundaries, only past its end), so
+        nothing is taken. The flow layer never withholds the body's last byte, nor is it taken here: the record
+        ends on a chunk or a gap, with its frame."""
+        last = self._window[d] - 1  # type: ignore[index]
+        if upto > last:
+            upto = last
+        if upto > h.pos:
+            h.skip -= upto - h.pos
+            h.pos = upto
 
     def close(self, frame: int, ts_ns: int) -> list[Event]:
         if self._closed:
@@ -523,15 +577,18 @@ class TlsDecoder:
         h.resync = False
         h.rtype, h.rver, h.rlen, h.roffset = rtype, rver, rlen, offset
         h.rdamaged = False
-        keep = (
-            self.observer is not None or self._keys is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC
-        )
-        if rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
+        if self.observer is not None or rtype == CT_ALERT or rtype == CT_CHANGE_CIPHER_SPEC:
             keep = True
+        elif _encrypted(h, rtype):  # kept to be decrypted, when secrets are known as it starts
+            keep = self._keys is not None and self._keys.active()
+        else:  # a plaintext handshake record is parsed (with keys, even once handshake bytes were lost)
+            keep = self._keys is not None or (rtype == CT_HANDSHAKE and not h.hs_lost)
         if keep:
             h.need, h.skip = rlen, 0
         else:
             h.need, h.skip = 0, rlen
+            if self._window is not None:  # the flow layer need not deliver the body's bytes
+                self._window[d] = offset + RECORD_HEADER_LEN + rlen
         h.body = None
         return True
 
@@ -547,11 +604,11 @@ class TlsDecoder:
         in_body = h.rtype >= 0
         remaining = h.need + h.skip
         if in_body and missing <= remaining:  # the gap ends inside (or at the end of) the current record
+            h.rdamaged = True  # counted, not decoded (whether its body was kept or passed over)
             if h.need:  # a kept body: this record is lost
                 h.skip = remaining - missing
                 h.need = 0
                 h.body = None
-                h.rdamaged = True
                 if h.rtype == CT_HANDSHAKE and not h.encrypted and not h.hs_lost:
                     h.hs_lost = True
                     h.hs.clear()
@@ -604,7 +661,7 @@ class TlsDecoder:
                     self._inner_lost[d] += max(rlen - self._keys.overhead(), 0)  # its whole plaintext is lost
             return
         encrypted = False
-        if rtype == CT_APPLICATION_DATA or (h.encrypted and rtype != CT_ALERT and rtype != CT_CHANGE_CIPHER_SPEC):
+        if _encrypted(h, rtype):
             encrypted = True
             self._count_encrypted(h, rtype, c.frame)
             plain = self._decrypt(d, rtype, h.rver, payload, out) if payload is not None else None

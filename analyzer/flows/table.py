@@ -8,6 +8,13 @@ Live flows are bounded by ``Budgets.live_flows`` (``analyzer.budgets``): past it
 (closed ones first) are finished early, as an idle timeout would, and released; ``released_early`` counts them.
 Each live flow knows its two keys, so port reuse and releases never scan the table.
 
+Skip window: a decoder that passes over bytes it does not need (the body of an encrypted record) shares with its
+flow, in ``Flow.skip_until``, per direction the stream offset where those bytes end (``SkippingDecoder`` in
+``analyzer.decoders.base``). An in-order segment lying wholly before the last of them is then only counted: the
+sequence numbers, delivered bytes, retransmission memory, history and payload counters move on as for any segment,
+but no ``StreamChunk`` is made and ``on_chunk`` is not called (one comparison per segment). The segment carrying
+that last byte, and every segment of the slow path (out of order, retransmitted, SYN/FIN/RST), is delivered.
+
 Roles: the sender of a SYN is the client, the sender of a SYN-ACK the server; without a handshake in the capture,
 the side with the service-like port is the server (``server_is_dst``).
 """
@@ -101,6 +108,7 @@ ICMPV6_UNREACH_CODES = {
 
 _tcp_header = struct.Struct("!HHIIBBH").unpack_from
 NO_DATA = HalfSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
+NO_SKIP = (0, 0)  # ``Flow.skip_until`` of a flow whose decoder needs every byte (no segment ends before 0)
 _LAST_NS = attrgetter("last_ns")
 RELEASED_LETTERS = ("", "")
 
@@ -154,6 +162,7 @@ class Flow:
         "payload_bytes",
         "proto",
         "rst_first",
+        "skip_until",
         "stream",
         "syn_isn",
         "ws_base",
@@ -185,6 +194,9 @@ class Flow:
         self.stream: int | None = None
         self.ws_base: list[int] | None = None  # TCP: Wireshark's base sequence number per direction
         self.ws_open = False  # a base is still unknown
+        # TCP, per direction: segments ending before the last byte under this offset are not delivered; the
+        # decoder's own list once it shares one (``analyzer.decoders.base.SkippingDecoder``)
+        self.skip_until: list[int] | tuple[int, int] = NO_SKIP
 
     @property
     def client(self) -> Endpoint:
@@ -282,6 +294,7 @@ class Flow:
         self.last_letters = RELEASED_LETTERS
         self.ws_base = None  # a conversation worth remembering was remembered before (``FlowTable._retire``)
         self.ws_open = False
+        self.skip_until = NO_SKIP
 
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
@@ -318,11 +331,11 @@ _BIT = {c: 1 << i for i, c in enumerate(_LETTERS)}
 class FlowTable:
     """Consumes IP datagrams, keeps live flows, finishes and releases ended ones.
 
-    Optional callbacks receive what decoders need: ``on_chunk`` (in-order TCP bytes), ``on_gap`` (missing TCP
-    bytes), ``on_datagram(flow, direction, payload, frame, ts_ns)`` (UDP), ``on_finish(flow)`` (a flow ended:
-    no more callbacks for it), ``on_control(flow, direction, flags, frame, ts_ns)`` (a TCP packet with SYN, FIN or
-    RST, after the flow state took it in) and ``on_icmp(flow, direction, frame, ts_ns, detail, unreachable)`` (an
-    ICMP error quoting a packet this flow sent in ``direction``).
+    Optional callbacks receive what decoders need: ``on_chunk`` (in-order TCP bytes, but for segments in a flow's
+    skip window), ``on_gap`` (missing TCP bytes), ``on_datagram(flow, direction, payload, frame, ts_ns)`` (UDP),
+    ``on_finish(flow)`` (a flow ended: no more callbacks for it), ``on_control(flow, direction, flags, frame,
+    ts_ns)`` (a TCP packet with SYN, FIN or RST, after the flow state took it in) and ``on_icmp(flow, direction,
+    frame, ts_ns, detail, unreachable)`` (an ICMP error quoting a packet this flow sent in ``direction``).
     """
 
     def __init__(
@@ -433,15 +446,16 @@ class FlowTable:
                 base = h.base
                 data = l4[hoff:]
                 if base is not None and not h.buffered and len(data) == plen and not (seq - base - h.nxt) & M32:
-                    # in order and complete: HalfStream._emit inlined (keep the two in step)
+                    # in order and complete: HalfStream._emit inlined (keep the two in step), but a segment
+                    # in the skip window (before its last byte) is not delivered
                     nxt = h.nxt
                     recent = h.recent
                     if recent is None:
                         recent = h.recent = deque(maxlen=RECENT_SEGMENTS)
                     recent.append((nxt, data))
                     h.delivered += plen
-                    h.nxt = nxt + plen
-                    if h.deliver is not None:
+                    end = h.nxt = nxt + plen
+                    if h.deliver is not None and end >= flow.skip_until[d]:
                         h.deliver(StreamChunk(flow.id, d, nxt, data, frame, frame, ts))
                     letters = "D"
                 else:
