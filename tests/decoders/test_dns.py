@@ -23,10 +23,10 @@ from analyzer.decoders.dns import (
     MAX_UNDECODABLE,
     DnsDecoder,
     DnsTcpDecoder,
-    answers_cached,
     name_text,
     parse,
     parse_cached,
+    read_cached,
 )
 from analyzer.events.base import DecodeAnomaly, Event, GapReason, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
@@ -666,16 +666,17 @@ def test_tcp_any_bytes_give_only_events(pieces: list[tuple[int, bytes | int]], d
 
 def test_the_same_lookup_again_with_another_id_is_parsed_once_and_keeps_its_ids() -> None:
     parse_cached.cache_clear()
-    answers_cached.cache_clear()
+    read_cached.cache_clear()
     dec = DnsDecoder()
     events = []
     for i, id_ in enumerate((0x0101, 0xBEEF, 0x0101)):
         q = query(id_=id_)
         events += udp(dec, wire(q), 10 * i + 1, flow=20 + i)
         events += udp(dec, wire(response(q, "csms.example.test. 60 A 192.0.2.7")), 10 * i + 2, flow=20 + i)
-    # one query body and one response body, each seen three times: parsed once each, the answers read once
+    # one query body and one response body, each seen three times: parsed and read once each
     assert parse_cached.cache_info().misses == 2
-    assert answers_cached.cache_info().misses == 1
+    assert read_cached.cache_info().misses == 2
+    assert read_cached.cache_info().hits == 4
     resp = only(events, DnsResponse)
     assert [e.id for e in only(events, DnsQuery)] == [0x0101, 0xBEEF, 0x0101]
     assert [e.id for e in resp] == [0x0101, 0xBEEF, 0x0101]
