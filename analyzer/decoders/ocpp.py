@@ -247,16 +247,26 @@ def _validated(
     return (*frame_v, *found), True
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_ESCAPE = re.compile(r"\\.", re.DOTALL)  # a JSON escape's backslash and the character after it
+_NOT_STRUCTURE = dict.fromkeys(c for c in range(128) if chr(c) not in '[]{}"')  # ASCII to delete
+_QUOTED = re.compile(r'"[^"]*"')
 _BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _text_depth(text: str) -> int:
     """The deepest bracket nesting of valid JSON ``text``, outside its strings: never less than the nesting of the
-    parsed value (a duplicate object key can drop a deep value the text has)."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+    parsed value (a duplicate object key can drop a deep value the text has).
+
+    Escapes go first (a backslash appears only in strings, always with the character it escapes); then all but
+    brackets and quotes (what is not ASCII can only be inside a string). Two adjacent quotes are an empty string or
+    two strings with no bracket between them: dropping them leaves every bracket inside or outside a string as it
+    was, and leaves only the strings that hold brackets to remove."""
+    if "\\" in text:
+        text = _ESCAPE.sub("", text)
+    structure = text.translate(_NOT_STRUCTURE).replace('""', "")
+    if '"' in structure:
+        structure = _QUOTED.sub("", structure)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, structure)), default=0)
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -937,7 +937,7 @@ def test_property_any_input_gives_only_bounded_events(
 
 # -- the cheap paths give what the plain ones give -------------------------------------------------------------------
 
-BRACKETY_TEXT = st.text(alphabet='[]{}"\\ab,:', max_size=12)
+BRACKETY_TEXT = st.text(alphabet='[]{}"\\ab,:\n\u00e9\u20ac', max_size=12)
 DEEP_JSON = st.recursive(
     st.one_of(st.none(), st.integers(), BRACKETY_TEXT),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BRACKETY_TEXT, inner, max_size=3),
@@ -959,6 +959,23 @@ def test_text_depth_is_the_nesting_of_the_value(value: Any, indent: int | None) 
     # brackets, quotes and backslashes inside strings do not count; whitespace and escapes do not matter
     assert ocpp_mod._text_depth(json.dumps(value, indent=indent)) == nesting(value)
     assert ocpp_mod._text_depth(json.dumps(value, ensure_ascii=False)) == nesting(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('["[","]"]', 1),  # two strings side by side
+        ('["","[",""]', 1),
+        ('{"a\\"[":"]\\\\"}', 1),  # an escaped quote, an escaped backslash before the closing quote
+        ('[["\\u005b"]]', 2),
+        ('["\u00e9[", {"\u20ac": []}]', 3),
+        ("[]", 1),
+        ('"[[["', 0),
+        ("7", 0),
+    ],
+)
+def test_text_depth_examples(text: str, depth: int) -> None:
+    assert ocpp_mod._text_depth(text) == depth == nesting(json.loads(text))
 
 
 def test_brackets_in_strings_are_not_nesting() -> None:
