@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from types import CodeType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: another checkout can be measured
 
 # the path's entry points (none calls another): (file name ending, function qualified name)
 ROOTS: tuple[tuple[str, str], ...] = (
