@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import dns.exception
 import dns.flags
@@ -116,13 +116,62 @@ def parse_cached(body: bytes) -> tuple[dns.message.Message | None, str]:
     return parse(b"\0\0" + body)
 
 
-@functools.lru_cache(maxsize=DNS_PARSE_CACHE)
-def answers_cached(body: bytes) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
-    """``_answers`` of the message ``parse_cached(body)``, for the name its question asks."""
-    msg = parse_cached(body)[0]
+class Read(NamedTuple):
+    """What ``DnsTransactions`` reads of one message: plain values, so that a message seen again costs one cache
+    look-up (``read_cached``) instead of dnspython's flag enums and properties."""
+
+    problem: str  # ``parse``'s text: "" when all of the message was decoded
+    header: bool  # the 12-byte header was there (else nothing below is read)
+    response: bool  # QR
+    truncated: bool  # TC
+    authoritative: bool  # AA
+    opcode_query: bool  # opcode QUERY
+    question: bool  # it has a question (the fields below are its first one's)
+    known_class: bool  # the question's class is in ``_KNOWN_CLASSES``
+    qname: str  # ``name_text`` of the question's name ("" without a question)
+    rdtype: int  # the question's type (-1 without a question)
+    qtype: str  # its mnemonic ("" without a question)
+    rcode: int  # full (extended) response code
+    answers: tuple[DnsAnswer, ...]  # ``_answers`` of the answer section, for the question's name
+    addresses: tuple[str, ...]
+    cname_chain: tuple[str, ...]
+
+
+def read(msg: dns.message.Message | None, problem: str) -> Read:
+    """The ``Read`` of ``parse``'s result."""
     if msg is None:
-        return (), (), ()
-    return _answers(name_text(msg.question[0].name) if msg.question else None, msg.answer)
+        return Read(problem, False, False, False, False, False, False, False, "", -1, "", 0, (), (), ())
+    flags = int(msg.flags)
+    question = msg.question[0] if msg.question else None
+    if question is None:
+        qname, rdtype, qtype, known_class = "", -1, "", False
+    else:
+        qname, rdtype = name_text(question.name), question.rdtype
+        qtype, known_class = type_name(rdtype), question.rdclass in _KNOWN_CLASSES
+    answers, addresses, chain = _answers(qname if question is not None else None, msg.answer)
+    return Read(
+        problem,
+        True,
+        bool(flags & _QR),
+        bool(flags & _TC),
+        bool(flags & _AA),
+        msg.opcode() == dns.opcode.QUERY,
+        question is not None,
+        known_class,
+        qname,
+        int(rdtype),
+        qtype,
+        int(msg.rcode()),
+        answers,
+        addresses,
+        chain,
+    )
+
+
+@functools.lru_cache(maxsize=DNS_PARSE_CACHE)
+def read_cached(body: bytes) -> Read:
+    """``read`` of ``parse_cached(body)`` (the message without its 2-byte id), kept for the next time."""
+    return read(*parse_cached(body))
 
 
 def _answers(
@@ -208,32 +257,28 @@ class DnsTransactions:
         """Decode one whole DNS message (a UDP payload, or a TCP message without its length prefix)."""
         if (flow_id, direction) in self._stopped:
             return []
-        msg, problem = parse_cached(payload[2:]) if len(payload) >= 2 else parse(payload)
-        if msg is None:
+        r = read_cached(payload[2:]) if len(payload) >= 2 else read(*parse(payload))
+        problem = r.problem
+        if not r.header:
             return [
                 self._malformed("message", problem, flow_id, direction, frame, ts_ns),
                 *self._undecodable_message(flow_id, direction, frame, ts_ns),
             ]
-        question = msg.question[0] if msg.question else None
         mid = (payload[0] << 8) | payload[1]
         events: list[Event] = []
         if problem:
-            what = f"{'response' if msg.flags & _QR else 'query'} id 0x{mid:04x}"
+            what = f"{'response' if r.response else 'query'} id 0x{mid:04x}"
             events.append(self._malformed(what, problem, flow_id, direction, frame, ts_ns))
-            if question is None or msg.opcode() != dns.opcode.QUERY or question.rdclass not in _KNOWN_CLASSES:
+            if not r.question or not r.opcode_query or not r.known_class:
                 # nothing left that shows this is DNS at all: report the bytes only
                 return [*events, *self._undecodable_message(flow_id, direction, frame, ts_ns)]
-        self._undecodable.pop((flow_id, direction), None)
-        if question is None:
-            qname, qtype, rdtype = "", "", -1
+        if self._undecodable:
+            self._undecodable.pop((flow_id, direction), None)
+        key = (flow_id, mid, r.qname.lower(), r.rdtype)
+        if r.response:
+            events.append(self._response(r, key, direction, frame, ts_ns))
         else:
-            qname, rdtype = name_text(question.name), question.rdtype
-            qtype = type_name(rdtype)
-        key = (flow_id, mid, qname.lower(), rdtype)
-        if msg.flags & _QR:
-            events.append(self._response(msg, payload[2:], key, qname, qtype, bool(problem), direction, frame, ts_ns))
-        else:
-            events.append(self._query(mid, key, qname, qtype, direction, frame, ts_ns))
+            events.append(self._query(mid, key, r.qname, r.qtype, direction, frame, ts_ns))
             if len(self._pending) > self.max_pending:
                 events.extend(self._forget_oldest(flow_id, direction, frame, ts_ns))
         return events
@@ -271,18 +316,7 @@ class DnsTransactions:
             attempt=q.attempts,
         )
 
-    def _response(
-        self,
-        msg: dns.message.Message,
-        body: bytes,
-        key: tuple[int, int, str, int],
-        qname: str,
-        qtype: str,
-        incomplete: bool,
-        direction: int,
-        frame: int,
-        ts: int,
-    ) -> DnsResponse:
+    def _response(self, r: Read, key: tuple[int, int, str, int], direction: int, frame: int, ts: int) -> DnsResponse:
         q = self._pending.pop(key, None)
         if q is not None:
             self._answered[key] = q
@@ -290,27 +324,25 @@ class DnsTransactions:
                 del self._answered[next(iter(self._answered))]
         else:
             q = self._answered.get(key)
-        answers, addresses, chain = answers_cached(body)
-        rcode = int(msg.rcode())
         return DnsResponse(
             ts_ns=ts,
             frame=frame,
             flow_id=key[0],
             direction=direction,
             id=key[1],
-            qname=qname,
-            qtype=qtype,
-            rcode=rcode,
-            rcode_name=rcode_name(rcode),
-            answers=answers,
-            addresses=addresses,
-            cname_chain=chain,
-            truncated=bool(msg.flags & _TC),
-            authoritative=bool(msg.flags & _AA),
+            qname=r.qname,
+            qtype=r.qtype,
+            rcode=r.rcode,
+            rcode_name=rcode_name(r.rcode),
+            answers=r.answers,
+            addresses=r.addresses,
+            cname_chain=r.cname_chain,
+            truncated=r.truncated,
+            authoritative=r.authoritative,
             query_frame=None if q is None else q.first_frame,
             latency_ns=None if q is None else ts - q.last_ts,
             transport=self.transport,
-            incomplete=incomplete,
+            incomplete=bool(r.problem),
         )
 
     def _forget_oldest(self, flow_id: int, direction: int, frame: int, ts: int) -> list[Event]:

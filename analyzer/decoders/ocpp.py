@@ -36,6 +36,7 @@ import datetime
 import json
 import re
 from collections import OrderedDict
+from itertools import accumulate
 from typing import Any, ClassVar, NamedTuple
 
 from analyzer.budgets import OCPP_IDS_REMEMBERED
@@ -118,7 +119,13 @@ _CALL_TIME_FIELDS: dict[str, tuple[str, ...]] = {
     "NotifyMonitoringReport": ("generatedAt",),
     "NotifyCustomerInformation": ("generatedAt",),
 }
-_RESULT_TIME_ACTIONS = frozenset({"BootNotification", "Heartbeat"})  # responses with currentTime
+# ... as (field, ClockSample source) pairs
+_CALL_TIME_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    action: tuple((field, f"ocpp.{action}.{field}") for field in fields) for action, fields in _CALL_TIME_FIELDS.items()
+}
+# responses with currentTime, by the action of their CALL: the ClockSample source
+_RESULT_TIME_ACTIONS = {action: f"ocpp.{action}Response.currentTime" for action in ("BootNotification", "Heartbeat")}
+_CODE_ACTIONS = frozenset({"StatusNotification", "NotifyEvent"})  # CALLs whose payload may report codes
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?", re.ASCII
@@ -137,21 +144,21 @@ def parse_timestamp_ns(text: str) -> int | None:
     m = _ISO.fullmatch(text)
     if m is None:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    year, month, day, hh, mm, ss, frac, _, sign, oh, om = m.groups()
+    hour, minute, second = int(hh), int(mm), int(ss)
     if hour > 23 or minute > 59 or second > 60:
         return None
     try:
-        days = datetime.date(year, month, day).toordinal() - _EPOCH_ORDINAL
+        days = datetime.date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
     except ValueError:
         return None
-    frac = m.group(7)
     nanos = int((frac + "000000000")[:9]) if frac else 0
     offset = 0
-    if m.group(9):
-        oh, om = int(m.group(10)), int(m.group(11))
-        if oh > 23 or om > 59:
+    if sign:
+        off_h, off_m = int(oh), int(om)
+        if off_h > 23 or off_m > 59:
             return None
-        offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
+        offset = (off_h * 3600 + off_m * 60) * (1 if sign == "+" else -1)
     seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset
     return seconds * 1_000_000_000 + nanos
 
@@ -187,6 +194,79 @@ class _Call(NamedTuple):
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=parse_float)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_reject_constant, parse_float=parse_float)``, the same value or error,
+    with one decoder made once (``json.loads`` with options builds a ``JSONDecoder`` on every call)."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _JSON.decode(text)
+
+
+def _json_array(data: bytes, text: bool) -> tuple[list[Any] | None, str]:
+    """(the message as a non-empty JSON array, ``""``), or (``None``, why it is not one)."""
+    if not text:
+        return None, "binary frame"
+    try:
+        s = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"invalid UTF-8 at byte {e.start}"
+    try:
+        msg = _loads(s)
+    except RecursionError:
+        return None, "JSON nested too deeply to parse"
+    except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit
+        return None, f"invalid JSON: {str(e)[:100]}"
+    # nesting deeper than MAX_DEPTH needs that many brackets in the text: counting them is cheap, then the nesting
+    # of the text's brackets (its strings left out) bounds the value's; walking the value is the slow last check
+    if (
+        isinstance(msg, dict | list)
+        and s.count("[") + s.count("{") > MAX_DEPTH
+        and _text_depth(s) > MAX_DEPTH
+        and _too_deep(msg, MAX_DEPTH)
+    ):
+        return None, f"JSON nested deeper than {MAX_DEPTH} levels"
+    if not isinstance(msg, list):
+        return None, f"not a JSON array (a JSON {_json_type(msg)})"
+    if not msg:
+        return None, "empty JSON array"
+    return msg, ""
+
+
+def _validated(
+    version: str | None, action: str, kind: str, payload: Any, frame_v: list[SchemaViolation]
+) -> tuple[tuple[SchemaViolation, ...], bool]:
+    """(the frame's and the payload's violations, whether a schema was applied)."""
+    found = validate(version, action, kind, payload) if version is not None else None
+    if found is None:
+        return tuple(frame_v), False
+    return (*frame_v, *found), True
+
+
+_ESCAPE = re.compile(r"\\.", re.DOTALL)  # a JSON escape's backslash and the character after it
+_NOT_STRUCTURE = dict.fromkeys(c for c in range(128) if chr(c) not in '[]{}"')  # ASCII to delete
+_QUOTED = re.compile(r'"[^"]*"')
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _text_depth(text: str) -> int:
+    """The deepest bracket nesting of valid JSON ``text``, outside its strings: never less than the nesting of the
+    parsed value (a duplicate object key can drop a deep value the text has).
+
+    Escapes go first (a backslash appears only in strings, always with the character it escapes); then all but
+    brackets and quotes (what is not ASCII can only be inside a string). Two adjacent quotes are an empty string or
+    two strings with no bracket between them: dropping them leaves every bracket inside or outside a string as it
+    was, and leaves only the strings that hold brackets to remove."""
+    if "\\" in text:
+        text = _ESCAPE.sub("", text)
+    structure = text.translate(_NOT_STRUCTURE).replace('""', "")
+    if '"' in structure:
+        structure = _QUOTED.sub("", structure)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, structure)), default=0)
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -272,86 +352,85 @@ class OcppDecoder:
             name = "ocpp.version_assumed" if self.version is not None else "ocpp.version_unknown"
             out.append(self._anomaly(name, self._note, d, frame, ts_ns))
             self._note = None
-
-        def unparsed(reason: str, mtype: Any = None, uid: Any = None) -> list[Event]:
-            if not self.detected:
-                return out
-            excerpt = _excerpt(data[: EXCERPT * 16].decode("utf-8", "replace"))
-            mt = _int(mtype)
-            out.append(
-                OcppUnparsed(
-                    ts_ns=ts_ns,
-                    frame=frame,
-                    flow_id=self.flow_id,
-                    direction=d,
-                    reason=reason,
-                    excerpt=excerpt,
-                    message_type=mt if mt is not None and -(2**31) <= mt < 2**31 else None,
-                    unique_id=_str(uid),
-                    version=self.version,
-                    size=len(data),
-                    text=text,
-                )
-            )
-            return out
-
-        if not text:
-            return unparsed("binary frame")
-        try:
-            s = data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            return unparsed(f"invalid UTF-8 at byte {e.start}")
-        try:
-            msg = json.loads(s, parse_constant=_reject_constant, parse_float=parse_float)
-        except RecursionError:
-            return unparsed("JSON nested too deeply to parse")
-        except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit
-            return unparsed(f"invalid JSON: {str(e)[:100]}")
-        # nesting deeper than MAX_DEPTH needs that many brackets in the text: counting them is cheap, walking is not
-        if isinstance(msg, dict | list) and s.count("[") + s.count("{") > MAX_DEPTH and _too_deep(msg, MAX_DEPTH):
-            return unparsed(f"JSON nested deeper than {MAX_DEPTH} levels")
-        if not isinstance(msg, list):
-            return unparsed(f"not a JSON array (a JSON {_json_type(msg)})")
-        if not msg:
-            return unparsed("empty JSON array")
+        msg, reason = _json_array(data, text)
+        if msg is None:
+            return self._unparsed(out, reason, d, data, text, frame, ts_ns)
         mtype = msg[0]
         uid = msg[1] if len(msg) > 1 else None
         if not self.detected:
-            if _int(mtype) in ARITY and isinstance(uid, str):
-                self.detected = True
-                detail = "OCPP-J recognised by content on a connection without a negotiated subprotocol"
-                out.append(self._anomaly("ocpp.detected_by_content", detail, d, frame, ts_ns))
-            else:
+            if type(mtype) is not int or mtype not in ARITY or not isinstance(uid, str):
                 return out
-        if _int(mtype) is None:
-            return unparsed(f"message type is a JSON {_json_type(mtype)}, not an integer")
-        if mtype not in ARITY:
-            shown = mtype if -(10**6) < mtype < 10**6 else "out of range"
-            return unparsed(f"unknown message type {shown}", mtype, uid)
-        if mtype not in self._types:
-            return unparsed(
-                f"message type {mtype} ({TYPE_NAMES[mtype]}) is not defined in OCPP {self.version}", mtype, uid
-            )
-        if len(msg) != ARITY[mtype]:
-            return unparsed(f"{TYPE_NAMES[mtype]} has {len(msg)} elements, expected {ARITY[mtype]}", mtype, uid)
-        if not isinstance(uid, str):
-            return unparsed(f"unique id is a JSON {_json_type(uid)}, not a string", mtype)
+            self.detected = True
+            detail = "OCPP-J recognised by content on a connection without a negotiated subprotocol"
+            out.append(self._anomaly("ocpp.detected_by_content", detail, d, frame, ts_ns))
+        # JSON gives exactly ``int`` for an integer (``bool`` for true/false)
+        if type(mtype) is not int:
+            reason = f"message type is a JSON {_json_type(mtype)}, not an integer"
+            return self._unparsed(out, reason, d, data, text, frame, ts_ns)
+        reason = self._rpc_problem(msg, mtype, uid)
+        if reason:
+            return self._unparsed(out, reason, d, data, text, frame, ts_ns, mtype, uid)
         frame_v: list[SchemaViolation] = []
         if len(uid) > MAX_UNIQUE_ID:
             frame_v.append(SchemaViolation("@uniqueId", f"is longer than {MAX_UNIQUE_ID} characters", "maxLength"))
-        common = {"ts_ns": ts_ns, "frame": frame, "flow_id": self.flow_id, "direction": d, "size": len(data)}
-        if mtype in (CALL, SEND_TYPE):
-            action = msg[2]
-            if not isinstance(action, str):
-                return unparsed(f"action is a JSON {_json_type(action)}, not a string", mtype, uid)
-            self._call_or_send(out, mtype, d, uid, action, msg[3], frame_v, common)
+        size = len(data)
+        if mtype == CALL or mtype == SEND_TYPE:
+            self._call_or_send(out, mtype, d, uid, msg[2], msg[3], frame_v, frame, ts_ns, size)
         elif mtype == CALLRESULT:
-            self._result(out, d, uid, msg[2], frame_v, common)
+            self._result(out, d, uid, msg[2], frame_v, frame, ts_ns, size)
         else:
-            code = msg[2]
-            if not isinstance(code, str):
-                return unparsed(f"error code is a JSON {_json_type(code)}, not a string", mtype, uid)
-            self._error(out, mtype, d, uid, code, msg[3], msg[4], frame_v, common)
+            self._error(out, mtype, d, uid, msg[2], msg[3], msg[4], frame_v, frame, ts_ns, size)
+        return out
+
+    def _rpc_problem(self, msg: list[Any], mtype: int, uid: Any) -> str:
+        """Why ``msg`` (message type ``mtype``) is not an OCPP-J RPC frame of this connection, or ``""``."""
+        if mtype not in ARITY:
+            shown = mtype if -(10**6) < mtype < 10**6 else "out of range"
+            return f"unknown message type {shown}"
+        if mtype not in self._types:
+            return f"message type {mtype} ({TYPE_NAMES[mtype]}) is not defined in OCPP {self.version}"
+        if len(msg) != ARITY[mtype]:
+            return f"{TYPE_NAMES[mtype]} has {len(msg)} elements, expected {ARITY[mtype]}"
+        if not isinstance(uid, str):
+            return f"unique id is a JSON {_json_type(uid)}, not a string"
+        if mtype in (CALL, SEND_TYPE) and not isinstance(msg[2], str):
+            return f"action is a JSON {_json_type(msg[2])}, not a string"
+        if mtype in (CALLERROR, CALLRESULTERROR) and not isinstance(msg[2], str):
+            return f"error code is a JSON {_json_type(msg[2])}, not a string"
+        return ""
+
+    def _unparsed(
+        self,
+        out: list[Event],
+        reason: str,
+        d: int,
+        data: bytes,
+        text: bool,
+        frame: int,
+        ts_ns: int,
+        mtype: Any = None,
+        uid: Any = None,
+    ) -> list[Event]:
+        """``out`` with an ``OcppUnparsed`` for this message, once OCPP-J has been seen on the connection."""
+        if not self.detected:
+            return out
+        excerpt = _excerpt(data[: EXCERPT * 16].decode("utf-8", "replace"))
+        mt = _int(mtype)
+        out.append(
+            OcppUnparsed(
+                ts_ns=ts_ns,
+                frame=frame,
+                flow_id=self.flow_id,
+                direction=d,
+                reason=reason,
+                excerpt=excerpt,
+                message_type=mt if mt is not None and -(2**31) <= mt < 2**31 else None,
+                unique_id=_str(uid),
+                version=self.version,
+                size=len(data),
+                text=text,
+            )
+        )
         return out
 
     def close(self, frame: int, ts_ns: int) -> list[Event]:
@@ -387,14 +466,6 @@ class OcppDecoder:
         found = versions_with(action, kind)
         return (found[0], found[0]) if len(found) == 1 else (None, None)
 
-    def _validate(
-        self, version: str | None, action: str, kind: str, payload: Any, frame_v: list[SchemaViolation]
-    ) -> tuple[tuple[SchemaViolation, ...], bool]:
-        found = validate(version, action, kind, payload) if version is not None else None
-        if found is None:
-            return tuple(frame_v), False
-        return (*frame_v, *found), True
-
     def _call_or_send(
         self,
         out: list[Event],
@@ -404,15 +475,21 @@ class OcppDecoder:
         action: str,
         payload: Any,
         frame_v: list[SchemaViolation],
-        common: dict[str, Any],
+        frame: int,
+        ts_ns: int,
+        size: int,
     ) -> None:
         kind = REQUEST if mtype == CALL else SEND
         version, schema_version = self._schema_version(action, kind)
-        violations, validated = self._validate(schema_version, action, kind, payload, frame_v)
+        violations, validated = _validated(schema_version, action, kind, payload, frame_v)
         if mtype == SEND_TYPE:
             out.append(
                 OcppSend(
-                    **common,
+                    ts_ns=ts_ns,
+                    frame=frame,
+                    flow_id=self.flow_id,
+                    direction=d,
+                    size=size,
                     version=version,
                     unique_id=uid,
                     action=action,
@@ -422,11 +499,16 @@ class OcppDecoder:
                 )
             )
             return
-        duplicate = self._seen_calls[d].get(uid)
-        _remember(self._seen_calls[d], uid, common["frame"])
+        seen = self._seen_calls[d]
+        duplicate = seen.get(uid)
+        _remember(seen, uid, frame)
         out.append(
             OcppCall(
-                **common,
+                ts_ns=ts_ns,
+                frame=frame,
+                flow_id=self.flow_id,
+                direction=d,
+                size=size,
                 version=version,
                 unique_id=uid,
                 action=action,
@@ -437,7 +519,7 @@ class OcppDecoder:
             )
         )
         table = self._pending[d]
-        table.setdefault(uid, []).append(_Call(common["frame"], common["ts_ns"], action, uid, version, schema_version))
+        table.setdefault(uid, []).append(_Call(frame, ts_ns, action, uid, version, schema_version))
         self._pending_count[d] += 1
         if self._pending_count[d] > MAX_PENDING:
             oldest_uid, calls = next(iter(table.items()))
@@ -451,10 +533,11 @@ class OcppDecoder:
                     f"more than {MAX_PENDING} CALLs waiting in one direction: the oldest ({dropped.action}, "
                     f"frame {dropped.frame}) and any later overflow are no longer tracked"
                 )
-                out.append(self._anomaly("ocpp.pending_limit", detail, d, common["frame"], common["ts_ns"]))
+                out.append(self._anomaly("ocpp.pending_limit", detail, d, frame, ts_ns))
         if isinstance(payload, dict):
-            self._clock_samples(out, action, payload, d, common)
-            self._reported_codes(out, action, payload, uid, version, d, common)
+            self._clock_samples(out, action, payload, d, frame, ts_ns)
+            if action in _CODE_ACTIONS:
+                self._reported_codes(out, action, payload, uid, version, d, frame, ts_ns)
 
     def _pair(self, d: int, uid: str, frame: int) -> tuple[_Call | None, str]:
         """The CALL (sent in direction 1 − d) that a response in direction d with ``uid`` answers."""
@@ -470,19 +553,33 @@ class OcppDecoder:
         return None, ALREADY_ANSWERED if uid in self._answered[other] else UNKNOWN_ID
 
     def _result(
-        self, out: list[Event], d: int, uid: str, payload: Any, frame_v: list[SchemaViolation], common: dict[str, Any]
+        self,
+        out: list[Event],
+        d: int,
+        uid: str,
+        payload: Any,
+        frame_v: list[SchemaViolation],
+        frame: int,
+        ts_ns: int,
+        size: int,
     ) -> None:
-        call, pairing = self._pair(d, uid, common["frame"])
-        action = call.action if call is not None else None
-        version, schema_version = self.version, None
-        if call is not None:
+        call, pairing = self._pair(d, uid, frame)
+        if call is None:
+            action = None
+            version, schema_version = self.version, None
+        else:
+            action = call.action
             version, schema_version = call.version, call.schema_version
             if schema_version is None and self._by_content:
-                version, schema_version = self._schema_version(call.action, RESPONSE)
-        violations, validated = self._validate(schema_version, action or "", RESPONSE, payload, frame_v)
+                version, schema_version = self._schema_version(action, RESPONSE)
+        violations, validated = _validated(schema_version, action or "", RESPONSE, payload, frame_v)
         out.append(
             OcppCallResult(
-                **common,
+                ts_ns=ts_ns,
+                frame=frame,
+                flow_id=self.flow_id,
+                direction=d,
+                size=size,
                 version=version,
                 unique_id=uid,
                 action=action,
@@ -491,13 +588,13 @@ class OcppDecoder:
                 validated=validated,
                 pairing=pairing,
                 call_frame=call.frame if call is not None else None,
-                latency_ns=common["ts_ns"] - call.ts_ns if call is not None else None,
+                latency_ns=ts_ns - call.ts_ns if call is not None else None,
                 status=_status(payload),
             )
         )
-        _remember(self._results[d], uid, (common["frame"], action))
-        if call is not None and call.action in _RESULT_TIME_ACTIONS and isinstance(payload, dict):
-            self._clock(out, f"ocpp.{call.action}Response.currentTime", payload.get("currentTime"), d, common)
+        _remember(self._results[d], uid, (frame, action))
+        if action in _RESULT_TIME_ACTIONS and isinstance(payload, dict):
+            self._clock(out, _RESULT_TIME_ACTIONS[action], payload.get("currentTime"), d, frame, ts_ns)
 
     def _error(
         self,
@@ -509,7 +606,9 @@ class OcppDecoder:
         description: Any,
         details: Any,
         frame_v: list[SchemaViolation],
-        common: dict[str, Any],
+        frame: int,
+        ts_ns: int,
+        size: int,
     ) -> None:
         if not isinstance(description, str):
             frame_v.append(SchemaViolation("@errorDescription", "is not of type 'string'", "type"))
@@ -525,7 +624,11 @@ class OcppDecoder:
             result = self._results[1 - d].get(uid)
             out.append(
                 OcppCallResultError(
-                    **common,
+                    ts_ns=ts_ns,
+                    frame=frame,
+                    flow_id=self.flow_id,
+                    direction=d,
+                    size=size,
                     version=self.version,
                     unique_id=uid,
                     violations=tuple(frame_v),
@@ -538,13 +641,17 @@ class OcppDecoder:
                 )
             )
             return
-        call, pairing = self._pair(d, uid, common["frame"])
+        call, pairing = self._pair(d, uid, frame)
         version = self.version
         if call is not None and self._by_content:
             version = call.version
         out.append(
             OcppCallError(
-                **common,
+                ts_ns=ts_ns,
+                frame=frame,
+                flow_id=self.flow_id,
+                direction=d,
+                size=size,
                 version=version,
                 unique_id=uid,
                 violations=tuple(frame_v),
@@ -555,13 +662,13 @@ class OcppDecoder:
                 error_details=details,
                 pairing=pairing,
                 call_frame=call.frame if call is not None else None,
-                latency_ns=common["ts_ns"] - call.ts_ns if call is not None else None,
+                latency_ns=ts_ns - call.ts_ns if call is not None else None,
             )
         )
 
     # -- facts inside payloads -----------------------------------------------------------------------------------
 
-    def _clock(self, out: list[Event], source: str, raw: Any, d: int, common: dict[str, Any]) -> None:
+    def _clock(self, out: list[Event], source: str, raw: Any, d: int, frame: int, ts_ns: int) -> None:
         if not isinstance(raw, str):
             return
         value = parse_timestamp_ns(raw)
@@ -569,8 +676,8 @@ class OcppDecoder:
             return
         out.append(
             ClockSample(
-                ts_ns=common["ts_ns"],
-                frame=common["frame"],
+                ts_ns=ts_ns,
+                frame=frame,
                 flow_id=self.flow_id,
                 direction=d,
                 side="charger" if d == 0 else "csms",
@@ -581,14 +688,14 @@ class OcppDecoder:
         )
 
     def _clock_samples(
-        self, out: list[Event], action: str, payload: dict[str, Any], d: int, common: dict[str, Any]
+        self, out: list[Event], action: str, payload: dict[str, Any], d: int, frame: int, ts_ns: int
     ) -> None:
-        for field in _CALL_TIME_FIELDS.get(action, ()):
-            self._clock(out, f"ocpp.{action}.{field}", payload.get(field), d, common)
+        for field, source in _CALL_TIME_SOURCES.get(action, ()):
+            self._clock(out, source, payload.get(field), d, frame, ts_ns)
         if action == "MeterValues":
             values = payload.get("meterValue")
             if isinstance(values, list) and values and isinstance(values[0], dict):
-                self._clock(out, "ocpp.MeterValues.meterValue.timestamp", values[0].get("timestamp"), d, common)
+                self._clock(out, "ocpp.MeterValues.meterValue.timestamp", values[0].get("timestamp"), d, frame, ts_ns)
         elif action == "NotifyEvent":
             items = payload.get("eventData")
             seen: set[str] = set()
@@ -598,7 +705,7 @@ class OcppDecoder:
                 raw = item.get("timestamp") if isinstance(item, dict) else None
                 if isinstance(raw, str) and raw not in seen:
                     seen.add(raw)
-                    self._clock(out, "ocpp.NotifyEvent.eventData.timestamp", raw, d, common)
+                    self._clock(out, "ocpp.NotifyEvent.eventData.timestamp", raw, d, frame, ts_ns)
 
     def _reported_codes(
         self,
@@ -608,9 +715,10 @@ class OcppDecoder:
         uid: str,
         version: str | None,
         d: int,
-        common: dict[str, Any],
+        frame: int,
+        ts_ns: int,
     ) -> None:
-        base = {"ts_ns": common["ts_ns"], "frame": common["frame"], "flow_id": self.flow_id, "direction": d}
+        base = {"ts_ns": ts_ns, "frame": frame, "flow_id": self.flow_id, "direction": d}
         base |= {"action": action, "unique_id": uid, "version": version}
         emitted = 0
         if action == "StatusNotification" and "errorCode" in payload:

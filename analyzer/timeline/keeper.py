@@ -95,17 +95,18 @@ class EventKeeper:
         log = self.logs.get(fid)
         if log is None:
             log = self.logs[fid] = _FlowLog(fid)
-        log.events.append(e)
-        kind = e.kind
-        if e.layer in APP_LAYERS and not log.app:
+        events = log.events
+        events.append(e)
+        if not log.app and e.layer in APP_LAYERS:
             log.app = True
+        kind = e.kind
         if kind == "dns.response":
             addrs = getattr(e, "addresses", ())
             if addrs:
                 self.resolved.setdefault(getattr(e, "qname", "").lower(), set()).update(addrs)
-        elif fid is not None and not log.learned and (kind.startswith("ocpp.") or kind == "http.request"):
+        elif not log.learned and fid is not None and (kind.startswith("ocpp.") or kind == "http.request"):
             self._learn(e, fid, log)
-        if fid is not None and len(log.events) > log.limit:
+        if len(events) > log.limit and fid is not None:
             self._thin(log)
 
     def _learn(self, e: Event, fid: int, log: _FlowLog) -> None:

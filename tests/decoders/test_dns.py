@@ -19,14 +19,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analyzer.budgets import DNS_PARSE_CACHE
 from analyzer.decoders.dns import (
     MAX_UNDECODABLE,
     DnsDecoder,
     DnsTcpDecoder,
-    answers_cached,
     name_text,
     parse,
     parse_cached,
+    read,
+    read_cached,
 )
 from analyzer.events.base import DecodeAnomaly, Event, GapReason, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
@@ -666,18 +668,49 @@ def test_tcp_any_bytes_give_only_events(pieces: list[tuple[int, bytes | int]], d
 
 def test_the_same_lookup_again_with_another_id_is_parsed_once_and_keeps_its_ids() -> None:
     parse_cached.cache_clear()
-    answers_cached.cache_clear()
+    read_cached.cache_clear()
     dec = DnsDecoder()
     events = []
     for i, id_ in enumerate((0x0101, 0xBEEF, 0x0101)):
         q = query(id_=id_)
         events += udp(dec, wire(q), 10 * i + 1, flow=20 + i)
         events += udp(dec, wire(response(q, "csms.example.test. 60 A 192.0.2.7")), 10 * i + 2, flow=20 + i)
-    # one query body and one response body, each seen three times: parsed once each, the answers read once
+    # one query body and one response body, each seen three times: parsed and read once each
     assert parse_cached.cache_info().misses == 2
-    assert answers_cached.cache_info().misses == 1
+    assert read_cached.cache_info().misses == 2
+    assert read_cached.cache_info().hits == 4
     resp = only(events, DnsResponse)
     assert [e.id for e in only(events, DnsQuery)] == [0x0101, 0xBEEF, 0x0101]
     assert [e.id for e in resp] == [0x0101, 0xBEEF, 0x0101]
     assert [e.query_frame for e in resp] == [1, 11, 21]  # each response matched to its own query
     assert all(e.addresses == ("192.0.2.7",) for e in resp)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        wire(response(query(), "csms.example.test. 60 CNAME edge.example.test.", "edge.example.test. 60 A 192.0.2.9")),
+        wire(response(query(qtype="AAAA"), rcode=dns.rcode.NXDOMAIN)),
+        wire(response(query(), "csms.example.test. 1 A 192.0.2.1", "csms.example.test. 1 A 192.0.2.2"))[:-3],
+        wire(query(qtype="TXT")),
+        QUERY_A[:20],
+        QUERY_A[:7],
+    ],
+)
+def test_a_message_seen_again_reads_as_when_first_seen(payload: bytes) -> None:
+    # what is kept of a message (by its bytes after the id) is what reading it afresh gives, and so are its events
+    read_cached.cache_clear()
+    first = udp(DnsDecoder(), payload, 1)  # read afresh
+    assert read_cached.cache_info().misses == 1
+    again = udp(DnsDecoder(), payload, 1)  # served from the cache
+    assert read_cached.cache_info().hits == 1
+    assert again == first
+    assert first  # every one of these gives an event (a query, a response or an anomaly)
+    assert read_cached(payload[2:]) == read(*parse(payload))
+
+
+def test_the_read_cache_is_bounded() -> None:
+    read_cached.cache_clear()
+    for i in range(DNS_PARSE_CACHE + 10):
+        read_cached(wire(query(qname=f"n{i}.example.test"))[2:])
+    assert read_cached.cache_info().currsize == DNS_PARSE_CACHE

@@ -933,3 +933,97 @@ def test_property_any_input_gives_only_bounded_events(
     ends = dec.close(len(messages) + 1, len(messages))
     assert all(isinstance(e, OcppUnanswered) for e in ends)
     assert len(ends) <= calls
+
+
+# -- the cheap paths give what the plain ones give -------------------------------------------------------------------
+
+BRACKETY_TEXT = st.text(alphabet='[]{}"\\ab,:\n\u00e9\u20ac', max_size=12)
+DEEP_JSON = st.recursive(
+    st.one_of(st.none(), st.integers(), BRACKETY_TEXT),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BRACKETY_TEXT, inner, max_size=3),
+    max_leaves=80,
+)
+
+
+def nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(nesting, value), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=DEEP_JSON, indent=st.sampled_from([None, 1]))
+def test_text_depth_is_the_nesting_of_the_value(value: Any, indent: int | None) -> None:
+    # brackets, quotes and backslashes inside strings do not count; whitespace and escapes do not matter
+    assert ocpp_mod._text_depth(json.dumps(value, indent=indent)) == nesting(value)
+    assert ocpp_mod._text_depth(json.dumps(value, ensure_ascii=False)) == nesting(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('["[","]"]', 1),  # two strings side by side
+        ('["","[",""]', 1),
+        ('{"a\\"[":"]\\\\"}', 1),  # an escaped quote, an escaped backslash before the closing quote
+        ('[["\\u005b"]]', 2),
+        ('["\u00e9[", {"\u20ac": []}]', 3),
+        ("[]", 1),
+        ('"[[["', 0),
+        ("7", 0),
+    ],
+)
+def test_text_depth_examples(text: str, depth: int) -> None:
+    assert ocpp_mod._text_depth(text) == depth == nesting(json.loads(text))
+
+
+def test_brackets_in_strings_are_not_nesting() -> None:
+    data = json.dumps([2, "1", "DataTransfer", {"vendorId": "v", "data": "[{" * 100 + '\\"' + "]}" * 100}]).encode()
+    call = one(Conv().send(TO_CSMS, data), OcppCall)
+    assert call.payload["data"].startswith("[{[{")
+
+
+def test_a_deep_value_dropped_by_a_duplicate_key_is_not_too_deep() -> None:
+    # the text nests 70 deep, the value (the last "a" wins) does not: the value decides
+    deep = "[" * 70 + "]" * 70
+    data = f'[2,"1","DataTransfer",{{"vendorId":"v","data":{deep},"data":"x"}}]'.encode()
+    assert ocpp_mod._text_depth(data.decode()) > ocpp_mod.MAX_DEPTH
+    call = one(Conv().send(TO_CSMS, data), OcppCall)
+    assert call.payload == {"vendorId": "v", "data": "x"}
+
+
+def plain_loads(text: str) -> tuple[str, Any]:
+    try:
+        return "value", json.loads(text, parse_constant=ocpp_mod._reject_constant, parse_float=ocpp_mod.parse_float)
+    except (ValueError, RecursionError) as e:
+        return type(e).__name__, str(e)
+
+
+def one_decoder_loads(text: str) -> tuple[str, Any]:
+    try:
+        return "value", ocpp_mod._loads(text)
+    except (ValueError, RecursionError) as e:
+        return type(e).__name__, str(e)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(alphabet='[]{}",:0123456789.eE-+ \n\ufefftrufalsnNIiy\\', max_size=30),
+        st.builds(json.dumps, JSON_VALUE),
+        st.builds(lambda v: "\ufeff" + json.dumps(v), JSON_VALUE),
+    )
+)
+def test_one_json_decoder_gives_what_json_loads_gives(text: str) -> None:
+    # the same value, or the same error with the same message (the unparsed reason quotes it)
+    got, want = one_decoder_loads(text), plain_loads(text)
+    assert got == want or (got[0] == want[0] == "value" and json.dumps(got[1]) == json.dumps(want[1]))
+
+
+@pytest.mark.parametrize(
+    "text", ["1e999", "[-1e999, 2.5]", "NaN", "[Infinity]", "\ufeff[]", "[1] x", "", ' [2, "1"] ', "1" * 5000]
+)
+def test_one_json_decoder_gives_what_json_loads_gives_examples(text: str) -> None:
+    got, want = one_decoder_loads(text), plain_loads(text)
+    assert got == want or (got[0] == want[0] == "value" and repr(got[1]) == repr(want[1]))
