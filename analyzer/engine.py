@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.budgets import DEFAULT_BUDGETS, FLOW_EVENTS_EDGE, FLOW_EVENTS_THIN, GC_THRESHOLDS, PENDING_FLOWS
+from analyzer.budgets import (
+    DEFAULT_BUDGETS,
+    FLOW_EVENTS_EDGE,
+    FLOW_EVENTS_THIN,
+    GC_THRESHOLDS,
+    KEEPER_NAMES,
+    PENDING_FLOWS,
+)
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import open_capture
 from analyzer.config import Settings
@@ -375,6 +382,12 @@ def keeper_warnings(keeper: EventKeeper) -> list[str]:
             f"({sum(r.thinned.values()):,} events: {kinds}): complete clean OCPP exchanges and answered pings "
             f"between their first and last {FLOW_EVENTS_EDGE} events (budget: {FLOW_EVENTS_THIN:,} events per "
             "connection); every unanswered CALL, error, close and anomaly is kept"
+        )
+    if r.other_names or r.other_servers:
+        out.append(
+            f"{r.other_names:,} released lookups and {r.other_servers:,} released connections went to names and "
+            f"servers past the first {KEEPER_NAMES:,} distinct ones: they were counted, not named (budget "
+            "KEEPER_NAMES); the warning about a CSMS released too early cannot name them"
         )
     late = keeper.late_csms()
     if late:

@@ -22,8 +22,8 @@ The keeper learns the CSMS from the events as they come (the same facts ``diagno
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from analyzer import budgets, progress
@@ -45,6 +45,37 @@ class Released:
     thinned: Counter[str] = field(default_factory=Counter)  # events dropped from them, by kind
     servers: Counter[str] = field(default_factory=Counter)  # released connections by server address:port
     names: Counter[str] = field(default_factory=Counter)  # released lookups by name asked
+    other_servers: int = 0  # released connections to servers past ``KEEPER_NAMES`` distinct ones
+    other_names: int = 0  # released lookups of names past ``KEEPER_NAMES`` distinct ones
+
+    def count(self, table: Counter[str], key: str) -> bool:
+        """Count one under ``key`` unless ``table`` holds ``KEEPER_NAMES`` other keys already (then False)."""
+        if key in table or len(table) < budgets.KEEPER_NAMES:
+            table[key] += 1
+            return True
+        return False
+
+
+class _FlowIds:
+    """A set of flow ids as one bit each (ids are small, dense integers): a million released lookups in 125 KB
+    where a ``set`` took 40 MB."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def add(self, fid: int) -> None:
+        byte = fid >> 3
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(byte + 1 - len(self.bits) + len(self.bits) // 2))
+        self.bits[byte] |= 1 << (fid & 7)
+
+    def __contains__(self, fid: object) -> bool:
+        if not isinstance(fid, int) or fid < 0:
+            return False
+        byte = fid >> 3
+        return byte < len(self.bits) and bool(self.bits[byte] & (1 << (fid & 7)))
 
 
 class _FlowLog:
@@ -72,13 +103,13 @@ class EventKeeper:
         self.pending_budget = budgets.PENDING_FLOWS if pending_flows is None else pending_flows
         self.released = Released()
         self.dropped: dict[int | None, Counter[str]] = {}  # per flow: the events thinning dropped, by kind
-        self.gone: set[int] = set()  # released lookups' flow ids (a late event of one is dropped and counted)
+        self.gone = _FlowIds()  # released lookups' flow ids (a late event of one is dropped and counted)
         # what the capture showed so far about the CSMS and the chargers
         self.csms_ends: set[tuple[str, int]] = set()
         self.csms_names: set[str] = set()
         self.csms_port: int | None = None
         self.clients: set[str] = set()  # addresses seen speaking OCPP (for the progress line)
-        self.resolved: dict[str, set[str]] = {}
+        self.resolved: OrderedDict[str, set[str]] = OrderedDict()  # the latest KEEPER_NAMES names looked up
         if csms is not None:
             self.csms_names.add(csms[0].lower())
             self.csms_port = csms[1]
@@ -103,11 +134,28 @@ class EventKeeper:
         if kind == "dns.response":
             addrs = getattr(e, "addresses", ())
             if addrs:
-                self.resolved.setdefault(getattr(e, "qname", "").lower(), set()).update(addrs)
+                self._resolved(getattr(e, "qname", "").lower(), addrs)
         elif not log.learned and fid is not None and (kind.startswith("ocpp.") or kind == "http.request"):
             self._learn(e, fid, log)
         if len(events) > log.limit and fid is not None:
             self._thin(log)
+
+    def _resolved(self, name: str, addrs: Iterable[str]) -> None:
+        """Remember what ``name`` resolved to; past ``KEEPER_NAMES`` names the oldest goes, unless it is a CSMS
+        name (a lookup is followed by its connection within seconds: the latest names are the ones asked about)."""
+        table = self.resolved
+        known = table.get(name)
+        if known is not None:
+            known.update(addrs)
+            table.move_to_end(name)
+            return
+        table[name] = set(addrs)
+        if len(table) > budgets.KEEPER_NAMES:
+            for _ in range(len(table)):
+                oldest, held = table.popitem(last=False)
+                if oldest not in self.csms_names:
+                    break
+                table[oldest] = held  # a CSMS name's addresses stay: to the end of the line
 
     def _learn(self, e: Event, fid: int, log: _FlowLog) -> None:
         """A flow's first OCPP (``chargers.ocpp_evidence``): its server is a CSMS endpoint."""
@@ -149,11 +197,13 @@ class EventKeeper:
                 continue
             self.released.flows += 1
             self.released.events += len(evs)
+            r = self.released
             if info.server_port == DNS_PORT:
                 name = next((getattr(e, "qname", "") for e in evs if e.kind == "dns.query"), "")
-                self.released.names[name.lower()] += 1
-            else:
-                self.released.servers[f"{info.server_addr}:{info.server_port}"] += 1
+                if not r.count(r.names, name.lower()):
+                    r.other_names += 1
+            elif not r.count(r.servers, f"{info.server_addr}:{info.server_port}"):
+                r.other_servers += 1
             del self.flows[fid]
             self.logs.pop(fid, None)
             if DNS_PORT in (info.server_port, info.client_port):
