@@ -31,7 +31,7 @@ from analyzer.decoders.base import DecodeError, SkippingDecoder, StreamDecoder
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
 from analyzer.events.tls import TlsSummary
-from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Flow, FlowTable
+from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Endpoint, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper
 from analyzer.timeline.timeline import Stream, stream_filter_of
@@ -237,9 +237,7 @@ class _Dispatch:
         if decoder is _UNSEEN:
             flow = self.table.by_id[fid]
             opened = "s" in flow.history.lower()
-            decoder = self.stream_decoder(
-                fid, c.data, c.direction, flow.client.port, flow.server.port, self.keys, opened=opened
-            )
+            decoder = self.stream_decoder(fid, c.data, c.direction, *flow.ports, self.keys, opened=opened)
             self.decoders[fid] = decoder
             if isinstance(decoder, SkippingDecoder):
                 window = decoder.skip_window()
@@ -254,7 +252,7 @@ class _Dispatch:
             self._run(g.flow_id, decoder, lambda: decoder.gap(g), g.frame, g.ts_ns)
 
     def datagram(self, flow: Flow, d: int, payload: bytes, frame: int, ts: int) -> None:
-        if self.is_dns_datagram(flow.client.port, flow.server.port):
+        if self.is_dns_datagram(*flow.ports):
             self.emit_all(self.dns.datagram(flow.id, d, payload, frame, ts))
 
     def control(self, flow: Flow, d: int, flags: int, frame: int, ts: int) -> None:
@@ -296,14 +294,15 @@ class _Dispatch:
             self._run(
                 flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
             )
+        c, s = flow.client, flow.server
         self.emit(
             FlowEnd(
                 ts_ns=flow.last_ns,
                 frame=flow.last_frame,
                 flow_id=flow.id,
                 proto=flow.proto_name,
-                client=str(flow.client),
-                server=str(flow.server),
+                client=str(c),
+                server=str(s),
                 state=flow.state,
                 history=flow.history,
                 packets=(flow.packets[0], flow.packets[1]),
@@ -312,7 +311,7 @@ class _Dispatch:
             )
         )
         if self.keeper is not None:
-            self.keeper.finish(_flow_info(flow))
+            self.keeper.finish(_flow_info(flow, c, s))
 
 
 _UNSEEN: Any = object()
@@ -399,8 +398,9 @@ def keeper_warnings(keeper: EventKeeper) -> list[str]:
     return out
 
 
-def _flow_info(f: Flow) -> FlowInfo:
-    c, s = f.client, f.server
+def _flow_info(f: Flow, c: Endpoint | None = None, s: Endpoint | None = None) -> FlowInfo:
+    """``f``'s summary; ``c``/``s`` are its ``client``/``server`` when the caller has them already."""
+    c, s = c or f.client, s or f.server
     return FlowInfo(
         id=f.id,
         proto=f.proto_name,

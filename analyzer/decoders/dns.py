@@ -18,6 +18,7 @@ response still names its query; a flow direction whose ``MAX_UNDECODABLE`` conse
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -32,6 +33,7 @@ import dns.rdatatype
 import dns.rrset
 
 from analyzer.budgets import DNS_PARSE_CACHE
+from analyzer.decoders.dns_wire import Quick, Record, quick
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
 
@@ -45,6 +47,7 @@ _TC = int(dns.flags.TC)
 _AA = int(dns.flags.AA)
 _A, _AAAA, _CNAME = int(dns.rdatatype.A), int(dns.rdatatype.AAAA), int(dns.rdatatype.CNAME)
 _IN = int(dns.rdataclass.IN)
+_QUERY = int(dns.opcode.QUERY)
 _NAME_TARGETS = frozenset(
     int(t) for t in (dns.rdatatype.CNAME, dns.rdatatype.DNAME, dns.rdatatype.NS, dns.rdatatype.PTR)
 )
@@ -148,7 +151,7 @@ def read(msg: dns.message.Message | None, problem: str) -> Read:
     else:
         qname, rdtype = name_text(question.name), question.rdtype
         qtype, known_class = type_name(rdtype), question.rdclass in _KNOWN_CLASSES
-    answers, addresses, chain = _answers(qname if question is not None else None, msg.answer)
+    answers, addresses, chain = _answers(qname if question is not None else None, _records(msg.answer))
     return Read(
         problem,
         True,
@@ -168,37 +171,75 @@ def read(msg: dns.message.Message | None, problem: str) -> Read:
     )
 
 
+def read_quick(q: Quick) -> Read:
+    """The ``Read`` of a message ``dns_wire.quick`` took (all of it decoded: no problem to report)."""
+    flags, qname, rdtype, qclass, records = q
+    answers, addresses, chain = _answers(qname, records)
+    return Read(
+        "",
+        True,
+        bool(flags & _QR),
+        bool(flags & _TC),
+        bool(flags & _AA),
+        (flags >> 11) & 0xF == _QUERY,
+        True,
+        qclass in _KNOWN_CLASSES,
+        qname,
+        rdtype,
+        type_name(rdtype),
+        flags & 0xF,  # no OPT record: no extended bits
+        answers,
+        addresses,
+        chain,
+    )
+
+
 @functools.lru_cache(maxsize=DNS_PARSE_CACHE)
 def read_cached(body: bytes) -> Read:
-    """``read`` of ``parse_cached(body)`` (the message without its 2-byte id), kept for the next time."""
+    """``read`` of the message without its 2-byte id (``body``), kept for the next time: by ``dns_wire.quick``
+    when the message is that plain, else of ``parse_cached(body)`` (dnspython)."""
+    q = quick(b"\0\0" + body)
+    if q is not None:
+        return read_quick(q)
     return read(*parse_cached(body))
 
 
-def _answers(
-    qname: str | None, answer: list[dns.rrset.RRset]
-) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
-    """(answers, addresses, cname_chain) of an answer section. The chain follows CNAME records from ``qname``
-    (case-insensitively; the first CNAME per owner; at most ``MAX_CNAME_CHAIN`` steps; it stops at a loop); the
-    addresses are the values of the class IN A/AAAA records owned by ``qname`` or a name of the chain, in wire
-    order (other classes have another address format: dnspython keeps their data generic)."""
-    answers: list[DnsAnswer] = []
-    cnames: dict[str, str] = {}
-    owned: list[tuple[str, str]] = []  # (owner lower-cased, address) of IN A/AAAA records
+def _records(answer: list[dns.rrset.RRset]) -> list[Record]:
+    """The records of an answer section as dnspython read it: an address for a class IN A/AAAA record (other
+    classes have another address format: dnspython keeps their data generic), a name for a record pointing at
+    one, else the record's presentation text."""
+    out = []
     for rrset in answer:
         owner = name_text(rrset.name)
         rdtype = rrset.rdtype
-        rtype = type_name(rdtype)
+        address = (rdtype == _A or rdtype == _AAAA) and rrset.rdclass == _IN
         for rd in rrset:
-            if (rdtype == _A or rdtype == _AAAA) and rrset.rdclass == _IN:
+            if address:
                 value = rd.address
-                owned.append((owner.lower(), value))
             elif rdtype in _NAME_TARGETS:
                 value = name_text(rd.target)
-                if rdtype == _CNAME:
-                    cnames.setdefault(owner.lower(), value)
             else:
                 value = rd.to_text()
-            answers.append(DnsAnswer(owner, rtype, rrset.ttl, value))
+            out.append((owner, rdtype, rrset.ttl, value, address))
+    return out
+
+
+def _answers(
+    qname: str | None, records: Iterable[Record]
+) -> tuple[tuple[DnsAnswer, ...], tuple[str, ...], tuple[str, ...]]:
+    """(answers, addresses, cname_chain) of an answer section's ``records`` (``_records``, ``dns_wire.quick``).
+    The chain follows CNAME records from ``qname`` (case-insensitively; the first CNAME per owner; at most
+    ``MAX_CNAME_CHAIN`` steps; it stops at a loop); the addresses are the values of the address records owned by
+    ``qname`` or a name of the chain, in wire order."""
+    answers: list[DnsAnswer] = []
+    cnames: dict[str, str] = {}
+    owned: list[tuple[str, str]] = []  # (owner lower-cased, address) of address records
+    for owner, rdtype, ttl, value, address in records:
+        if address:
+            owned.append((owner.lower(), value))
+        elif rdtype == _CNAME:
+            cnames.setdefault(owner.lower(), value)
+        answers.append(DnsAnswer(owner, type_name(rdtype), ttl, value))
     if qname is None:
         return tuple(answers), (), ()
     chain: list[str] = []

@@ -209,6 +209,11 @@ class Flow:
         return Endpoint(format_address(addr), port)
 
     @property
+    def ports(self) -> tuple[int, int]:
+        """(client port, server port), without formatting the addresses (per datagram: the DNS check)."""
+        return self._ends[0][1], self._ends[1][1]
+
+    @property
     def syn_retransmits(self) -> int:
         """How many times the client sent its SYN again (same ISN): a refused or unanswered connection's tries."""
         a = (self._anomalies or {}).get("tcp.syn_retransmission")

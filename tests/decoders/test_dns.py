@@ -30,6 +30,7 @@ from analyzer.decoders.dns import (
     read,
     read_cached,
 )
+from analyzer.decoders.dns_wire import quick
 from analyzer.events.base import DecodeAnomaly, Event, GapReason, StreamChunk, StreamGap
 from analyzer.events.dns import DnsAnswer, DnsQuery, DnsResponse, DnsUnanswered
 
@@ -675,8 +676,13 @@ def test_the_same_lookup_again_with_another_id_is_parsed_once_and_keeps_its_ids(
         q = query(id_=id_)
         events += udp(dec, wire(q), 10 * i + 1, flow=20 + i)
         events += udp(dec, wire(response(q, "csms.example.test. 60 A 192.0.2.7")), 10 * i + 2, flow=20 + i)
-    # one query body and one response body, each seen three times: parsed and read once each
-    assert parse_cached.cache_info().misses == 2
+    # one query body and one response body, each seen three times: parsed and read once each (dnspython parses
+    # only what the quick reader leaves to it)
+    plain = (
+        quick(wire(query(id_=0x0101))),
+        quick(wire(response(query(id_=0x0101), "csms.example.test. 60 A 192.0.2.7"))),
+    )
+    assert parse_cached.cache_info().misses == sum(q is None for q in plain)
     assert read_cached.cache_info().misses == 2
     assert read_cached.cache_info().hits == 4
     resp = only(events, DnsResponse)
