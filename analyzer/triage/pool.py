@@ -1,9 +1,7 @@
-"""The local back end: a supervisor process driving N long-lived worker processes, one capture each at a time and
-the next one sent ahead (in the worker's pipe when it finishes, so that it never waits for the supervisor).
+"""The local back end: a supervisor process driving N long-lived worker processes, one task each at a time.
 
 Each worker is a ``spawn``-ed process that imports the engine once (``worker.worker_main``) and talks to the
-supervisor over its own pipe. The supervisor knows which capture each worker is on (the one sent ahead goes back
-to the queue when the worker goes away: it was never started), so when a worker dies
+supervisor over its own pipe. The supervisor knows which capture each worker holds, so when a worker dies
 (exception-proof Python cannot stop ``os._exit`` or a segfault), overruns ``timeout`` or grows past
 ``max_memory`` of RSS, that capture becomes an error outcome, the worker is killed and replaced, and the batch goes
 on. Workers ignore SIGINT: on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A
@@ -47,8 +45,7 @@ class _Slot:
     proc: BaseProcess
     conn: Connection
     ready: bool = False
-    task: Task | None = None  # the capture the worker is on
-    ahead: Task | None = None  # the next one, already in its pipe (it starts without waiting for the supervisor)
+    task: Task | None = None
     started: float = 0.0
 
 
@@ -84,7 +81,6 @@ class LocalPool:
         self.max_memory = max_memory
         self.ctx = mp.get_context("spawn")
         self.slots: list[_Slot] = []
-        self._pending: deque[Task] = deque()
         self.stats = PoolStats()
         self._start_failures = 0
 
@@ -101,7 +97,6 @@ class LocalPool:
         return _Slot(n, proc, parent)
 
     def _replace(self, slot: _Slot) -> None:
-        self._take_back(slot)
         self._stop(slot, kill=True)
         self.stats.replaced += 1
         self.slots[self.slots.index(slot)] = self._start(slot.n)
@@ -137,7 +132,7 @@ class LocalPool:
         on_idle: Callable[[], None] = lambda: None,
     ) -> PoolStats:
         """Also calls ``on_idle()`` every ``POLL_S`` or so, outcomes or not (the store commits what it holds)."""
-        pending = self._pending = deque(tasks)
+        pending = deque(tasks)
         self.start(len(pending))
         try:
             self._loop(pending, on_outcome, on_idle)
@@ -157,12 +152,6 @@ class LocalPool:
         if task is not None:
             on_outcome(task, Outcome(index=task.index, error=message, pid=slot.proc.pid or 0))
         self._replace(slot)
-
-    def _take_back(self, slot: _Slot) -> None:
-        """The capture sent ahead to a worker that is going away was never started: back to the queue's front."""
-        if slot.ahead is not None:
-            self._pending.appendleft(slot.ahead)
-            slot.ahead = None
 
     def _loop(
         self, pending: deque[Task], on_outcome: Callable[[Task, Outcome], None], on_idle: Callable[[], None]
@@ -185,13 +174,11 @@ class LocalPool:
                         self._start_failures = 0
                         continue
                     if isinstance(msg, Outcome):
-                        task = s.task
+                        task, s.task = s.task, None
                         self._note_rss(s, msg.maxrss_kb)
-                        if msg.recycle:  # it exits: the capture sent ahead goes back to the queue
-                            s.task = None
+                        if msg.recycle:
                             self._replace(s)
                         else:
-                            s.task, s.ahead, s.started = s.ahead, None, time.monotonic()
                             self._give(s, pending)  # the worker's next capture before this one is stored
                         if task is not None:
                             on_outcome(task, msg)
@@ -211,17 +198,11 @@ class LocalPool:
 
     @staticmethod
     def _give(s: _Slot, pending: deque[Task]) -> None:
-        """A ready worker gets the next capture if it has none, and one more ahead (in its pipe when it sends its
-        outcome: two workers on two cores never wait for the supervisor between captures)."""
-        if not s.ready:
-            return
-        if s.task is None and pending:
+        """An idle, ready worker gets the next capture."""
+        if s.ready and s.task is None and pending:
             s.task = pending.popleft()
             s.started = time.monotonic()
             s.conn.send(s.task)
-        if s.task is not None and s.ahead is None and pending:
-            s.ahead = pending.popleft()
-            s.conn.send(s.ahead)
 
     def _watch(self, now: float, on_outcome: Callable[[Task, Outcome], None]) -> None:
         """Kill a worker whose task overran the time limit or whose RSS passed the memory limit."""
