@@ -581,8 +581,9 @@ class TlsDecoder:
             keep = True
         elif _encrypted(h, rtype):  # kept to be decrypted, when secrets are known as it starts
             keep = self._keys is not None and self._keys.active()
-        else:  # a plaintext handshake record is parsed (with keys, even once handshake bytes were lost)
-            keep = self._keys is not None or (rtype == CT_HANDSHAKE and not h.hs_lost)
+        else:  # plaintext: a handshake record is parsed unless handshake bytes were lost before it (where a
+            # message begins is unknown then: reading one from the record's first byte could make up a message)
+            keep = rtype == CT_HANDSHAKE and not h.hs_lost
         if keep:
             h.need, h.skip = rlen, 0
         else:
