@@ -13,7 +13,7 @@ from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, debugging, internal_error_line
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from analyzer.engine import TimelineResult
     from analyzer.report.charger_view import ChargerView
@@ -70,24 +70,18 @@ class _Stdout:
         self._raw = raw
 
     def write(self, text: str) -> int:
-        try:
-            return self._raw.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            raise StdoutUnwritable(e) from None
+        return self._guarded(self._raw.write, text)
 
     def writelines(self, lines: Iterable[str]) -> None:
-        try:
-            self._raw.writelines(lines)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            raise StdoutUnwritable(e) from None
+        self._guarded(self._raw.writelines, lines)
 
     def flush(self) -> None:
+        self._guarded(self._raw.flush)
+
+    @staticmethod
+    def _guarded(call: Callable[..., Any], *args: Any) -> Any:
         try:
-            self._raw.flush()
+            return call(*args)
         except BrokenPipeError:
             raise
         except OSError as e:

@@ -195,9 +195,9 @@ class EventKeeper:
             evs = log.events if log is not None else []
             if (log is not None and log.app) or self._wanted(info, evs):
                 continue
-            self.released.flows += 1
-            self.released.events += len(evs)
             r = self.released
+            r.flows += 1
+            r.events += len(evs)
             if info.server_port == DNS_PORT:
                 name = next((getattr(e, "qname", "") for e in evs if e.kind == "dns.query"), "")
                 if not r.count(r.names, name.lower()):

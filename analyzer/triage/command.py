@@ -126,12 +126,12 @@ def run_triage(
     result = RunResult()
     cfg = WorkerConfig(out_dir=str(reports_dir), csms=csms, html=html)
     pool = None
-    if scheduler is None and found:
-        from analyzer.triage.pool import LocalPool
-
-        pool = LocalPool(workers or len(os.sched_getaffinity(0)), cfg, timeout=timeout, max_memory=max_memory)
-        pool.start(len(found))  # the workers import the engine while the captures are hashed
     try:
+        if scheduler is None and found:
+            from analyzer.triage.pool import LocalPool
+
+            pool = LocalPool(workers or len(os.sched_getaffinity(0)), cfg, timeout=timeout, max_memory=max_memory)
+            pool.start(len(found))  # the workers import the engine while the captures are hashed
         known = set() if force else store.known_sha256()
         shared = shared_keylogs(keylog_dir)
         tasks: list[Task] = []
