@@ -73,24 +73,23 @@ def rebuild_flows(
     on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
     table: FlowTable | None = None,
     keys: KeyLog | None = None,
+    own: Callable[[int, bytes, bytes, bytes], bool] | None = None,
 ) -> FlowsResult:
     """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture.
 
     Pass either the callbacks or a ``FlowTable`` built with them (whose live flows, ``by_id``, the callbacks may
     then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
-    Blocks as they are read.
+    Blocks as they are read. ``own`` (``analyze --workers``): the packets of this partition (``FlowTable.run``).
     """
     with open_capture(path, table.budgets if table is not None else DEFAULT_BUDGETS) as cap:
         if keys is not None:
             keys.watch(cap.secrets)
         if table is None:
             table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
-        flows = table.run(cap.ip_packets())
+        flows = table.run(cap.ip_packets(), own)
         st = cap.stats
         warnings = cap.warnings
-        if table.truncated_headers:
-            warnings.append(f"{table.truncated_headers} packets had a transport header cut short")
-        warnings.extend(budget_warnings(table))
+        warnings.extend(table_warnings(table))
         seen = sorted(st.linktypes) or [i.linktype for i in cap.interfaces]
         info = CaptureInfo(
             file=cap.name,
@@ -104,6 +103,12 @@ def rebuild_flows(
             warnings=warnings,
         )
     return FlowsResult(info, flows, table.orphan_icmp)
+
+
+def table_warnings(table: FlowTable) -> list[str]:
+    """What the flow table could not take in or gave up, one sentence each."""
+    out = [f"{table.truncated_headers} packets had a transport header cut short"] if table.truncated_headers else []
+    return out + budget_warnings(table)
 
 
 def budget_warnings(table: FlowTable) -> list[str]:
@@ -184,6 +189,7 @@ class _Dispatch:
             on_control=self.control,
             on_icmp=self.icmp,
             keep_flows=keeper is None,
+            on_sweep=keeper.sweep if isinstance(keeper, EventKeeper) else None,
         )
         if isinstance(keeper, EventKeeper):
             keeper.endpoints = self._endpoints
@@ -333,11 +339,9 @@ def build_timeline(
 
     keys = KeyLog.from_files(keylog_files)
     dispatch = _Dispatch(keys, keeper)
-    with reading_gc():
-        result = rebuild_flows(path, table=dispatch.table, keys=keys)
+    result = read_capture(path, dispatch)
     cap = result.capture
     end_ns = cap.last_ns or 0
-    dispatch.emit_all(dispatch.dns.close(cap.packets, end_ns))
     if keeper is None:
         events, flows = dispatch.events, {f.id: _flow_info(f) for f in result.flows}
     elif isinstance(keeper, EventKeeper):
@@ -351,6 +355,18 @@ def build_timeline(
     if isinstance(keeper, EventKeeper):
         timeline.dropped = {fid: dict(c) for fid, c in keeper.dropped.items()}
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
+
+
+def read_capture(
+    path: str | Path, dispatch: _Dispatch, own: Callable[[int, bytes, bytes, bytes], bool] | None = None
+) -> FlowsResult:
+    """Read ``path`` through ``dispatch``'s flow table and decoders, to the DNS lookups left unanswered at the end;
+    ``own``: only this partition's packets (``analyze --workers``)."""
+    with reading_gc():
+        result = rebuild_flows(path, table=dispatch.table, keys=dispatch.keys, own=own)
+    cap = result.capture
+    dispatch.emit_all(dispatch.dns.close(cap.packets, cap.last_ns or 0))
+    return result
 
 
 @contextmanager
@@ -431,17 +447,32 @@ class Analysis:
     internal_error: BaseException | None = None  # with ``salvage``: the bug that stopped the diagnosis
 
 
-def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = False) -> Analysis:
+def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = False, workers: int = 1) -> Analysis:
     """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all.
 
     With ``salvage`` (``ghostcap analyze``), an unexpected exception in the diagnosis (a bug) still gives the
-    analysis of what was read, without chargers, its ``internal_error`` set and a capture warning saying so."""
+    analysis of what was read, without chargers, its ``internal_error`` set and a capture warning saying so.
+    ``workers`` > 1 reads a capture file with that many processes (``analyzer.parallel``; standard input and
+    pipes are read by one, with a capture warning saying so)."""
     from analyzer.diagnosis.runner import diagnose_all
     from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
-    sha256 = sha256_meanwhile(path)
-    built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
+    if workers > 1 and _regular(path):
+        from analyzer.parallel import Partitions
+
+        parts = Partitions(path, settings, workers)
+        parts.start()  # before the digest's thread: the processes are forked
+        sha256 = sha256_meanwhile(path)
+        built = parts.collect()
+    else:
+        sha256 = sha256_meanwhile(path)
+        built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
+        if workers > 1:
+            built.capture.warnings.append(
+                f"read by one process, not {workers}: --workers needs a capture file (standard input and pipes "
+                "have one reader)"
+            )
     try:
         results, others = diagnose_all(built.timeline, settings)
     except Exception as e:

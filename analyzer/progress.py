@@ -23,6 +23,7 @@ class Progress:
         self.last = 0.0
         self.shown = False
         self.chargers = 0  # clients seen speaking OCPP so far (``analyze``)
+        self.count_chargers = True  # not in a partition of ``analyze --workers`` (it sees a share of them)
 
     def tick(self, packets: int) -> None:
         now = time.monotonic()
@@ -32,7 +33,8 @@ class Progress:
         self.last = now
         self.shown = True
         rate = packets / elapsed if elapsed else 0.0
-        seen = f", {self.chargers:,} charger{'s' if self.chargers != 1 else ''} seen" if self.chargers else ""
+        n = self.chargers if self.count_chargers else 0
+        seen = f", {n:,} charger{'s' if n != 1 else ''} seen" if n else ""
         self.stream.write(f"\r{self.label}: {packets:,} packets, {rate:,.0f}/s, {elapsed:.0f} s{seen}\x1b[K")
         self.stream.flush()
 
@@ -57,6 +59,19 @@ def stop() -> None:
     if _current is not None:
         _current.done()
     _current = None
+
+
+def stop_here() -> None:
+    """No progress from this process (a partition of ``analyze --workers`` but the first): the line is the
+    first's."""
+    global _current
+    _current = None
+
+
+def found_hidden() -> None:
+    """Progress without the chargers seen (a partition of ``analyze --workers`` sees a share of them)."""
+    if _current is not None:
+        _current.count_chargers = False
 
 
 def found(chargers: int) -> None:

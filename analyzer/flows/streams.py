@@ -18,6 +18,7 @@ warning says from which frame).
 
 from __future__ import annotations
 
+from array import array
 from itertools import islice
 
 TCP, UDP = 6, 17
@@ -49,18 +50,24 @@ def seen(base: list[int], d: int, flags: int, seq: int, ack: int) -> bool:
 class StreamNumbers:
     """Hands out stream numbers and remembers ended conversations, keyed by their client→server flow key."""
 
-    __slots__ = ("ended", "forgot_at", "forgotten", "limit", "next")
+    __slots__ = ("ended", "firsts", "forgot_at", "forgotten", "limit", "next")
 
     def __init__(self, limit: int) -> None:
         self.next = {TCP: 0, UDP: 0}
+        # with ``analyze --workers``: the frame that opened each number, per protocol (``analyzer.parallel``
+        # numbers a partition's conversations again in the order of the whole capture)
+        self.firsts: dict[int, array[int]] | None = None
         self.ended: dict[Key, int] = {}
         self.limit = limit
         self.forgotten = 0
         self.forgot_at: int | None = None  # the frame at which the first conversation was forgotten
 
-    def number(self, proto: int) -> int:
+    def number(self, proto: int, frame: int) -> int:
+        """The next number of ``proto``, for a conversation whose first packet is ``frame``."""
         n = self.next[proto]
         self.next[proto] = n + 1
+        if self.firsts is not None:
+            self.firsts[proto].append(frame)
         return n
 
     def recall(self, key: Key, rkey: Key) -> Conversation | None:
@@ -88,5 +95,5 @@ class StreamNumbers:
     def quoted_udp(self, key: Key, rkey: Key, frame: int) -> None:
         """An ICMP error quotes a UDP datagram of no live flow: Wireshark finds its conversation, or opens one."""
         known = self.recall(key, rkey)
-        stream = known[0] if known is not None else self.number(UDP)
+        stream = known[0] if known is not None else self.number(UDP, frame)
         self.remember(key, stream, UNSET, UNSET, frame)

@@ -22,6 +22,7 @@ the side with the service-like port is the server (``server_is_dst``).
 from __future__ import annotations
 
 import struct
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -340,7 +341,8 @@ class FlowTable:
     skip window), ``on_gap`` (missing TCP bytes), ``on_datagram(flow, direction, payload, frame, ts_ns)`` (UDP),
     ``on_finish(flow)`` (a flow ended: no more callbacks for it), ``on_control(flow, direction, flags, frame,
     ts_ns)`` (a TCP packet with SYN, FIN or RST, after the flow state took it in) and ``on_icmp(flow, direction,
-    frame, ts_ns, detail, unreachable)`` (an ICMP error quoting a packet this flow sent in ``direction``).
+    frame, ts_ns, detail, unreachable)`` (an ICMP error quoting a packet this flow sent in ``direction``) and
+    ``on_sweep()`` (after each idle sweep, every ``SWEEP_EVERY`` packets).
     """
 
     def __init__(
@@ -353,7 +355,9 @@ class FlowTable:
         on_icmp: Callable[[Flow, int, int, int, str, bool], None] | None = None,
         budgets: Budgets = DEFAULT_BUDGETS,
         keep_flows: bool = True,
+        on_sweep: Callable[[], None] | None = None,
     ) -> None:
+        self.on_sweep = on_sweep
         self.on_control = on_control
         self.on_icmp = on_icmp
         self.on_chunk = on_chunk
@@ -376,15 +380,32 @@ class FlowTable:
         self.streams = StreamNumbers(budgets.remembered_conversations)  # Wireshark's stream numbers
         self._next_sweep = SWEEP_EVERY
         self._now = 0
+        # with ``analyze --workers`` (``record_order``), by flow id: the frame that made each flow and the frame
+        # being read when it finished (``analyzer.parallel`` orders the partitions' flows as one table would)
+        self.made_at: array[int] | None = None
+        self.finished_at: array[int] | None = None
+
+    def record_order(self) -> None:
+        """Keep the frames ``analyzer.parallel`` needs to number flows and streams across partitions."""
+        self.made_at, self.finished_at = array("q"), array("q")
+        self.streams.firsts = {TCP: array("q"), UDP: array("q")}
 
     # -- driving ----------------------------------------------------------------------------------------------
 
-    def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
+    def run(
+        self,
+        packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]],
+        own: Callable[[int, bytes, bytes, bytes], bool] | None = None,
+    ) -> list[Flow]:
+        """Take in every packet; with ``own`` (``analyze --workers``), only those ``own(proto, src, dst, l4)``
+        accepts: the others still count towards the idle sweeps, which so fall where one table's would."""
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
         for frame, ts, proto, src, dst, l4, wire in packets:
-            if proto == TCP:
+            if own is not None and not own(proto, src, dst, l4):
+                pass
+            elif proto == TCP:
                 tcp(frame, ts, src, dst, l4, wire)
             elif proto == UDP:
                 udp(frame, ts, src, dst, l4, wire)
@@ -528,7 +549,7 @@ class FlowTable:
         flow, d = hit
         base = [UNSET, UNSET]
         if prior is None or syn_starts_new_stream(flags, seq, prior[1]):
-            flow.stream = self.streams.number(TCP)
+            flow.stream = self.streams.number(TCP, flow.first_frame)
         else:
             flow.stream = prior[0]
             base[d], base[1 - d] = prior[1], prior[2]
@@ -576,7 +597,7 @@ class FlowTable:
             sport, dport = l4[0] << 8 | l4[1], l4[2] << 8 | l4[3]
             prior = self.streams.recall(key, (UDP, dst + src + l4[2:4] + l4[:2]))
             hit = self._new_flow(UDP, src, dst, sport, dport, server_is_dst(sport, dport), frame, ts, key)
-            hit[0].stream = self.streams.number(UDP) if prior is None else prior[0]
+            hit[0].stream = self.streams.number(UDP, frame) if prior is None else prior[0]
         flow, d = hit
         flow.last_frame = frame
         flow.last_ns = ts
@@ -647,6 +668,9 @@ class FlowTable:
         client, server = (a, b) if to_server else (b, a)
         flow = Flow(self.flow_count, proto, client, server, frame, ts)
         self.flow_count += 1
+        if self.made_at is not None:
+            self.made_at.append(frame)
+            self.finished_at.append(0)  # type: ignore[union-attr]
         if proto == TCP:
             flow.halves = [
                 HalfStream(flow.id, 0, self.on_chunk, self.on_gap, self.pool),
@@ -708,6 +732,8 @@ class FlowTable:
                 if half.gaps:
                     flow.note("tcp.gap", half.gap_frame, d, f"{half.gap_bytes} bytes in {half.gaps} gaps")
         flow.closed = True
+        if self.finished_at is not None:
+            self.finished_at[flow.id] = frame
         if self.on_finish is not None:
             self.on_finish(flow)
 
@@ -721,3 +747,5 @@ class FlowTable:
                 dead[flow.id] = flow
         for flow in dead.values():
             self._retire(flow, frame, now)
+        if self.on_sweep is not None:
+            self.on_sweep()

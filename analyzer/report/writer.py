@@ -65,10 +65,11 @@ def run_analyze(
     line: Callable[[str], None] | None = None,
     chargers: Sequence[str] = (),
     annotate: str | None = None,
+    workers: int = 1,
 ) -> int:
-    """Analyse each capture and write its reports; the exit status. ``echo`` takes the messages (errors,
-    warnings, the files written); ``line`` the per-charger lines (``CAPTURE: CHARGER VERDICT ...``), ``echo``
-    too when not given.
+    """Analyse each capture (``workers`` processes each: ``engine.analyze``) and write its reports; the exit
+    status. ``echo`` takes the messages (errors, warnings, the files written); ``line`` the per-charger lines
+    (``CAPTURE: CHARGER VERDICT ...``), ``echo`` too when not given.
 
     With ``chargers`` (``--charger``), each report keeps only the chargers named: one capture must have every
     one (else a usage error naming its chargers); of several captures, one without any is skipped with a line
@@ -86,7 +87,9 @@ def run_analyze(
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate)
+                status = _analyze_one(
+                    cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate, workers
+                )
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)
@@ -139,6 +142,7 @@ def _analyze_one(
     verifier: Verifier | None = None,
     pick: _Pick | None = None,
     annotate: str | None = None,
+    workers: int = 1,
 ) -> int:
     """Analyse one capture and write its reports; its exit status. An exception that is not an ``AnalyzerError``
     or ``OSError`` is a bug: one line (``internal_error_line``), status ``EXIT_INTERNAL``, and the formats that
@@ -147,7 +151,7 @@ def _analyze_one(
     from analyzer.report.build import report_dict
 
     try:
-        analysis = analyze(cap, settings, salvage=True)
+        analysis = analyze(cap, settings, salvage=True, workers=workers)
     except AnalyzerError as e:
         echo(f"error: {located(cap, str(e))}")
         return EXIT_UNREADABLE

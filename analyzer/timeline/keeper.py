@@ -10,8 +10,9 @@ Two budgets (``analyzer.budgets``), never reached by a small capture, whose repo
   close, an anomaly is never dropped. A flow that still holds ``FLOW_EVENTS_HARD`` events keeps the first event of
   each kind of message in its middle and drops the rest.
 - **Finished background flows are released** (``PENDING_FLOWS``): a finished flow that carried no HTTP, WebSocket
-  or OCPP waits among the pending ones; when there are more than the budget, each is judged against what the
-  capture has shown so far: a connection to a CSMS endpoint (one that served OCPP, or an address a CSMS name
+  or OCPP waits among the pending ones. It is judged at the flow table's idle sweep (every ``SWEEP_EVERY``
+  packets) once it has waited a whole sweep, or sooner when more than the budget wait, against what the capture
+  has shown so far: a connection to a CSMS endpoint (one that served OCPP, or an address a CSMS name
   resolved to, or a ClientHello naming the CSMS, or ``--csms``), a lookup of a CSMS name (or one a typo away; of
   any name that got no address while no CSMS name is known), ISO 15118 traffic are kept; the rest (unrelated
   TLS, DNS for other names, NTP) are released and counted per server. A released server that turns out, by the
@@ -100,6 +101,7 @@ class EventKeeper:
         self.logs: dict[int | None, _FlowLog] = {}
         self.flows: dict[int, FlowInfo] = {}
         self.pending: list[int] = []
+        self.settled = 0  # how many of ``pending`` were there at the last sweep (judged at the next)
         self.pending_budget = budgets.PENDING_FLOWS if pending_flows is None else pending_flows
         self.released = Released()
         self.dropped: dict[int | None, Counter[str]] = {}  # per flow: the events thinning dropped, by kind
@@ -186,9 +188,18 @@ class EventKeeper:
         if len(self.pending) > self.pending_budget:
             self._judge()
 
-    def _judge(self) -> None:
-        """Decide every pending flow with what is known now: keep it or release it."""
-        pending, self.pending = self.pending, []
+    def sweep(self) -> None:
+        """The flow table's idle sweep: judge the flows that were pending at the last one. The sweeps fall on the
+        same packets however ``analyze --workers`` partitions the capture, so its keepers judge the same flows."""
+        self._judge(self.settled)
+        self.settled = len(self.pending)
+
+    def _judge(self, count: int | None = None) -> None:
+        """Decide the first ``count`` pending flows (all by default) with what is known now: keep or release."""
+        if count is None:
+            pending, self.pending, self.settled = self.pending, [], 0
+        else:
+            pending, self.pending = self.pending[:count], self.pending[count:]
         for fid in pending:
             info = self.flows[fid]
             log = self.logs.get(fid)

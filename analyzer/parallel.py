@@ -1,0 +1,364 @@
+"""``analyze --workers N``: one capture read by N processes, each taking in the connections of its share of the
+chargers, merged into the analysis one process gives.
+
+A charger's traffic never needs another charger's. Every packet belongs to the partition of its client's address:
+the side ``server_is_dst`` takes for the client from the ports (the lower address when the ports are equal or
+there are none; an ICMP error goes with the datagram it quotes). So a charger's lookups, connections and sessions
+are all read by one process. Each process reads the whole file, so frame numbers, timestamps, the reader's own
+warnings and the idle sweeps are those of the whole capture, but it takes in only its own packets: the flow table,
+reassembly, decoders and keeper, the per-packet cost, are shared out.
+
+The parent merges what the processes kept. Flows and Wireshark's stream numbers are numbered again in the order of
+the whole capture (each process records the frame that made each of its flows and numbers). The keeper's counts
+and what it learnt of the CSMS, and the key-log tallies, are added up. The diagnosis and the reports then run once,
+on the merged timeline.
+
+What can differ from one process on a big capture: a partition's keeper judges finished background flows with what
+its own chargers showed of the CSMS, and the budgets (live flows, remembered conversations, names) hold per process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from zlib import crc32
+
+from analyzer import budgets, progress
+from analyzer.capture.ip import quoted_datagram
+from analyzer.config import Settings
+from analyzer.engine import (
+    CaptureInfo,
+    TimelineResult,
+    _Dispatch,
+    keeper_warnings,
+    read_capture,
+    table_warnings,
+)
+from analyzer.errors import AnalyzerError
+from analyzer.events.base import Event
+from analyzer.flows.table import ICMP, ICMP_ERRORS, ICMPV6, TCP, UDP, server_is_dst
+from analyzer.timeline import FlowInfo, Timeline
+from analyzer.timeline.keeper import EventKeeper, Released
+from analyzer.tls.notes import TlsTally, keylog_warnings
+
+Own = Callable[[int, bytes, bytes, bytes], bool]
+OWNER_CACHE = 1 << 16  # conversations whose partition is remembered (cleared when full)
+
+
+def client_of(proto: int, src: bytes, dst: bytes, l4: bytes) -> bytes:
+    """The address a packet's partition follows: its connection's client, by the ports (the same for both
+    directions of a connection)."""
+    if (proto == TCP or proto == UDP) and len(l4) >= 4:
+        sport, dport = l4[0] << 8 | l4[1], l4[2] << 8 | l4[3]
+        if sport != dport:
+            return src if server_is_dst(sport, dport) else dst
+    elif (proto == ICMP or proto == ICMPV6) and len(l4) >= 8 and l4[0] in ICMP_ERRORS[proto]:
+        quoted = quoted_datagram(l4[8:])
+        if quoted is not None and quoted[0] in (TCP, UDP):
+            qproto, qsrc, qdst, qsport, qdport = quoted
+            return client_of(qproto, qsrc, qdst, bytes((qsport >> 8, qsport & 255, qdport >> 8, qdport & 255)))
+    return min(src, dst)
+
+
+def owner(k: int, n: int) -> Own:
+    """Whether a packet is partition ``k``'s of ``n``."""
+    seen: dict[bytes, bool] = {}
+
+    def own(proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
+        key = src + dst + l4[:4]
+        mine = seen.get(key)
+        if mine is None:
+            if len(seen) >= OWNER_CACHE:
+                seen.clear()
+            mine = seen[key] = crc32(client_of(proto, src, dst, l4)) % n == k
+        return mine
+
+    return own
+
+
+@dataclass(slots=True)
+class Part:
+    """What one process kept of its partition (picklable), with what the merge needs to number it again."""
+
+    capture: CaptureInfo  # its warnings: the reader's only
+    counts: dict[str, Any]  # the flow table's, for ``table_warnings``
+    events: list[Event]
+    flows: dict[int, FlowInfo]
+    dropped: dict[int | None, Counter[str]]
+    released: Released
+    csms_ends: set[tuple[str, int]]
+    csms_names: set[str]
+    resolved: dict[str, set[str]]
+    tally: TlsTally
+    keys: tuple[list[str], int, bool]  # the key log's problem lines, sessions, whether any secret was used
+    made_at: array[int]
+    finished_at: array[int]
+    stream_firsts: dict[int, array[int]]
+    orphan_icmp: list[tuple[int, str]]
+
+
+def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
+    """Read partition ``k`` of ``n`` of ``path`` (raises what ``build_timeline`` raises)."""
+    from analyzer.tls.keylog import KeyLog
+
+    keys = KeyLog.from_files(settings.keylog_files)
+    keeper = EventKeeper(settings.csms)
+    dispatch = _Dispatch(keys, keeper)
+    table = dispatch.table
+    table.record_order()
+    result = read_capture(path, dispatch, owner(k, n))
+    cap = result.capture
+    ours = len(table_warnings(table))
+    cap.warnings = cap.warnings[: len(cap.warnings) - ours]
+    counts = {
+        "truncated_headers": table.truncated_headers,
+        "released_early": table.released_early,
+        "forgotten": table.streams.forgotten,
+        "forgot_at": table.streams.forgot_at,
+        "limit_gaps": table.pool.limit_gaps,
+        "limit_gap_bytes": table.pool.limit_gap_bytes,
+    }
+    return Part(
+        capture=cap,
+        counts=counts,
+        events=keeper.events(),
+        flows=keeper.flows,
+        dropped=keeper.dropped,
+        released=keeper.released,
+        csms_ends=keeper.csms_ends,
+        csms_names=keeper.csms_names,
+        resolved=dict(keeper.resolved),
+        tally=dispatch.tally,
+        keys=(keys.problem_lines(), len(keys), bool(keys.used)),
+        made_at=table.made_at,  # type: ignore[arg-type]
+        finished_at=table.finished_at,  # type: ignore[arg-type]
+        stream_firsts=table.streams.firsts,  # type: ignore[arg-type]
+        orphan_icmp=result.orphan_icmp,
+    )
+
+
+# -- the processes --------------------------------------------------------------------------------------------
+
+
+class WorkerDied(AnalyzerError):
+    """A partition's process ended without a result."""
+
+
+def _work(conn: Connection, path: str, settings: Settings, k: int, n: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the processes
+    if k:
+        progress.stop_here()  # one progress line: the first partition's (it reads every packet too)
+    else:
+        progress.found_hidden()  # a partition sees only its share of the chargers
+    try:
+        out: object = read_part(path, settings, k, n)
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, raised there
+        out = e
+    try:
+        conn.send(out)
+    except Exception as e:  # noqa: BLE001 - an exception that does not pickle
+        conn.send(RuntimeError(f"{type(out).__name__}: {out}; and it could not be sent: {e}"))
+    conn.close()
+
+
+class Partitions:
+    """``start()`` the ``n`` processes, then ``collect()`` their parts merged (the caller may work in between)."""
+
+    def __init__(self, path: str | Path, settings: Settings, n: int) -> None:
+        self.path, self.settings, self.n = str(path), settings, n
+        self.procs: list[tuple[BaseProcess, Connection]] = []
+
+    def start(self) -> None:
+        ctx = mp.get_context("fork")  # the engine is imported already; nothing to set up again
+        for k in range(self.n):
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_work, args=(child, self.path, self.settings, k, self.n), name=f"ghostcap-part-{k}"
+            )
+            proc.start()
+            child.close()
+            self.procs.append((proc, parent))
+
+    def collect(self) -> TimelineResult:
+        parts: dict[int, Part] = {}
+        try:
+            waiting = {conn: k for k, (_, conn) in enumerate(self.procs)}
+            while waiting:
+                for conn in wait(list(waiting)):
+                    k = waiting.pop(conn)  # type: ignore[call-overload]
+                    try:
+                        got = conn.recv()
+                    except (EOFError, OSError):
+                        proc = self.procs[k][0]
+                        proc.join(5)
+                        raise WorkerDied(
+                            f"the process reading part {k + 1} of {self.n} ended without a result (exit status "
+                            f"{proc.exitcode}); try again with fewer --workers"
+                        ) from None
+                    if isinstance(got, BaseException):
+                        raise got
+                    parts[k] = got
+        finally:
+            self.stop()
+        return merge([parts[k] for k in range(self.n)], self.settings)
+
+    def stop(self) -> None:
+        for proc, conn in self.procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            conn.close()
+        self.procs = []
+
+
+# -- the merge ------------------------------------------------------------------------------------------------
+
+
+def renumber(firsts: list[array[int]]) -> list[list[int]]:
+    """Per part: its numbers (flows or streams, 0, 1, ... in the order it made them, ``firsts[k][i]`` the frame
+    of number ``i``) → numbers in the order of the whole capture (by frame, then part, then its own order)."""
+    import numpy as np
+
+    sizes = [len(f) for f in firsts]
+    if not sum(sizes):
+        return [[] for _ in firsts]
+    frames = np.concatenate([np.frombuffer(f, dtype=np.int64) if len(f) else np.empty(0, np.int64) for f in firsts])
+    part = np.repeat(np.arange(len(firsts)), sizes)
+    own = np.concatenate([np.arange(s) for s in sizes])
+    order = np.lexsort((own, part, frames))
+    numbers = np.empty(len(frames), dtype=np.int64)
+    numbers[order] = np.arange(len(frames))
+    return [chunk.tolist() for chunk in np.split(numbers, np.cumsum(sizes)[:-1])]
+
+
+def merge(parts: list[Part], settings: Settings) -> TimelineResult:
+    """One timeline of the parts, as one process would have built it."""
+    flow_ids = renumber([p.made_at for p in parts])
+    streams = {proto: renumber([p.stream_firsts[proto] for p in parts]) for proto in (TCP, UDP)}
+    stream_of = {"tcp": streams[TCP], "udp": streams[UDP]}
+
+    events: list[Event] = []
+    flows: list[tuple[int, int, FlowInfo]] = []
+    dropped: dict[int | None, dict[str, int]] = {}
+    for k, p in enumerate(parts):
+        ids = flow_ids[k]
+        for e in p.events:
+            if e.flow_id is not None:
+                object.__setattr__(e, "flow_id", ids[e.flow_id])  # a copy from the pipe, ours to change
+        events.extend(p.events)
+        for fid, info in p.flows.items():
+            numbers = stream_of.get(info.proto)
+            stream = numbers[k][info.stream] if numbers is not None and info.stream is not None else info.stream
+            flows.append((p.finished_at[fid], ids[fid], replace(info, id=ids[fid], stream=stream)))
+        for fid, n in p.dropped.items():
+            dropped[None if fid is None else ids[fid]] = dict(n)
+    flows.sort(key=lambda t: (t[0], t[1]))  # one keeper takes flows in the order they finish
+
+    first = parts[0].capture
+    cap = CaptureInfo(
+        file=first.file,
+        format=first.format,
+        compression=first.compression,
+        link_types=first.link_types,
+        packets=first.packets,
+        truncated_packets=first.truncated_packets,
+        first_ns=first.first_ns,
+        last_ns=first.last_ns,
+        warnings=list(first.warnings),
+    )
+    cap.warnings.extend(table_warnings(_table_counts(parts)))  # type: ignore[arg-type]
+    cap.warnings.extend(keeper_warnings(_keeper(parts, settings)))
+    cap.warnings.extend(keylog_warnings(_Keys(parts), _tally(parts, flow_ids), bool(settings.keylog_files)))
+    timeline = Timeline.build(
+        events, {info.id: info for _, _, info in flows}, cap.first_ns or 0, cap.last_ns or 0, cap.packets
+    )
+    timeline.dropped = dropped
+    orphans = sorted(o for p in parts for o in p.orphan_icmp)
+    return TimelineResult(cap, [], timeline, orphans)
+
+
+def _table_counts(parts: list[Part]) -> SimpleNamespace:
+    """The parts' flow-table counts added up, shaped as ``table_warnings`` reads a flow table."""
+    total = Counter[str]()
+    for p in parts:
+        total.update({k: v for k, v in p.counts.items() if k != "forgot_at"})
+    forgot = [p.counts["forgot_at"] for p in parts if p.counts["forgot_at"] is not None]
+    return SimpleNamespace(
+        truncated_headers=total["truncated_headers"],
+        released_early=total["released_early"],
+        budgets=budgets.DEFAULT_BUDGETS,
+        streams=SimpleNamespace(forgotten=total["forgotten"], forgot_at=min(forgot, default=None)),
+        pool=SimpleNamespace(limit_gaps=total["limit_gaps"], limit_gap_bytes=total["limit_gap_bytes"]),
+    )
+
+
+def _keeper(parts: list[Part], settings: Settings) -> EventKeeper:
+    """A keeper holding what the parts' keepers released and learnt (for ``keeper_warnings``)."""
+    k = EventKeeper(settings.csms)
+    r = k.released
+    for p in parts:
+        q = p.released
+        r.flows += q.flows
+        r.events += q.events
+        r.thinned_flows += q.thinned_flows
+        r.thinned.update(q.thinned)
+        r.other_names += q.other_names
+        r.other_servers += q.other_servers
+        r.other_names += _add_capped(r.names, q.names)
+        r.other_servers += _add_capped(r.servers, q.servers)
+        k.csms_ends |= p.csms_ends
+        k.csms_names |= p.csms_names
+        for name, addrs in p.resolved.items():
+            k.resolved.setdefault(name, set()).update(addrs)
+    return k
+
+
+def _add_capped(into: Counter[str], more: Counter[str]) -> int:
+    """``more`` added into ``into`` while it holds fewer than ``KEEPER_NAMES`` keys; how many were not."""
+    over = 0
+    for key, n in more.items():
+        if key in into or len(into) < budgets.KEEPER_NAMES:
+            into[key] += n
+        else:
+            over += n
+    return over
+
+
+class _Keys:
+    """What ``keylog_warnings`` reads of a key log, from the parts (each read every key log and secrets block)."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.lines, self.sessions, _ = parts[0].keys
+        self.used = any(p.keys[2] for p in parts)
+
+    def problem_lines(self) -> list[str]:
+        return self.lines
+
+    def __len__(self) -> int:
+        return self.sessions
+
+
+def _tally(parts: list[Part], flow_ids: list[list[int]]) -> TlsTally:
+    """The parts' TLS tallies added up; the failed decryptions named are the first to finish."""
+    out = TlsTally()
+    failed = []
+    for k, p in enumerate(parts):
+        t = p.tally
+        out.randoms |= t.randoms
+        out.statuses.update(t.statuses)
+        out.unsupported |= t.unsupported
+        for fid, detail in t.failed:
+            order = (p.finished_at[fid], flow_ids[k][fid]) if fid is not None else (0, -1)
+            failed.append((order, None if fid is None else flow_ids[k][fid], detail))
+    failed.sort(key=lambda f: f[0])
+    out.failed = [(fid, detail) for _, fid, detail in failed[: TlsTally.FAILED_NAMED + 1]]
+    return out
