@@ -168,3 +168,18 @@ def _fields(e: object) -> dict:
     import dataclasses
 
     return {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}  # type: ignore[arg-type]
+
+
+def test_a_finished_background_flow_is_judged_at_the_second_sweep_after_it() -> None:
+    """The flow table's idle sweeps (the same packets however ``--workers`` partitions the capture) judge a
+    finished flow once it has waited a whole sweep: what comes right after it can still show it to matter."""
+    keeper = EventKeeper()
+    for fid in (3, 4):
+        keeper.add(TcpSyn(ts_ns=fid, frame=fid, flow_id=fid, direction=0, src="x", dst="y"))
+    keeper.finish(_info(3, "192.168.1.9", "198.51.100.7", 443))
+    keeper.sweep()
+    assert (keeper.pending, keeper.released.flows) == ([3], 0)
+    keeper.finish(_info(4, "192.168.1.9", "198.51.100.7", 443))
+    keeper.sweep()
+    assert (keeper.pending, keeper.released.flows) == ([4], 1)
+    assert set(keeper.flows) == {4}

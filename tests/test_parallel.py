@@ -1,0 +1,151 @@
+"""``analyze --workers N``: the partition of packets (byte level), the renumbering of flows and streams, and the
+same report as one process on lab, field and gateway captures."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+from array import array
+from pathlib import Path
+
+import pytest
+
+from analyzer import parallel
+from analyzer.config import Settings
+from analyzer.engine import analyze
+from analyzer.flows import table
+from analyzer.parallel import client_of, owner, renumber
+from analyzer.report.build import report_dict
+from analyzer.report.writer import render_report, run_analyze
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "captures"
+FIELD = ROOT.parent / "shared" / "captures-external" / "ocpp-field"
+CHARGER, CSMS, RESOLVER = bytes([10, 20, 1, 7]), bytes([203, 0, 113, 10]), bytes([10, 20, 0, 1])
+TCP, UDP, ICMP = 6, 17, 1
+
+
+def _ports(sport: int, dport: int, rest: bytes = bytes(16)) -> bytes:
+    return struct.pack("!HH", sport, dport) + rest
+
+
+def test_a_connection_and_a_lookup_follow_the_chargers_address_both_ways() -> None:
+    assert client_of(TCP, CHARGER, CSMS, _ports(51000, 443)) == CHARGER
+    assert client_of(TCP, CSMS, CHARGER, _ports(443, 51000)) == CHARGER
+    assert client_of(UDP, CHARGER, RESOLVER, _ports(40001, 53)) == CHARGER
+    assert client_of(UDP, RESOLVER, CHARGER, _ports(53, 40001)) == CHARGER
+    # equal ports (NTP 123 <-> 123), no ports, a header cut short: the lower address
+    assert client_of(UDP, CSMS, CHARGER, _ports(123, 123)) == CHARGER
+    assert client_of(50, CSMS, CHARGER, b"") == CHARGER
+    assert client_of(TCP, CSMS, CHARGER, b"\x01") == CHARGER
+
+
+def test_an_icmp_error_goes_with_the_datagram_it_quotes() -> None:
+    quoted_ip = bytes([0x45, 0, 0, 28, 0, 0, 0, 0, 64, UDP, 0, 0]) + CHARGER + RESOLVER
+    icmp = bytes([3, 3, 0, 0, 0, 0, 0, 0]) + quoted_ip + struct.pack("!HHHH", 40001, 53, 8, 0)
+    # the resolver's router says port unreachable to the charger: the lookup's partition, not the router's
+    assert client_of(ICMP, bytes([10, 20, 0, 254]), CHARGER, icmp) == CHARGER
+    echo = bytes([8, 0, 0, 0, 0, 1, 0, 1])  # not an error: the lower address
+    assert client_of(ICMP, CSMS, CHARGER, echo) == CHARGER
+
+
+def test_every_packet_has_exactly_one_owner() -> None:
+    owners = [owner(k, 3) for k in range(3)]
+    shares = [0, 0, 0]
+    for last in range(1, 60):
+        ch = bytes([10, 20, 1, last])
+        for src, dst, l4 in ((ch, CSMS, _ports(50000 + last, 443)), (CSMS, ch, _ports(443, 50000 + last))):
+            assert sum(own(TCP, src, dst, l4) for own in owners) == 1
+        lookup = [k for k, own in enumerate(owners) if own(UDP, ch, RESOLVER, _ports(40000 + last, 53))]
+        session = [k for k, own in enumerate(owners) if own(TCP, CSMS, ch, _ports(443, 50000 + last))]
+        assert lookup == session  # a charger's lookups and sessions: one process
+        shares[session[0]] += 1
+    assert min(shares) >= 10  # shared out
+
+
+def test_renumber_orders_by_first_frame_then_part() -> None:
+    assert renumber([array("q", [1, 5, 9]), array("q", [2, 3, 10])]) == [[0, 3, 4], [1, 2, 5]]
+    assert renumber([array("q"), array("q", [4, 7])]) == [[], [0, 1]]
+    assert renumber([array("q"), array("q")]) == [[], []]
+    # the same frame in two parts (never for flows; kept total all the same): by part, then own order
+    assert renumber([array("q", [3, 3]), array("q", [3])]) == [[0, 1], [2]]
+
+
+def _json(path: Path, workers: int) -> str:
+    keys = path.with_name(path.name.rsplit(".", 1)[0] + ".keys.txt")
+    settings = Settings(keylog_files=(str(keys),) if keys.exists() else ())
+    return render_report(report_dict(analyze(path, settings, salvage=True, workers=workers)), "json")
+
+
+SAMPLES = [
+    LAB / n
+    for n in (
+        "gateway_mixed.pcap",
+        "relay_socat.pcap",
+        "ocpp_silent_reboot.pcap",
+        "healthy_201_wss_tls13_mtls.pcap",
+        "dns_nxdomain_typo_gateway.pcap",
+        "tcp_unreachable.pcap",
+        "proxy_nginx_502.pcap",
+    )
+] + sorted(FIELD.glob("bobbesnl*.pcap"))[:2]
+
+
+@pytest.mark.parametrize("capture", SAMPLES, ids=lambda p: p.name)
+def test_two_workers_give_the_report_of_one(capture: Path) -> None:
+    assert _json(capture, 2) == _json(capture, 1)
+
+
+def test_a_gateway_capture_with_sweeps_and_released_flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle sweeps every 2,048 packets, so the keepers judge and release background flows many times: three
+    processes keep, release and number exactly what one does."""
+    monkeypatch.setattr(table, "SWEEP_EVERY", 2048)
+    pcap = tmp_path / "gw.pcap"
+    args = ["--packets", "30000", "--duration", "700", "--chargers", "20"]
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_fleet.py"), str(pcap), *args], check=True)
+    one = _json(pcap, 1)
+    assert "finished background connections and lookups" in one  # the keeper released flows
+    assert _json(pcap, 3) == one
+
+
+def _run(capture: str, workers: int) -> tuple[int, list[str]]:
+    said: list[str] = []
+    status = run_analyze([capture], "-", ["json"], None, False, echo=said.append, line=said.append, workers=workers)
+    return status, said
+
+
+def test_standard_input_is_read_by_one_process_and_says_so(tmp_path: Path) -> None:
+    with open(LAB / "tcp_refused.pcap", "rb") as f:
+        out = subprocess.run(
+            [sys.executable, "-m", "analyzer", "analyze", "-", "-j", "2", "-o", str(tmp_path), "--format", "json"],
+            stdin=f,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    assert out.returncode == 1, out.stderr
+    assert "read by one process, not 2: --workers needs a capture file" in out.stderr
+
+
+def test_not_a_capture_is_one_error_line(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello\n")
+    status, said = _run(str(junk), 2)
+    assert status == 3
+    (line,) = said
+    assert line.startswith(f"error: {junk}: not a packet capture")
+
+
+def test_a_process_that_dies_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "read_part", lambda *a: os._exit(9))  # the forked processes inherit it
+    status, said = _run(str(LAB / "tcp_refused.pcap"), 2)
+    assert status == 3
+    (line,) = said
+    assert re.fullmatch(
+        rf"error: {re.escape(str(LAB / 'tcp_refused.pcap'))}: the process reading part [12] of 2 ended without a "
+        r"result \(exit status 9\); try again with fewer --workers",
+        line,
+    )
