@@ -10,7 +10,12 @@ ghostcap found against the generator's, and at the end how memory grew from the 
 ``--same-span`` packs every size into the same hour instead. ``--profile`` runs the job in-process under cProfile
 on the first size and prints where the time goes. A report, not a test: exit status 0 unless a tool fails.
 
-Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--seed 1] [--keep] [--same-span] [--profile]``
+``--workers 1,2`` (the default) runs ``analyze`` with one process, then with two (``--workers 2``: the
+capture's chargers shared out; its peak memory is the process tree's summed proportional set size, sampled),
+and says whether their JSON reports are byte-identical.
+
+Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--workers 1,2] [--seed 1] [--keep]
+[--same-span] [--profile]``
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,9 +52,10 @@ FORMATS = "html,json,md"
 # packets), so that 2M packets are two hours of the same traffic, not the same hour at twice the rate (which would
 # double the flows live at once: memory follows the live flows by design)
 SECONDS_PER_PACKET = 3600 / 1_000_000
+TREE_SAMPLE_S = 0.05  # how often the memory of ``analyze --workers``'s processes is summed
 
 
-def analyze_argv(capture: Path, out: Path) -> list[str]:
+def analyze_argv(capture: Path, out: Path, workers: int = 1) -> list[str]:
     return [
         str(Path(sys.executable).parent / "ghostcap"),
         "analyze",
@@ -55,6 +65,8 @@ def analyze_argv(capture: Path, out: Path) -> list[str]:
         "--format",
         FORMATS,
         "-q",
+        "--workers",
+        str(workers),
     ]
 
 
@@ -62,17 +74,82 @@ def mark(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def one_size(packets: int, seed: int, keep: bool, same_span: bool) -> tuple[int, Run, Run] | None:
+def tree_pss(root: int) -> int:
+    """Proportional set size (bytes) of ``root`` and every process below it, now: forked processes share pages
+    copy-on-write, which a sum of their RSS would count once per process."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def measure_tree(name: str, argv: list[str]) -> Run:
+    """``measure``, with the peak memory of the whole process tree (``analyze --workers`` forks): its summed
+    proportional set size, sampled every ``TREE_SAMPLE_S``, and never below the main process's own peak RSS from
+    ``os.wait4``."""
+    peak = [0]
+    done = threading.Event()
+    holder: list[int] = []
+
+    def sample() -> None:
+        while not done.is_set():
+            if holder:
+                peak[0] = max(peak[0], tree_pss(holder[0]))
+            time.sleep(TREE_SAMPLE_S)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    holder.append(proc.pid)
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    peak_mib = max(peak[0] / 2**20, usage.ru_maxrss / 1024)
+    return Run(name, argv, seconds, peak_mib, os.waitstatus_to_exitcode(status), "", stderr)
+
+
+def one_size(
+    packets: int, seed: int, keep: bool, same_span: bool, workers: list[int]
+) -> tuple[int, list[Run], Run] | None:
     capture, built = ensure_capture(packets, seed, None if same_span else packets * SECONDS_PER_PACKET)
+    runs: list[Run] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            g = measure("ghostcap analyze", analyze_argv(capture, out))
-            if g.returncode not in (0, 1, 4):
-                print(f"ghostcap analyze failed ({g.returncode}): {g.stderr[-2000:]}")
-                return None
-            sizes = {p.suffix: p.stat().st_size for p in out.iterdir()}
-            doc = json.loads((out / (capture.stem + ".json")).read_text())
+            docs = []
+            for n in workers:
+                out = Path(tmp) / f"j{n}"
+                name = "ghostcap analyze" + (f" -j {n}" if n > 1 else "")
+                g = measure_tree(name, analyze_argv(capture, out, n))
+                if g.returncode not in (0, 1, 4):
+                    print(f"{name} failed ({g.returncode}): {g.stderr[-2000:]}")
+                    return None
+                runs.append(g)
+                docs.append((out / (capture.stem + ".json")).read_bytes())
+            sizes = {p.suffix: p.stat().st_size for p in (Path(tmp) / f"j{workers[0]}").iterdir()}
+            doc = json.loads(docs[0])
+            same = all(d == docs[0] for d in docs)
             t = measure("tshark -n -r", tshark_argv(capture))
             if t.returncode != 0:
                 print(f"tshark failed ({t.returncode}): {t.stderr[-2000:]}")
@@ -84,14 +161,21 @@ def one_size(packets: int, seed: int, keep: bool, same_span: bool) -> tuple[int,
     for c in doc["chargers"]:
         verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
     print(f"\n== {packets:,} packets ({capture.name}) ==")
-    print(f"{'run':<18} {'seconds':>8} {'packets/s':>12} {'peak RSS MiB':>13}")
-    for r in (g, t):
-        print(f"{r.name:<18} {r.seconds:>8.1f} {packets / r.seconds:>12,.0f} {r.peak_mib:>13.0f}")
-    speed, memory = t.seconds / g.seconds, g.peak_mib / t.peak_mib
-    print(f"speed  ghostcap/tshark packets/s: {speed:.2f}x (target >= {SPEED_TARGET:g}x) {mark(speed >= SPEED_TARGET)}")
-    print(
-        f"memory ghostcap/tshark peak RSS: {memory:.2f}x (target <= {MEMORY_TARGET:g}x) {mark(memory <= MEMORY_TARGET)}"
-    )
+    print(f"{'run':<22} {'seconds':>8} {'packets/s':>12} {'peak RSS MiB':>13} {'speed':>7} {'memory':>7}")
+    for r in [*runs, t]:
+        speed, memory = t.seconds / r.seconds, r.peak_mib / t.peak_mib
+        print(
+            f"{r.name:<22} {r.seconds:>8.1f} {packets / r.seconds:>12,.0f} {r.peak_mib:>13.0f} {speed:>6.2f}x "
+            f"{memory:>6.2f}x"
+        )
+    for r in runs:
+        speed, memory = t.seconds / r.seconds, r.peak_mib / t.peak_mib
+        print(
+            f"{r.name}: speed {speed:.2f}x of tshark (target >= {SPEED_TARGET:g}x) {mark(speed >= SPEED_TARGET)}, "
+            f"memory {memory:.2f}x (target <= {MEMORY_TARGET:g}x) {mark(memory <= MEMORY_TARGET)}"
+        )
+    if len(runs) > 1:
+        print(f"JSON reports of {', '.join(str(n) for n in workers)} workers byte-identical: {same}")
     print("reports: " + ", ".join(f"{ext[1:]} {n / 1e6:.1f} MB" for ext, n in sorted(sizes.items())))
     generated = min(300, max(2, packets // 1000))
     found = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
@@ -99,7 +183,7 @@ def one_size(packets: int, seed: int, keep: bool, same_span: bool) -> tuple[int,
     print(f"timeline_complete {doc['timeline_complete']}, timeline_omitted {doc['timeline_omitted']:,}")
     for w in doc["capture"].get("warnings", [])[:4]:
         print(f"  warning: {w[:150]}")
-    return packets, g, t
+    return packets, runs, t
 
 
 def profile(packets: int, seed: int, keep: bool, top: int) -> int:
@@ -137,20 +221,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="every size spans the generator's default hour (more packets: a higher rate, more live flows)",
     )
+    p.add_argument(
+        "--workers",
+        default="1,2",
+        help="ghostcap analyze --workers values to run, comma-separated (peak memory: the process tree's)",
+    )
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.packets.split(",") if s]
     if args.profile:
         return profile(sizes[0], args.seed, args.keep, args.top)
-    done = [r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span)) is not None]
+    workers = [int(w) for w in args.workers.split(",") if w]
+    done = [r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span, workers)) is not None]
     if len(done) < len(sizes):
         return 1
     if len(done) > 1:
         (n0, g0, _), (n1, g1, _) = done[0], done[-1]
-        growth = g1.peak_mib / g0.peak_mib - 1
-        print(
-            f"\nmemory from {n0:,} to {n1:,} packets: {g0.peak_mib:.0f} -> {g1.peak_mib:.0f} MiB "
-            f"({growth:+.0%}, target within {FLAT_TARGET:.0%}) {mark(growth <= FLAT_TARGET)}"
-        )
+        for a, b in zip(g0, g1, strict=True):
+            growth = b.peak_mib / a.peak_mib - 1
+            print(
+                f"\n{a.name}: memory from {n0:,} to {n1:,} packets: {a.peak_mib:.0f} -> {b.peak_mib:.0f} MiB "
+                f"({growth:+.0%}, target within {FLAT_TARGET:.0%}) {mark(growth <= FLAT_TARGET)}"
+            )
     print(f"\n(run from {REPO})")
     return 0
 

@@ -248,10 +248,10 @@ def test_internal_error_in_analysis_exits_5_and_the_other_captures_are_reported(
     real = engine.analyze
     broken = str(ROBUSTNESS / "crash_x509_version_v2.pcap")
 
-    def analyze(path, settings=None, salvage=False):  # type: ignore[no-untyped-def]
+    def analyze(path, settings=None, salvage=False, workers=1):  # type: ignore[no-untyped-def]
         if str(path) == broken:
             raise TypeError("boom\nsecond line")
-        return real(path, settings, salvage)
+        return real(path, settings, salvage, workers)
 
     monkeypatch.setattr(engine, "analyze", analyze)
     monkeypatch.delenv("GHOSTCAP_DEBUG", raising=False)
