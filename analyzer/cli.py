@@ -401,7 +401,8 @@ DEFAULT_FORMATS = "html,json,md"
     default=1,
     show_default=True,
     help="Processes to read each capture file with, its chargers shared out among them: a big gateway capture is "
-    "read faster on a machine with cores to spare (the report is the same). Standard input is read by one.",
+    "read faster on a machine with cores to spare. The report is the same, but for what the memory budgets "
+    "release in a flood (they hold per process). Standard input is read by one.",
 )
 def analyze(
     captures: tuple[str, ...],
