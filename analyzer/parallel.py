@@ -163,6 +163,8 @@ def _work(conn: Connection, path: str, settings: Settings, k: int, n: int) -> No
         out: object = read_part(path, settings, k, n)
     except BaseException as e:  # noqa: BLE001 - handed to the parent, raised there
         out = e
+    finally:
+        progress.stop()  # the line this process drew goes before the parent writes
     try:
         conn.send(out)
     except Exception as e:  # noqa: BLE001 - an exception that does not pickle
