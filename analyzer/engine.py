@@ -391,7 +391,8 @@ def keeper_warnings(keeper: EventKeeper) -> list[str]:
             f"when it was judged (budget: {PENDING_FLOWS:,} finished flows waiting)"
         )
     if r.thinned_flows:
-        kinds = ", ".join(f"{k} {n:,}" for k, n in r.thinned.most_common(4))
+        top = sorted(r.thinned.items(), key=lambda kn: (-kn[1], kn[0]))[:4]  # ties by name: the same however read
+        kinds = ", ".join(f"{k} {n:,}" for k, n in top)
         out.append(
             f"{r.thinned_flows:,} long connection(s) had the routine middle of their traffic dropped "
             f"({sum(r.thinned.values()):,} events: {kinds}): complete clean OCPP exchanges and answered pings "
