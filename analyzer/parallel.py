@@ -191,6 +191,8 @@ class Partitions:
             self.procs.append((proc, parent))
 
     def collect(self) -> TimelineResult:
+        import numpy  # noqa: F401 - the merge's, imported while the processes read
+
         parts: dict[int, Part] = {}
         try:
             waiting = {conn: k for k, (_, conn) in enumerate(self.procs)}
