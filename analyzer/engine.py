@@ -25,7 +25,7 @@ from analyzer.budgets import (
     PENDING_FLOWS,
 )
 from analyzer.capture.linklayer import linktype_name
-from analyzer.capture.reader import open_capture
+from analyzer.capture.reader import Partition, open_capture
 from analyzer.config import Settings
 from analyzer.decoders.base import DecodeError, SkippingDecoder, StreamDecoder
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
@@ -73,20 +73,21 @@ def rebuild_flows(
     on_datagram: Callable[[Flow, int, bytes, int, int], None] | None = None,
     table: FlowTable | None = None,
     keys: KeyLog | None = None,
-    own: Callable[[int, bytes, bytes, bytes], bool] | None = None,
+    part: Partition | None = None,
 ) -> FlowsResult:
     """Read ``path`` once and rebuild every flow; raises ``CaptureError`` if it is not a capture.
 
     Pass either the callbacks or a ``FlowTable`` built with them (whose live flows, ``by_id``, the callbacks may
     then read while the capture is being read). ``keys`` takes in the capture's Decryption Secrets
-    Blocks as they are read. ``own`` (``analyze --workers``): the packets of this partition (``FlowTable.run``).
+    Blocks as they are read. ``part`` (``analyze --workers``): the packets this process takes in
+    (``Capture.ip_packets``).
     """
     with open_capture(path, table.budgets if table is not None else DEFAULT_BUDGETS) as cap:
         if keys is not None:
             keys.watch(cap.secrets)
         if table is None:
             table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
-        flows = table.run(cap.ip_packets(), own)
+        flows = table.run(cap.ip_packets(part))
         st = cap.stats
         warnings = cap.warnings
         warnings.extend(table_warnings(table))
@@ -357,13 +358,11 @@ def build_timeline(
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
 
 
-def read_capture(
-    path: str | Path, dispatch: _Dispatch, own: Callable[[int, bytes, bytes, bytes], bool] | None = None
-) -> FlowsResult:
+def read_capture(path: str | Path, dispatch: _Dispatch, part: Partition | None = None) -> FlowsResult:
     """Read ``path`` through ``dispatch``'s flow table and decoders, to the DNS lookups left unanswered at the end;
-    ``own``: only this partition's packets (``analyze --workers``)."""
+    ``part``: only this partition's packets (``analyze --workers``)."""
     with reading_gc():
-        result = rebuild_flows(path, table=dispatch.table, keys=dispatch.keys, own=own)
+        result = rebuild_flows(path, table=dispatch.table, keys=dispatch.keys, part=part)
     cap = result.capture
     dispatch.emit_all(dispatch.dns.close(cap.packets, cap.last_ns or 0))
     return result

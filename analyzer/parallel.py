@@ -23,7 +23,6 @@ import multiprocessing as mp
 import signal
 from array import array
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -50,7 +49,6 @@ from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper, Released
 from analyzer.tls.notes import TlsTally, keylog_warnings
 
-Own = Callable[[int, bytes, bytes, bytes], bool]
 OWNER_CACHE = 1 << 16  # conversations whose partition is remembered (cleared when full)
 
 
@@ -69,20 +67,31 @@ def client_of(proto: int, src: bytes, dst: bytes, l4: bytes) -> bytes:
     return min(src, dst)
 
 
-def owner(k: int, n: int) -> Own:
-    """Whether a packet is partition ``k``'s of ``n``."""
-    seen: dict[bytes, bool] = {}
+class Owner:
+    """Which packets are partition ``k``'s of ``n`` (``capture.reader.Partition``): those whose ``client_of``
+    hashes (crc32) to ``k``. TCP and UDP conversations are remembered (``mine``, cleared when it holds
+    ``OWNER_CACHE``)."""
 
-    def own(proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
-        key = src + dst + l4[:4]
-        mine = seen.get(key)
-        if mine is None:
-            if len(seen) >= OWNER_CACHE:
-                seen.clear()
-            mine = seen[key] = crc32(client_of(proto, src, dst, l4)) % n == k
-        return mine
+    def __init__(self, k: int, n: int) -> None:
+        self.k, self.n = k, n
+        self.mine: dict[bytes, bool] = {}
 
-    return own
+    def learn(self, key: bytes) -> bool:
+        """``key``: a TCP or UDP packet's IPv4 src + dst + ports."""
+        return self._remember(key, TCP, key[:4], key[4:8], key[8:])
+
+    def __call__(self, proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
+        if proto == TCP or proto == UDP:
+            key = src + dst + l4[:4]
+            taken = self.mine.get(key)
+            return self._remember(key, proto, src, dst, l4) if taken is None else taken
+        return crc32(client_of(proto, src, dst, l4)) % self.n == self.k
+
+    def _remember(self, key: bytes, proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
+        if len(self.mine) >= OWNER_CACHE:
+            self.mine.clear()
+        taken = self.mine[key] = crc32(client_of(proto, src, dst, l4)) % self.n == self.k
+        return taken
 
 
 @dataclass(slots=True)
@@ -115,7 +124,7 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
     dispatch = _Dispatch(keys, keeper)
     table = dispatch.table
     table.record_order()
-    result = read_capture(path, dispatch, owner(k, n))
+    result = read_capture(path, dispatch, Owner(k, n))
     cap = result.capture
     ours = len(table_warnings(table))
     cap.warnings = cap.warnings[: len(cap.warnings) - ours]

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from analyzer import parallel
+from analyzer.capture.reader import SKIPPED, open_capture
 from analyzer.config import Settings
 from analyzer.engine import analyze
 from analyzer.flows import table
-from analyzer.parallel import client_of, owner, renumber
+from analyzer.parallel import Owner, client_of, renumber
 from analyzer.report.build import report_dict
 from analyzer.report.writer import render_report, run_analyze
+from tests import pcapbuild as pb
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "captures"
@@ -53,7 +55,7 @@ def test_an_icmp_error_goes_with_the_datagram_it_quotes() -> None:
 
 
 def test_every_packet_has_exactly_one_owner() -> None:
-    owners = [owner(k, 3) for k in range(3)]
+    owners = [Owner(k, 3) for k in range(3)]
     shares = [0, 0, 0]
     for last in range(1, 60):
         ch = bytes([10, 20, 1, last])
@@ -64,6 +66,34 @@ def test_every_packet_has_exactly_one_owner() -> None:
         assert lookup == session  # a charger's lookups and sessions: one process
         shares[session[0]] += 1
     assert min(shares) >= 10  # shared out
+
+
+def test_the_reader_hands_another_partitions_packets_on_as_skipped(tmp_path: Path) -> None:
+    """Byte level, through both reader paths: plain Ethernet IPv4 (inlined) and VLAN-tagged IPv4 and IPv6
+    (decoded): each packet is taken by exactly one of two partitions and skipped, with its frame and time but no
+    bytes, by the other."""
+    frames = []
+    for i in range(1, 41):
+        charger = f"10.20.1.{i}"
+        frames.append(pb.ether(pb.ipv4(charger, "203.0.113.10", TCP, pb.tcp(50000 + i, 443, 1))))
+        frames.append(pb.ether(pb.ipv4("10.20.0.1", charger, UDP, pb.udp(53, 40000 + i, b"x")), vlans=(0x8100,)))
+        v6 = bytes(15) + bytes([i])
+        frames.append(pb.ether(pb.ipv6(v6, bytes(15) + b"\x01", UDP, pb.udp(40000 + i, 53, b"q")), ethertype=0x86DD))
+    path = tmp_path / "mixed.pcap"
+    path.write_bytes(pb.pcap([(i * 1000, f) for i, f in enumerate(frames)]))
+    whole = _packets(path, None)
+    halves = [_packets(path, Owner(k, 2)) for k in range(2)]
+    for a, b, full in zip(*halves, whole, strict=True):
+        assert a[:2] == b[:2] == full[:2]  # every frame, in order, in both
+        taken, skipped = (a, b) if a[2] != SKIPPED else (b, a)
+        assert taken == full
+        assert skipped[2:] == (SKIPPED, b"", b"", b"", 0)
+    assert 20 < sum(p[2] != SKIPPED for p in halves[0]) < 100  # shared out
+
+
+def _packets(path: Path, part: Owner | None) -> list[tuple]:
+    with open_capture(path) as cap:
+        return list(cap.ip_packets(part))
 
 
 def test_renumber_orders_by_first_frame_then_part() -> None:

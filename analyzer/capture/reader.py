@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from analyzer import progress
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
@@ -25,6 +26,21 @@ from analyzer.capture.source import open_source
 
 IpPacket = tuple[int, int, int, bytes, bytes, bytes, int]
 """(frame, ts_ns, protocol number, src address, dst address, transport bytes as captured, transport wire length)"""
+
+SKIPPED = -1  # the protocol number of a packet another partition takes (``analyze --workers``): no bytes
+_NONE = b""
+
+
+class Partition(Protocol):
+    """Which packets one process of ``analyze --workers`` takes in (``analyzer.parallel.Owner``)."""
+
+    mine: dict[bytes, bool]  # TCP and UDP: src + dst + the first 4 transport bytes → taken
+
+    def learn(self, key: bytes) -> bool:
+        """A TCP or UDP packet of no known ``key``: taken or not (and remembered in ``mine``)."""
+        ...
+
+    def __call__(self, proto: int, src: bytes, dst: bytes, l4: bytes) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -99,8 +115,11 @@ class Capture:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ip_packets(self) -> Iterator[IpPacket]:
-        """Yield every IP datagram (after defragmentation) with the frame that completed it."""
+    def ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
+        """Yield every IP datagram (after defragmentation) with the frame that completed it; with ``part``
+        (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 0)``, so the
+        flow table still counts them (its idle sweeps fall on the same packets)."""
+        mine = part.mine if part is not None else {}
         stats = self.stats
         linktypes = stats.linktypes
         ipdec = self.ip
@@ -128,6 +147,18 @@ class Capture:
                     if len(data) >= 34 and data[14] == 0x45 and not (data[20] & 0x3F or data[21]):
                         total = data[16] << 8 | data[17]
                         if total >= 20:
+                            if part is not None:
+                                proto = data[23]
+                                if proto == 6 or proto == 17:
+                                    key = data[26:38]
+                                    taken = mine.get(key)
+                                    if taken is None:
+                                        taken = part.learn(key)
+                                else:
+                                    taken = part(proto, data[26:30], data[30:34], data[34 : 14 + total])
+                                if not taken:
+                                    yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
+                                    continue
                             yield frame, ts, data[23], data[26:30], data[30:34], data[34 : 14 + total], total - 20
                             continue
                     off = 14
@@ -143,6 +174,9 @@ class Capture:
                     continue
                 dgram = decode_ip(frame, data, off)
                 if dgram is not None:
+                    if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
+                        yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
+                        continue
                     yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
         stats.packets = frame
         stats.first_ns = first

@@ -30,6 +30,7 @@ from operator import attrgetter
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
+from analyzer.capture.reader import SKIPPED
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
 from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
 from analyzer.flows.streams import UNSET, Conversation, StreamNumbers, seen, syn_starts_new_stream
@@ -392,26 +393,20 @@ class FlowTable:
 
     # -- driving ----------------------------------------------------------------------------------------------
 
-    def run(
-        self,
-        packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]],
-        own: Callable[[int, bytes, bytes, bytes], bool] | None = None,
-    ) -> list[Flow]:
-        """Take in every packet; with ``own`` (``analyze --workers``), only those ``own(proto, src, dst, l4)``
-        accepts: the others still count towards the idle sweeps, which so fall where one table's would."""
+    def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
+        """Take in every packet; one of protocol ``SKIPPED`` (another partition's, ``analyze --workers``) only
+        counts towards the idle sweeps, which so fall on the packets one table's would."""
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
         for frame, ts, proto, src, dst, l4, wire in packets:
-            if own is not None and not own(proto, src, dst, l4):
-                pass
-            elif proto == TCP:
+            if proto == TCP:
                 tcp(frame, ts, src, dst, l4, wire)
             elif proto == UDP:
                 udp(frame, ts, src, dst, l4, wire)
             elif proto == ICMP or proto == ICMPV6:
                 self._icmp(frame, ts, proto, src, dst, l4)
-            else:
+            elif proto != SKIPPED:
                 self._other(frame, ts, proto, src, dst, wire)
             count += 1
             if count >= self._next_sweep:
