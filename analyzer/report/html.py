@@ -18,12 +18,10 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from analyzer import budgets
 from analyzer.decoders.mrec import MREC_NAMES
@@ -32,6 +30,12 @@ from analyzer.diagnosis.catalogue import cx_label
 from analyzer.jsontext import finite
 from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
+from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
+from analyzer.report.page import Block as _Block
+from analyzer.report.page import cell as _cell
+from analyzer.report.page import template
+from analyzer.report.page import template_env as template_env
+from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Mark, Pin, Step
 from analyzer.verify.words import verification_text
 
@@ -40,68 +44,18 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 MAX_LADDER_STEPS = 40
 HTML_DETAILED_CHARGERS = budgets.HTML_DETAILED_CHARGERS
 MAX_TIMELINE_ROWS = 2000
-MAX_TEXT = 2000  # characters of any one value on the page
-MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
 DAY_NS = 86_400 * 10**9
 CERT_TIME = "%Y-%m-%d %H:%M:%S UTC"
 SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at the top of the page
 VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
 LAYER_TITLE = {**STAGE_TITLES, "clock": "clock"}
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-    "\ufff9-\ufffb\ud800-\udfff]"
-)
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
 
 
 def report_html(report: dict[str, Any]) -> str:
     """The whole HTML page for ``report`` (a ``build.report_dict`` result)."""
-    return _env().get_template("report.html.j2").render(**_view(report))
-
-
-# --------------------------------------------------------------------------------------------------- template
-
-
-class _Block(str):
-    """A text shown whole up to ``MAX_PAYLOAD`` characters (a pretty-printed payload), not ``MAX_TEXT``."""
-
-    __slots__ = ()
-
-
-def _visible(value: Any) -> Any:
-    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash, a boolean as
-    yes or no; in text,
-    invisible and direction-changing characters (and lone surrogates, which UTF-8 cannot even encode) show as
-    ``[U+XXXX]``, and text past ``MAX_TEXT`` characters is cut with a note."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):  # never Python's True/False in the page
-        return "yes" if value else "no"
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    limit = MAX_PAYLOAD if isinstance(value, _Block) else MAX_TEXT
-    if len(value) > limit:
-        value = f"{value[:limit]}… [{len(value) - limit} more characters in the JSON report]"
-    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
-
-
-def _env() -> Environment:
-    return template_env(TEMPLATES)
-
-
-@lru_cache(maxsize=4)
-def template_env(templates: Path) -> Environment:
-    """The Jinja environment of ghostcap's HTML pages (this report, the fleet summary): autoescape everywhere,
-    strict about missing fields, invisible characters in capture strings made visible."""
-    return Environment(
-        loader=FileSystemLoader(templates),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
-        undefined=StrictUndefined,
-        finalize=_visible,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template(TEMPLATES, "report.html.j2").render(**_view(report))
 
 
 # ------------------------------------------------------------------------------------------------------ times
@@ -229,11 +183,6 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         "timeline_total": len(rows),
         "timeline_omitted": len(rows) - len(shown),
     }
-
-
-def _cell(value: Any) -> str:
-    """One table cell's text as the template writes a ``{{ }}`` (``_visible``, then escaped)."""
-    return str(escape(_visible(value)))
 
 
 def _timeline_rows(timeline: list[dict[str, Any]]) -> Markup:
