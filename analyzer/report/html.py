@@ -13,11 +13,9 @@ and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reor
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,8 @@ from analyzer.report.page import template
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Mark, Pin, Step
+from analyzer.report.times import clock_text as _clock_text
+from analyzer.report.times import ns as _ns
 from analyzer.verify.words import verification_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,8 +50,6 @@ SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at 
 VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
 LAYER_TITLE = {**STAGE_TITLES, "clock": "clock"}
 
-_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
-
 
 def report_html(report: dict[str, Any]) -> str:
     """The whole HTML page for ``report`` (a ``build.report_dict`` result)."""
@@ -59,32 +57,6 @@ def report_html(report: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------ times
-
-
-def _ns(iso: object) -> int | None:
-    """``2026-11-24T04:16:46.655619000Z`` → integer ns since the epoch; ``None`` for anything else."""
-    if not isinstance(iso, str):
-        return None
-    m = _ISO.match(iso)
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    try:
-        sec = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    return sec * 1_000_000_000 + int((m.group(7) or "0").ljust(9, "0"))
-
-
-def _clock_text(ns: int | None, fmt: str = "%Y-%m-%d %H:%M:%S.%f UTC") -> str | None:
-    """ns since the epoch as ``2026-11-24 04:16:46.661378 UTC`` (or ``fmt``), ``None`` when out of range."""
-    if ns is None:
-        return None
-    try:
-        t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
-    except OverflowError:
-        return None
-    return t.strftime(fmt)
 
 
 def _rel(ns: int | None, start: int | None) -> str | None:
