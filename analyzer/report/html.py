@@ -30,8 +30,7 @@ from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
 from analyzer.report.page import Block as _Block
-from analyzer.report.page import cell as _cell
-from analyzer.report.page import template
+from analyzer.report.page import cells, template
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Mark, Pin, Step
@@ -113,21 +112,8 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
     one_day = first is not None and last is not None and first // DAY_NS == last // DAY_NS
     row_fmt = "%H:%M:%S.%f" if one_day else "%Y-%m-%d %H:%M:%S.%f"
     shown = rows[:MAX_TIMELINE_ROWS]
-    timeline = [
-        {
-            "frame": r.get("frame"),
-            "rel": _rel(row_ns[i], start),
-            "time": (_clock_text(row_ns[i], row_fmt) or "")[:-3] or r.get("time"),  # milliseconds
-            "layer": r.get("layer"),
-            "event": r.get("event"),
-            "charger": r.get("charger") or r.get("charger_address"),
-            "summary": r.get("summary"),
-            "fail": r.get("frame") in fail_frames,
-        }
-        for i, r in enumerate(shown)
-    ]
     counts = {v: sum(1 for c in every if _verdict_of(c) == v) for v in ("fault", "inconclusive", "healthy")}
-    timeline_rows = _timeline_rows(timeline)
+    timeline_rows = _timeline_rows(shown, row_ns, start, row_fmt, fail_frames)
     return {
         "csp": CSP,
         "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
@@ -149,7 +135,7 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         "overview": sorted(chargers, key=lambda c: SEVERITY.index(c["verdict"])),
         "brief": sorted(brief, key=lambda c: SEVERITY.index(c["verdict"])),
         "counts": counts,
-        "timeline": timeline,
+        "timeline": shown,  # the template counts them; their markup is ``timeline_rows``
         "timeline_rows": timeline_rows,
         "timeline_one_day": one_day,
         "timeline_total": len(rows),
@@ -157,16 +143,30 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _timeline_rows(timeline: list[dict[str, Any]]) -> Markup:
+def _timeline_rows(
+    rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, fmt: str, fail_frames: set[int]
+) -> Markup:
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
-    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way."""
+    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way
+    (``cells``: frame, t, time in milliseconds, layer, event, charger, summary)."""
+    values = [
+        (
+            r.get("frame"),
+            _rel(t, start),
+            (_clock_text(t, fmt) or "")[:-3] or r.get("time"),
+            r.get("layer"),
+            r.get("event"),
+            r.get("charger") or r.get("charger_address"),
+            r.get("summary"),
+        )
+        for r, t in zip(rows, row_ns, strict=False)
+    ]
     out = []
-    for r in timeline:
-        fail = ' class="fail"' if r["fail"] else ""
+    for r, (frame, rel, time, layer, event, charger, summary) in zip(rows, cells(values), strict=True):
+        fail = ' class="fail"' if r.get("frame") in fail_frames else ""
         out.append(
-            f'      <tr{fail}><td class="frame num">{_cell(r["frame"])}</td><td class="num">{_cell(r["rel"])}</td>'
-            f'<td>{_cell(r["time"])}</td><td>{_cell(r["layer"])}</td><td class="mono">{_cell(r["event"])}</td>'
-            f"<td>{_cell(r['charger'])}</td><td>{_cell(r['summary'])}</td></tr>\n"
+            f'      <tr{fail}><td class="frame num">{frame}</td><td class="num">{rel}</td><td>{time}</td>'
+            f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
         )
     return Markup("".join(out))
 

@@ -9,6 +9,7 @@ is the same for markup written in Python rather than by the template.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,29 @@ def visible(value: Any) -> Any:
 def cell(value: Any) -> str:
     """One value as the template writes a ``{{ }}`` (``visible``, then escaped)."""
     return str(escape(visible(value)))
+
+
+_MARKUP_CHARACTERS = re.compile("[&<>\"']")  # what ``escape`` replaces
+
+
+def cells(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
+    """Each value of a table as ``cell`` writes it. One look at all of the table's texts at once finds the common
+    case (each printable, none longer than ``MAX_TEXT``, no character ``escape`` replaces: each shown as it is);
+    only otherwise is each value passed through ``cell``."""
+    texts = [v for row in rows for v in row if type(v) is str]
+    joined = "".join(texts)
+    if not joined.isprintable() or _MARKUP_CHARACTERS.search(joined) or max(map(len, texts), default=0) > MAX_TEXT:
+        return [[cell(v) for v in row] for row in rows]
+    return [[v if type(v) is str else _plain(v) for v in row] for row in rows]
+
+
+def _plain(value: Any) -> str:
+    """``cell`` of a value that is not text: quicker for the two a table mostly holds (``None``, a number)."""
+    if value is None:
+        return "—"
+    if type(value) is int:
+        return str(value)
+    return cell(value)
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jinja2 import Environment, StrictUndefined, UndefinedError
 from markupsafe import Markup
 
-from analyzer.report.page import MAX_PAYLOAD, MAX_TEXT, Block, PageEnvironment, cell, template, visible
+from analyzer.report.page import MAX_PAYLOAD, MAX_TEXT, Block, PageEnvironment, cell, cells, template, visible
 from tests.report import sample_reports as samples
 
 INVISIBLE = re.compile(
@@ -104,3 +104,15 @@ def test_the_template_is_compiled_once(tmp_path: Any) -> None:
     assert t.render(x={"name": "<b>", "items": 1}, y=None) == "&lt;b&gt; yes —"
     with pytest.raises(UndefinedError):
         t.render(x={}, y=1)
+
+
+values = st.one_of(st.text(max_size=30), st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False))
+
+
+@given(st.lists(st.lists(values, min_size=1, max_size=7), max_size=6))
+@example([["tcp", 1, None, "a&b"]])
+@example([["x" * (MAX_TEXT + 1), 2]])
+@example([[samples.RTL, True, 1.5]])
+@example([["plain", "text", 3, None]])
+def test_cells_are_cell_by_cell(rows: list[list[Any]]) -> None:
+    assert cells(rows) == [[cell(v) for v in row] for row in rows]
