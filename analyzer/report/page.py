@@ -55,18 +55,15 @@ def cell(value: Any) -> str:
     return str(escape(visible(value)))
 
 
-_MARKUP_CHARACTERS = re.compile("[&<>\"']")  # what ``escape`` replaces
-
-
 def cells(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
-    """Each value of a table as ``cell`` writes it. One look at all of the table's texts at once finds the common
-    case (each printable, none longer than ``MAX_TEXT``, no character ``escape`` replaces: each shown as it is);
-    only otherwise is each value passed through ``cell``."""
+    """Each value of a table as ``cell`` writes it. When all of the table's texts are printable and none is longer
+    than ``MAX_TEXT`` (the common case: ``visible`` leaves them as they are), they are escaped in one go, joined by
+    a NUL (which no printable text holds and escaping leaves alone); else each value passes through ``cell``."""
     texts = [v for row in rows for v in row if type(v) is str]
-    joined = "".join(texts)
-    if not joined.isprintable() or _MARKUP_CHARACTERS.search(joined) or max(map(len, texts), default=0) > MAX_TEXT:
+    if not "".join(texts).isprintable() or max(map(len, texts), default=0) > MAX_TEXT:
         return [[cell(v) for v in row] for row in rows]
-    return [[v if type(v) is str else _plain(v) for v in row] for row in rows]
+    escaped = iter(str(escape("\0".join(texts))).split("\0"))
+    return [[next(escaped) if type(v) is str else _plain(v) for v in row] for row in rows]
 
 
 def _plain(value: Any) -> str:

@@ -114,5 +114,6 @@ values = st.one_of(st.text(max_size=30), st.none(), st.integers(), st.booleans()
 @example([["x" * (MAX_TEXT + 1), 2]])
 @example([[samples.RTL, True, 1.5]])
 @example([["plain", "text", 3, None]])
+@example([['say "hi" & <b>', 1, "it's"], ["\0", None]])
 def test_cells_are_cell_by_cell(rows: list[list[Any]]) -> None:
     assert cells(rows) == [[cell(v) for v in row] for row in rows]
