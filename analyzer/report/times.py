@@ -1,9 +1,9 @@
-"""The report's times as the HTML page shows them: ISO-8601 text back to integer nanoseconds (``ns``), and
-nanoseconds as clock text (``clock_text``).
+"""The report's times: nanoseconds as the report's ISO-8601 text (``iso_utc``), that text back to integer
+nanoseconds (``ns``), and nanoseconds as the HTML page's clock text (``clock_text``).
 
-A page shows dozens of times; each used to cost a ``calendar.timegm`` and a ``datetime`` with its ``strftime``.
-Both now keep what is shared by the times of one month or one day (a bounded cache), and compute the rest, with
-the same results (the same ``None`` for what is out of range).
+A report holds dozens of times; each used to cost a ``datetime`` (with a ``strftime`` or ``calendar.timegm``).
+These keep what the times of one month or one day share (a bounded cache) and compute the rest, with the same
+results as ``analyzer.timefmt`` and ``datetime`` (the same text or ``None`` for what is out of range).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import calendar
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+
+from analyzer import timefmt
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,3 +87,30 @@ def clock_text(ns: int | None, fmt: str = CLOCK) -> str | None:
     mi, sec = divmod(sec, 60)
     text = f"{h:02d}:{mi:02d}:{sec:02d}.{us:06d}" if with_us else f"{h:02d}:{mi:02d}:{sec:02d}"
     return f"{date} {text}{tail}" if with_date else text + tail
+
+
+@lru_cache(maxsize=1024)
+def _iso_date(day: int) -> str | None:
+    """Day ``day`` since 1970-01-01 as ``2026-11-24`` (as ``timefmt.iso_utc`` writes it), ``None`` out of range."""
+    try:
+        t = _EPOCH + timedelta(days=day)
+    except OverflowError:
+        return None
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+
+
+def iso_utc(ts_ns: int | None) -> str | None:
+    """``timefmt.iso_utc``: ``1700000000123456789`` → ``2023-11-14T22:13:20.123456789Z``, the date from a cache of
+    days; a time out of range (or not an ``int``) goes to ``timefmt.iso_utc`` itself."""
+    if ts_ns is None:
+        return None
+    if type(ts_ns) is not int:
+        return timefmt.iso_utc(ts_ns)
+    sec, frac = divmod(ts_ns, 1_000_000_000)
+    day, sec = divmod(sec, 86_400)
+    date = _iso_date(day)
+    if date is None:
+        return timefmt.iso_utc(ts_ns)
+    h, sec = divmod(sec, 3_600)
+    mi, sec = divmod(sec, 60)
+    return f"{date}T{h:02d}:{mi:02d}:{sec:02d}.{frac:09d}Z"

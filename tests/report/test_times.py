@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from analyzer.report.times import CLOCK, clock_text, ns
+from analyzer.report.times import iso_utc as times_iso_utc
 from analyzer.timefmt import iso_utc
 
 ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
@@ -82,3 +83,18 @@ iso_like = st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{
 @example("٢٠٢٦-١١-٢٤T04:16:46Z")  # other digits than ASCII: the pattern's \d takes them, so does int()
 def test_ns_is_timegm(text: object) -> None:
     assert ns(text) == reference_ns(text)
+
+
+@given(times)
+@example(MAX_NS - 1)
+@example(MAX_NS)
+@example(-62_135_596_800 * 10**9)
+@example(-62_135_596_800 * 10**9 - 1)
+@example(10**40)
+@example(-1)
+def test_iso_utc_is_timefmts(t: int) -> None:
+    assert times_iso_utc(t) == iso_utc(t)
+
+
+def test_iso_utc_of_nothing() -> None:
+    assert times_iso_utc(None) is None
