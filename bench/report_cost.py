@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import statistics
 import sys
 import tempfile
@@ -132,11 +133,12 @@ def main() -> None:
     paths, warm = pick(args.fleet, args.captures, args.warm_up)
     html_all = args.html == "all"
     warm_up()
-    with tempfile.TemporaryDirectory(prefix="ghostcap-report-cost-") as out:
-        a_round(warm, keys, out, html_all)
+    with tempfile.TemporaryDirectory(prefix="ghostcap-report-cost-") as tmp:
+        fresh = (str(Path(tmp) / str(i)) for i in itertools.count())  # new files each round, as in a triage run
+        a_round(warm, keys, _made(next(fresh)), html_all)
         gc.collect()
-        rounds = [a_round(paths, keys, out, html_all) for _ in range(args.rounds)]
-        runs = [worker_round(paths, keys, out, html_all) for _ in range(args.rounds)]
+        rounds = [a_round(paths, keys, _made(next(fresh)), html_all) for _ in range(args.rounds)]
+        runs = [worker_round(paths, keys, _made(next(fresh)), html_all) for _ in range(args.rounds)]
     n = len(paths)
     print(
         f"{n} captures of {args.fleet} ({args.warm_up} others first as warm-up), {args.rounds} rounds, "
@@ -155,6 +157,11 @@ def main() -> None:
         f"analysis {1000 * statistics.median(a for a, _ in runs) / n:.3f} ms, "
         f"reports {1000 * statistics.median(r for _, r in runs) / n:.3f} ms per capture"
     )
+
+
+def _made(path: str) -> str:
+    Path(path).mkdir()
+    return path
 
 
 def _span(values: list[float]) -> str:
