@@ -45,38 +45,38 @@ Piece = str | Slot
 
 @dataclass(frozen=True, slots=True)
 class Skeleton:
-    """A drawn plot with its texts left out: ``parts`` of markup around the ``slots`` (one more part than slots),
-    and the plot's size in px."""
+    """A drawn plot with its texts left out: ``parts`` of markup around its holes (one more part than holes), the
+    hole ``order``: which of its distinct ``slots`` each hole shows; and the plot's size in px."""
 
     parts: tuple[str, ...]
     slots: tuple[Slot, ...]
+    order: tuple[int, ...]
     width: int
     height: int
 
     def fill(self, texts: Sequence[object]) -> Markup:
         """The plot's markup with ``texts`` in its slots."""
-        if not self.slots:
+        if not self.order:
             return Markup(self.parts[0])
-        shown: dict[Slot, str] = {}
-        for s in self.slots:
-            if s not in shown:
-                text = texts[s.index]
-                shown[s] = str(escape(text)) if s.limit is None else svg_text(text, s.limit)
-        filled = chain.from_iterable(zip(self.parts, [shown[s] for s in self.slots], strict=False))
+        shown = [
+            str(escape(texts[s.index])) if s.limit is None else svg_text(texts[s.index], s.limit) for s in self.slots
+        ]
+        filled = chain.from_iterable(zip(self.parts, [shown[i] for i in self.order], strict=False))
         return Markup("".join(filled) + self.parts[-1])
 
 
 def skeleton(pieces: Iterable[Piece], width: int, height: int) -> Skeleton:
     """A ``Skeleton`` of ``pieces`` (markup and slots in order), adjacent markup joined."""
     parts: list[str] = []
-    slots: list[Slot] = []
+    slots: dict[Slot, int] = {}
+    order: list[int] = []
     run: list[str] = []
     for p in pieces:
         if isinstance(p, Slot):
             parts.append("".join(run))
-            slots.append(p)
+            order.append(slots.setdefault(p, len(slots)))
             run = []
         else:
             run.append(p)
     parts.append("".join(run))
-    return Skeleton(tuple(parts), tuple(slots), width, height)
+    return Skeleton(tuple(parts), tuple(slots), tuple(order), width, height)
