@@ -74,6 +74,9 @@ HTML_DETAILED_CHARGERS = 25
 # ``REPORT_PLOT_SHAPE_EVENTS`` is drawn each time instead (a big capture's plot is seldom shared, and its key is big)
 REPORT_PLOT_SHAPES = 256
 REPORT_PLOT_SHAPE_EVENTS = 500
+# the report's time texts remembered with the time each was written from, so the HTML page reads them back without
+# parsing (``analyzer.report.times``); emptied when full
+REPORT_TIME_TEXTS = 8192
 # Markdown: findings and evidence rows per failing charger (a page at most), chargers named per verdict group
 MD_EVIDENCE_ROWS = 12
 MD_FINDINGS = 10

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from analyzer import timefmt
+from analyzer import budgets, timefmt
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -34,13 +34,21 @@ def _month_start(year: int, month: int) -> int:
     return calendar.timegm((year, month, 1, 0, 0, 0, 0, 0, 0))
 
 
+# the texts ``iso_utc`` wrote and the ns each was written from: the HTML page reads the report's times back, and
+# ``ns(iso_utc(t)) == t`` for every time written as a date; emptied when it holds ``REPORT_TIME_TEXTS``
+_WRITTEN: dict[str, int] = {}
+
+
 def ns(iso: object) -> int | None:
     """``2026-11-24T04:16:46.655619000Z`` → integer ns since the epoch; ``None`` for anything else.
 
-    ``calendar.timegm`` is the start of the month plus whole days, hours, minutes and seconds: the month's start is
-    kept (``_month_start``), the rest added here."""
+    A text ``iso_utc`` wrote is known already (``_WRITTEN``). Else ``calendar.timegm``: the start of the month
+    plus whole days, hours, minutes and seconds, the month's start kept (``_month_start``), the rest added here."""
     if not isinstance(iso, str):
         return None
+    known = _WRITTEN.get(iso)
+    if known is not None:
+        return known
     m = _ISO.match(iso)
     if not m:
         return None
@@ -113,4 +121,8 @@ def iso_utc(ts_ns: int | None) -> str | None:
         return timefmt.iso_utc(ts_ns)
     h, sec = divmod(sec, 3_600)
     mi, sec = divmod(sec, 60)
-    return f"{date}T{h:02d}:{mi:02d}:{sec:02d}.{frac:09d}Z"
+    text = f"{date}T{h:02d}:{mi:02d}:{sec:02d}.{frac:09d}Z"
+    if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
+        _WRITTEN.clear()
+    _WRITTEN[text] = ts_ns
+    return text

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from analyzer import budgets
+from analyzer.report import times
 from analyzer.report.times import CLOCK, clock_text, ns
 from analyzer.report.times import iso_utc as times_iso_utc
 from analyzer.timefmt import iso_utc
@@ -43,14 +45,14 @@ def reference_clock(t: int | None, fmt: str) -> str | None:
     return when.strftime(fmt)
 
 
-times = st.one_of(
+anytime = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.integers(min_value=-62_135_596_800 * 10**9 - 10**12, max_value=MAX_NS + 10**12),  # around years 1 and 9999
     st.integers(min_value=1_700_000_000 * 10**9, max_value=1_800_000_000 * 10**9),
 )
 
 
-@given(times, st.sampled_from(FORMATS))
+@given(anytime, st.sampled_from(FORMATS))
 @example(-1, CLOCK)
 @example(0, "%H:%M:%S.%f")
 @example(MAX_NS - 1, CLOCK)
@@ -67,7 +69,7 @@ def test_clock_text_of_nothing() -> None:
     assert clock_text(1_700_000_000_123_456_789) == "2023-11-14 22:13:20.123456 UTC"
 
 
-@given(times)
+@given(anytime)
 def test_ns_reads_back_what_the_report_writes(t: int) -> None:
     text = iso_utc(t)
     assert ns(text) == reference_ns(text)
@@ -85,7 +87,7 @@ def test_ns_is_timegm(text: object) -> None:
     assert ns(text) == reference_ns(text)
 
 
-@given(times)
+@given(anytime)
 @example(MAX_NS - 1)
 @example(MAX_NS)
 @example(-62_135_596_800 * 10**9)
@@ -98,3 +100,21 @@ def test_iso_utc_is_timefmts(t: int) -> None:
 
 def test_iso_utc_of_nothing() -> None:
     assert times_iso_utc(None) is None
+
+
+@given(anytime)
+@example(MAX_NS - 1)
+@example(-62_135_596_800 * 10**9)
+def test_a_written_time_reads_back_as_itself(t: int) -> None:
+    """What ``ns`` takes from the texts ``iso_utc`` remembers is what it would parse."""
+    text = times_iso_utc(t)
+    assert reference_ns(text) == (t if text in times._WRITTEN else None)
+    assert ns(text) == reference_ns(text)
+
+
+def test_the_written_texts_are_bounded() -> None:
+    times._WRITTEN.clear()
+    for i in range(budgets.REPORT_TIME_TEXTS + 10):
+        times_iso_utc(1_700_000_000 * 10**9 + i)
+    assert 0 < len(times._WRITTEN) <= budgets.REPORT_TIME_TEXTS
+    assert ns(times_iso_utc(5)) == 5
