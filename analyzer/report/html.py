@@ -36,6 +36,7 @@ from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Mark, Pin, Step
 from analyzer.report.times import clock_text as _clock_text
 from analyzer.report.times import ns as _ns
+from analyzer.report.times import time_of_day
 from analyzer.verify.words import verification_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -45,6 +46,7 @@ HTML_DETAILED_CHARGERS = budgets.HTML_DETAILED_CHARGERS
 MAX_TIMELINE_ROWS = 2000
 DAY_NS = 86_400 * 10**9
 CERT_TIME = "%Y-%m-%d %H:%M:%S UTC"
+MULTI_DAY = "%Y-%m-%d %H:%M:%S.%f"  # the full timeline's time column when the capture spans days
 SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at the top of the page
 VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
 LAYER_TITLE = {**STAGE_TITLES, "clock": "clock"}
@@ -110,10 +112,9 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
 
     first, last = _ns(cap.get("first")), _ns(cap.get("last"))
     one_day = first is not None and last is not None and first // DAY_NS == last // DAY_NS
-    row_fmt = "%H:%M:%S.%f" if one_day else "%Y-%m-%d %H:%M:%S.%f"
     shown = rows[:MAX_TIMELINE_ROWS]
     counts = {v: sum(1 for c in every if _verdict_of(c) == v) for v in ("fault", "inconclusive", "healthy")}
-    timeline_rows = _timeline_rows(shown, row_ns, start, row_fmt, fail_frames)
+    timeline_rows = _timeline_rows(shown, row_ns, start, one_day, fail_frames)
     return {
         "csp": CSP,
         "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
@@ -144,16 +145,17 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _timeline_rows(
-    rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, fmt: str, fail_frames: set[int]
+    rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, one_day: bool, fail_frames: set[int]
 ) -> Markup:
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
     seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way
-    (``cells``: frame, t, time in milliseconds, layer, event, charger, summary)."""
+    (``cells``: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
+    summary)."""
     values = [
         (
             r.get("frame"),
             _rel(t, start),
-            (_clock_text(t, fmt) or "")[:-3] or r.get("time"),
+            ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or r.get("time"),
             r.get("layer"),
             r.get("event"),
             r.get("charger") or r.get("charger_address"),

@@ -19,11 +19,12 @@ _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_US = 86_400 * 10**6
 CLOCK = "%Y-%m-%d %H:%M:%S.%f UTC"
+TIME_OF_DAY = "%H:%M:%S.%f"
 # the formats ``clock_text`` writes itself: (with the date, with the microseconds, what follows)
 _KNOWN = {
     CLOCK: (True, True, " UTC"),
     "%Y-%m-%d %H:%M:%S.%f": (True, True, ""),
-    "%H:%M:%S.%f": (False, True, ""),
+    TIME_OF_DAY: (False, True, ""),
     "%Y-%m-%d %H:%M:%S UTC": (True, False, " UTC"),
 }
 
@@ -126,3 +127,11 @@ def iso_utc(ts_ns: int | None) -> str | None:
         _WRITTEN.clear()
     _WRITTEN[text] = ts_ns
     return text
+
+
+def time_of_day(iso: object, t: int | None) -> str | None:
+    """``clock_text(t, "%H:%M:%S.%f")``: taken from the text ``iso`` when ``iso_utc`` wrote it from ``t`` (its
+    hours, minutes, seconds and first six digits of the fraction are those), else ``clock_text``."""
+    if t is not None and isinstance(iso, str) and _WRITTEN.get(iso) == t:
+        return f"{iso[11:19]}.{iso[20:26]}"
+    return clock_text(t, TIME_OF_DAY)

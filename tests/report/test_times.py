@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from analyzer import budgets
 from analyzer.report import times
-from analyzer.report.times import CLOCK, clock_text, ns
+from analyzer.report.times import CLOCK, clock_text, ns, time_of_day
 from analyzer.report.times import iso_utc as times_iso_utc
 from analyzer.timefmt import iso_utc
 
@@ -118,3 +118,14 @@ def test_the_written_texts_are_bounded() -> None:
         times_iso_utc(1_700_000_000 * 10**9 + i)
     assert 0 < len(times._WRITTEN) <= budgets.REPORT_TIME_TEXTS
     assert ns(times_iso_utc(5)) == 5
+
+
+@given(anytime, anytime)
+@example(0, 0)
+@example(MAX_NS - 1, MAX_NS - 1)
+@example(-62_135_596_800 * 10**9, -62_135_596_800 * 10**9)
+def test_time_of_day_from_a_written_text_is_strftime(t: int, other: int) -> None:
+    assert time_of_day(times_iso_utc(t), t) == reference_clock(t, "%H:%M:%S.%f")
+    assert time_of_day(times_iso_utc(other), t) == reference_clock(t, "%H:%M:%S.%f")
+    assert time_of_day(None, t) == reference_clock(t, "%H:%M:%S.%f")
+    assert time_of_day(times_iso_utc(t), None) is None
