@@ -526,6 +526,11 @@ LADDER_KINDS = frozenset(
 )
 NEVER_IN_LADDER = frozenset({"tcp.flow_end", "tls.summary", "websocket.summary", "clock.sample"})
 _OTHER = {"charger": "csms", "csms": "charger"}
+_ENDPOINT = re.compile(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ")  # "RST 10.0.0.2:9000 → ..."
+_DNS_ID = re.compile(r" \(id [^)]*\)")
+_DNS_RESPONSE = re.compile(r"response (\S+) for (\S+) (\S+): (.*)$")
+_ATTEMPT = re.compile(r" \(attempt \d+\)$")
+_OCPP_SIDE = re.compile(r"^(charger→CSMS|CSMS→charger) ")
 
 
 def _direction(
@@ -539,7 +544,7 @@ def _direction(
     if kind in _FIXED_DIRECTION:
         return _FIXED_DIRECTION[kind]
     if kind in ("tcp.rst", "tcp.fin"):  # "RST 10.0.0.2:9000 → 10.0.0.5:41000"
-        m = re.match(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ", summary)
+        m = _ENDPOINT.match(summary)
         if m and c.get("address"):
             return ("charger", "csms") if m.group(1) == c["address"] else ("csms", "charger")
     if kind == "tls.certificate":
@@ -567,11 +572,11 @@ def _direction(
 def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     kind, s = str(r.get("event") or ""), str(r.get("summary") or "")
     if kind.startswith("dns."):
-        s = re.sub(r" \(id [^)]*\)", "", s.removeprefix("DNS "))
-        m = re.match(r"response (\S+) for (\S+) (\S+): (.*)$", s)
+        s = _DNS_ID.sub("", s.removeprefix("DNS "))
+        m = _DNS_RESPONSE.match(s)
         return f"{m.group(1)} {m.group(2)} {m.group(3)}: {m.group(4)}" if m else s
     if kind in ("tcp.syn", "tcp.syn_ack", "tcp.rst", "tcp.fin"):
-        attempt = re.search(r" \(attempt \d+\)$", s)
+        attempt = _ATTEMPT.search(s)
         return s.split(" ", 1)[0] + (attempt.group() if attempt else "")
     if kind == "tls.client_hello":
         for t in tls:
@@ -588,7 +593,7 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     if kind.startswith("websocket."):
         return f"WebSocket {s}"
     if kind.startswith("ocpp."):
-        return re.sub(r"^(charger→CSMS|CSMS→charger) ", "", s)
+        return _OCPP_SIDE.sub("", s)
     if kind in LADDER_KINDS:
         return s
     return f"{kind}: {s}"
