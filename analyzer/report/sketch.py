@@ -22,13 +22,19 @@ _HIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(HIDD
 def svg_text(value: object, limit: int = 80) -> str:
     """``value`` as one line of escaped text: whitespace runs become one space, control and invisible characters
     ``?``, text longer than ``limit`` ends with ``…``."""
+    return str(escape(_line(value, limit)))
+
+
+def _line(value: object, limit: int) -> str:
+    """``svg_text`` before escaping: a plain ``str`` without control characters (no NUL)."""
     text = str(value)
     # printable ASCII with single inner spaces is already one clean line (the common case: no regex, no split)
-    if not (text.isascii() and text.isprintable()) or "  " in text or text[:1] == " " or text[-1:] == " ":
+    clean = type(text) is str and text.isascii() and text.isprintable()
+    if not clean or "  " in text or text[:1] == " " or text[-1:] == " ":
         text = _HIDDEN_RE.sub("?", " ".join(text.split()))
     if len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
-    return str(escape(text))
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +61,13 @@ class Skeleton:
     height: int
 
     def fill(self, texts: Sequence[object]) -> Markup:
-        """The plot's markup with ``texts`` in its slots."""
+        """The plot's markup with ``texts`` in its slots: the lines (``svg_text``) escaped in one go, joined by NULs
+        (which no line holds and escaping leaves alone), a label on its own."""
         if not self.order:
             return Markup(self.parts[0])
-        shown = [
-            str(escape(texts[s.index])) if s.limit is None else svg_text(texts[s.index], s.limit) for s in self.slots
-        ]
+        lines = [_line(texts[s.index], s.limit) for s in self.slots if s.limit is not None]
+        escaped = iter(str(escape("\0".join(lines))).split("\0"))
+        shown = [str(escape(texts[s.index])) if s.limit is None else next(escaped) for s in self.slots]
         filled = chain.from_iterable(zip(self.parts, [shown[i] for i in self.order], strict=False))
         return Markup("".join(filled) + self.parts[-1])
 

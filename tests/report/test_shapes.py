@@ -4,10 +4,14 @@ within its bound."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from markupsafe import escape
 
 from analyzer import budgets
 from analyzer.config import Settings
@@ -16,8 +20,11 @@ from analyzer.report import shapes, svg
 from analyzer.report.build import report_dict
 from analyzer.report.html import report_html
 from analyzer.report.shapes import ShapeCache
+from analyzer.report.sketch import HIDDEN, Slot, skeleton
 from tests.fleetbuild import charger_copy, write
 from tests.report import sample_reports as samples
+
+HIDDEN_OR_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(HIDDEN)) + "]")
 
 
 def _report(tmp_path: Path, stem: str, address: str, v: int) -> dict[str, Any]:
@@ -143,3 +150,22 @@ def test_a_big_timeline_is_drawn_each_time() -> None:
     assert len(svg.TIMELINES) == 0
     assert svg.timeline_svg(marks[:-1]) != first
     assert len(svg.TIMELINES) == 1
+
+
+@given(st.text(max_size=120), st.integers(min_value=1, max_value=130))
+@example("  two  spaces ", 80)
+@example("a\u202eb\x00c\nd", 80)
+@example('<b class="x">&amp;\'</b>', 10)
+@example("\x1c\x1d\x1e\x1f\x85\xa0 x", 80)
+def test_svg_text_is_the_full_cleaning(text: str, limit: int) -> None:
+    """``svg_text`` (with its quick path for clean ASCII) is the whitespace, invisible-character, length and escape
+    treatment in full, and a skeleton's batch of lines shows each as ``svg_text`` does."""
+    full = " ".join(text.split())
+    full = "".join("?" if HIDDEN_OR_CONTROL.match(ch) else ch for ch in full)
+    if len(full) > limit:
+        full = full[: limit - 1] + "…"
+    assert svg.svg_text(text, limit) == str(escape(full))
+    drawn = skeleton(["<a>", Slot(1, limit), "|", Slot(0), "|", Slot(2, 5), "</a>"], 1, 1)
+    label = text + "\0<&>"
+    expected = f"<a>{svg.svg_text(text, limit)}|{escape(label)}|{svg.svg_text(text, 5)}</a>"
+    assert drawn.fill([label, text, text]) == expected
