@@ -5,10 +5,12 @@ For ``--captures`` captures of a fleet directory (default ``bench/out/fleet-1000
 ``bench/triage_fleet.py``; key logs from its ``keys/``), each capture is analysed as the triage worker does it
 (``analyze`` and the charger signatures), then each report part is timed as the worker does it: the report dict
 (with the store's charger rows), the compact JSON, the HTML when ``wants_html`` (a failing or inconclusive
-charger, or none), and writing the files (atomically, into a temporary directory). A warm-up over other captures
-of the fleet comes first (imports, template compilation, and whatever the report code keeps between captures:
-a triage worker lives for thousands of captures). Then the same captures go through the worker's own ``_run``,
-whose ``analysis_s``/``report_s`` give the ratio as triage measures it.
+charger, or none), and writing the files (atomically, into a new directory each round, beside the fleet as
+``bench/triage_fleet.py`` writes its run, or in ``--out-dir``: creating files costs more on some file systems and
+directories than on others). A warm-up over other captures of the fleet comes first (imports, template
+compilation, and whatever the report code keeps between captures: a triage worker lives for thousands of
+captures). Then the same captures go through the worker's own ``_run``, whose ``analysis_s``/``report_s`` give the
+ratio as triage measures it.
 
 Prints milliseconds per capture for each part (the median of ``--rounds`` rounds over the same captures, and the
 spread) and the ratio reports / analysis. The parts are timed in this thread's CPU time by default (``--clock
@@ -16,7 +18,7 @@ wall``: wall-clock time, as the worker times itself): on a shared machine a proc
 wall-clock figures, not CPU time. Compare ratios measured in the same process, not figures across runs.
 
 Usage: ``python bench/report_cost.py [--fleet DIR] [--captures 500] [--warm-up 100] [--rounds 3] [--html all]
-[--clock cpu|wall]``
+[--clock cpu|wall] [--out-dir DIR]``
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds over the same captures (default 3)")
     ap.add_argument("--html", choices=("failing", "all"), default="failing", help="as triage --html")
     ap.add_argument("--clock", choices=tuple(CLOCKS), default="cpu", help="time the parts in CPU or wall time")
+    ap.add_argument("--out-dir", type=Path, help="where the reports are written (default: beside the fleet)")
     args = ap.parse_args()
     global clock
     clock = CLOCKS[args.clock]
@@ -133,7 +136,7 @@ def main() -> None:
     paths, warm = pick(args.fleet, args.captures, args.warm_up)
     html_all = args.html == "all"
     warm_up()
-    with tempfile.TemporaryDirectory(prefix="ghostcap-report-cost-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="report-cost-", dir=args.out_dir or args.fleet.parent) as tmp:
         fresh = (str(Path(tmp) / str(i)) for i in itertools.count())  # new files each round, as in a triage run
         a_round(warm, keys, _made(next(fresh)), html_all)
         gc.collect()
