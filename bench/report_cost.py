@@ -154,6 +154,8 @@ def main() -> None:
         print(f"{part:<12} {statistics.median(per):>10.3f} {min(per):>7.3f} {max(per):>7.3f}")
     ratios = [sum(r[p] for p in REPORT_PARTS) / r["analysis"] for r in rounds]
     print(f"reports / analysis, part by part: {statistics.median(ratios):.3f} (rounds {_span(ratios)})")
+    unwritten = [sum(r[p] for p in REPORT_PARTS if p != "write") / r["analysis"] for r in rounds]
+    print(f"reports without the writes / analysis: {statistics.median(unwritten):.3f} (rounds {_span(unwritten)})")
     worker = [rep / ana for ana, rep in runs]
     print(
         f"reports / analysis, the worker's _run (wall time): {statistics.median(worker):.3f} (rounds {_span(worker)}); "
