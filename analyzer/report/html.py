@@ -33,7 +33,7 @@ from analyzer.report.page import Block as _Block
 from analyzer.report.page import cells, template
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
-from analyzer.report.svg import Column, Mark, Pin, Step
+from analyzer.report.svg import Column, Pin, Step
 from analyzer.report.times import clock_text as _clock_text
 from analyzer.report.times import ns as _ns
 from analyzer.report.times import time_of_day
@@ -461,11 +461,13 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
 def _timeline_plot(
     name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
 ) -> tuple[svg.Svg | None, str]:
-    marks = [
-        Mark(t=(t - start) / 1e9, layer=str(r.get("layer") or "capture"), frame=r.get("frame") or 0)
-        for r, t in rows
-        if t is not None and start is not None
-    ]
+    times: list[float] = []
+    layers: list[str] = []
+    if start is not None:
+        for r, t in rows:
+            if t is not None:
+                times.append((t - start) / 1e9)
+                layers.append(str(r.get("layer") or "capture"))
     pins = []
     rc = c.get("root_cause")
     fail_desc = ""
@@ -478,18 +480,17 @@ def _timeline_plot(
         t = _seconds(_ns(f.get("time")), start)
         if t is not None:
             pins.append(Pin(t=t, layer=None, label=str(f.get("fault")), kind="finding"))
-    if not marks:
+    if not times:
         return None, ""
     counts: dict[str, int] = {}
-    for m in marks:
-        counts[m.layer] = counts.get(m.layer, 0) + 1
-    lo, hi = min(m.t for m in marks), max(m.t for m in marks)
+    for layer in layers:
+        counts[layer] = counts.get(layer, 0) + 1
     alt = (
-        f"Timeline of charger {name}: {len(marks)} events ("
+        f"Timeline of charger {name}: {len(times)} events ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + f") from {lo:+.4f} s to {hi:+.4f} s after the capture start{fail_desc}."
+        + f") from {min(times):+.4f} s to {max(times):+.4f} s after the capture start{fail_desc}."
     )
-    return svg.timeline_svg(marks, pins, _visible(alt)), alt
+    return svg.timeline_plot(times, layers, pins, _visible(alt)), alt
 
 
 _FIXED_DIRECTION = {

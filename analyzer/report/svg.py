@@ -40,7 +40,18 @@ LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 LABEL = Slot(0)  # every plot's text 0 is its label
-__all__ = ["Column", "Mark", "Pin", "Step", "Svg", "ladder_svg", "nice_ticks", "svg_text", "timeline_svg"]
+__all__ = [
+    "Column",
+    "Mark",
+    "Pin",
+    "Step",
+    "Svg",
+    "ladder_svg",
+    "nice_ticks",
+    "svg_text",
+    "timeline_plot",
+    "timeline_svg",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +164,20 @@ TIMELINES: ShapeCache[Skeleton] = ShapeCache("timeline plots")
 def timeline_svg(marks: Sequence[Mark], pins: Sequence[Pin] = (), label: str = "Timeline") -> Svg:
     """One lane per layer (``LANES``, plus any other layer the marks name), x = seconds since the capture start,
     events as dots (one per pixel and lane: a long capture stays small); the failure pin as a red line and cross,
-    labelled; other findings as orange dotted lines.
+    labelled; other findings as orange dotted lines (``timeline_plot`` of the marks' times and layers)."""
+    return timeline_plot([m.t for m in marks], [m.layer for m in marks], pins, label)
 
-    Its shape (the marks' times and layers, the pins' times, layers and kinds) is drawn once (``TIMELINES``); the
+
+def timeline_plot(
+    times: Sequence[float], layers: Sequence[str], pins: Sequence[Pin] = (), label: str = "Timeline"
+) -> Svg:
+    """``timeline_svg`` of events at ``times`` (seconds since the capture start) on ``layers``.
+
+    Its shape (the events' times and layers, the pins' times, layers and kinds) is drawn once (``TIMELINES``); the
     label and the failure pins' labels are filled in."""
-    shape = (
-        tuple(m.t for m in marks),
-        tuple(m.layer for m in marks),
-        tuple((p.t, p.layer, p.kind == "failure") for p in pins),
-    )
+    shape = (tuple(times), tuple(layers), tuple((p.t, p.layer, p.kind == "failure") for p in pins))
     texts = [label, *(f"failure point: {p.label}" for p in pins if p.kind == "failure")]
-    if len(marks) > budgets.REPORT_PLOT_SHAPE_EVENTS:
+    if len(times) > budgets.REPORT_PLOT_SHAPE_EVENTS:
         drawn = _timeline(*shape)
     else:
         drawn = TIMELINES.get(shape, lambda: _timeline(*shape))
