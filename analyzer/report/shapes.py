@@ -9,6 +9,7 @@ so one drawn for one capture is the right one for every capture with the same ke
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ class CacheInfo:
 
 
 class ShapeCache(Generic[T]):
-    """Key → a value drawn once (``get``), at most ``bound`` of them, the least recently used evicted first."""
+    """Key → a value drawn once (``get``), at most ``bound`` of them, the least recently used evicted first. Safe to
+    share between threads (a Dask worker may run several tasks at once): one lock around the bookkeeping, a value
+    drawn outside it (two threads may both draw a new key; either drawing is the same)."""
 
     def __init__(self, name: str, bound: int = budgets.REPORT_PLOT_SHAPES) -> None:
         self.name = name
@@ -39,28 +42,33 @@ class ShapeCache(Generic[T]):
         self.hits = 0
         self.misses = 0
         self._held: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
         CACHES.append(self)
 
     def get(self, key: Hashable, draw: Callable[[], T]) -> T:
         """The value for ``key``: the one kept, else ``draw()`` (kept from then on)."""
-        held = self._held.get(key)
-        if held is not None:
-            self._held.move_to_end(key)
-            self.hits += 1
-            return held
-        self.misses += 1
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None:
+                self._held.move_to_end(key)
+                self.hits += 1
+                return held
+            self.misses += 1
         value = draw()
-        self._held[key] = value
-        if len(self._held) > self.bound:
-            self._held.popitem(last=False)
+        with self._lock:
+            self._held[key] = value
+            self._held.move_to_end(key)
+            while len(self._held) > self.bound:
+                self._held.popitem(last=False)
         return value
 
     def __len__(self) -> int:
         return len(self._held)
 
     def clear(self) -> None:
-        self._held.clear()
-        self.hits = self.misses = 0
+        with self._lock:
+            self._held.clear()
+            self.hits = self.misses = 0
 
     def info(self) -> CacheInfo:
         return CacheInfo(self.name, self.hits, self.misses, len(self._held), self.bound)

@@ -5,6 +5,8 @@ within its bound."""
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,31 @@ def test_svg_text_is_the_full_cleaning(text: str, limit: int) -> None:
     label = text + "\0<&>"
     expected = f"<a>{svg.svg_text(text, limit)}|{escape(label)}|{svg.svg_text(text, 5)}</a>"
     assert drawn.fill([label, text, text]) == expected
+
+
+def test_threads_share_a_cache_safely() -> None:
+    """Several threads (a Dask worker's tasks) getting and evicting at once: every value is the one for its key,
+    and the cache stays within its bound."""
+    cache: ShapeCache[tuple[int, int]] = ShapeCache("threads", bound=8)
+    wrong: list[tuple[int, tuple[int, int]]] = []
+
+    def work(seed: int) -> None:
+        for i in range(3000):
+            k = (seed * 7 + i * 13) % 40
+            got = cache.get(k, lambda k=k: (k, k * k))
+            if got != (k, k * k):
+                wrong.append((k, got))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
+    assert len(cache) <= 8
+    assert cache.hits + cache.misses == 6 * 3000
