@@ -32,8 +32,8 @@ from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import redact_tokens
 from analyzer.report.flows import capture_dict
+from analyzer.report.times import iso_utc
 from analyzer.report.wireshark import FrameFlows
-from analyzer.timefmt import iso_utc
 
 REPORT_SCHEMA = "ghostcap.report/1"
 

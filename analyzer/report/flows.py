@@ -9,7 +9,7 @@ from analyzer import __version__
 from analyzer.engine import CaptureInfo, FlowsResult
 from analyzer.flows.table import Flow
 from analyzer.jsontext import dumps
-from analyzer.timefmt import iso_utc
+from analyzer.report.times import iso_utc
 
 FLOWS_SCHEMA = "ghostcap.flows/1"
 

@@ -13,17 +13,13 @@ and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reor
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from analyzer import budgets
 from analyzer.decoders.mrec import MREC_NAMES
@@ -32,7 +28,15 @@ from analyzer.diagnosis.catalogue import cx_label
 from analyzer.jsontext import finite
 from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
-from analyzer.report.svg import Column, Mark, Pin, Step
+from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
+from analyzer.report.page import Block as _Block
+from analyzer.report.page import cells, template
+from analyzer.report.page import template_env as template_env
+from analyzer.report.page import visible as _visible
+from analyzer.report.svg import Column, Pin, Step
+from analyzer.report.times import clock_text as _clock_text
+from analyzer.report.times import ns as _ns
+from analyzer.report.times import time_of_day
 from analyzer.verify.words import verification_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -40,97 +44,20 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 MAX_LADDER_STEPS = 40
 HTML_DETAILED_CHARGERS = budgets.HTML_DETAILED_CHARGERS
 MAX_TIMELINE_ROWS = 2000
-MAX_TEXT = 2000  # characters of any one value on the page
-MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
 DAY_NS = 86_400 * 10**9
 CERT_TIME = "%Y-%m-%d %H:%M:%S UTC"
+MULTI_DAY = "%Y-%m-%d %H:%M:%S.%f"  # the full timeline's time column when the capture spans days
 SEVERITY = ("fault", "inconclusive", "healthy")  # the order of the verdicts at the top of the page
 VERDICT_TITLE = {"fault": "Fault", "healthy": "Healthy", "inconclusive": "Inconclusive"}
 LAYER_TITLE = {**STAGE_TITLES, "clock": "clock"}
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-    "\ufff9-\ufffb\ud800-\udfff]"
-)
-_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
-
 
 def report_html(report: dict[str, Any]) -> str:
     """The whole HTML page for ``report`` (a ``build.report_dict`` result)."""
-    return _env().get_template("report.html.j2").render(**_view(report))
-
-
-# --------------------------------------------------------------------------------------------------- template
-
-
-class _Block(str):
-    """A text shown whole up to ``MAX_PAYLOAD`` characters (a pretty-printed payload), not ``MAX_TEXT``."""
-
-    __slots__ = ()
-
-
-def _visible(value: Any) -> Any:
-    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash, a boolean as
-    yes or no; in text,
-    invisible and direction-changing characters (and lone surrogates, which UTF-8 cannot even encode) show as
-    ``[U+XXXX]``, and text past ``MAX_TEXT`` characters is cut with a note."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):  # never Python's True/False in the page
-        return "yes" if value else "no"
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    limit = MAX_PAYLOAD if isinstance(value, _Block) else MAX_TEXT
-    if len(value) > limit:
-        value = f"{value[:limit]}… [{len(value) - limit} more characters in the JSON report]"
-    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
-
-
-def _env() -> Environment:
-    return template_env(TEMPLATES)
-
-
-@lru_cache(maxsize=4)
-def template_env(templates: Path) -> Environment:
-    """The Jinja environment of ghostcap's HTML pages (this report, the fleet summary): autoescape everywhere,
-    strict about missing fields, invisible characters in capture strings made visible."""
-    return Environment(
-        loader=FileSystemLoader(templates),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
-        undefined=StrictUndefined,
-        finalize=_visible,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return template(TEMPLATES, "report.html.j2").render(**_view(report))
 
 
 # ------------------------------------------------------------------------------------------------------ times
-
-
-def _ns(iso: object) -> int | None:
-    """``2026-11-24T04:16:46.655619000Z`` → integer ns since the epoch; ``None`` for anything else."""
-    if not isinstance(iso, str):
-        return None
-    m = _ISO.match(iso)
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    try:
-        sec = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    except (ValueError, OverflowError):
-        return None
-    return sec * 1_000_000_000 + int((m.group(7) or "0").ljust(9, "0"))
-
-
-def _clock_text(ns: int | None, fmt: str = "%Y-%m-%d %H:%M:%S.%f UTC") -> str | None:
-    """ns since the epoch as ``2026-11-24 04:16:46.661378 UTC`` (or ``fmt``), ``None`` when out of range."""
-    if ns is None:
-        return None
-    try:
-        t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
-    except OverflowError:
-        return None
-    return t.strftime(fmt)
 
 
 def _rel(ns: int | None, start: int | None) -> str | None:
@@ -185,23 +112,9 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
 
     first, last = _ns(cap.get("first")), _ns(cap.get("last"))
     one_day = first is not None and last is not None and first // DAY_NS == last // DAY_NS
-    row_fmt = "%H:%M:%S.%f" if one_day else "%Y-%m-%d %H:%M:%S.%f"
     shown = rows[:MAX_TIMELINE_ROWS]
-    timeline = [
-        {
-            "frame": r.get("frame"),
-            "rel": _rel(row_ns[i], start),
-            "time": (_clock_text(row_ns[i], row_fmt) or "")[:-3] or r.get("time"),  # milliseconds
-            "layer": r.get("layer"),
-            "event": r.get("event"),
-            "charger": r.get("charger") or r.get("charger_address"),
-            "summary": r.get("summary"),
-            "fail": r.get("frame") in fail_frames,
-        }
-        for i, r in enumerate(shown)
-    ]
     counts = {v: sum(1 for c in every if _verdict_of(c) == v) for v in ("fault", "inconclusive", "healthy")}
-    timeline_rows = _timeline_rows(timeline)
+    timeline_rows = _timeline_rows(shown, row_ns, start, one_day, fail_frames)
     return {
         "csp": CSP,
         "tool": report.get("tool") or {"name": "ghostcap", "version": "?"},
@@ -223,7 +136,7 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
         "overview": sorted(chargers, key=lambda c: SEVERITY.index(c["verdict"])),
         "brief": sorted(brief, key=lambda c: SEVERITY.index(c["verdict"])),
         "counts": counts,
-        "timeline": timeline,
+        "timeline": shown,  # the template counts them; their markup is ``timeline_rows``
         "timeline_rows": timeline_rows,
         "timeline_one_day": one_day,
         "timeline_total": len(rows),
@@ -231,21 +144,31 @@ def _view(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cell(value: Any) -> str:
-    """One table cell's text as the template writes a ``{{ }}`` (``_visible``, then escaped)."""
-    return str(escape(_visible(value)))
-
-
-def _timeline_rows(timeline: list[dict[str, Any]]) -> Markup:
+def _timeline_rows(
+    rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, one_day: bool, fail_frames: set[int]
+) -> Markup:
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
-    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way."""
+    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way
+    (``cells``: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
+    summary)."""
+    values = [
+        (
+            r.get("frame"),
+            _rel(t, start),
+            ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or r.get("time"),
+            r.get("layer"),
+            r.get("event"),
+            r.get("charger") or r.get("charger_address"),
+            r.get("summary"),
+        )
+        for r, t in zip(rows, row_ns, strict=False)
+    ]
     out = []
-    for r in timeline:
-        fail = ' class="fail"' if r["fail"] else ""
+    for r, (frame, rel, time, layer, event, charger, summary) in zip(rows, cells(values), strict=True):
+        fail = ' class="fail"' if r.get("frame") in fail_frames else ""
         out.append(
-            f'      <tr{fail}><td class="frame num">{_cell(r["frame"])}</td><td class="num">{_cell(r["rel"])}</td>'
-            f'<td>{_cell(r["time"])}</td><td>{_cell(r["layer"])}</td><td class="mono">{_cell(r["event"])}</td>'
-            f"<td>{_cell(r['charger'])}</td><td>{_cell(r['summary'])}</td></tr>\n"
+            f'      <tr{fail}><td class="frame num">{frame}</td><td class="num">{rel}</td><td>{time}</td>'
+            f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
         )
     return Markup("".join(out))
 
@@ -538,11 +461,13 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
 def _timeline_plot(
     name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
 ) -> tuple[svg.Svg | None, str]:
-    marks = [
-        Mark(t=(t - start) / 1e9, layer=str(r.get("layer") or "capture"), frame=r.get("frame") or 0)
-        for r, t in rows
-        if t is not None and start is not None
-    ]
+    times: list[float] = []
+    layers: list[str] = []
+    if start is not None:
+        for r, t in rows:
+            if t is not None:
+                times.append((t - start) / 1e9)
+                layers.append(str(r.get("layer") or "capture"))
     pins = []
     rc = c.get("root_cause")
     fail_desc = ""
@@ -555,18 +480,17 @@ def _timeline_plot(
         t = _seconds(_ns(f.get("time")), start)
         if t is not None:
             pins.append(Pin(t=t, layer=None, label=str(f.get("fault")), kind="finding"))
-    if not marks:
+    if not times:
         return None, ""
     counts: dict[str, int] = {}
-    for m in marks:
-        counts[m.layer] = counts.get(m.layer, 0) + 1
-    lo, hi = min(m.t for m in marks), max(m.t for m in marks)
+    for layer in layers:
+        counts[layer] = counts.get(layer, 0) + 1
     alt = (
-        f"Timeline of charger {name}: {len(marks)} events ("
+        f"Timeline of charger {name}: {len(times)} events ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())
-        + f") from {lo:+.4f} s to {hi:+.4f} s after the capture start{fail_desc}."
+        + f") from {min(times):+.4f} s to {max(times):+.4f} s after the capture start{fail_desc}."
     )
-    return svg.timeline_svg(marks, pins, _visible(alt)), alt
+    return svg.timeline_plot(times, layers, pins, _visible(alt)), alt
 
 
 _FIXED_DIRECTION = {
@@ -603,6 +527,11 @@ LADDER_KINDS = frozenset(
 )
 NEVER_IN_LADDER = frozenset({"tcp.flow_end", "tls.summary", "websocket.summary", "clock.sample"})
 _OTHER = {"charger": "csms", "csms": "charger"}
+_ENDPOINT = re.compile(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ")  # "RST 10.0.0.2:9000 → ..."
+_DNS_ID = re.compile(r" \(id [^)]*\)")
+_DNS_RESPONSE = re.compile(r"response (\S+) for (\S+) (\S+): (.*)$")
+_ATTEMPT = re.compile(r" \(attempt \d+\)$")
+_OCPP_SIDE = re.compile(r"^(charger→CSMS|CSMS→charger) ")
 
 
 def _direction(
@@ -616,7 +545,7 @@ def _direction(
     if kind in _FIXED_DIRECTION:
         return _FIXED_DIRECTION[kind]
     if kind in ("tcp.rst", "tcp.fin"):  # "RST 10.0.0.2:9000 → 10.0.0.5:41000"
-        m = re.match(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ", summary)
+        m = _ENDPOINT.match(summary)
         if m and c.get("address"):
             return ("charger", "csms") if m.group(1) == c["address"] else ("csms", "charger")
     if kind == "tls.certificate":
@@ -644,11 +573,11 @@ def _direction(
 def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     kind, s = str(r.get("event") or ""), str(r.get("summary") or "")
     if kind.startswith("dns."):
-        s = re.sub(r" \(id [^)]*\)", "", s.removeprefix("DNS "))
-        m = re.match(r"response (\S+) for (\S+) (\S+): (.*)$", s)
+        s = _DNS_ID.sub("", s.removeprefix("DNS "))
+        m = _DNS_RESPONSE.match(s)
         return f"{m.group(1)} {m.group(2)} {m.group(3)}: {m.group(4)}" if m else s
     if kind in ("tcp.syn", "tcp.syn_ack", "tcp.rst", "tcp.fin"):
-        attempt = re.search(r" \(attempt \d+\)$", s)
+        attempt = _ATTEMPT.search(s)
         return s.split(" ", 1)[0] + (attempt.group() if attempt else "")
     if kind == "tls.client_hello":
         for t in tls:
@@ -665,7 +594,7 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     if kind.startswith("websocket."):
         return f"WebSocket {s}"
     if kind.startswith("ocpp."):
-        return re.sub(r"^(charger→CSMS|CSMS→charger) ", "", s)
+        return _OCPP_SIDE.sub("", s)
     if kind in LADDER_KINDS:
         return s
     return f"{kind}: {s}"

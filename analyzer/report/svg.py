@@ -10,11 +10,16 @@ Every text that may come from a capture goes through ``svg_text``: control, zero
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from typing import NamedTuple
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from analyzer import budgets
+from analyzer.report.shapes import ShapeCache
+from analyzer.report.sketch import Piece, Skeleton, Slot, skeleton, svg_text
 
 LANES = ("dns", "tcp", "tls", "http", "websocket", "ocpp", "clock")
 LANE_COLOURS = {
@@ -34,9 +39,19 @@ MUTED = "#667085"
 LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
-HIDDEN = frozenset("\u061c\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2060")
-HIDDEN |= frozenset("\u2066\u2067\u2068\u2069\ufeff\u00ad")
-_HIDDEN_RE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(HIDDEN)) + "]")
+LABEL = Slot(0)  # every plot's text 0 is its label
+__all__ = [
+    "Column",
+    "Mark",
+    "Pin",
+    "Step",
+    "Svg",
+    "ladder_svg",
+    "nice_ticks",
+    "svg_text",
+    "timeline_plot",
+    "timeline_svg",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,37 +105,33 @@ class Svg:
     height: int
 
 
-def svg_text(value: object, limit: int = 80) -> str:
-    """``value`` as one line of escaped text: whitespace runs become one space, control and invisible characters
-    ``?``, text longer than ``limit`` ends with ``…``."""
-    text = _HIDDEN_RE.sub("?", " ".join(str(value).split()))
-    if len(text) > limit:
-        text = text[: max(limit - 1, 0)] + "…"
-    return str(escape(text))
-
-
 def _n(x: float) -> str:
     """A coordinate, short."""
     return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
-def _svg(width: int, height: int, label: str, body: list[str]) -> Svg:
-    head = (
-        f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'aria-label="{escape(label)}" {FONT}><title>{escape(label)}</title>'
-        f'<rect width="{width}" height="{height}" fill="#fff"/>'
-    )
-    return Svg(Markup(head + "".join(body) + "</svg>"), width, height)
+def _svg(width: int, height: int, body: list[Piece]) -> Skeleton:
+    """The ``<svg>`` element around ``body``; its label is text 0 (``LABEL``)."""
+    head: list[Piece] = [
+        f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" aria-label="',
+        LABEL,
+        f'" {FONT}><title>',
+        LABEL,
+        f'</title><rect width="{width}" height="{height}" fill="#fff"/>',
+    ]
+    return skeleton(chain(head, body, ["</svg>"]), width, height)
 
 
 def _text(
-    x: float, y: float, text: str, size: float = 12, fill: str = INK, anchor: str = "start", extra: str = ""
-) -> str:
-    """A ``<text>``; ``text`` must be escaped already (``svg_text``)."""
-    return (
+    x: float, y: float, text: Piece, size: float = 12, fill: str = INK, anchor: str = "start", extra: str = ""
+) -> list[Piece]:
+    """A ``<text>``; ``text`` must be escaped already (``svg_text``), or a ``Slot``."""
+    return [
         f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" fill="{fill}" text-anchor="{anchor}" '
-        f'dominant-baseline="central"{extra}>{text}</text>'
-    )
+        f'dominant-baseline="central"{extra}>',
+        text,
+        "</text>",
+    ]
 
 
 def nice_ticks(lo: float, hi: float, target: int = 7) -> list[float]:
@@ -147,18 +158,43 @@ TL_LEFT = 95
 TL_RIGHT = 962
 TL_TOP = 44
 TL_LANE = 34
+TIMELINES: ShapeCache[Skeleton] = ShapeCache("timeline plots")
 
 
 def timeline_svg(marks: Sequence[Mark], pins: Sequence[Pin] = (), label: str = "Timeline") -> Svg:
     """One lane per layer (``LANES``, plus any other layer the marks name), x = seconds since the capture start,
     events as dots (one per pixel and lane: a long capture stays small); the failure pin as a red line and cross,
-    labelled; other findings as orange dotted lines."""
-    extra = sorted({m.layer for m in marks} - set(LANES))
+    labelled; other findings as orange dotted lines (``timeline_plot`` of the marks' times and layers)."""
+    return timeline_plot([m.t for m in marks], [m.layer for m in marks], pins, label)
+
+
+def timeline_plot(
+    times: Sequence[float], layers: Sequence[str], pins: Sequence[Pin] = (), label: str = "Timeline"
+) -> Svg:
+    """``timeline_svg`` of events at ``times`` (seconds since the capture start) on ``layers``.
+
+    Its shape (the events' times and layers, the pins' times, layers and kinds) is drawn once (``TIMELINES``); the
+    label and the failure pins' labels are filled in."""
+    shape = (tuple(times), tuple(layers), tuple((p.t, p.layer, p.kind == "failure") for p in pins))
+    texts = [label, *(f"failure point: {p.label}" for p in pins if p.kind == "failure")]
+    if len(times) > budgets.REPORT_PLOT_SHAPE_EVENTS:
+        drawn = _timeline(*shape)
+    else:
+        drawn = TIMELINES.get(shape, lambda: _timeline(*shape))
+    return Svg(drawn.fill(texts), drawn.width, drawn.height)
+
+
+def _timeline(
+    times_of: tuple[float, ...], layers: tuple[str, ...], pins: tuple[tuple[float, str | None, bool], ...]
+) -> Skeleton:
+    """The timeline of marks at ``times_of`` on ``layers`` with ``pins`` (time, layer, is the failure); text 0 is
+    the label, texts 1.. the failure pins' labels."""
+    extra = sorted(set(layers) - set(LANES))
     lanes = [*LANES, *extra]
     y_of = {name: TL_TOP + TL_LANE * (i + 0.5) for i, name in enumerate(lanes)}
     bottom = TL_TOP + TL_LANE * len(lanes)
     height = int(bottom + 46)
-    times = [m.t for m in marks] + [p.t for p in pins]
+    times = [*times_of, *(t for t, _, _ in pins)]
     lo, hi = (min(times), max(times)) if times else (0.0, 1.0)
     pad = max((hi - lo) * 0.03, 1e-4)
     x0, x1 = lo - pad, hi + pad
@@ -166,66 +202,63 @@ def timeline_svg(marks: Sequence[Mark], pins: Sequence[Pin] = (), label: str = "
     def x_of(t: float) -> float:
         return TL_LEFT + (t - x0) / (x1 - x0) * (TL_RIGHT - TL_LEFT)
 
-    body: list[str] = []
+    body: list[Piece] = []
     ticks = nice_ticks(x0, x1)
     step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
     for v in ticks:
         x = x_of(v)
         body.append(f'<line x1="{_n(x)}" y1="{TL_TOP}" x2="{_n(x)}" y2="{bottom}" stroke="#f2f4f7"/>')
-        body.append(_text(x, bottom + 12, _tick_label(v, step), 10.5, MUTED, "middle"))
+        body += _text(x, bottom + 12, _tick_label(v, step), 10.5, MUTED, "middle")
     body.append(f'<line x1="{TL_LEFT}" y1="{bottom}" x2="{TL_RIGHT}" y2="{bottom}" stroke="{LINE}"/>')
-    body.append(_text((TL_LEFT + TL_RIGHT) / 2, bottom + 32, "seconds since the capture start", 11.5, MUTED, "middle"))
+    body += _text((TL_LEFT + TL_RIGHT) / 2, bottom + 32, "seconds since the capture start", 11.5, MUTED, "middle")
     for name in lanes:
         y = y_of[name]
         body.append(f'<line x1="{TL_LEFT}" y1="{_n(y)}" x2="{TL_RIGHT}" y2="{_n(y)}" stroke="#eaecf0"/>')
-        body.append(_text(TL_LEFT - 8, y, svg_text(name, 16), 12, INK, "end"))
+        body += _text(TL_LEFT - 8, y, svg_text(name, 16), 12, INK, "end")
     seen: set[tuple[str, int]] = set()
     dots: dict[str, list[str]] = {}
-    for m in marks:
-        x = x_of(m.t)
-        if (m.layer, round(x)) in seen:
+    for t, layer in zip(times_of, layers, strict=True):
+        x = x_of(t)
+        if (layer, round(x)) in seen:
             continue
-        seen.add((m.layer, round(x)))
-        dots.setdefault(m.layer, []).append(f'<circle cx="{_n(x)}" cy="{_n(y_of[m.layer])}" r="5"/>')
+        seen.add((layer, round(x)))
+        dots.setdefault(layer, []).append(f'<circle cx="{_n(x)}" cy="{_n(y_of[layer])}" r="5"/>')
     for layer, circles in dots.items():
         colour = LANE_COLOURS.get(layer, LANE_COLOURS["capture"])
         body.append(f'<g fill="{colour}" stroke="#fff" stroke-width="0.8">{"".join(circles)}</g>')
-    findings = [p for p in pins if p.kind != "failure"]
-    for p in findings:
-        x = _n(x_of(p.t))
+    findings = [t for t, _, failure in pins if not failure]
+    for t in findings:
+        x = _n(x_of(t))
         body.append(
             f'<line x1="{x}" y1="{TL_TOP}" x2="{x}" y2="{bottom}" stroke="{FINDING}" stroke-width="1.6" '
             'stroke-dasharray="3 3"/>'
         )
-    for p in pins:
-        if p.kind != "failure":
-            continue
-        x = x_of(p.t)
+    failures = [(t, layer) for t, layer, failure in pins if failure]
+    for i, (t, layer) in enumerate(failures, 1):
+        x = x_of(t)
         body.append(
             f'<line x1="{_n(x)}" y1="{TL_TOP - 10}" x2="{_n(x)}" y2="{bottom}" stroke="{FAIL}" stroke-width="2"/>'
         )
         body.append(f'<path d="M{_n(x - 5)} {TL_TOP - 12}h10l-5 9z" fill="{FAIL}"/>')
-        if p.layer in y_of:
-            y = y_of[p.layer]
+        if layer in y_of:
+            y = y_of[layer]
             body.append(
                 f'<path d="M{_n(x - 6)} {_n(y - 6)}l12 12M{_n(x + 6)} {_n(y - 6)}l-12 12" stroke="{FAIL}" '
                 'stroke-width="3.5" stroke-linecap="round"/>'
             )
-        right_half = (p.t - x0) > 0.6 * (x1 - x0)
-        body.append(
-            _text(
-                x - 8 if right_half else x + 8,
-                TL_TOP - 18,
-                svg_text(f"failure point: {p.label}", 90),
-                12,
-                FAIL,
-                "end" if right_half else "start",
-                ' font-weight="bold"',
-            )
+        right_half = (t - x0) > 0.6 * (x1 - x0)
+        body += _text(
+            x - 8 if right_half else x + 8,
+            TL_TOP - 18,
+            Slot(i, 90),
+            12,
+            FAIL,
+            "end" if right_half else "start",
+            ' font-weight="bold"',
         )
     if findings:
-        body.append(_text(TL_RIGHT, bottom + 32, "dotted lines: later findings", 11, FINDING, "end"))
-    return _svg(TL_WIDTH, height, label, body)
+        body += _text(TL_RIGHT, bottom + 32, "dotted lines: later findings", 11, FINDING, "end")
+    return _svg(TL_WIDTH, height, body)
 
 
 # ------------------------------------------------------------------------------------------------------- ladder
@@ -234,6 +267,7 @@ L_WIDTH = 1000
 L_LEFT = 145  # px of the frame / time column
 L_ROW = 30
 L_HEAD = 95
+LADDERS: ShapeCache[Skeleton] = ShapeCache("message sequences")
 
 
 def _column_x(columns: Sequence[Column]) -> dict[str, float]:
@@ -247,6 +281,20 @@ def _column_x(columns: Sequence[Column]) -> dict[str, float]:
     return {c.key: x for c, x in zip(columns, xs, strict=False)}
 
 
+class _Row(NamedTuple):
+    """A ladder step as its shape: the frame and time as drawn, the lifelines, and for a note (no arrow between
+    two lifelines) the length its box is drawn for; ``text`` is the index of its label among the texts."""
+
+    frame: str
+    t: str | None
+    src: str | None
+    dst: str | None
+    failing: bool
+    lost: bool
+    note_len: int | None
+    text: int
+
+
 def ladder_svg(
     steps: Sequence[Step],
     columns: Sequence[Column],
@@ -255,74 +303,111 @@ def ladder_svg(
     label: str = "Message sequence",
 ) -> Svg:
     """A message-sequence diagram: a lifeline per column, one row per step in order, frame number and time in the
-    left margin; the failing step in red on a tinted band. ``note_top``/``note_bottom`` say what was left out."""
+    left margin; the failing step in red on a tinted band. ``note_top``/``note_bottom`` say what was left out.
+
+    Its shape (the columns, each step's frame, time, lifelines and highlighting, a note's length) is drawn once
+    (``LADDERS``); the label, the notes, the columns' lines and the steps' labels are filled in."""
+    x_of = _column_x(columns)
+    texts: list[object] = [label, note_top, note_bottom]
+    cols = []
+    for c in columns:
+        cols.append((c.key, c.title, tuple(range(len(texts), len(texts) + len(c.lines[:2])))))
+        texts += c.lines[:2]
+    rows = []
+    for s in steps:
+        arrow = s.src in x_of and s.dst in x_of and s.src != s.dst
+        rows.append(
+            _Row(
+                frame=str(s.frame),
+                t=None if s.t is None else f"{s.t:.4f}",
+                src=s.src,
+                dst=s.dst,
+                failing=bool(s.failing),
+                lost=bool(s.lost),
+                note_len=None if arrow else min(len(s.label), 100),
+                text=len(texts),
+            )
+        )
+        texts.append(s.label)
+    shape = (tuple(cols), bool(note_top), bool(note_bottom), tuple(rows))
+    drawn = LADDERS.get(shape, lambda: _ladder(*shape))
+    return Svg(drawn.fill(texts), drawn.width, drawn.height)
+
+
+def _ladder(
+    cols: tuple[tuple[str, str, tuple[int, ...]], ...], note_top: bool, note_bottom: bool, steps: tuple[_Row, ...]
+) -> Skeleton:
+    """The ladder of ``steps`` between the columns ``cols`` (key, title, the indices of its lines among the
+    texts); text 0 is the label, 1 and 2 the notes on what was left out."""
+    columns = [Column(key, title) for key, title, _ in cols]
     x_of = _column_x(columns)
     extra_top = 30 if note_top else 0
     extra_bottom = 30 if note_bottom else 0
     top = L_HEAD + extra_top
     bottom = top + L_ROW * max(len(steps), 1)
     height = int(bottom + extra_bottom + 15)
-    body: list[str] = []
+    body: list[Piece] = []
     for i, s in enumerate(steps):
         if s.failing:
             body.append(f'<rect x="0" y="{top + L_ROW * i}" width="{L_WIDTH}" height="{L_ROW}" fill="#fee4e2"/>')
-    for col in columns:
-        x = x_of[col.key]
+    for key, title_text, lines in cols:
+        x = x_of[key]
         body.append(f'<line x1="{_n(x)}" y1="82" x2="{_n(x)}" y2="{bottom + 5}" stroke="{LINE}" stroke-width="1.5"/>')
-        title = svg_text(col.title, 28)
-        w = 16 + CHAR_W * 1.2 * len(svg_text(col.title, 28))
+        title = svg_text(title_text, 28)
+        w = 16 + CHAR_W * 1.2 * len(svg_text(title_text, 28))
         body.append(
             f'<rect x="{_n(x - w / 2)}" y="12" width="{_n(w)}" height="26" rx="6" fill="#f2f4f7" stroke="{LINE}"/>'
         )
-        body.append(_text(x, 25, title, 13.5, INK, "middle", ' font-weight="bold"'))
+        body += _text(x, 25, title, 13.5, INK, "middle", ' font-weight="bold"')
         room = int(2 * min(x, L_WIDTH - x) / (CHAR_W * 0.9))
-        for j, line in enumerate(col.lines[:2]):
-            body.append(_text(x, 53 + 15 * j, svg_text(line, room), 10.5, MUTED, "middle"))
-    body.append(_text(12, 68, "frame", 10.5, MUTED))
-    body.append(_text(L_LEFT - 12, 68, "time (s)", 10.5, MUTED, "end"))
+        for j, line in enumerate(lines):
+            body += _text(x, 53 + 15 * j, Slot(line, room), 10.5, MUTED, "middle")
+    body += _text(12, 68, "frame", 10.5, MUTED)
+    body += _text(L_LEFT - 12, 68, "time (s)", 10.5, MUTED, "end")
     if note_top:
-        body.append(
-            _text(L_WIDTH / 2, L_HEAD + 12, svg_text(note_top, 120), 11, MUTED, "middle", ' font-style="italic"')
-        )
+        body += _text(L_WIDTH / 2, L_HEAD + 12, Slot(1, 120), 11, MUTED, "middle", ' font-style="italic"')
     if not steps:
-        body.append(_text(L_WIDTH / 2, top + L_ROW / 2, "no messages", 12, MUTED, "middle"))
+        body += _text(L_WIDTH / 2, top + L_ROW / 2, "no messages", 12, MUTED, "middle")
     main = [x_of[k] for k in ("charger", "csms") if k in x_of] or list(x_of.values()) or [L_LEFT, L_WIDTH]
     centre = (min(main) + max(main)) / 2
     for i, s in enumerate(steps):
         y = top + L_ROW * (i + 0.62)
         colour = FAIL if s.failing else INK
         bold = ' font-weight="bold"' if s.failing else ""
-        body.append(_text(12, y, str(s.frame), 11.5, colour, extra=bold))
+        body += _text(12, y, s.frame, 11.5, colour, extra=bold)
         if s.t is not None:
-            body.append(_text(L_LEFT - 12, y, f"{s.t:.4f}", 11, MUTED, "end"))
-        if s.src in x_of and s.dst in x_of and s.src != s.dst:
-            body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)
+            body += _text(L_LEFT - 12, y, s.t, 11, MUTED, "end")
+        if s.note_len is None:  # an arrow between two lifelines
+            body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
         else:
-            text = svg_text(s.label, 100)
-            w = 12 + CHAR_W * min(len(s.label), 100)
+            w = 12 + CHAR_W * (s.note_len or 0)
             fill, edge = ("#fee4e2", FAIL) if s.failing else ("#fffaeb", "#fedf89")
             body.append(
                 f'<rect x="{_n(centre - w / 2)}" y="{_n(y - 10)}" width="{_n(w)}" height="18" rx="4" fill="{fill}" '
                 f'stroke="{edge}" stroke-width="0.8"/>'
             )
-            body.append(
-                _text(centre, y - 1, text, 11.5, FAIL if s.failing else MUTED, "middle", bold + ' font-style="italic"')
+            body += _text(
+                centre,
+                y - 1,
+                Slot(s.text, 100),
+                11.5,
+                FAIL if s.failing else MUTED,
+                "middle",
+                bold + ' font-style="italic"',
             )
     if note_bottom:
-        body.append(
-            _text(L_WIDTH / 2, bottom + 16, svg_text(note_bottom, 120), 11, MUTED, "middle", ' font-style="italic"')
-        )
-    return _svg(L_WIDTH, height, label, body)
+        body += _text(L_WIDTH / 2, bottom + 16, Slot(2, 120), 11, MUTED, "middle", ' font-style="italic"')
+    return _svg(L_WIDTH, height, body)
 
 
-def _arrow(x0: float, x1: float, y: float, s: Step, colour: str, bold: str) -> list[str]:
+def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> list[Piece]:
     """The arrow of one step, its head a small triangle, and its label centred above it."""
     room = int(abs(x1 - x0) / (CHAR_W * 1.1))
     end = x1 if not s.lost else x0 + (x1 - x0) * 0.72
     width = 2.6 if s.failing else 1.3
     dash = ' stroke-dasharray="6 4"' if s.lost else ""
     sign = 1 if x1 > x0 else -1
-    out = []
+    out: list[Piece] = []
     tip = end - sign * 9 if not s.lost else end
     out.append(
         f'<line x1="{_n(x0)}" y1="{_n(y)}" x2="{_n(tip)}" y2="{_n(y)}" stroke="{colour}" stroke-width="{width}"{dash}/>'
@@ -334,5 +419,5 @@ def _arrow(x0: float, x1: float, y: float, s: Step, colour: str, bold: str) -> l
         )
     else:
         out.append(f'<path d="M{_n(end)} {_n(y)}l{_n(-sign * 10)} -4.5v9z" fill="{colour}"/>')
-    out.append(_text((x0 + x1) / 2, y - 10, svg_text(s.label, room), 11.5, colour, "middle", bold))
+    out += _text((x0 + x1) / 2, y - 10, Slot(s.text, room), 11.5, colour, "middle", bold)
     return out

@@ -361,9 +361,13 @@ def _unique(stem: str, used: set[str]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` as UTF-8 (``_clean``'s bytes, encoded once) to a temporary file beside ``path``, then move it
+    there."""
     tmp = path.with_name(f".{path.name}.tmp")
+    data = text.encode("utf-8", "replace")
     try:
-        tmp.write_text(_clean(text), encoding="utf-8")
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -186,12 +186,16 @@ def wants_html(report: dict[str, Any]) -> bool:
 
 
 def warm_up() -> None:
-    """Import everything a task needs, so the first task's time is analysis, not imports."""
+    """Import everything a task needs and compile the HTML report's template, so the first task's time is analysis
+    and reports, not imports."""
     import analyzer.diagnosis.runner
     import analyzer.engine
     import analyzer.report.build
-    import analyzer.report.html
     import analyzer.report.writer  # noqa: F401
+    from analyzer.report.html import TEMPLATES
+    from analyzer.report.page import template
+
+    template(TEMPLATES, "report.html.j2")
 
 
 def limit_address_space(max_memory: int | None) -> None:

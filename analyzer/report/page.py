@@ -1,0 +1,113 @@
+"""The Jinja environment of ghostcap's HTML pages (a capture's report, the fleet summary) and what every value
+passes through on its way into a page.
+
+Every ``{{ }}`` goes through ``visible`` (jinja2 ``finalize``) and then autoescaping: ``None`` shows as a dash, a
+boolean as yes or no, invisible and direction-changing characters as ``[U+XXXX]``, and text is bounded. ``cell``
+is the same for markup written in Python rather than by the template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from markupsafe import Markup, escape
+
+MAX_TEXT = 2000  # characters of any one value on the page
+MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+    "\ufff9-\ufffb\ud800-\udfff]"
+)
+
+
+class Block(str):
+    """A text shown whole up to ``MAX_PAYLOAD`` characters (a pretty-printed payload), not ``MAX_TEXT``."""
+
+    __slots__ = ()
+
+
+def visible(value: Any) -> Any:
+    """jinja2 ``finalize``: every ``{{ }}`` passes here before autoescaping. ``None`` shows as a dash, a boolean as
+    yes or no; in text, invisible and direction-changing characters (and lone surrogates, which UTF-8 cannot even
+    encode) show as ``[U+XXXX]``, and text past ``MAX_TEXT`` characters is cut with a note."""
+    if value is None:
+        return "—"
+    if type(value) is str and value.isprintable() and len(value) <= MAX_TEXT:
+        return value  # the common case: every character ``_INVISIBLE`` names is unprintable, so nothing to show
+    if isinstance(value, bool):  # never Python's True/False in the page
+        return "yes" if value else "no"
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    limit = MAX_PAYLOAD if isinstance(value, Block) else MAX_TEXT
+    if len(value) > limit:
+        value = f"{value[:limit]}… [{len(value) - limit} more characters in the JSON report]"
+    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+
+
+def cell(value: Any) -> str:
+    """One value as the template writes a ``{{ }}`` (``visible``, then escaped)."""
+    return str(escape(visible(value)))
+
+
+def cells(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
+    """Each value of a table as ``cell`` writes it. When all of the table's texts are printable and none is longer
+    than ``MAX_TEXT`` (the common case: ``visible`` leaves them as they are), they are escaped in one go, joined by
+    a NUL (which no printable text holds and escaping leaves alone); else each value passes through ``cell``."""
+    texts = [v for row in rows for v in row if type(v) is str]
+    if not "".join(texts).isprintable() or max(map(len, texts), default=0) > MAX_TEXT:
+        return [[cell(v) for v in row] for row in rows]
+    escaped = iter(str(escape("\0".join(texts))).split("\0"))
+    return [[next(escaped) if type(v) is str else _plain(v) for v in row] for row in rows]
+
+
+def _plain(value: Any) -> str:
+    """``cell`` of a value that is not text: quicker for the two a table mostly holds (``None``, a number)."""
+    if value is None:
+        return "—"
+    if type(value) is int:
+        return str(value)
+    return cell(value)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class PageEnvironment(Environment):
+    """jinja2's environment, its attribute lookup (``c.name``) quicker on the plain dicts the pages' views are made
+    of: the key straight away, where jinja2 tries the attribute first and falls back to the key on the exception.
+    The same value either way (a dict's attributes are its type's, ``_DICT_ATTRIBUTES``, which go the usual way)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+@lru_cache(maxsize=4)
+def template_env(templates: Path) -> Environment:
+    """The Jinja environment of ghostcap's HTML pages (this report, the fleet summary): autoescape everywhere,
+    strict about missing fields, invisible characters in capture strings made visible."""
+    return PageEnvironment(
+        loader=FileSystemLoader(templates),
+        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        finalize=visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@lru_cache(maxsize=8)
+def template(templates: Path, name: str) -> Template:
+    """Template ``name`` of ``templates``, loaded and compiled once per process (not looked up, and its file not
+    checked for changes, on every page)."""
+    return template_env(templates).get_template(name)

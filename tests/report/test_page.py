@@ -1,0 +1,119 @@
+"""The pages' Jinja environment (``analyzer.report.page``): its quicker attribute lookup and its quicker path through
+``visible`` give what jinja2's own lookup and the full ``visible`` give."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from jinja2 import Environment, StrictUndefined, UndefinedError
+from markupsafe import Markup
+
+from analyzer.report.page import MAX_PAYLOAD, MAX_TEXT, Block, PageEnvironment, cell, cells, template, visible
+from tests.report import sample_reports as samples
+
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+    "\ufff9-\ufffb\ud800-\udfff]"
+)
+
+
+def reference_visible(value: Any) -> Any:
+    """``visible`` as it was, without its quick path."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    limit = MAX_PAYLOAD if isinstance(value, Block) else MAX_TEXT
+    if len(value) > limit:
+        value = f"{value[:limit]}… [{len(value) - limit} more characters in the JSON report]"
+    return INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+
+
+@given(st.text())
+@example(samples.RTL + samples.CONTROL + samples.SCRIPT)
+@example("x" * MAX_TEXT)
+@example("x" * (MAX_TEXT + 1))
+@example("\u2060\u206f\u180e\ufff9\u00ad")
+@example("a\tb\nc")
+def test_visible_is_the_full_check(text: str) -> None:
+    assert visible(text) == reference_visible(text)
+    assert type(visible(text)) is type(reference_visible(text))
+    assert visible(Block(text)) == reference_visible(Block(text))
+
+
+@pytest.mark.parametrize("value", [None, True, False, 0, 12, 1.5, Markup("<b>x</b>"), Block("{\n}"), ""])
+def test_visible_of_other_values(value: Any) -> None:
+    assert visible(value) == reference_visible(value)
+    assert cell(value) == str(Markup.escape(reference_visible(value)))
+
+
+def test_every_invisible_character_is_unprintable() -> None:
+    """The quick path takes printable text as it is: no character ``visible`` shows as [U+XXXX] is printable."""
+    printable = [hex(c) for c in range(0x110000) if INVISIBLE.match(chr(c)) and chr(c).isprintable()]
+    assert printable == []
+
+
+class Thing:
+    name = "attribute"
+
+    def __getitem__(self, key: str) -> str:
+        return f"item {key}"
+
+
+@pytest.mark.parametrize(
+    ("obj", "attribute"),
+    [
+        ({"name": "x"}, "name"),
+        ({"items": "the key"}, "items"),  # a dict's own attribute wins, as in jinja2
+        ({"get": 1, "keys": 2}, "keys"),
+        ({"__class__": "k"}, "__class__"),
+        ({}, "name"),
+        ({1: "x"}, "name"),
+        (Thing(), "name"),
+        (Thing(), "other"),
+        ([1, 2], "name"),
+        ("text", "upper"),
+        (None, "name"),
+    ],
+)
+def test_attribute_lookup_is_jinja2s(obj: Any, attribute: str) -> None:
+    plain = Environment(undefined=StrictUndefined)
+    quick = PageEnvironment(undefined=StrictUndefined)
+    expected, got = plain.getattr(obj, attribute), quick.getattr(obj, attribute)
+    if isinstance(expected, StrictUndefined):
+        assert isinstance(got, StrictUndefined)
+        with pytest.raises(UndefinedError) as a:
+            str(expected)
+        with pytest.raises(UndefinedError) as b:
+            str(got)
+        assert str(a.value) == str(b.value)
+    else:
+        assert got == expected
+
+
+def test_the_template_is_compiled_once(tmp_path: Any) -> None:
+    (tmp_path / "t.html.j2").write_text("{{ x.name }} {{ x.items is defined }} {{ y }}")
+    t = template(tmp_path, "t.html.j2")
+    assert template(tmp_path, "t.html.j2") is t
+    assert t.render(x={"name": "<b>", "items": 1}, y=None) == "&lt;b&gt; yes —"
+    with pytest.raises(UndefinedError):
+        t.render(x={}, y=1)
+
+
+values = st.one_of(st.text(max_size=30), st.none(), st.integers(), st.booleans(), st.floats(allow_nan=False))
+
+
+@given(st.lists(st.lists(values, min_size=1, max_size=7), max_size=6))
+@example([["tcp", 1, None, "a&b"]])
+@example([["x" * (MAX_TEXT + 1), 2]])
+@example([[samples.RTL, True, 1.5]])
+@example([["plain", "text", 3, None]])
+@example([['say "hi" & <b>', 1, "it's"], ["\0", None]])
+def test_cells_are_cell_by_cell(rows: list[list[Any]]) -> None:
+    assert cells(rows) == [[cell(v) for v in row] for row in rows]
