@@ -106,6 +106,9 @@ TIMELINE_REORDER = 20_000
 # name's are never forgotten), and released lookups and connections counted by name or server (past it they are
 # counted together); a gateway looking up 300,000 distinct names held 100 MB in these before
 KEEPER_NAMES = 10_000
+# ``analyze --workers``: TCP/UDP conversations whose partition each process remembers (forgotten all at once when
+# full; a forgotten one is hashed again)
+PARTITION_CONVERSATIONS = 1 << 16
 # DNS messages whose parse is remembered (keyed by their bytes after the id): a gateway repeats the same lookups
 DNS_PARSE_CACHE = 1024
 

@@ -49,8 +49,6 @@ from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper, Released
 from analyzer.tls.notes import TlsTally, keylog_warnings
 
-OWNER_CACHE = 1 << 16  # conversations whose partition is remembered (cleared when full)
-
 
 def client_of(proto: int, src: bytes, dst: bytes, l4: bytes) -> bytes:
     """The address a packet's partition follows: its connection's client, by the ports (the same for both
@@ -70,7 +68,7 @@ def client_of(proto: int, src: bytes, dst: bytes, l4: bytes) -> bytes:
 class Owner:
     """Which packets are partition ``k``'s of ``n`` (``capture.reader.Partition``): those whose ``client_of``
     hashes (crc32) to ``k``. TCP and UDP conversations are remembered (``mine``, cleared when it holds
-    ``OWNER_CACHE``)."""
+    ``budgets.PARTITION_CONVERSATIONS``)."""
 
     def __init__(self, k: int, n: int) -> None:
         self.k, self.n = k, n
@@ -88,7 +86,7 @@ class Owner:
         return crc32(client_of(proto, src, dst, l4)) % self.n == self.k
 
     def _remember(self, key: bytes, proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
-        if len(self.mine) >= OWNER_CACHE:
+        if len(self.mine) >= budgets.PARTITION_CONVERSATIONS:
             self.mine.clear()
         taken = self.mine[key] = crc32(client_of(proto, src, dst, l4)) % self.n == self.k
         return taken
@@ -276,18 +274,8 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
             dropped[None if fid is None else ids[fid]] = dict(n)
     flows.sort(key=lambda t: (t[0], t[1]))  # one keeper takes flows in the order they finish
 
-    first = parts[0].capture
-    cap = CaptureInfo(
-        file=first.file,
-        format=first.format,
-        compression=first.compression,
-        link_types=first.link_types,
-        packets=first.packets,
-        truncated_packets=first.truncated_packets,
-        first_ns=first.first_ns,
-        last_ns=first.last_ns,
-        warnings=list(first.warnings),
-    )
+    first = parts[0].capture  # every process read every packet: the reader's figures and warnings are the same
+    cap = replace(first, warnings=list(first.warnings))
     cap.warnings.extend(table_warnings(_table_counts(parts)))  # type: ignore[arg-type]
     cap.warnings.extend(keeper_warnings(_keeper(parts, settings)))
     cap.warnings.extend(keylog_warnings(_Keys(parts), _tally(parts, flow_ids), bool(settings.keylog_files)))
