@@ -1,7 +1,8 @@
 """What ``analyze`` keeps of a capture's events while reading it: bounded by the live flows and the chargers' own
 connections, not by the packets.
 
-Two budgets (``analyzer.budgets``), never reached by a small capture, whose reports therefore do not change:
+Two budgets (``analyzer.budgets``), never reached by a small capture (under ``PENDING_FLOWS`` finished flows and
+``flows.table.SWEEP_EVERY`` packets), whose reports therefore do not change:
 
 - **Long connections are thinned** (``FLOW_EVENTS_THIN``): once a flow holds that many events, the routine middle
   of it (between its first and last ``FLOW_EVENTS_EDGE`` events) is dropped: complete OCPP exchanges whose CALL and
