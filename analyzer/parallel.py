@@ -20,6 +20,7 @@ its own chargers showed of the CSMS, and the budgets (live flows, remembered con
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 from array import array
 from collections import Counter
@@ -45,6 +46,7 @@ from analyzer.engine import (
 from analyzer.errors import AnalyzerError
 from analyzer.events.base import Event
 from analyzer.flows.table import ICMP, ICMP_ERRORS, ICMPV6, TCP, UDP, server_is_dst
+from analyzer.lifeline import die_with_parent
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper, Released
 from analyzer.tls.notes import TlsTally, keylog_warnings
@@ -160,8 +162,9 @@ class WorkerDied(AnalyzerError):
     """A partition's process ended without a result."""
 
 
-def _work(conn: Connection, path: str, settings: Settings, k: int, n: int) -> None:
+def _work(conn: Connection, path: str, settings: Settings, k: int, n: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the processes
+    die_with_parent(parent)  # a killed parent does not leave its partitions reading
     if k:
         progress.stop_here()  # one progress line: the first partition's (it reads every packet too)
     else:
@@ -173,10 +176,15 @@ def _work(conn: Connection, path: str, settings: Settings, k: int, n: int) -> No
     finally:
         progress.stop()  # the line this process drew goes before the parent writes
     try:
-        conn.send(out)
-    except Exception as e:  # noqa: BLE001 - an exception that does not pickle
-        conn.send(RuntimeError(f"{type(out).__name__}: {out}; and it could not be sent: {e}"))
-    conn.close()
+        try:
+            conn.send(out)
+        except (OSError, EOFError):
+            raise
+        except Exception as e:  # noqa: BLE001 - an exception that does not pickle
+            conn.send(RuntimeError(f"{type(out).__name__}: {out}; and it could not be sent: {e}"))
+        conn.close()
+    except (OSError, EOFError):
+        os._exit(1)  # the parent is gone or stopped reading: nobody to tell
 
 
 class Partitions:
@@ -191,7 +199,9 @@ class Partitions:
         for k in range(self.n):
             parent, child = ctx.Pipe(duplex=False)
             proc = ctx.Process(
-                target=_work, args=(child, self.path, self.settings, k, self.n), name=f"ghostcap-part-{k}"
+                target=_work,
+                args=(child, self.path, self.settings, k, self.n, os.getpid()),
+                name=f"ghostcap-part-{k}",
             )
             proc.start()
             child.close()

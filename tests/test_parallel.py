@@ -8,6 +8,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 from array import array
 from pathlib import Path
 
@@ -179,3 +180,52 @@ def test_a_process_that_dies_is_one_error_line(monkeypatch: pytest.MonkeyPatch) 
         r"result \(exit status 9\); try again with fewer --workers",
         line,
     )
+
+
+def test_a_killed_parent_leaves_no_partition_reading(tmp_path: Path) -> None:
+    """SIGKILL to ``analyze --workers 2`` mid-read: its partitions see it gone and end within a second or two,
+    silently."""
+    pcap = tmp_path / "gw.pcap"
+    args = ["--packets", "150000", "--duration", "600", "--chargers", "30"]
+    subprocess.run([sys.executable, str(ROOT / "bench" / "make_fleet.py"), str(pcap), *args], check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analyzer", "analyze", str(pcap), "-o", str(tmp_path), "-q", "-j", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    children: list[int] = []
+    while len(children) < 2 and time.monotonic() < deadline:
+        children = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(children) == 2, "the two partitions never started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 3  # they check every PARENT_POLL_S (0.5 s)
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(c) for c in children)
+    with proc.stderr:  # type: ignore[union-attr]
+        assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended (its reaper is gone)
+    except OSError:
+        return False

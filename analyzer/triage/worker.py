@@ -18,6 +18,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from analyzer.lifeline import die_with_parent
+
 FORMATS = ("html", "json")
 HTML_CHOICES = ("failing", "all")  # --html: only captures with a failing or inconclusive charger (default), all
 FAULTS_ENV = "GHOSTCAP_TRIAGE_FAULTS"
@@ -210,27 +212,6 @@ def limit_address_space(max_memory: int | None) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-PARENT_POLL_S = 0.5  # how often a worker checks that its supervisor is still there
-
-
-def die_with_parent(parent: int) -> None:
-    """End this worker when its supervisor (``parent``) dies, even in the middle of a capture: a daemon thread
-    sees the parent pid change (the worker is re-parented) and exits the process. A killed supervisor (SIGKILL, the
-    OOM killer) thus never leaves workers analysing captures nobody will store. (Not ``PR_SET_PDEATHSIG``: it
-    fires when the supervisor *thread* that started the worker ends, which is not the supervisor's death.)"""
-    import threading
-
-    if os.getppid() != parent:  # it died before we got here
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ghostcap-parent-watch", daemon=True).start()
 
 
 def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None, parent: int | None = None) -> None:
