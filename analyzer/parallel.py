@@ -281,7 +281,9 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
             stream = numbers[k][info.stream] if numbers is not None and info.stream is not None else info.stream
             flows.append((p.finished_at[fid], ids[fid], replace(info, id=ids[fid], stream=stream)))
         for fid, n in p.dropped.items():
-            dropped[None if fid is None else ids[fid]] = dict(n)
+            into = dropped.setdefault(None if fid is None else ids[fid], {})
+            for kind, count in n.items():
+                into[kind] = into.get(kind, 0) + count
     flows.sort(key=lambda t: (t[0], t[1]))  # one keeper takes flows in the order they finish
 
     first = parts[0].capture  # every process read every packet: the reader's figures and warnings are the same
