@@ -8,6 +8,7 @@ JSON report, the timeline and the flows alike, instead of a date.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 OUT_OF_RANGE = "out of range"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,15 +16,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def iso_utc(ts_ns: int | None) -> str | None:
     """``1700000000123456789`` → ``2023-11-14T22:13:20.123456789Z`` (nanoseconds kept); a time outside the years
-    1 to 9999 → ``out of range (+4611686018427387904 s from 1970-01-01)``."""
+    1 to 9999 → ``out of range (+4611686018427387904 s from 1970-01-01)``. The date comes from a cache of days (a
+    capture's times fall on few), the time of day is computed."""
     if ts_ns is None:
         return None
     sec, frac = divmod(ts_ns, 1_000_000_000)
-    try:
-        t = _EPOCH + timedelta(seconds=sec)
-    except OverflowError:
+    day, rest = divmod(sec, 86_400)
+    date = _date(day)
+    if date is None:
         return f"{OUT_OF_RANGE} ({sec:+d} s from 1970-01-01)"
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{frac:09d}Z"
+    h, rest = divmod(rest, 3_600)
+    mi, s = divmod(rest, 60)
+    return f"{date}T{h:02d}:{mi:02d}:{s:02d}.{frac:09d}Z"
+
+
+@lru_cache(maxsize=1024)
+def _date(day: int) -> str | None:
+    """Day ``day`` since 1970-01-01 as ``2026-11-24``; ``None`` outside the years 1 to 9999 (every second of a day
+    is in range when its start is)."""
+    try:
+        t = _EPOCH + timedelta(days=day)
+    except OverflowError:
+        return None
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
 
 
 def clock_utc(ts_ns: int | None) -> str:

@@ -98,34 +98,13 @@ def clock_text(ns: int | None, fmt: str = CLOCK) -> str | None:
     return f"{date} {text}{tail}" if with_date else text + tail
 
 
-@lru_cache(maxsize=1024)
-def _iso_date(day: int) -> str | None:
-    """Day ``day`` since 1970-01-01 as ``2026-11-24`` (as ``timefmt.iso_utc`` writes it), ``None`` out of range."""
-    try:
-        t = _EPOCH + timedelta(days=day)
-    except OverflowError:
-        return None
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
-
-
 def iso_utc(ts_ns: int | None) -> str | None:
-    """``timefmt.iso_utc``: ``1700000000123456789`` → ``2023-11-14T22:13:20.123456789Z``, the date from a cache of
-    days; a time out of range (or not an ``int``) goes to ``timefmt.iso_utc`` itself."""
-    if ts_ns is None:
-        return None
-    if type(ts_ns) is not int:
-        return timefmt.iso_utc(ts_ns)
-    sec, frac = divmod(ts_ns, 1_000_000_000)
-    day, sec = divmod(sec, 86_400)
-    date = _iso_date(day)
-    if date is None:
-        return timefmt.iso_utc(ts_ns)
-    h, sec = divmod(sec, 3_600)
-    mi, sec = divmod(sec, 60)
-    text = f"{date}T{h:02d}:{mi:02d}:{sec:02d}.{frac:09d}Z"
-    if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
-        _WRITTEN.clear()
-    _WRITTEN[text] = ts_ns
+    """``timefmt.iso_utc``, remembering each date it wrote (``_WRITTEN``) for ``ns`` and ``time_of_day``."""
+    text = timefmt.iso_utc(ts_ns)
+    if text is not None and type(ts_ns) is int and not text.startswith(timefmt.OUT_OF_RANGE):
+        if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
+            _WRITTEN.clear()
+        _WRITTEN[text] = ts_ns
     return text
 
 
