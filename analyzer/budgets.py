@@ -70,8 +70,9 @@ ATTEMPTS_SHOWN = 50
 # HTML: chargers drawn in full (plots, message sequence, tables), failing ones first; the others are one row each
 HTML_DETAILED_CHARGERS = 25
 # HTML plots: skeletons kept per kind of plot (timeline, message sequence), each drawn once per distinct shape and
-# filled with each capture's texts (``analyzer.report.shapes``); a timeline plot of more events than
-# ``REPORT_PLOT_SHAPE_EVENTS`` is drawn each time instead (a big capture's plot is seldom shared, and its key is big)
+# filled with each capture's texts (``analyzer.report.svg``: ``timelines``, ``ladders``); a timeline plot of more
+# events than ``REPORT_PLOT_SHAPE_EVENTS`` is drawn each time instead (a big capture's plot is seldom shared, and
+# its key is big)
 REPORT_PLOT_SHAPES = 256
 REPORT_PLOT_SHAPE_EVENTS = 500
 # the report's time texts remembered with the time each was written from, so the HTML page reads them back without

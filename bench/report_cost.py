@@ -30,9 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
@@ -111,13 +109,11 @@ def worker_round(paths: list[Path], keys: Path, out: str, html_all: bool) -> tup
 
 
 def cache_note() -> str:
-    """What the report code's shape caches hold, when it has them (older code has none)."""
-    try:
-        from analyzer.report import shapes
-    except ImportError:
-        return "no shape cache"
-    info: Callable[[], Any] | None = getattr(shapes, "cache_info", None)
-    return str(info()) if info else "no shape cache"
+    """What the report code's plot caches hold, when it has them (older code has none)."""
+    from analyzer.report import svg
+
+    caches = [getattr(svg, name, None) for name in ("timelines", "ladders")]
+    return ", ".join(f"{c.__name__}: {c.cache_info()}" for c in caches if c is not None) or "no shape cache"
 
 
 def main() -> None:

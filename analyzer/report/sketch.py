@@ -1,5 +1,5 @@
 """SVG markup with holes for one capture's texts: a plot is drawn once per shape as a ``Skeleton`` whose ``Slot``s
-are filled with each capture's texts (``analyzer.report.shapes`` keeps the skeletons).
+are filled with each capture's texts (``analyzer.report.svg`` keeps the skeletons, ``functools.lru_cache``).
 
 A slot shows a text as the plot would have drawn it in place: ``svg_text`` (one line, control and invisible
 characters as ``?``, bounded, XML-escaped) or, for the plot's label, escaped as it is.

@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain
 from typing import NamedTuple
 
 from markupsafe import Markup
 
 from analyzer import budgets
-from analyzer.report.shapes import ShapeCache
 from analyzer.report.sketch import Piece, Skeleton, Slot, skeleton, svg_text
 
 LANES = ("dns", "tcp", "tls", "http", "websocket", "ocpp", "clock")
@@ -158,7 +158,6 @@ TL_LEFT = 95
 TL_RIGHT = 962
 TL_TOP = 44
 TL_LANE = 34
-TIMELINES: ShapeCache[Skeleton] = ShapeCache("timeline plots")
 
 
 def timeline_svg(marks: Sequence[Mark], pins: Sequence[Pin] = (), label: str = "Timeline") -> Svg:
@@ -173,14 +172,11 @@ def timeline_plot(
 ) -> Svg:
     """``timeline_svg`` of events at ``times`` (seconds since the capture start) on ``layers``.
 
-    Its shape (the events' times and layers, the pins' times, layers and kinds) is drawn once (``TIMELINES``); the
-    label and the failure pins' labels are filled in."""
+    Its shape (the events' times and layers, the pins' times, layers and kinds) is drawn once (``timelines``, up to
+    ``REPORT_PLOT_SHAPE_EVENTS`` events); the label and the failure pins' labels are filled in."""
     shape = (tuple(times), tuple(layers), tuple((p.t, p.layer, p.kind == "failure") for p in pins))
     texts = [label, *(f"failure point: {p.label}" for p in pins if p.kind == "failure")]
-    if len(times) > budgets.REPORT_PLOT_SHAPE_EVENTS:
-        drawn = _timeline(*shape)
-    else:
-        drawn = TIMELINES.get(shape, lambda: _timeline(*shape))
+    drawn = (_timeline if len(times) > budgets.REPORT_PLOT_SHAPE_EVENTS else timelines)(*shape)
     return Svg(drawn.fill(texts), drawn.width, drawn.height)
 
 
@@ -267,7 +263,6 @@ L_WIDTH = 1000
 L_LEFT = 145  # px of the frame / time column
 L_ROW = 30
 L_HEAD = 95
-LADDERS: ShapeCache[Skeleton] = ShapeCache("message sequences")
 
 
 def _column_x(columns: Sequence[Column]) -> dict[str, float]:
@@ -306,7 +301,7 @@ def ladder_svg(
     left margin; the failing step in red on a tinted band. ``note_top``/``note_bottom`` say what was left out.
 
     Its shape (the columns, each step's frame, time, lifelines and highlighting, a note's length) is drawn once
-    (``LADDERS``); the label, the notes, the columns' lines and the steps' labels are filled in."""
+    (``ladders``); the label, the notes, the columns' lines and the steps' labels are filled in."""
     x_of = _column_x(columns)
     texts: list[object] = [label, note_top, note_bottom]
     cols = []
@@ -330,7 +325,7 @@ def ladder_svg(
         )
         texts.append(s.label)
     shape = (tuple(cols), bool(note_top), bool(note_bottom), tuple(rows))
-    drawn = LADDERS.get(shape, lambda: _ladder(*shape))
+    drawn = ladders(*shape)
     return Svg(drawn.fill(texts), drawn.width, drawn.height)
 
 
@@ -421,3 +416,15 @@ def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> l
         out.append(f'<path d="M{_n(end)} {_n(y)}l{_n(-sign * 10)} -4.5v9z" fill="{colour}"/>')
     out += _text((x0 + x1) / 2, y - 10, Slot(s.text, room), 11.5, colour, "middle", bold)
     return out
+
+
+# the plots drawn once per shape: a triage worker renders thousands of captures that differ in their texts (addresses,
+# station ids, times), not in what their plots look like; the skeleton depends on the shape alone
+timelines = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_timeline)
+ladders = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_ladder)
+
+
+def cache_clear() -> None:
+    """Draw every plot anew (tests: a render from a cold cache)."""
+    timelines.cache_clear()
+    ladders.cache_clear()

@@ -1,6 +1,6 @@
-"""The HTML plots drawn once per shape (``analyzer.report.shapes``): a skeleton drawn for one capture and filled
-with another's texts gives the bytes a fresh drawing gives, whether the two share a shape or not; the cache stays
-within its bound."""
+"""The HTML plots drawn once per shape (``analyzer.report.svg``'s ``timelines`` and ``ladders``): a skeleton drawn
+for one capture and filled with another's texts gives the bytes a fresh drawing gives, whether the two share a shape
+or not; the cache stays within its bound."""
 
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ from markupsafe import escape
 from analyzer import budgets
 from analyzer.config import Settings
 from analyzer.engine import analyze
-from analyzer.report import shapes, svg
+from analyzer.report import svg
 from analyzer.report.build import report_dict
 from analyzer.report.html import report_html
-from analyzer.report.shapes import ShapeCache
 from analyzer.report.sketch import HIDDEN, Slot, skeleton
 from tests.fleetbuild import charger_copy, write
 from tests.report import sample_reports as samples
@@ -35,12 +34,12 @@ def _report(tmp_path: Path, stem: str, address: str, v: int) -> dict[str, Any]:
 
 
 def _fresh(report: dict[str, Any]) -> str:
-    shapes.cache_clear()
+    svg.cache_clear()
     return report_html(report)
 
 
 def _hits() -> int:
-    return sum(c.hits for c in shapes.cache_info())
+    return svg.timelines.cache_info().hits + svg.ladders.cache_info().hits
 
 
 @pytest.mark.parametrize("stem", ["ocpp_boot_callerror", "dns_nxdomain", "tcp_refused", "ocpp_schema_violation"])
@@ -51,7 +50,7 @@ def test_captures_of_one_shape_share_the_drawing(tmp_path: Path, stem: str) -> N
     b = _report(tmp_path, stem, "10.200.17.42", 12)
     expected = _fresh(b)
     assert expected != _fresh(a)  # other addresses, ids and times: the texts differ
-    shapes.cache_clear()
+    svg.cache_clear()
     report_html(a)
     before = _hits()
     assert report_html(b) == expected
@@ -61,7 +60,7 @@ def test_captures_of_one_shape_share_the_drawing(tmp_path: Path, stem: str) -> N
 def test_captures_of_other_shapes_are_drawn_anew(tmp_path: Path) -> None:
     reports = [_report(tmp_path, s, "10.9.8.7", 3) for s in ("tls_cert_expired", "ws_dropped", "http_not_found")]
     expected = [_fresh(r) for r in reports]
-    shapes.cache_clear()
+    svg.cache_clear()
     assert [report_html(r) for r in reports] == expected
     assert _hits() == 0
     assert [report_html(r) for r in reversed(reports)] == expected[::-1]
@@ -81,77 +80,59 @@ def test_hostile_texts_fill_a_shared_skeleton_as_drawn_fresh() -> None:
 
     benign = steps("GET /ocpp/CP-1", "n" * len(samples.CONTROL + samples.SCRIPT))
     bad = steps(samples.MATH + samples.SCRIPT, samples.CONTROL + samples.SCRIPT)
-    shapes.cache_clear()
+    svg.cache_clear()
     fresh = svg.ladder_svg(bad, hostile, note_top=samples.SCRIPT, label=samples.IMG)
-    shapes.cache_clear()
+    svg.cache_clear()
     svg.ladder_svg(benign, columns, note_top="… 3 earlier steps left out", label="Message sequence")
     kept = svg.ladder_svg(bad, hostile, note_top=samples.SCRIPT, label=samples.IMG)
-    assert svg.LADDERS.hits == 1
+    assert svg.ladders.cache_info().hits == 1
     assert kept == fresh
     assert "<script" not in kept.markup
     assert "<img" not in kept.markup
 
     pins = [svg.Pin(t=0.2, layer="tls", label=samples.SCRIPT), svg.Pin(t=0.3, layer=None, label="x", kind="finding")]
     marks = [svg.Mark(t=0.1 * i, layer=("tcp", "tls", samples.RTL)[i % 3], frame=i) for i in range(9)]
-    shapes.cache_clear()
+    svg.cache_clear()
     fresh_line = svg.timeline_svg(marks, pins, label=samples.IMG)
     svg.timeline_svg(marks, [svg.Pin(t=0.2, layer="tls", label="frame 4: tls.alert"), pins[1]], label="Timeline")
     assert svg.timeline_svg(marks, pins, label=samples.IMG) == fresh_line
-    assert svg.TIMELINES.hits == 2
+    assert svg.timelines.cache_info().hits == 2
 
 
 def test_a_note_of_another_length_is_another_shape() -> None:
     """A note's box is as wide as its text: its length is part of the shape, an arrow's label is not."""
     columns = [svg.Column("charger", "Charger"), svg.Column("csms", "CSMS")]
-    shapes.cache_clear()
+    svg.cache_clear()
     for note, arrow in (("short", "a"), ("longer note", "b"), ("longer note", "another label")):
         one = [svg.Step(1, 0.0, None, None, note), svg.Step(2, 0.1, "charger", "csms", arrow)]
         drawn = svg.ladder_svg(one, columns)
-        svg.LADDERS.clear()
+        svg.ladders.cache_clear()
         assert drawn == svg.ladder_svg(one, columns)
-    shapes.cache_clear()
+    svg.cache_clear()
     for note in ("short", "longer note", "longer note"):
         svg.ladder_svg([svg.Step(1, 0.0, None, None, note)], columns)
-    assert (svg.LADDERS.misses, svg.LADDERS.hits) == (2, 1)
-
-
-def test_the_cache_keeps_the_most_recently_used_within_its_bound() -> None:
-    cache: ShapeCache[str] = ShapeCache("test", bound=3)
-    drawn: list[int] = []
-
-    def draw(k: int) -> str:
-        drawn.append(k)
-        return f"drawing {k}"
-
-    for k in (1, 2, 3, 1, 4, 5):
-        assert cache.get(k, lambda k=k: draw(k)) == f"drawing {k}"
-        assert len(cache) <= 3
-    assert drawn == [1, 2, 3, 4, 5]  # 1 was kept the second time
-    assert cache.get(1, lambda: draw(1)) == "drawing 1"  # used after 2 and 3: still held
-    assert cache.get(2, lambda: draw(2)) == "drawing 2"  # the least recently used: evicted by 4, drawn again
-    assert drawn == [1, 2, 3, 4, 5, 2]
-    assert cache.info() == shapes.CacheInfo("test", hits=2, misses=6, size=3, bound=3)
+    assert (svg.ladders.cache_info().misses, svg.ladders.cache_info().hits) == (2, 1)
 
 
 def test_the_plot_caches_are_bounded_by_the_budget() -> None:
-    shapes.cache_clear()
+    svg.cache_clear()
     columns = [svg.Column("charger", "Charger"), svg.Column("csms", "CSMS")]
     for i in range(budgets.REPORT_PLOT_SHAPES + 20):
         svg.ladder_svg([svg.Step(i, 0.0, "charger", "csms", "x")], columns)
         svg.timeline_svg([svg.Mark(t=0.001 * i, layer="tcp", frame=1)])
-    assert len(svg.LADDERS) == len(svg.TIMELINES) == budgets.REPORT_PLOT_SHAPES
-    assert svg.LADDERS.misses == budgets.REPORT_PLOT_SHAPES + 20
+    assert svg.ladders.cache_info().currsize == svg.timelines.cache_info().currsize == budgets.REPORT_PLOT_SHAPES
+    assert svg.ladders.cache_info().misses == budgets.REPORT_PLOT_SHAPES + 20
 
 
 def test_a_big_timeline_is_drawn_each_time() -> None:
-    shapes.cache_clear()
+    svg.cache_clear()
     n = budgets.REPORT_PLOT_SHAPE_EVENTS + 1
     marks = [svg.Mark(t=0.01 * i, layer="tcp", frame=i) for i in range(n)]
     first = svg.timeline_svg(marks)
     assert svg.timeline_svg(marks) == first
-    assert len(svg.TIMELINES) == 0
+    assert svg.timelines.cache_info().currsize == 0
     assert svg.timeline_svg(marks[:-1]) != first
-    assert len(svg.TIMELINES) == 1
+    assert svg.timelines.cache_info().currsize == 1
 
 
 @given(st.text(max_size=120), st.integers(min_value=1, max_value=130))
@@ -173,18 +154,26 @@ def test_svg_text_is_the_full_cleaning(text: str, limit: int) -> None:
     assert drawn.fill([label, text, text]) == expected
 
 
-def test_threads_share_a_cache_safely() -> None:
-    """Several threads (a Dask worker's tasks) getting and evicting at once: every value is the one for its key,
-    and the cache stays within its bound."""
-    cache: ShapeCache[tuple[int, int]] = ShapeCache("threads", bound=8)
-    wrong: list[tuple[int, tuple[int, int]]] = []
+def test_threads_share_the_plot_cache_safely() -> None:
+    """Several threads (a Dask worker's tasks) drawing message sequences of 40 shapes at once: every drawing is the
+    one for its shape, and the cache stays within its bound."""
+    columns = [svg.Column("charger", "Charger"), svg.Column("csms", "CSMS")]
+
+    def steps(k: int) -> list[svg.Step]:
+        return [svg.Step(n, 0.01 * n, "charger", "csms", f"call {n}") for n in range(k % 7 + 1)] + [
+            svg.Step(99, None, None, None, "n" * (k + 1))
+        ]
+
+    svg.cache_clear()
+    expected = {k: svg.ladder_svg(steps(k), columns) for k in range(40)}
+    svg.cache_clear()
+    wrong: list[int] = []
 
     def work(seed: int) -> None:
-        for i in range(3000):
+        for i in range(500):
             k = (seed * 7 + i * 13) % 40
-            got = cache.get(k, lambda k=k: (k, k * k))
-            if got != (k, k * k):
-                wrong.append((k, got))
+            if svg.ladder_svg(steps(k), columns) != expected[k]:
+                wrong.append(k)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
     interval = sys.getswitchinterval()
@@ -197,5 +186,6 @@ def test_threads_share_a_cache_safely() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert wrong == []
-    assert len(cache) <= 8
-    assert cache.hits + cache.misses == 6 * 3000
+    info = svg.ladders.cache_info()
+    assert info.currsize <= budgets.REPORT_PLOT_SHAPES
+    assert info.hits + info.misses == 6 * 500
