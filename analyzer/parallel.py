@@ -195,17 +195,22 @@ class Partitions:
         self.procs: list[tuple[BaseProcess, Connection]] = []
 
     def start(self) -> None:
+        """Fork the processes; if one cannot be started (no memory, no process left), those started are ended."""
         ctx = mp.get_context("fork")  # the engine is imported already; nothing to set up again
-        for k in range(self.n):
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(
-                target=_work,
-                args=(child, self.path, self.settings, k, self.n, os.getpid()),
-                name=f"ghostcap-part-{k}",
-            )
-            proc.start()
-            child.close()
-            self.procs.append((proc, parent))
+        try:
+            for k in range(self.n):
+                parent, child = ctx.Pipe(duplex=False)
+                proc = ctx.Process(
+                    target=_work,
+                    args=(child, self.path, self.settings, k, self.n, os.getpid()),
+                    name=f"ghostcap-part-{k}",
+                )
+                proc.start()
+                child.close()
+                self.procs.append((proc, parent))
+        except BaseException:
+            self.stop()
+            raise
 
     def collect(self) -> TimelineResult:
         import numpy  # noqa: F401 - the merge's, imported while the processes read
