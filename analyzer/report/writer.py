@@ -344,11 +344,17 @@ def write_reports(
     What ``ghostcap analyze`` writes per capture; ``ghostcap triage`` writes through it too (``compact`` JSON)."""
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    for fmt in formats:
-        path = Path(out_dir) / f"{stem}.{fmt}"
-        _write_atomic(path, render_report(report, fmt, compact))
-        written.append(str(path))
+    for path, text in report_files(report, out_dir, stem, formats, compact):
+        _write_atomic(Path(path), text)
+        written.append(path)
     return written
+
+
+def report_files(
+    report: dict, out_dir: str | Path, stem: str, formats: Sequence[str], compact: bool = False
+) -> list[tuple[str, str]]:
+    """``(out_dir/stem.<fmt>, its text)`` for each format: what ``write_reports`` writes."""
+    return [(str(Path(out_dir) / f"{stem}.{fmt}"), render_report(report, fmt, compact)) for fmt in formats]
 
 
 def _unique(stem: str, used: set[str]) -> str:

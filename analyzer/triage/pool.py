@@ -1,11 +1,18 @@
-"""The local back end: a supervisor process driving N long-lived worker processes, one task each at a time.
+"""The local back end: a supervisor process driving N long-lived worker processes.
 
 Each worker is a ``spawn``-ed process that imports the engine once (``worker.worker_main``) and talks to the
-supervisor over its own pipe. The supervisor knows which capture each worker holds, so when a worker dies
-(exception-proof Python cannot stop ``os._exit`` or a segfault), overruns ``timeout`` or grows past
-``max_memory`` of RSS, that capture becomes an error outcome, the worker is killed and replaced, and the batch goes
-on. Workers ignore SIGINT: on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A
-worker never outlives its supervisor: it is killed with it (``worker.die_with_parent``), even mid-capture.
+supervisor over its own pipe. A worker holds up to ``budgets.TRIAGE_WORKER_QUEUE`` captures: the one it analyses and
+the next, already in its pipe, so it goes from one to the next without waiting for the supervisor (which, on a
+machine with as many cores as workers, has to wait for a core itself); its writer thread writes one capture's
+reports while it analyses the next. It answers them in order.
+
+A worker can die (exception-proof Python cannot stop ``os._exit`` or a segfault), overrun ``timeout`` or grow past
+``max_memory`` of RSS: it is killed and replaced, and the batch goes on. The capture it was analysing becomes an
+error outcome: the one whose time ran out; after a death, the one it held alone. A worker that dies holding two
+may have been analysing the second while writing the first, so both are given again, each on its own
+(``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT: on Ctrl-C
+the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker never outlives its supervisor: it is
+killed with it (``worker.die_with_parent``), even mid-capture.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
+from analyzer.budgets import TRIAGE_WORKER_QUEUE
 from analyzer.triage.worker import Outcome, Task, WorkerConfig, worker_main
 
 POLL_S = 0.1
@@ -45,8 +53,13 @@ class _Slot:
     proc: BaseProcess
     conn: Connection
     ready: bool = False
-    task: Task | None = None
-    started: float = 0.0
+    held: deque[Task] = field(default_factory=deque)  # sent, in order: the first is being analysed
+    started: float = 0.0  # when the first began
+
+    @property
+    def task(self) -> Task | None:
+        """The capture the worker is analysing."""
+        return self.held[0] if self.held else None
 
 
 def rss_bytes(pid: int) -> int:
@@ -83,6 +96,10 @@ class LocalPool:
         self.slots: list[_Slot] = []
         self.stats = PoolStats()
         self._start_failures = 0
+        # captures a worker held when it died with more than one: it may have been analysing the second while its
+        # writer thread wrote the first's reports, so which one killed it is not known; each is given again to a
+        # worker on its own (nothing queued behind it), where a death is its own
+        self.suspects: set[int] = set()
 
     def _start(self, n: int) -> _Slot:
         parent, child = self.ctx.Pipe()
@@ -146,12 +163,32 @@ class LocalPool:
             self._stop(s, kill=s.task is not None)
         self.slots = []
 
-    def _fail(self, slot: _Slot, message: str, on_outcome: Callable[[Task, Outcome], None]) -> None:
+    def _fail(
+        self,
+        slot: _Slot,
+        message: str,
+        on_outcome: Callable[[Task, Outcome], None],
+        pending: deque[Task],
+        known: bool = False,
+    ) -> None:
+        """``slot``'s worker died or was killed (``message``); it is replaced. The capture it analysed fails with
+        ``message`` when that is ``known`` (its time-out), or when the worker held only that one or was given it on
+        its own; else every capture it held is a suspect (``self.suspects``). The others go back to the front of
+        ``pending``."""
         task = slot.task
-        slot.task = None
-        if task is not None:
+        if task is not None and (known or len(slot.held) == 1 or task.index in self.suspects):
+            slot.held.popleft()
+            self.suspects.discard(task.index)
             on_outcome(task, Outcome(index=task.index, error=message, pid=slot.proc.pid or 0))
+        elif task is not None:
+            self.suspects.update(t.index for t in slot.held)
+        self._requeue(slot, pending)
         self._replace(slot)
+
+    @staticmethod
+    def _requeue(slot: _Slot, pending: deque[Task]) -> None:
+        pending.extendleft(reversed(slot.held))
+        slot.held.clear()
 
     def _loop(
         self, pending: deque[Task], on_outcome: Callable[[Task, Outcome], None], on_idle: Callable[[], None]
@@ -174,9 +211,13 @@ class LocalPool:
                         self._start_failures = 0
                         continue
                     if isinstance(msg, Outcome):
-                        task, s.task = s.task, None
+                        task = s.held.popleft() if s.held else None
+                        if task is not None:
+                            self.suspects.discard(task.index)
+                        s.started = time.monotonic()  # the next one, already in the pipe, began
                         self._note_rss(s, msg.maxrss_kb)
-                        if msg.recycle:
+                        if msg.recycle:  # the worker exits: what it still held goes to another
+                            self._requeue(s, pending)
                             self._replace(s)
                         else:
                             self._give(s, pending)  # the worker's next capture before this one is stored
@@ -189,22 +230,37 @@ class LocalPool:
                         self._start_failures += 1
                         if self._start_failures > MAX_START_FAILURES:
                             raise PoolError(f"worker processes fail to start ({death_message(s.proc.exitcode)})")
-                    self._fail(s, death_message(s.proc.exitcode), on_outcome)
+                    self._fail(s, death_message(s.proc.exitcode), on_outcome, pending)
             now = time.monotonic()
             if now - last_watch >= POLL_S:
                 last_watch = now
-                self._watch(now, on_outcome)
+                self._watch(now, on_outcome, pending)
                 on_idle()
 
-    @staticmethod
-    def _give(s: _Slot, pending: deque[Task]) -> None:
-        """An idle, ready worker gets the next capture."""
-        if s.ready and s.task is None and pending:
-            s.task = pending.popleft()
-            s.started = time.monotonic()
-            s.conn.send(s.task)
+    def _give(self, s: _Slot, pending: deque[Task]) -> None:
+        """A ready worker gets a capture if it holds none, and more up to ``TRIAGE_WORKER_QUEUE`` while there are
+        captures for every worker still to give (at the end of a batch, a capture queued behind a long one would
+        wait while another worker is idle)."""
+        suspects = self.suspects
+        while (
+            s.ready
+            and pending
+            and (
+                not s.held
+                or (
+                    len(s.held) < TRIAGE_WORKER_QUEUE
+                    and len(pending) >= len(self.slots)
+                    and not (suspects and (s.held[0].index in suspects or pending[0].index in suspects))
+                )
+            )
+        ):
+            task = pending.popleft()
+            if not s.held:
+                s.started = time.monotonic()
+            s.held.append(task)
+            s.conn.send(task)
 
-    def _watch(self, now: float, on_outcome: Callable[[Task, Outcome], None]) -> None:
+    def _watch(self, now: float, on_outcome: Callable[[Task, Outcome], None], pending: deque[Task]) -> None:
         """Kill a worker whose task overran the time limit or whose RSS passed the memory limit."""
         for s in list(self.slots):
             if s.task is None or not s.proc.pid:
@@ -212,11 +268,12 @@ class LocalPool:
             rss = rss_bytes(s.proc.pid)
             self._note_rss(s, rss // 1024)
             if self.timeout is not None and now - s.started > self.timeout:
-                self._fail(s, f"timed out after {self.timeout:g} s (worker killed)", on_outcome)
+                self._fail(s, f"timed out after {self.timeout:g} s (worker killed)", on_outcome, pending, known=True)
             elif self.max_memory and rss > self.max_memory:
                 mib = self.max_memory / 2**20
                 self._fail(
                     s,
                     f"exceeded the memory limit of {mib:.0f} MiB (RSS {rss / 2**20:.0f} MiB; worker killed)",
                     on_outcome,
+                    pending,
                 )
