@@ -132,7 +132,8 @@ def run_triage(
 
             pool = LocalPool(workers or len(os.sched_getaffinity(0)), cfg, timeout=timeout, max_memory=max_memory)
             pool.start(len(found))  # the workers import the engine while the captures are hashed
-        known = set() if force else store.known_sha256()
+        stored = store.known_sha256()
+        known = set() if force else stored
         shared = shared_keylogs(keylog_dir)
         tasks: list[Task] = []
         batch: dict[str, str] = {}
@@ -155,6 +156,8 @@ def run_triage(
             say(f"skipping {result.skipped} captures already in {store.path} (--force re-analyses them)")
         progress = Progress(len(tasks), tty=tty, echo=say)
 
+        prefix = str(out_dir) + os.sep
+
         def on_outcome(task: Task, out: Outcome) -> None:
             rel = {}
             if out.texts:
@@ -164,7 +167,8 @@ def run_triage(
                 out.reports = {fmt: str(reports_dir / f"{task.stem}.{fmt}") for fmt in out.texts}
             for fmt in FORMATS:
                 if fmt in out.reports:
-                    rel[fmt] = os.path.relpath(out.reports[fmt], out_dir)
+                    at = out.reports[fmt]  # relative to the store's directory, as os.path.relpath gives it, cheaply
+                    rel[fmt] = at[len(prefix) :] if at.startswith(prefix) else os.path.relpath(at, out_dir)
             meta = CaptureMeta(
                 capture=task.name,
                 path=task.path,
@@ -177,7 +181,7 @@ def run_triage(
                 analysis_s=None if out.error else out.analysis_s,
                 report_s=None if out.error else out.report_s,
             )
-            store.put(meta, out.rows, error=out.error)
+            store.put(meta, out.rows, error=out.error, new=task.sha256 is not None and task.sha256 not in stored)
             result.done += 1
             result.analysis_s += out.analysis_s
             result.report_s += out.report_s

@@ -191,10 +191,13 @@ class Store:
         """Every capture digest with rows already."""
         return {r[0] for r in self.db.execute("SELECT DISTINCT sha256 FROM results WHERE sha256 IS NOT NULL")}
 
-    def put(self, meta: CaptureMeta, rows: Sequence[dict[str, Any]] = (), error: str | None = None) -> None:
+    def put(
+        self, meta: CaptureMeta, rows: Sequence[dict[str, Any]] = (), error: str | None = None, new: bool = False
+    ) -> None:
         """Replace the capture's rows (same sha256, or same path for an unreadable one) with ``rows`` (or one
-        ``error`` row). Committed in batches (``commit``, ``close``): a capture whose rows did not reach the disk
-        is not known to the next run, which analyses it again."""
+        ``error`` row); ``new``: the caller knows the store has none for its sha256 (none to delete). Committed in
+        batches (``commit``, ``close``): a capture whose rows did not reach the disk is not known to the next run,
+        which analyses it again."""
         now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         common = {
             "capture": meta.capture,
@@ -219,7 +222,7 @@ class Store:
         marks = ", ".join("?" for _ in EXPORTED)
         if meta.sha256 is None:
             self.db.execute("DELETE FROM results WHERE sha256 IS NULL AND path = ?", (meta.path,))
-        else:
+        elif not new:
             self.db.execute("DELETE FROM results WHERE sha256 = ?", (meta.sha256,))
         self.db.executemany(f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({marks})", values)
         self._uncommitted += 1
