@@ -13,6 +13,7 @@ from typing import Protocol
 
 from analyzer import progress
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
+from analyzer.capture import compiled
 from analyzer.capture.container import CaptureReader, DecryptionSecret, Interface
 from analyzer.capture.ip import IpDecoder
 from analyzer.capture.linklayer import (
@@ -116,9 +117,16 @@ class Capture:
         self.close()
 
     def ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
-        """Yield every IP datagram (after defragmentation) with the frame that completed it; with ``part``
+        """Every IP datagram (after defragmentation) with the frame that completed it; with ``part``
         (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 0)``, so the
-        flow table still counts them (its idle sweeps fall on the same packets)."""
+        flow table still counts them (its idle sweeps fall on the same packets).
+
+        Read by the compiled core where it applies (``analyzer.capture.compiled``), else by ``_ip_packets``."""
+        fast = compiled.ip_packets(self, part)
+        return fast if fast is not None else self._ip_packets(part)
+
+    def _ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
+        """The pure-Python reader: the reference the compiled core matches."""
         mine = part.mine if part is not None else {}
         stats = self.stats
         linktypes = stats.linktypes
