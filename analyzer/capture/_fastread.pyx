@@ -4,8 +4,13 @@
 
 ``PcapScanner.scan`` walks the pcap records of one read buffer and turns every Ethernet IPv4 packet without options
 or fragmentation into the ``IpPacket`` tuple ``Capture.ip_packets`` yields (or the ``SKIPPED`` tuple of another
-partition's packet). It stops, leaving the decision to Python, at anything else: the end of the buffer, an
-all-zero record header, a corrupt length, or a record off the fast path (handed back in ``slow``, already counted).
+partition's packets). It stops, leaving the decision to Python, at anything else: the end of the buffer, an
+all-zero record header, a corrupt length, or a record off the fast path (handed back in ``slow``, already counted;
+what Python makes of it comes back through ``put``).
+
+With ``sweep_every``, consecutive skipped packets come as one ``(frame, ts, SKIPPED, b"", b"", b"", n)`` for n
+packets (frame and ts: the last one's), and a run ends on every multiple of ``sweep_every`` packets of the stream
+(counting each skipped packet), so ``FlowTable.run`` sweeps on the same packets as with one tuple per packet.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -13,7 +18,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 1  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 2  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -42,6 +47,11 @@ cdef class PcapScanner:
     cdef readonly int64_t last_ns
     cdef readonly uint32_t incl
     cdef readonly object slow
+    cdef readonly int64_t items  # packets of the stream so far (each skipped one counted)
+    cdef int64_t sweep_every  # 0: a tuple per skipped packet
+    cdef int64_t run_n  # the run of skipped packets not yet appended
+    cdef int64_t run_frame
+    cdef int64_t run_ts
     cdef bint big
     cdef bint ethernet
     cdef int64_t mult
@@ -50,7 +60,9 @@ cdef class PcapScanner:
     cdef object learn
     cdef dict mine
 
-    def __init__(self, bint big_endian, int64_t mult, bint ethernet, uint32_t max_len, object part=None):
+    def __init__(
+        self, bint big_endian, int64_t mult, bint ethernet, uint32_t max_len, object part=None, int64_t sweep_every=0
+    ):
         self.big = big_endian
         self.mult = mult
         self.ethernet = ethernet
@@ -65,6 +77,38 @@ cdef class PcapScanner:
         self.last_ns = 0
         self.incl = 0
         self.slow = None
+        self.items = 0
+        self.sweep_every = sweep_every
+        self.run_n = 0
+        self.run_frame = 0
+        self.run_ts = 0
+
+    cdef inline int _skip(self, list out, int64_t frame, int64_t ts) except -1:
+        self.items += 1
+        if not self.sweep_every:
+            out.append((frame, ts, -1, b"", b"", b"", 1))
+            return 0
+        self.run_n += 1
+        self.run_frame = frame
+        self.run_ts = ts
+        if self.items % self.sweep_every == 0:
+            self.flush(out)
+        return 0
+
+    cpdef flush(self, list out):
+        """Append the run of skipped packets not yet appended (before ``out`` is handed on)."""
+        if self.run_n:
+            out.append((self.run_frame, self.run_ts, -1, b"", b"", b"", self.run_n))
+            self.run_n = 0
+
+    def put(self, tuple packet, list out):
+        """Append ``packet``, one ``IpPacket`` Python made of a ``slow`` record."""
+        if packet[2] == -1:
+            self._skip(out, packet[0], packet[1])
+            return
+        self.flush(out)
+        self.items += 1
+        out.append(packet)
 
     def scan(self, bytes buf, Py_ssize_t pos, int64_t base, int64_t zeros_from, list out):
         """Decode records of ``buf`` from ``pos`` into ``out``; return ``(pos, why it stopped)``."""
@@ -134,8 +178,11 @@ cdef class PcapScanner:
                                 PyBytes_FromStringAndSize(<const char*>d + 34, l4end - 34),
                             )
                         if not taken:
-                            out.append((self.frame, ts, -1, b"", b"", b"", 0))
+                            self._skip(out, self.frame, ts)
                             continue
+                    if self.run_n:
+                        self.flush(out)
+                    self.items += 1
                     out.append(
                         (
                             self.frame,

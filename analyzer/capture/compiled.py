@@ -28,7 +28,7 @@ try:
 except ImportError:  # not built (no compiler when installed): the pure reader
     core = None  # type: ignore[assignment]
 
-ABI = 1  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+ABI = 2  # the interface this module drives (``_fastread.ABI``): a stale build is not used
 PURE_ENV = "GHOSTCAP_PURE"
 SKIPPED = -1  # reader.SKIPPED
 
@@ -49,20 +49,20 @@ def describe() -> str:
     return "compiled (Cython)"
 
 
-def ip_packets(cap: Capture, part: Partition | None) -> Iterator[IpPacket] | None:
-    """``cap.ip_packets(part)`` through the compiled core, or None where the pure reader must run."""
+def ip_packets(cap: Capture, part: Partition | None, sweep_every: int = 0) -> Iterator[IpPacket] | None:
+    """``cap.ip_packets(part, sweep_every)`` through the compiled core, or None where the pure reader must run."""
     reader = cap.reader
     if reader.format != "pcap" or not available() or reader.pcap_linktype() != LINKTYPE_ETHERNET:
         return None
-    return chain.from_iterable(_ticked(cap, part))
+    return chain.from_iterable(_ticked(cap, part, sweep_every if part is not None else 0))
 
 
-def _ticked(cap: Capture, part: Partition | None) -> Iterator[list[IpPacket]]:
+def _ticked(cap: Capture, part: Partition | None, sweep_every: int) -> Iterator[list[IpPacket]]:
     """The packets in lists, one per read buffer, with the progress tick and the statistics of the pure loop."""
     reader = cap.reader
     stats = cap.stats
     order, mult, linktype, max_len = reader.pcap_header()
-    scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part)
+    scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part, sweep_every)
     decode = _decoder(cap, part, linktype)
     tick = progress.tick
     for before, out in _batches(reader, scanner, decode, max_len):
@@ -79,13 +79,14 @@ def _ticked(cap: Capture, part: Partition | None) -> Iterator[list[IpPacket]]:
     stats.last_ns = scanner.last_ns if frame else None
 
 
-Decode = Callable[[int, tuple[int, bytes, int], list[Any]], None]
+Decode = Callable[[int, tuple[int, bytes, int]], "IpPacket | None"]
 
 
 def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) -> Iterator[tuple[int, list[IpPacket]]]:
     """``CaptureReader._pcap``'s loop around the core: ``(frames before, packets)`` per read buffer that held a
     record."""
     scan = scanner.scan
+    put = scanner.put
     read = reader.source.stream.read
     buf = b""
     pos = 0
@@ -97,7 +98,9 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
         while True:
             pos, why = scan(buf, pos, base, zeros_from, out)
             if why == core.SLOW:
-                decode(scanner.frame, scanner.slow, out)
+                packet = decode(scanner.frame, scanner.slow)
+                if packet is not None:
+                    put(packet, out)
                 continue
             count = scanner.frame
             if why == core.ZERO_HEADER:
@@ -110,6 +113,7 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
                 break
             if count > before:
                 reader._packets = count
+                scanner.flush(out)
                 yield before, out
                 out = []
                 before = count
@@ -134,35 +138,36 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
         return
     reader._packets = scanner.frame
     if scanner.frame > before:
+        scanner.flush(out)
         yield before, out
 
 
 def _decoder(cap: Capture, part: Partition | None, lt: int) -> Decode:
     """A packet off the fast path (already counted): the steps of ``Capture._ip_packets`` after its inlined
-    Ethernet + IPv4 case, appending to ``out`` what that yields."""
+    Ethernet + IPv4 case; what that yields, or None."""
     stats = cap.stats
     link = LINK_DECODERS.get(lt)
     decode_ip = cap.ip.decode
 
-    def decode(frame: int, record: tuple[int, bytes, int], out: list[Any]) -> None:
+    def decode(frame: int, record: tuple[int, bytes, int]) -> IpPacket | None:
         ts, data, _orig = record
         if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
             off = 14
         elif link is None:
             stats.undecoded_linktypes[lt] += 1
-            return
+            return None
         else:
             off = link(data)
             if lt == LINKTYPE_NFLOG and off > 0:
                 data = data[: nflog_payload_end(data, off)]
         if off < 0 or off >= len(data):
             stats.non_ip += 1
-            return
+            return None
         dgram = decode_ip(frame, data, off)
-        if dgram is not None:
-            if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
-                out.append((frame, ts, SKIPPED, b"", b"", b"", 0))
-                return
-            out.append((frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]))
+        if dgram is None:
+            return None
+        if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
+            return frame, ts, SKIPPED, b"", b"", b"", 1
+        return frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
 
     return decode

@@ -393,9 +393,15 @@ class FlowTable:
 
     # -- driving ----------------------------------------------------------------------------------------------
 
+    @property
+    def sweep_every(self) -> int:
+        """Packets between idle sweeps (``SWEEP_EVERY``): ``Capture.ip_packets(part, sweep_every)``."""
+        return SWEEP_EVERY
+
     def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
-        """Take in every packet; one of protocol ``SKIPPED`` (another partition's, ``analyze --workers``) only
-        counts towards the idle sweeps, which so fall on the packets one table's would."""
+        """Take in every packet; one of protocol ``SKIPPED`` (other partitions' packets, ``analyze --workers``)
+        only counts towards the idle sweeps, as its ``wire`` packets (``Capture.ip_packets``: a run ends where a
+        sweep falls), which so fall on the packets one table's would."""
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
@@ -406,7 +412,9 @@ class FlowTable:
                 udp(frame, ts, src, dst, l4, wire)
             elif proto == ICMP or proto == ICMPV6:
                 self._icmp(frame, ts, proto, src, dst, l4)
-            elif proto != SKIPPED:
+            elif proto == SKIPPED:
+                count += wire - 1
+            else:
                 self._other(frame, ts, proto, src, dst, wire)
             count += 1
             if count >= self._next_sweep:

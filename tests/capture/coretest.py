@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import progress
 from analyzer.capture import compiled
-from analyzer.capture.reader import open_capture
+from analyzer.capture.reader import SKIPPED, IpPacket, open_capture
 from analyzer.errors import CaptureError
 from analyzer.parallel import Owner
 
@@ -39,7 +39,7 @@ def stats(st: object) -> dict[str, Any]:
     return out
 
 
-def read(path: Path, part: tuple[int, int] | None = None, ticks: list[int] | None = None) -> dict[str, Any]:
+def read(path: Path, part: tuple[int, int] | None = None, sweep_every: int = 0) -> dict[str, Any]:
     """Everything the reader gives of ``path``: packets, statistics, warnings, interfaces, progress ticks (or the
     error)."""
     seen: list[int] = []
@@ -47,7 +47,7 @@ def read(path: Path, part: tuple[int, int] | None = None, ticks: list[int] | Non
     progress.tick = seen.append  # type: ignore[assignment]
     try:
         with open_capture(path) as cap:
-            packets = list(cap.ip_packets(Owner(*part) if part else None))
+            packets = list(cap.ip_packets(Owner(*part) if part else None, sweep_every))
             out = {
                 "packets": packets,
                 "stats": stats(cap.stats),
@@ -60,17 +60,15 @@ def read(path: Path, part: tuple[int, int] | None = None, ticks: list[int] | Non
         out = {"error": str(e), "ticks": seen}
     finally:
         progress.tick = old  # type: ignore[assignment]
-    if ticks is not None:
-        ticks.extend(seen)
     return out
 
 
-def reference(path: Path, part: tuple[int, int] | None = None) -> dict[str, Any]:
+def reference(path: Path, part: tuple[int, int] | None = None, sweep_every: int = 0) -> dict[str, Any]:
     """``read`` through the pure core, whichever core the test runs."""
     saved = os.environ.get(compiled.PURE_ENV)
     os.environ[compiled.PURE_ENV] = "1"
     try:
-        return read(path, part)
+        return read(path, part, sweep_every)
     finally:
         if saved is None:
             del os.environ[compiled.PURE_ENV]
@@ -82,4 +80,41 @@ def check(path: Path, part: tuple[int, int] | None = None) -> dict[str, Any]:
     """``read`` through the core the test runs, asserting it gives what the pure core gives; that result."""
     got = read(path, part)
     assert got == reference(path, part)
+    return got
+
+
+def runs(packets: list[IpPacket], sweep_every: int) -> list[tuple[Any, ...]]:
+    """``packets`` with consecutive ``SKIPPED`` packets merged into runs (count, last frame and ts) that end on
+    every multiple of ``sweep_every`` packets: what ``FlowTable.run`` sees of them. Asserts that no given run
+    crosses such a multiple (a sweep falls on the last packet of a run, never inside one)."""
+    out: list[tuple[Any, ...]] = []
+    count = 0
+    run: tuple[int, int, int] | None = None
+    for p in packets:
+        if p[2] == SKIPPED:
+            n = p[6]
+            assert n >= 1
+            assert (count + n - 1) // sweep_every == count // sweep_every, f"a run crosses a sweep: {p}"
+            count += n
+            run = (p[0], p[1], (run[2] if run else 0) + n)
+            if count % sweep_every == 0:
+                out.append(("run", *run))
+                run = None
+        else:
+            if run:
+                out.append(("run", *run))
+                run = None
+            count += 1
+            out.append(p)
+    if run:
+        out.append(("run", *run))
+    return out
+
+
+def check_runs(path: Path, part: tuple[int, int], sweep_every: int) -> dict[str, Any]:
+    """``read`` with runs of skipped packets, against the pure core's packet by packet; the result."""
+    got = read(path, part, sweep_every)
+    want = reference(path, part, sweep_every)
+    assert runs(got.pop("packets", []), sweep_every) == runs(want.pop("packets", []), sweep_every)
+    assert got == want
     return got

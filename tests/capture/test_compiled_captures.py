@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.capture import compiled
-from tests.capture.coretest import read, reference
+from tests.capture.coretest import check_runs, read, reference
 from tests.conftest import CAPTURE_SUFFIXES, PROJECT_CAPTURES, ROBUSTNESS
 
 
@@ -26,3 +26,5 @@ def test_same_as_pure(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip(f"compiled reader core: {compiled.describe()}")
     for part in (None, (0, 2), (1, 2)):
         assert read(path, part) == reference(path, part), part
+    for k in range(3):
+        check_runs(path, (k, 3), 1024)

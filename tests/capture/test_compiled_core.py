@@ -13,7 +13,7 @@ import pytest
 from analyzer.capture import compiled, container
 from analyzer.capture.reader import SKIPPED
 from tests import pcapbuild as pb
-from tests.capture.coretest import CORES, check, read, use_core
+from tests.capture.coretest import CORES, check, check_runs, read, use_core
 
 T0 = 1_700_000_000_123_456_000
 A, B, C = "10.0.0.1", "10.0.0.2", "192.168.7.9"
@@ -150,7 +150,7 @@ def test_partition_skip(tmp_path: Path, core: str, n: int) -> None:
                 assert p[0] not in taken
                 taken[p[0]] = k
             else:
-                assert p[3:] == (b"", b"", b"", 0)
+                assert p[3:] == (b"", b"", b"", 1)
     assert sorted(taken) == [p[0] for p in whole]
 
 
@@ -233,3 +233,42 @@ def test_damaged_gzip(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch
     got = check(write(tmp_path, packed[: len(packed) * 2 // 3], "c.pcap.gz"))
     assert any("unreadable" in w or "cut short" in w for w in got["warnings"])
     assert 0 < got["stats"]["packets"] < len(frames)
+
+
+@pytest.mark.parametrize("sweep_every", [1, 2, 3, 7, 1000])
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_skipped_runs_end_where_sweeps_fall(tmp_path: Path, core: str, n: int, sweep_every: int) -> None:
+    """With ``sweep_every``, the compiled core gives runs of skipped packets; every run ends on or before each
+    multiple of ``sweep_every`` packets (a sweep falls on its last packet): ``FlowTable.run`` sees the same."""
+    frames = []
+    for i in range(200):
+        client = f"10.3.{i % 11}.{i % 17 + 1}"
+        frames.append(tcp_pkt(client, B, 30000 + i % 40, 443))
+        if i % 9 == 0:
+            frames += mixed()[5:]  # slow packets among them, some skipped
+    path = write(tmp_path, pb.pcap(stamped(frames, 1000)))
+    for k in range(n):
+        got = check_runs(path, (k, n), sweep_every)
+        assert got["stats"]["packets"] == len(frames)
+
+
+def test_skipped_runs_across_read_buffers(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(container, "CHUNK", 500)
+    monkeypatch.setattr(compiled, "CHUNK", 500)
+    frames = [tcp_pkt(f"10.4.0.{i % 30 + 1}", B, 30000 + i % 30, 443) for i in range(600)]
+    path = write(tmp_path, pb.pcap(stamped(frames, 1000)))
+    for k in range(4):
+        check_runs(path, (k, 4), 64)
+
+
+def test_fewer_tuples_for_skipped_runs(tmp_path: Path, core: str) -> None:
+    frames = [tcp_pkt(f"10.5.0.{i % 50 + 1}", B, 30000 + i % 50, 443) for i in range(1000)]
+    path = write(tmp_path, pb.pcap(stamped(frames, 1000)))
+    per_packet = read(path, (0, 4))["packets"]
+    got = read(path, (0, 4), 256)["packets"]
+    assert len(per_packet) == 1000
+    if core == "compiled":
+        assert len(got) < 600
+        assert sum(p[6] for p in got if p[2] == SKIPPED) == sum(p[2] == SKIPPED for p in per_packet)
+    else:
+        assert got == per_packet
