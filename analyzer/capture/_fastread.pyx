@@ -8,9 +8,9 @@ partition's packets). It stops, leaving the decision to Python, at anything else
 all-zero record header, a corrupt length, or a record off the fast path (handed back in ``slow``, already counted;
 what Python makes of it comes back through ``put``).
 
-With ``sweep_every``, consecutive skipped packets come as one ``(frame, ts, SKIPPED, b"", b"", b"", n)`` for n
-packets (frame and ts: the last one's), and a run ends on every multiple of ``sweep_every`` packets of the stream
-(counting each skipped packet), so ``FlowTable.run`` sweeps on the same packets as with one tuple per packet.
+With ``sweep_every``, n > 1 consecutive skipped packets come as one ``(frame, ts, SKIPPED_RUN, b"", b"", b"", n)``
+(frame and ts: the last one's), and a run ends on every multiple of ``sweep_every`` packets of the stream (counting
+each skipped packet), so ``FlowTable.run`` sweeps on the same packets as with one ``SKIPPED`` tuple per packet.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -18,7 +18,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 2  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 3  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -86,7 +86,7 @@ cdef class PcapScanner:
     cdef inline int _skip(self, list out, int64_t frame, int64_t ts) except -1:
         self.items += 1
         if not self.sweep_every:
-            out.append((frame, ts, -1, b"", b"", b"", 1))
+            out.append((frame, ts, -1, b"", b"", b"", 0))
             return 0
         self.run_n += 1
         self.run_frame = frame
@@ -97,9 +97,11 @@ cdef class PcapScanner:
 
     cpdef flush(self, list out):
         """Append the run of skipped packets not yet appended (before ``out`` is handed on)."""
-        if self.run_n:
-            out.append((self.run_frame, self.run_ts, -1, b"", b"", b"", self.run_n))
-            self.run_n = 0
+        if self.run_n == 1:
+            out.append((self.run_frame, self.run_ts, -1, b"", b"", b"", 0))
+        elif self.run_n:
+            out.append((self.run_frame, self.run_ts, -2, b"", b"", b"", self.run_n))
+        self.run_n = 0
 
     def put(self, tuple packet, list out):
         """Append ``packet``, one ``IpPacket`` Python made of a ``slow`` record."""

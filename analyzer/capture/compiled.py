@@ -28,7 +28,7 @@ try:
 except ImportError:  # not built (no compiler when installed): the pure reader
     core = None  # type: ignore[assignment]
 
-ABI = 2  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+ABI = 3  # the interface this module drives (``_fastread.ABI``): a stale build is not used
 PURE_ENV = "GHOSTCAP_PURE"
 SKIPPED = -1  # reader.SKIPPED
 
@@ -167,7 +167,7 @@ def _decoder(cap: Capture, part: Partition | None, lt: int) -> Decode:
         if dgram is None:
             return None
         if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
-            return frame, ts, SKIPPED, b"", b"", b"", 1
+            return frame, ts, SKIPPED, b"", b"", b"", 0
         return frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
 
     return decode

@@ -29,6 +29,7 @@ IpPacket = tuple[int, int, int, bytes, bytes, bytes, int]
 """(frame, ts_ns, protocol number, src address, dst address, transport bytes as captured, transport wire length)"""
 
 SKIPPED = -1  # the protocol number of a packet another partition takes (``analyze --workers``): no bytes
+SKIPPED_RUN = -2  # ... of ``wire`` such packets in a row, ``frame`` and ``ts`` the last one's (the compiled core)
 _NONE = b""
 
 
@@ -118,13 +119,13 @@ class Capture:
 
     def ip_packets(self, part: Partition | None = None, sweep_every: int = 0) -> Iterator[IpPacket]:
         """Every IP datagram (after defragmentation) with the frame that completed it; with ``part``
-        (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 1)``, so the
+        (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 0)``, so the
         flow table still counts them (its idle sweeps fall on the same packets).
 
-        ``sweep_every`` (``FlowTable.run``'s idle sweep period): the compiled core may give a run of n skipped
-        packets as one ``(frame, ts, SKIPPED, b"", b"", b"", n)``, frame and ts the last one's, and ends a run on
-        every multiple of ``sweep_every`` packets (each skipped one counted), where a sweep falls. Without it, or
-        from the pure reader, n is 1.
+        ``sweep_every`` (``FlowTable.run``'s idle sweep period): the compiled core may give n > 1 such packets in
+        a row as one ``(frame, ts, SKIPPED_RUN, b"", b"", b"", n)``, frame and ts the last one's; a run ends on
+        every multiple of ``sweep_every`` packets (each skipped one counted), where a sweep falls. Without it, and
+        from the pure reader, every skipped packet is one ``SKIPPED``.
 
         Read by the compiled core where it applies (``analyzer.capture.compiled``), else by ``_ip_packets``."""
         fast = compiled.ip_packets(self, part, sweep_every)
@@ -170,7 +171,7 @@ class Capture:
                                 else:
                                     taken = part(proto, data[26:30], data[30:34], data[34 : 14 + total])
                                 if not taken:
-                                    yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 1
+                                    yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
                                     continue
                             yield frame, ts, data[23], data[26:30], data[30:34], data[34 : 14 + total], total - 20
                             continue
@@ -188,7 +189,7 @@ class Capture:
                 dgram = decode_ip(frame, data, off)
                 if dgram is not None:
                     if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
-                        yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 1
+                        yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
                         continue
                     yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
         stats.packets = frame

@@ -30,7 +30,7 @@ from operator import attrgetter
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
-from analyzer.capture.reader import SKIPPED
+from analyzer.capture.reader import SKIPPED, SKIPPED_RUN
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
 from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
 from analyzer.flows.streams import UNSET, Conversation, StreamNumbers, seen, syn_starts_new_stream
@@ -399,9 +399,9 @@ class FlowTable:
         return SWEEP_EVERY
 
     def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
-        """Take in every packet; one of protocol ``SKIPPED`` (other partitions' packets, ``analyze --workers``)
-        only counts towards the idle sweeps, as its ``wire`` packets (``Capture.ip_packets``: a run ends where a
-        sweep falls), which so fall on the packets one table's would."""
+        """Take in every packet; one of protocol ``SKIPPED`` (another partition's, ``analyze --workers``) only
+        counts towards the idle sweeps, which so fall on the packets one table's would; ``SKIPPED_RUN`` counts as
+        its ``wire`` packets (``Capture.ip_packets``: a run ends where a sweep falls)."""
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
@@ -412,10 +412,11 @@ class FlowTable:
                 udp(frame, ts, src, dst, l4, wire)
             elif proto == ICMP or proto == ICMPV6:
                 self._icmp(frame, ts, proto, src, dst, l4)
-            elif proto == SKIPPED:
-                count += wire - 1
-            else:
-                self._other(frame, ts, proto, src, dst, wire)
+            elif proto != SKIPPED:
+                if proto == SKIPPED_RUN:
+                    count += wire - 1
+                else:
+                    self._other(frame, ts, proto, src, dst, wire)
             count += 1
             if count >= self._next_sweep:
                 self._next_sweep = count + SWEEP_EVERY

@@ -12,7 +12,7 @@ import pytest
 
 from analyzer import progress
 from analyzer.capture import compiled
-from analyzer.capture.reader import SKIPPED, IpPacket, open_capture
+from analyzer.capture.reader import SKIPPED, SKIPPED_RUN, IpPacket, open_capture
 from analyzer.errors import CaptureError
 from analyzer.parallel import Owner
 
@@ -84,16 +84,17 @@ def check(path: Path, part: tuple[int, int] | None = None) -> dict[str, Any]:
 
 
 def runs(packets: list[IpPacket], sweep_every: int) -> list[tuple[Any, ...]]:
-    """``packets`` with consecutive ``SKIPPED`` packets merged into runs (count, last frame and ts) that end on
-    every multiple of ``sweep_every`` packets: what ``FlowTable.run`` sees of them. Asserts that no given run
-    crosses such a multiple (a sweep falls on the last packet of a run, never inside one)."""
+    """``packets`` with consecutive ``SKIPPED`` packets (and ``SKIPPED_RUN``s) merged into runs (count, last frame
+    and ts) that end on every multiple of ``sweep_every`` packets: what ``FlowTable.run`` sees of them. Asserts
+    that no given run crosses such a multiple (a sweep falls on the last packet of a run, never inside one)."""
     out: list[tuple[Any, ...]] = []
     count = 0
     run: tuple[int, int, int] | None = None
     for p in packets:
-        if p[2] == SKIPPED:
-            n = p[6]
-            assert n >= 1
+        if p[2] == SKIPPED or p[2] == SKIPPED_RUN:
+            n = 1 if p[2] == SKIPPED else p[6]
+            assert p[3:6] == (b"", b"", b"")
+            assert n > 1 if p[2] == SKIPPED_RUN else p[6] == 0  # a run of one is a SKIPPED
             assert (count + n - 1) // sweep_every == count // sweep_every, f"a run crosses a sweep: {p}"
             count += n
             run = (p[0], p[1], (run[2] if run else 0) + n)
