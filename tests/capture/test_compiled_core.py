@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import struct
 from pathlib import Path
 
@@ -274,3 +275,28 @@ def test_fewer_tuples_for_skipped_runs(tmp_path: Path, core: str) -> None:
         assert skipped == sum(p[2] == SKIPPED for p in per_packet)
     else:
         assert got == per_packet
+
+
+def test_mutated_captures(tmp_path: Path, core: str) -> None:
+    """Random damage (bytes changed, cut, zeros and lengths written in): both cores read the same out of it."""
+    rng = random.Random(7)
+    frames = [f for _ in range(4) for f in mixed()]
+    clean = pb.pcap(stamped(frames, 999))
+    for case in range(150):
+        data = bytearray(clean)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(24, len(data))
+            kind = rng.randrange(5)
+            if kind == 0:
+                data[at] = rng.randrange(256)
+            elif kind == 1:
+                del data[at:]
+            elif kind == 2:
+                data[at:at] = bytes(rng.choice([16, 32, 100, container.ZERO_RUN]))
+            elif kind == 3:
+                data[at : at + 4] = struct.pack("<I", rng.choice([0, 1, 33, 34, 37, 38, 60, 262_145, 1 << 31]))
+            else:
+                data[at : at + 1] = bytes([0x45, 0x46, 0x08, 0x00, 0x20, 0x40])[rng.randrange(6) : rng.randrange(6) + 1]
+        path = write(tmp_path, bytes(data), f"m{case}.pcap")
+        check(path)
+        check_runs(path, (case % 3, 3), 5)
