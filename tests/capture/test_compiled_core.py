@@ -7,6 +7,8 @@ import gzip
 import os
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,11 @@ def test_mutated_captures(tmp_path: Path, core: str) -> None:
         path = write(tmp_path, bytes(data), f"m{case}.pcap")
         check(path)
         check_runs(path, (case % 3, 3), 5)
+
+
+def test_version_names_the_reader(core: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "analyzer", "--version"], capture_output=True, text=True, check=True, env=os.environ
+    ).stdout
+    assert out.splitlines()[1] == f"capture reader: {compiled.describe()}"
+    assert ("compiled" in out) == (core == "compiled")
