@@ -14,12 +14,15 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml tests/lab/requirements.txt | $(BIN)/python
+# setup.py and the .pyx: the compiled reader core, built by pip install -e (again when its source changes)
+CORE := setup.py analyzer/capture/_fastread.pyx
+
+$(STAMP): pyproject.toml $(CORE) tests/lab/requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]' -r tests/lab/requirements.txt
 	touch $(STAMP) $(STAMP_RUN)
 
 # only what ghostcap needs to run (make demo): a later `make setup` or `make test` adds the rest
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
+$(STAMP_RUN): pyproject.toml $(CORE) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP_RUN)
 

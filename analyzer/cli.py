@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from analyzer import __version__
+from analyzer.capture import compiled
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, debugging, internal_error_line
 
@@ -211,7 +212,9 @@ def stdout_line(text: str) -> None:
 
 
 @click.group(cls=_Commands, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, prog_name="ghostcap")
+@click.version_option(
+    __version__, prog_name="ghostcap", message=f"%(prog)s, version %(version)s\ncapture reader: {compiled.describe()}"
+)
 def cli() -> None:
     """ghostcap: find where an EV charger's handshake with its CSMS failed, from a packet capture."""
 

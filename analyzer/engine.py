@@ -87,7 +87,7 @@ def rebuild_flows(
             keys.watch(cap.secrets)
         if table is None:
             table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
-        flows = table.run(cap.ip_packets(part))
+        flows = table.run(cap.ip_packets(part, table.sweep_every))
         st = cap.stats
         warnings = cap.warnings
         warnings.extend(table_warnings(table))

@@ -113,7 +113,7 @@ class CaptureReader:
             else:
                 yield from self._pcapng()
         except OSError as e:  # a damaged compressed stream (DamagedInput) or a failing disk
-            self._warn(f"input unreadable after frame {self._packets}: {e}")
+            self.unreadable(e)
 
     def close(self) -> None:
         self.source.close()
@@ -121,12 +121,7 @@ class CaptureReader:
     # -- pcap -------------------------------------------------------------------------------------------------
 
     def _pcap(self) -> Iterator[list[Record]]:
-        head = self._head
-        order, mult = PCAP_MAGIC[head[:4]]
-        _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
-        linktype = network & 0xFFFF
-        self.interfaces.append(Interface(linktype, snaplen, tsresol=9 if mult == 1 else 6))
-        max_len = max(STANDARD_MAX_SNAPLEN, snaplen if snaplen < MAX_RECORD else 0)
+        order, mult, linktype, max_len = self.pcap_header()
         unpack = struct.Struct(order + "IIII").unpack_from
         read = self.source.stream.read
         buf = b""
@@ -150,26 +145,15 @@ class CaptureReader:
                 end = len(buf)
                 if end < 16:
                     if end:
-                        self._warn(
-                            f"capture cut short: a partial record header ({end} bytes) at byte offset {base}, "
-                            f"after frame {count}"
-                        )
+                        self.partial_header(end, base, count)
                     break
             sec, frac, incl, orig = unpack(buf, pos)
             if not incl and not (sec | frac | orig) and base + pos >= zeros_from:
-                # An all-zero record header: padding (a preallocated file) or a bomb (1 GiB of zeros in a 1 MB
-                # gzip). Look ahead once, so that a long run is named at once instead of read record by record.
-                run = buf[pos : pos + ZERO_RUN]
-                nonzero = len(run) - len(run.lstrip(b"\0"))
-                if nonzero == ZERO_RUN:
-                    self._zero_filled(base + pos, count)
+                zeros_from = self.zero_run(buf, pos, base, count)
+                if zeros_from < 0:
                     break
-                zeros_from = base + pos + (nonzero if nonzero < len(run) else len(run))
             if incl > max_len:
-                self._warn(
-                    f"corrupt record at byte offset {base + pos} (frame {count + 1}): captured length {incl} "
-                    f"exceeds the maximum {max_len}; the rest of the file is skipped"
-                )
+                self.corrupt_length(base + pos, count, incl, max_len)
                 break
             stop = pos + 16 + incl
             if stop > end:
@@ -183,10 +167,7 @@ class CaptureReader:
                 pos = 0
                 stop = 16 + incl
                 if stop > len(buf):
-                    self._warn(
-                        f"capture cut short: frame {count + 1} at byte offset {base} has {len(buf) - 16} of "
-                        f"its {incl} bytes (the capture was probably interrupted)"
-                    )
+                    self.cut_record(base, count, len(buf) - 16, incl)
                     break
             count += 1
             append((sec * 1_000_000_000 + frac * mult, linktype, buf[pos + 16 : stop], orig))
@@ -194,6 +175,54 @@ class CaptureReader:
         self._packets = count
         if batch:
             yield batch
+
+    # what ``_pcap`` and the compiled core (``analyzer.capture.compiled``) share: the header, the damage warnings
+
+    def pcap_header(self) -> tuple[str, int, int, int]:
+        """The pcap file header: byte order, timestamp multiplier to ns, link type, largest record length; the
+        file's one interface is added to ``interfaces``."""
+        head = self._head
+        order, mult = PCAP_MAGIC[head[:4]]
+        _maj, _min, _zone, _sig, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
+        linktype = network & 0xFFFF
+        self.interfaces.append(Interface(linktype, snaplen, tsresol=9 if mult == 1 else 6))
+        return order, mult, linktype, max(STANDARD_MAX_SNAPLEN, snaplen if snaplen < MAX_RECORD else 0)
+
+    def pcap_linktype(self) -> int:
+        """The link type of a pcap file (its header only: nothing is added to ``interfaces``)."""
+        order, _mult = PCAP_MAGIC[self._head[:4]]
+        return struct.unpack_from(order + "I", self._head, 20)[0] & 0xFFFF
+
+    def zero_run(self, buf: bytes, pos: int, base: int, count: int) -> int:
+        """An all-zero record header at ``buf[pos]``: padding (a preallocated file) or a bomb (1 GiB of zeros in a
+        1 MB gzip). Look ahead once, so that a long run is named at once instead of read record by record: the
+        file offset before which zero-filling is ruled out, or -1 (zero-filled: warned, or raises if no frame)."""
+        run = buf[pos : pos + ZERO_RUN]
+        nonzero = len(run) - len(run.lstrip(b"\0"))
+        if nonzero == ZERO_RUN:
+            self._zero_filled(base + pos, count)
+            return -1
+        return base + pos + (nonzero if nonzero < len(run) else len(run))
+
+    def partial_header(self, got: int, offset: int, count: int) -> None:
+        self._warn(
+            f"capture cut short: a partial record header ({got} bytes) at byte offset {offset}, after frame {count}"
+        )
+
+    def corrupt_length(self, offset: int, count: int, incl: int, max_len: int) -> None:
+        self._warn(
+            f"corrupt record at byte offset {offset} (frame {count + 1}): captured length {incl} "
+            f"exceeds the maximum {max_len}; the rest of the file is skipped"
+        )
+
+    def cut_record(self, offset: int, count: int, got: int, incl: int) -> None:
+        self._warn(
+            f"capture cut short: frame {count + 1} at byte offset {offset} has {got} of "
+            f"its {incl} bytes (the capture was probably interrupted)"
+        )
+
+    def unreadable(self, e: OSError) -> None:
+        self._warn(f"input unreadable after frame {self._packets}: {e}")
 
     def _zero_filled(self, offset: int, count: int) -> None:
         what = f"only zero bytes from byte offset {offset} (at least {ZERO_RUN} of them, where records should be)"

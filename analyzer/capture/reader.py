@@ -13,6 +13,7 @@ from typing import Protocol
 
 from analyzer import progress
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
+from analyzer.capture import compiled
 from analyzer.capture.container import CaptureReader, DecryptionSecret, Interface
 from analyzer.capture.ip import IpDecoder
 from analyzer.capture.linklayer import (
@@ -28,6 +29,7 @@ IpPacket = tuple[int, int, int, bytes, bytes, bytes, int]
 """(frame, ts_ns, protocol number, src address, dst address, transport bytes as captured, transport wire length)"""
 
 SKIPPED = -1  # the protocol number of a packet another partition takes (``analyze --workers``): no bytes
+SKIPPED_RUN = -2  # ... of ``wire`` such packets in a row, ``frame`` and ``ts`` the last one's (the compiled core)
 _NONE = b""
 
 
@@ -115,10 +117,22 @@ class Capture:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
-        """Yield every IP datagram (after defragmentation) with the frame that completed it; with ``part``
+    def ip_packets(self, part: Partition | None = None, sweep_every: int = 0) -> Iterator[IpPacket]:
+        """Every IP datagram (after defragmentation) with the frame that completed it; with ``part``
         (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 0)``, so the
-        flow table still counts them (its idle sweeps fall on the same packets)."""
+        flow table still counts them (its idle sweeps fall on the same packets).
+
+        ``sweep_every`` (``FlowTable.run``'s idle sweep period): the compiled core may give n > 1 such packets in
+        a row as one ``(frame, ts, SKIPPED_RUN, b"", b"", b"", n)``, frame and ts the last one's; a run ends on
+        every multiple of ``sweep_every`` packets (each skipped one counted), where a sweep falls. Without it, and
+        from the pure reader, every skipped packet is one ``SKIPPED``.
+
+        Read by the compiled core where it applies (``analyzer.capture.compiled``), else by ``_ip_packets``."""
+        fast = compiled.ip_packets(self, part, sweep_every)
+        return fast if fast is not None else self._ip_packets(part)
+
+    def _ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
+        """The pure-Python reader: the reference the compiled core matches."""
         mine = part.mine if part is not None else {}
         stats = self.stats
         linktypes = stats.linktypes

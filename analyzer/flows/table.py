@@ -30,7 +30,7 @@ from operator import attrgetter
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
-from analyzer.capture.reader import SKIPPED
+from analyzer.capture.reader import SKIPPED, SKIPPED_RUN
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
 from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
 from analyzer.flows.streams import UNSET, Conversation, StreamNumbers, seen, syn_starts_new_stream
@@ -393,9 +393,15 @@ class FlowTable:
 
     # -- driving ----------------------------------------------------------------------------------------------
 
+    @property
+    def sweep_every(self) -> int:
+        """Packets between idle sweeps (``SWEEP_EVERY``): ``Capture.ip_packets(part, sweep_every)``."""
+        return SWEEP_EVERY
+
     def run(self, packets: Iterable[tuple[int, int, int, bytes, bytes, bytes, int]]) -> list[Flow]:
         """Take in every packet; one of protocol ``SKIPPED`` (another partition's, ``analyze --workers``) only
-        counts towards the idle sweeps, which so fall on the packets one table's would."""
+        counts towards the idle sweeps, which so fall on the packets one table's would; ``SKIPPED_RUN`` counts as
+        its ``wire`` packets (``Capture.ip_packets``: a run ends where a sweep falls)."""
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
@@ -407,7 +413,10 @@ class FlowTable:
             elif proto == ICMP or proto == ICMPV6:
                 self._icmp(frame, ts, proto, src, dst, l4)
             elif proto != SKIPPED:
-                self._other(frame, ts, proto, src, dst, wire)
+                if proto == SKIPPED_RUN:
+                    count += wire - 1
+                else:
+                    self._other(frame, ts, proto, src, dst, wire)
             count += 1
             if count >= self._next_sweep:
                 self._next_sweep = count + SWEEP_EVERY

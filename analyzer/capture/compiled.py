@@ -1,0 +1,173 @@
+"""The compiled core of ``Capture.ip_packets`` (``_fastread``, Cython) and the choice between it and the pure-Python
+reader, which it must match exactly: the same packets, frame numbers, statistics, warnings and progress ticks.
+
+The core takes pcap files of Ethernet frames. Its C loop reads the records of one read buffer and decodes every
+IPv4 packet without options or fragmentation (and, with a partition, skips other partitions' packets); this module
+keeps what the pure reader does around it, in the same order: reading (the same buffers: so the same batches and
+progress ticks), the all-zero and damaged records and their warnings, and every packet off the fast path (IPv6,
+VLAN, ARP, IP options and fragments, cut-short headers), decoded by the pure code's steps. Anything else (pcapng,
+other link types, no compiled module, ``GHOSTCAP_PURE=1``) runs the pure reader.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from analyzer import progress
+from analyzer.capture.container import CHUNK, CaptureReader, _read_some
+from analyzer.capture.linklayer import LINK_DECODERS, LINKTYPE_ETHERNET, LINKTYPE_NFLOG, nflog_payload_end
+
+if TYPE_CHECKING:
+    from analyzer.capture.reader import Capture, IpPacket, Partition
+
+try:
+    from analyzer.capture import _fastread as core
+except ImportError:  # not built (no compiler when installed): the pure reader
+    core = None  # type: ignore[assignment]
+
+ABI = 3  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+PURE_ENV = "GHOSTCAP_PURE"
+SKIPPED = -1  # reader.SKIPPED
+
+
+def available() -> bool:
+    """The compiled core is built, current, and not turned off (``GHOSTCAP_PURE=1``)."""
+    return core is not None and getattr(core, "ABI", None) == ABI and os.environ.get(PURE_ENV, "") in ("", "0")
+
+
+def describe() -> str:
+    """Which reader core runs, for ``ghostcap --version``."""
+    if core is None:
+        return "pure Python (the compiled core is not built)"
+    if getattr(core, "ABI", None) != ABI:
+        return "pure Python (the compiled core is out of date: reinstall)"
+    if not available():
+        return f"pure Python ({PURE_ENV}=1)"
+    return "compiled (Cython)"
+
+
+def ip_packets(cap: Capture, part: Partition | None, sweep_every: int = 0) -> Iterator[IpPacket] | None:
+    """``cap.ip_packets(part, sweep_every)`` through the compiled core, or None where the pure reader must run."""
+    reader = cap.reader
+    if reader.format != "pcap" or not available() or reader.pcap_linktype() != LINKTYPE_ETHERNET:
+        return None
+    return chain.from_iterable(_ticked(cap, part, sweep_every if part is not None else 0))
+
+
+def _ticked(cap: Capture, part: Partition | None, sweep_every: int) -> Iterator[list[IpPacket]]:
+    """The packets in lists, one per read buffer, with the progress tick and the statistics of the pure loop."""
+    reader = cap.reader
+    stats = cap.stats
+    order, mult, linktype, max_len = reader.pcap_header()
+    scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part, sweep_every)
+    decode = _decoder(cap, part, linktype)
+    tick = progress.tick
+    for before, out in _batches(reader, scanner, decode, max_len):
+        tick(before)
+        stats.truncated_packets = scanner.truncated
+        stats.linktypes[linktype] = scanner.frame
+        yield out
+    frame = scanner.frame
+    stats.truncated_packets = scanner.truncated
+    if frame:
+        stats.linktypes[linktype] = frame
+    stats.packets = frame
+    stats.first_ns = scanner.first_ns if frame else None
+    stats.last_ns = scanner.last_ns if frame else None
+
+
+Decode = Callable[[int, tuple[int, bytes, int]], "IpPacket | None"]
+
+
+def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) -> Iterator[tuple[int, list[IpPacket]]]:
+    """``CaptureReader._pcap``'s loop around the core: ``(frames before, packets)`` per read buffer that held a
+    record."""
+    scan = scanner.scan
+    put = scanner.put
+    read = reader.source.stream.read
+    buf = b""
+    pos = 0
+    base = 24  # file offset of buf[0]
+    zeros_from = 0  # file offset before which zero-filling was ruled out
+    before = 0  # frames before this batch
+    out: list[IpPacket] = []
+    try:
+        while True:
+            pos, why = scan(buf, pos, base, zeros_from, out)
+            if why == core.SLOW:
+                packet = decode(scanner.frame, scanner.slow)
+                if packet is not None:
+                    put(packet, out)
+                continue
+            count = scanner.frame
+            if why == core.ZERO_HEADER:
+                zeros_from = reader.zero_run(buf, pos, base, count)
+                if zeros_from < 0:
+                    break
+                continue
+            if why == core.CORRUPT:
+                reader.corrupt_length(base + pos, count, scanner.incl, max_len)
+                break
+            if count > before:
+                reader._packets = count
+                scanner.flush(out)
+                yield before, out
+                out = []
+                before = count
+            if why == core.NEED_HEADER:
+                buf = buf[pos:] + _read_some(read, CHUNK)
+                base += pos
+                pos = 0
+                if len(buf) < 16:
+                    if buf:
+                        reader.partial_header(len(buf), base, count)
+                    break
+            else:  # NEED_RECORD
+                incl = scanner.incl
+                buf = buf[pos:] + _read_some(read, max(CHUNK, incl + 16))
+                base += pos
+                pos = 0
+                if 16 + incl > len(buf):
+                    reader.cut_record(base, count, len(buf) - 16, incl)
+                    break
+    except OSError as e:  # a damaged compressed stream (DamagedInput) or a failing disk: CaptureReader.batches
+        reader.unreadable(e)
+        return
+    reader._packets = scanner.frame
+    if scanner.frame > before:
+        scanner.flush(out)
+        yield before, out
+
+
+def _decoder(cap: Capture, part: Partition | None, lt: int) -> Decode:
+    """A packet off the fast path (already counted): the steps of ``Capture._ip_packets`` after its inlined
+    Ethernet + IPv4 case; what that yields, or None."""
+    stats = cap.stats
+    link = LINK_DECODERS.get(lt)
+    decode_ip = cap.ip.decode
+
+    def decode(frame: int, record: tuple[int, bytes, int]) -> IpPacket | None:
+        ts, data, _orig = record
+        if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
+            off = 14
+        elif link is None:
+            stats.undecoded_linktypes[lt] += 1
+            return None
+        else:
+            off = link(data)
+            if lt == LINKTYPE_NFLOG and off > 0:
+                data = data[: nflog_payload_end(data, off)]
+        if off < 0 or off >= len(data):
+            stats.non_ip += 1
+            return None
+        dgram = decode_ip(frame, data, off)
+        if dgram is None:
+            return None
+        if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
+            return frame, ts, SKIPPED, b"", b"", b"", 0
+        return frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
+
+    return decode
