@@ -30,7 +30,7 @@ from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
 from analyzer.report.page import Block as _Block
-from analyzer.report.page import cells, template
+from analyzer.report.page import cell, template, texts_cells
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Pin, Step
@@ -148,29 +148,34 @@ def _timeline_rows(
     rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, one_day: bool, fail_frames: set[int]
 ) -> Markup:
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
-    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way
-    (``cells``: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
-    summary)."""
-    values = [
-        (
-            r.get("frame"),
-            _rel(t, start),
-            ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or r.get("time"),
-            r.get("layer"),
-            r.get("event"),
-            r.get("charger") or r.get("charger_address"),
-            r.get("summary"),
+    seven cells were most of a report's rendering time. The same markup the loop wrote, each value as ``cell``
+    writes it: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
+    summary. The first three are made here (numbers, a time: ``_number_cell``); the four texts of every row are
+    escaped in one go (``texts_cells``)."""
+    numbers = []
+    texts: list[Any] = []
+    for r, t in zip(rows, row_ns, strict=False):
+        frame = r.get("frame")
+        time = ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3]
+        numbers.append(
+            (
+                ' class="fail"' if frame in fail_frames else "",
+                str(frame) if type(frame) is int else cell(frame),
+                "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}",  # _rel
+                time or cell(r.get("time")),
+            )
         )
-        for r, t in zip(rows, row_ns, strict=False)
-    ]
-    out = []
-    for r, (frame, rel, time, layer, event, charger, summary) in zip(rows, cells(values), strict=True):
-        fail = ' class="fail"' if r.get("frame") in fail_frames else ""
-        out.append(
+        texts += (r.get("layer"), r.get("event"), r.get("charger") or r.get("charger_address"), r.get("summary"))
+    four = iter(texts_cells(texts))
+    return Markup(
+        "".join(
             f'      <tr{fail}><td class="frame num">{frame}</td><td class="num">{rel}</td><td>{time}</td>'
             f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
+            for (fail, frame, rel, time), (layer, event, charger, summary) in zip(
+                numbers, zip(four, four, four, four, strict=True), strict=True
+            )
         )
-    return Markup("".join(out))
+    )
 
 
 def _verdict_of(c: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import NamedTuple
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from analyzer import budgets
 from analyzer.report.sketch import Piece, Skeleton, Slot, skeleton, svg_text
@@ -277,11 +277,12 @@ def _column_x(columns: Sequence[Column]) -> dict[str, float]:
 
 
 class _Row(NamedTuple):
-    """A ladder step as its shape: the frame and time as drawn, the lifelines, and for a note (no arrow between
-    two lifelines) the length its box is drawn for; ``text`` is the index of its label among the texts."""
+    """A ladder step as its shape: the lifelines, and for a note (no arrow between two lifelines) the length its box
+    is drawn for; ``frame``, ``t`` (``None``: no time) and ``text`` are the indices of its frame number, time and
+    label among the texts (a frame number and a time do not change the drawing, so they are not its shape)."""
 
-    frame: str
-    t: str | None
+    frame: int
+    t: int | None
     src: str | None
     dst: str | None
     failing: bool
@@ -300,8 +301,9 @@ def ladder_svg(
     """A message-sequence diagram: a lifeline per column, one row per step in order, frame number and time in the
     left margin; the failing step in red on a tinted band. ``note_top``/``note_bottom`` say what was left out.
 
-    Its shape (the columns, each step's frame, time, lifelines and highlighting, a note's length) is drawn once
-    (``ladders``); the label, the notes, the columns' lines and the steps' labels are filled in."""
+    Its shape (the columns, each step's lifelines and highlighting, whether it has a time, a note's length) is drawn
+    once (``ladders``); the label, the notes, the columns' lines and the steps' frames, times and labels are filled
+    in."""
     x_of = _column_x(columns)
     texts: list[object] = [label, note_top, note_bottom]
     cols = []
@@ -311,22 +313,31 @@ def ladder_svg(
     rows = []
     for s in steps:
         arrow = s.src in x_of and s.dst in x_of and s.src != s.dst
+        at = len(texts)
         rows.append(
             _Row(
-                frame=str(s.frame),
-                t=None if s.t is None else f"{s.t:.4f}",
+                frame=at,
+                t=None if s.t is None else at + 1,
                 src=s.src,
                 dst=s.dst,
                 failing=bool(s.failing),
                 lost=bool(s.lost),
                 note_len=None if arrow else min(len(s.label), 100),
-                text=len(texts),
+                text=at + (1 if s.t is None else 2),
             )
         )
+        texts.append(_frame_text(s.frame))
+        if s.t is not None:
+            texts.append(f"{s.t:.4f}")
         texts.append(s.label)
     shape = (tuple(cols), bool(note_top), bool(note_bottom), tuple(rows))
     drawn = ladders(*shape)
     return Svg(drawn.fill(texts), drawn.width, drawn.height)
+
+
+def _frame_text(frame: object) -> str:
+    """A step's frame number as markup (``Slot(..., markup=True)``): an ``int`` as it is, anything else escaped."""
+    return str(frame) if type(frame) is int else str(escape(str(frame)))
 
 
 def _ladder(
@@ -369,9 +380,9 @@ def _ladder(
         y = top + L_ROW * (i + 0.62)
         colour = FAIL if s.failing else INK
         bold = ' font-weight="bold"' if s.failing else ""
-        body += _text(12, y, s.frame, 11.5, colour, extra=bold)
+        body += _text(12, y, Slot(s.frame, markup=True), 11.5, colour, extra=bold)
         if s.t is not None:
-            body += _text(L_LEFT - 12, y, s.t, 11, MUTED, "end")
+            body += _text(L_LEFT - 12, y, Slot(s.t, markup=True), 11, MUTED, "end")
         if s.note_len is None:  # an arrow between two lifelines
             body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
         else:
