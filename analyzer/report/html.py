@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -637,7 +636,7 @@ def _ladder(
             for i in failing:
                 s = steps[i]
                 label = s.label if s.src else f"{rc.get('fault')}: {s.label}"  # a note names the fault itself
-                steps[i] = replace(s, failing=True, label=label)
+                steps[i] = s._replace(failing=True, label=label)
         else:  # the failure point has no key event of its own (e.g. a data segment): show it as a note
             t = _seconds(_ns(rc.get("time")), start)
             note = Step(

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 
@@ -38,10 +39,10 @@ def _line(value: object, limit: int) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """Where a plot shows its text number ``index``: through ``svg_text(text, limit)``, or escaped as it is when
-    ``limit`` is ``None`` (the plot's label), or as it is when ``markup`` (a text the plot made safe itself)."""
+    ``limit`` is ``None`` (the plot's label), or as it is when ``markup`` (a text the plot made safe itself). A
+    named tuple: hashed in C when a skeleton is drawn."""
 
     index: int
     limit: int | None = None

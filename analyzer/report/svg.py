@@ -38,6 +38,7 @@ INK = "#1d2939"
 MUTED = "#667085"
 LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
+COORDINATES_KEPT = 4096  # coordinates written remembered (``_n``): a few hundred make most plots
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 LABEL = Slot(0)  # every plot's text 0 is its label
 __all__ = [
@@ -82,10 +83,10 @@ class Column:
     lines: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One row of the ladder: an arrow ``src`` → ``dst`` (column keys), or a note across the lifelines when either
-    is ``None``. ``failing`` highlights the failure point; ``lost`` draws a message that got no answer."""
+    is ``None``. ``failing`` highlights the failure point; ``lost`` draws a message that got no answer. (A named
+    tuple rather than a frozen dataclass: a report makes dozens, and a tuple is made in one step.)"""
 
     frame: int
     t: float | None
@@ -106,8 +107,18 @@ class Svg:
 
 
 def _n(x: float) -> str:
-    """A coordinate, short."""
-    return f"{x:.1f}".rstrip("0").rstrip(".")
+    """A coordinate, short: one decimal, none when it is 0 (``12.5``, ``12``). The plots' coordinates repeat (rows
+    of a ladder, lanes of a timeline), so most come from a cache (``_coordinates``); a zero does not, as ``-0.0``
+    and ``0`` are one key there but written ``-0`` and ``0``."""
+    return _coordinates(x) if x else _coordinate(x)
+
+
+def _coordinate(x: float) -> str:
+    text = f"{x:.1f}"  # its last character is the one decimal (or that of inf, nan)
+    return text[:-2] if text[-1] == "0" else text
+
+
+_coordinates = lru_cache(maxsize=COORDINATES_KEPT)(_coordinate)
 
 
 def _svg(width: int, height: int, body: list[Piece]) -> Skeleton:
@@ -126,12 +137,13 @@ def _text(
     x: float, y: float, text: Piece, size: float = 12, fill: str = INK, anchor: str = "start", extra: str = ""
 ) -> list[Piece]:
     """A ``<text>``; ``text`` must be escaped already (``svg_text``), or a ``Slot``."""
-    return [
+    head = (
         f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" fill="{fill}" text-anchor="{anchor}" '
-        f'dominant-baseline="central"{extra}>',
-        text,
-        "</text>",
-    ]
+        f'dominant-baseline="central"{extra}>'
+    )
+    if isinstance(text, Slot):
+        return [head, text, "</text>"]
+    return [f"{head}{text}</text>"]
 
 
 def nice_ticks(lo: float, hi: float, target: int = 7) -> list[float]:

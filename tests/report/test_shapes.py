@@ -215,3 +215,19 @@ def test_threads_share_the_plot_cache_safely() -> None:
     info = svg.ladders.cache_info()
     assert info.currsize <= budgets.REPORT_PLOT_SHAPES
     assert info.hits + info.misses == 6 * 500
+
+
+@given(st.floats() | st.integers(min_value=-(10**6), max_value=10**6))
+@example(0.0)
+@example(-0.0)
+@example(-0.04)
+@example(0.05)
+@example(1e300)
+@example(float("-inf"))
+def test_coordinates_are_written_short(x: float) -> None:
+    """``_n`` (most from a cache) writes what ``f"{x:.1f}"`` with its trailing zeros and point stripped writes;
+    ``-0.0`` stays ``-0`` and ``0`` stays ``0`` whichever came first."""
+    expected = f"{x:.1f}".rstrip("0").rstrip(".")
+    assert svg._n(x) == expected
+    assert svg._n(x) == expected  # from the cache
+    assert (svg._n(-0.0), svg._n(0), svg._n(0.0)) == ("-0", "0", "0")
