@@ -38,6 +38,7 @@ INK = "#1d2939"
 MUTED = "#667085"
 LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
+LADDER_ROWS_KEPT = 4096  # ladder steps drawn remembered (``ladder_rows``)
 COORDINATES_KEPT = 4096  # coordinates written remembered (``_n``): a few hundred make most plots
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 LABEL = Slot(0)  # every plot's text 0 is its label
@@ -388,34 +389,46 @@ def _ladder(
         body += _text(L_WIDTH / 2, top + L_ROW / 2, "no messages", 12, MUTED, "middle")
     main = [x_of[k] for k in ("charger", "csms") if k in x_of] or list(x_of.values()) or [L_LEFT, L_WIDTH]
     centre = (min(main) + max(main)) / 2
+    layout = tuple(x_of.items())
     for i, s in enumerate(steps):
-        y = top + L_ROW * (i + 0.62)
-        colour = FAIL if s.failing else INK
-        bold = ' font-weight="bold"' if s.failing else ""
-        body += _text(12, y, Slot(s.frame, markup=True), 11.5, colour, extra=bold)
-        if s.t is not None:
-            body += _text(L_LEFT - 12, y, Slot(s.t, markup=True), 11, MUTED, "end")
-        if s.note_len is None:  # an arrow between two lifelines
-            body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
-        else:
-            w = 12 + CHAR_W * (s.note_len or 0)
-            fill, edge = ("#fee4e2", FAIL) if s.failing else ("#fffaeb", "#fedf89")
-            body.append(
-                f'<rect x="{_n(centre - w / 2)}" y="{_n(y - 10)}" width="{_n(w)}" height="18" rx="4" fill="{fill}" '
-                f'stroke="{edge}" stroke-width="0.8"/>'
-            )
-            body += _text(
-                centre,
-                y - 1,
-                Slot(s.text, 100),
-                11.5,
-                FAIL if s.failing else MUTED,
-                "middle",
-                bold + ' font-style="italic"',
-            )
+        body += ladder_rows(layout, centre, top + L_ROW * (i + 0.62), s)
     if note_bottom:
         body += _text(L_WIDTH / 2, bottom + 16, Slot(2, 120), 11, MUTED, "middle", ' font-style="italic"')
     return _svg(L_WIDTH, height, body)
+
+
+def _ladder_row(layout: tuple[tuple[str, float], ...], centre: float, y: float, s: _Row) -> tuple[Piece, ...]:
+    """One step of the ladder at height ``y``: its frame number, time, and arrow or note (``layout``: each
+    lifeline's x; ``centre``: where a note is drawn), the markup between its texts joined."""
+    x_of = dict(layout)
+    colour = FAIL if s.failing else INK
+    bold = ' font-weight="bold"' if s.failing else ""
+    body = _text(12, y, Slot(s.frame, markup=True), 11.5, colour, extra=bold)
+    if s.t is not None:
+        body += _text(L_LEFT - 12, y, Slot(s.t, markup=True), 11, MUTED, "end")
+    if s.note_len is None:  # an arrow between two lifelines
+        body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
+    else:
+        w = 12 + CHAR_W * (s.note_len or 0)
+        fill, edge = ("#fee4e2", FAIL) if s.failing else ("#fffaeb", "#fedf89")
+        body.append(
+            f'<rect x="{_n(centre - w / 2)}" y="{_n(y - 10)}" width="{_n(w)}" height="18" rx="4" fill="{fill}" '
+            f'stroke="{edge}" stroke-width="0.8"/>'
+        )
+        note_colour = FAIL if s.failing else MUTED
+        body += _text(centre, y - 1, Slot(s.text, 100), 11.5, note_colour, "middle", bold + ' font-style="italic"')
+    return _joined(body)
+
+
+def _joined(pieces: list[Piece]) -> tuple[Piece, ...]:
+    """``pieces`` with adjacent markup joined."""
+    out: list[Piece] = []
+    for p in pieces:
+        if out and isinstance(p, str) and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return tuple(out)
 
 
 def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> list[Piece]:
@@ -445,9 +458,12 @@ def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> l
 # station ids, times), not in what their plots look like; the skeleton depends on the shape alone
 timelines = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_timeline)
 ladders = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_ladder)
+# and, within a ladder drawn anew, its steps: the same step at the same height recurs in many shapes
+ladder_rows = lru_cache(maxsize=LADDER_ROWS_KEPT)(_ladder_row)
 
 
 def cache_clear() -> None:
     """Draw every plot anew (tests: a render from a cold cache)."""
     timelines.cache_clear()
     ladders.cache_clear()
+    ladder_rows.cache_clear()
