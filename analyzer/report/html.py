@@ -7,8 +7,10 @@ the other findings; last the capture's metadata and the full timeline.
 
 Safety: the page makes no request of any kind (inline CSS, plots as inline SVG, no script, no font) and
 says so in a Content-Security-Policy that allows no script at all. Every string from the capture reaches the page
-through jinja2 autoescaping (``StrictUndefined``, no ``|safe``); ``_visible`` further shows control, zero-width
-and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and bounds any one text.
+through jinja2 autoescaping (``StrictUndefined``, no ``|safe``), or, in the big repeated tables written here (the
+full timeline, the evidence, the attempts), through ``page.cell``, which is the same; ``_visible`` further shows
+control, zero-width and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and
+bounds any one text.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
 from analyzer.report.page import Block as _Block
-from analyzer.report.page import cell, template, texts_cells
+from analyzer.report.page import cell, number_cell, template, texts_cells
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Pin, Step
@@ -159,7 +161,7 @@ def _timeline_rows(
         numbers.append(
             (
                 ' class="fail"' if frame in fail_frames else "",
-                str(frame) if type(frame) is int else cell(frame),
+                number_cell(frame),
                 "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}",  # _rel
                 time or cell(r.get("time")),
             )
@@ -175,6 +177,43 @@ def _timeline_rows(
             )
         )
     )
+
+
+def _evidence_rows(evidence: list[dict[str, Any]], fail_frame: Any) -> Markup:
+    """The evidence table's rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: frame, what the capture shows, its Wireshark filters (each when there is one)."""
+    texts: list[Any] = []
+    for e in evidence:
+        texts += (e["what"], e["display_filter"], e["stream_filter"])
+    three = iter(texts_cells(texts))
+    out = []
+    for e, what, display, stream in zip(evidence, three, three, three, strict=True):
+        fail = ' class="fail"' if e["frame"] == fail_frame else ""
+        display = f'<code class="filter">{display}</code>' if e["display_filter"] else ""
+        stream = f' <code class="filter">{stream}</code>' if e["stream_filter"] else ""
+        out.append(
+            f'      <tr{fail}><td class="frame num">{number_cell(e["frame"])}</td><td>{what}</td>'
+            f"<td>{display}{stream}</td></tr>\n"
+        )
+    return Markup("".join(out))
+
+
+def _attempts_rows(attempts: list[dict[str, Any]]) -> Markup:
+    """The attempts table's rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: first frame, kind, how far it reached, how it ended (by whom, with which code), what."""
+    texts: list[Any] = []
+    for a in attempts:
+        texts += (a["kind"], a["reached"], a["ended"], a["by"], a["summary"])
+    five = iter(texts_cells(texts))
+    out = []
+    for a, kind, reached, ended, by, summary in zip(attempts, five, five, five, five, five, strict=True):
+        by = f" by {by}" if a["by"] else ""
+        code = "" if a["code"] is None else f" ({cell(a['code'])})"
+        out.append(
+            f'<tr><td class="frame num">{number_cell(a["first_frame"])}</td><td>{kind}</td><td>{reached}</td>'
+            f"<td>{ended}{by}{code}</td><td>{summary}</td></tr>"
+        )
+    return Markup("".join(out))
 
 
 def _verdict_of(c: dict[str, Any]) -> str:
@@ -238,6 +277,7 @@ def _charger(
             "certain_with": rc.get("certain_with"),
             "summary": rc.get("summary"),
             "evidence": list(rc.get("evidence") or []),
+            "evidence_rows": _evidence_rows(rc.get("evidence") or [], rc.get("frame")),
             "remediation": list(rc.get("remediation") or []),
             "fix_reason": rc.get("fix_reason"),
             "count": rc.get("count") or 1,
@@ -284,6 +324,7 @@ def _charger(
         "ticket": ticket,
         "warnings": [_short(f, start) for f in c.get("warnings") or []],
         "attempts": list(c.get("attempts") or []),
+        "attempts_rows": _attempts_rows(c.get("attempts") or []),
         "attempts_total": c.get("attempts_total") or len(c.get("attempts") or []),
         "attempts_omitted": c.get("attempts_omitted") or 0,
         "connected_at_end": {True: "yes", False: "no"}.get(c.get("connected_at_end"), "cannot tell"),
