@@ -161,7 +161,7 @@ def _timeline_rows(
         numbers.append(
             (
                 ' class="fail"' if frame in fail_frames else "",
-                number_cell(frame),
+                str(frame) if type(frame) is int else cell(frame),  # number_cell
                 "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}",  # _rel
                 time or cell(r.get("time")),
             )
@@ -645,6 +645,12 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     return f"{kind}: {s}"
 
 
+def _carries_ocpp(frame: Any, rows: list[tuple[dict[str, Any], int | None]]) -> bool:
+    """Whether an OCPP message of ``rows`` is in frame ``frame`` (asked only of a WebSocket message at the failure
+    point: the others are not key events)."""
+    return any(r.get("frame") == frame and str(r.get("event")).startswith("ocpp.") for r, _ in rows)
+
+
 def _ladder(
     name: str,
     c: dict[str, Any],
@@ -655,14 +661,13 @@ def _ladder(
 ) -> dict[str, Any] | None:
     rc = c.get("root_cause") or {}
     fail_frame, fail_layer = rc.get("frame"), rc.get("layer")
-    ocpp_frames = {r.get("frame") for r, _ in rows if str(r.get("event")).startswith("ocpp.")}
     steps: list[Step] = []
     layers: list[Any] = []
     for r, t in rows:
         kind = r.get("event")
         if kind not in LADDER_KINDS and not (r.get("frame") == fail_frame and kind not in NEVER_IN_LADDER):
             continue
-        if kind == "websocket.message" and r.get("frame") in ocpp_frames:
+        if kind == "websocket.message" and _carries_ocpp(r.get("frame"), rows):
             continue  # the OCPP message it carries is drawn instead
         src, dst = _direction(r, c, ocpp_by_frame, tls)
         lost = kind in ("dns.unanswered",)

@@ -65,7 +65,7 @@ def texts_cells(values: list[Any]) -> list[str]:
     joined by a NUL (which no printable text holds and escaping leaves alone); else each passes through ``cell``."""
     if not values:
         return []
-    shown = ["—" if v is None else v for v in values]
+    shown = ["—" if v is None else v for v in values] if None in values else values
     if set(map(type, shown)) == {str} and "".join(shown).isprintable() and max(map(len, shown)) <= MAX_TEXT:
         return str(escape("\0".join(shown))).split("\0")
     return [cell(v) for v in values]
