@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -506,13 +507,9 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
 def _timeline_plot(
     name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
 ) -> tuple[svg.Svg | None, str]:
-    times: list[float] = []
-    layers: list[str] = []
-    if start is not None:
-        for r, t in rows:
-            if t is not None:
-                times.append((t - start) / 1e9)
-                layers.append(str(r.get("layer") or "capture"))
+    timed = [(r, t) for r, t in rows if t is not None] if start is not None else []
+    times = [(t - start) / 1e9 for _, t in timed]  # type: ignore[operator]
+    layers = [str(r.get("layer") or "capture") for r, _ in timed]
     pins = []
     rc = c.get("root_cause")
     fail_desc = ""
@@ -527,9 +524,7 @@ def _timeline_plot(
             pins.append(Pin(t=t, layer=None, label=str(f.get("fault")), kind="finding"))
     if not times:
         return None, ""
-    counts: dict[str, int] = {}
-    for layer in layers:
-        counts[layer] = counts.get(layer, 0) + 1
+    counts = Counter(layers)  # in the order of the layers' first events
     alt = (
         f"Timeline of charger {name}: {len(times)} events ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())
