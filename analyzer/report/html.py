@@ -8,9 +8,9 @@ the other findings; last the capture's metadata and the full timeline.
 Safety: the page makes no request of any kind (inline CSS, plots as inline SVG, no script, no font) and
 says so in a Content-Security-Policy that allows no script at all. Every string from the capture reaches the page
 through jinja2 autoescaping (``StrictUndefined``, no ``|safe``), or, in the big repeated tables written here (the
-full timeline, the evidence, the attempts), through ``page.cell``, which is the same; ``_visible`` further shows
-control, zero-width and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and
-bounds any one text.
+full timeline, the evidence, the attempts, the clock readings), through ``page.cell``, which is the same;
+``_visible`` further shows control, zero-width and bidi-override characters as ``[U+202E]`` so a station id cannot
+hide or reorder text, and bounds any one text.
 """
 
 from __future__ import annotations
@@ -482,23 +482,43 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
         v = clock.get(key)
         return {"s": v, "human": human_duration(v) if isinstance(v, int | float) else None}
 
+    samples = [_sample(s, start) for s in clock.get("samples") or []]
     return {
         "charger_offset": offset("charger_offset_s"),
         "csms_offset": offset("csms_offset_s"),
         "skew": offset("skew_s"),
         "reset_to": clock.get("reset_to"),
-        "samples": [
-            {
-                "frame": s.get("frame"),
-                "side": s.get("side"),
-                "source": s.get("source"),
-                "value": s.get("value"),
-                "rel": _rel(_ns(s.get("captured")), start),
-                "captured": _clock_text(_ns(s.get("captured"))) or s.get("captured"),
-            }
-            for s in clock.get("samples") or []
-        ],
+        "samples": samples,
+        "sample_rows": _sample_rows(samples),
     }
+
+
+def _sample(s: dict[str, Any], start: int | None) -> dict[str, Any]:
+    captured = _ns(s.get("captured"))
+    return {
+        "frame": s.get("frame"),
+        "side": s.get("side"),
+        "source": s.get("source"),
+        "value": s.get("value"),
+        "rel": _rel(captured, start),
+        "captured": _clock_text(captured) or s.get("captured"),
+    }
+
+
+def _sample_rows(samples: list[dict[str, Any]]) -> Markup:
+    """The clock readings' rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: frame, t, side, source, what the clock said, the capture clock then."""
+    texts: list[Any] = []
+    for s in samples:
+        texts += (s["rel"], s["side"], s["source"], s["value"], s["captured"])
+    five = iter(texts_cells(texts))
+    return Markup(
+        "".join(
+            f'      <tr><td class="frame num">{number_cell(s["frame"])}</td><td class="num">{rel}</td><td>{side}</td>'
+            f'<td class="mono">{source}</td><td>{value}</td><td>{captured}</td></tr>\n'
+            for s, rel, side, source, value, captured in zip(samples, five, five, five, five, five, strict=True)
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- plots

@@ -22,6 +22,7 @@ from analyzer.report.html import (
     _attempts_rows,
     _evidence_rows,
     _ns,
+    _sample_rows,
     _visible,
     human_duration,
     report_html,
@@ -496,8 +497,8 @@ def test_the_verdict_card_leads_with_who_acts(rendered: dict) -> None:
     assert "CX013 NoInternet" in line
 
 
-# the template loops the evidence and attempts rows were written by before ``html._evidence_rows`` and
-# ``html._attempts_rows``
+# the template loops the evidence, attempts and clock reading rows were written by before ``html._evidence_rows``,
+# ``html._attempts_rows`` and ``html._sample_rows``
 EVIDENCE_LOOP = (
     "{% for e in evidence %}"
     '      <tr{% if e.frame == fail %} class="fail"{% endif %}><td class="frame num">{{ e.frame }}</td>'
@@ -511,12 +512,18 @@ ATTEMPTS_LOOP = (
     "<td>{{ a.reached }}</td><td>{{ a.ended }}{% if a.by %} by {{ a.by }}{% endif %}"
     "{% if a.code is not none %} ({{ a.code }}){% endif %}</td><td>{{ a.summary }}</td></tr>{% endfor %}"
 )
+SAMPLES_LOOP = (
+    '{% for s in samples %}      <tr><td class="frame num">{{ s.frame }}</td><td class="num">{{ s.rel }}</td>'
+    '<td>{{ s.side }}</td><td class="mono">{{ s.source }}</td><td>{{ s.value }}</td><td>{{ s.captured }}</td></tr>\n'
+    "{% endfor %}"
+)
 ODD = [samples.SCRIPT, samples.IMG, samples.CONTROL, samples.RTL, samples.LONG, "", None, 7, True, "plain text"]
 
 
 @pytest.mark.parametrize("odd", ODD)
 def test_rows_written_in_python_are_the_template_loops(odd: Any) -> None:
-    """Evidence and attempts rows, hostile or odd values in each place, are what the template loops wrote."""
+    """Evidence, attempts and clock reading rows, hostile or odd values in each place, are what the template loops
+    wrote."""
     env = template_env(TEMPLATES)
     evidence = [
         {"frame": 3, "what": odd, "display_filter": "frame.number == 3", "stream_filter": odd},
@@ -530,3 +537,8 @@ def test_rows_written_in_python_are_the_template_loops(odd: Any) -> None:
         {"first_frame": 9, "kind": odd, "reached": "tls", "ended": odd, "by": None, "code": None, "summary": "&"},
     ]
     assert _attempts_rows(attempts) == env.from_string(ATTEMPTS_LOOP).render(attempts=attempts)
+    samples = [
+        {"frame": odd, "rel": "+0.100000", "side": odd, "source": "http.date", "value": odd, "captured": odd},
+        {"frame": 4, "rel": None, "side": "csms", "source": odd, "value": "Tue, 1 Jan", "captured": None},
+    ]
+    assert _sample_rows(samples) == env.from_string(SAMPLES_LOOP).render(samples=samples)
