@@ -38,7 +38,7 @@ INK = "#1d2939"
 MUTED = "#667085"
 LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
-LADDER_ROWS_KEPT = 4096  # ladder steps drawn remembered (``ladder_rows``)
+LADDER_ROWS_KEPT = 1024  # ladder steps drawn remembered (``ladder_rows``; about a kilobyte each)
 COORDINATES_KEPT = 4096  # coordinates written remembered (``_n``): a few hundred make most plots
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 LABEL = Slot(0)  # every plot's text 0 is its label
