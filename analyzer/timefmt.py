@@ -14,20 +14,39 @@ OUT_OF_RANGE = "out of range"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+SECONDS_KEPT = 4096  # the seconds ``_second`` remembers (a capture's events fall on few): emptied when full
+_SECONDS: dict[int, str] = {}
+
+
 def iso_utc(ts_ns: int | None) -> str | None:
     """``1700000000123456789`` → ``2023-11-14T22:13:20.123456789Z`` (nanoseconds kept); a time outside the years
-    1 to 9999 → ``out of range (+4611686018427387904 s from 1970-01-01)``. The date comes from a cache of days (a
-    capture's times fall on few), the time of day is computed."""
+    1 to 9999 → ``out of range (+4611686018427387904 s from 1970-01-01)``. The text up to the second comes from a
+    cache of seconds (``_second``: a capture's events fall on few), the nanoseconds are added."""
     if ts_ns is None:
         return None
     sec, frac = divmod(ts_ns, 1_000_000_000)
+    head = _SECONDS.get(sec)
+    if head is None:
+        head = _second(sec)
+        if head is None:
+            return f"{OUT_OF_RANGE} ({sec:+d} s from 1970-01-01)"
+    return f"{head}{frac:09d}Z"
+
+
+def _second(sec: int) -> str | None:
+    """Second ``sec`` since the epoch as ``2023-11-14T22:13:20.`` (remembered in ``_SECONDS``), ``None`` outside the
+    years 1 to 9999. The date comes from a cache of days, the time of day is computed."""
     day, rest = divmod(sec, 86_400)
     date = _date(day)
     if date is None:
-        return f"{OUT_OF_RANGE} ({sec:+d} s from 1970-01-01)"
+        return None
     h, rest = divmod(rest, 3_600)
     mi, s = divmod(rest, 60)
-    return f"{date}T{h:02d}:{mi:02d}:{s:02d}.{frac:09d}Z"
+    head = f"{date}T{h:02d}:{mi:02d}:{s:02d}."
+    if len(_SECONDS) >= SECONDS_KEPT:
+        _SECONDS.clear()
+    _SECONDS[sec] = head
+    return head
 
 
 @lru_cache(maxsize=1024)

@@ -112,7 +112,7 @@ def cache_note() -> str:
     """What the report code's plot caches hold, when it has them (older code has none)."""
     from analyzer.report import svg
 
-    caches = [getattr(svg, name, None) for name in ("timelines", "ladders")]
+    caches = [getattr(svg, name, None) for name in ("timelines", "ladders", "ladder_rows")]
     return ", ".join(f"{c.__name__}: {c.cache_info()}" for c in caches if c is not None) or "no shape cache"
 
 

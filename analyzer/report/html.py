@@ -7,15 +7,17 @@ the other findings; last the capture's metadata and the full timeline.
 
 Safety: the page makes no request of any kind (inline CSS, plots as inline SVG, no script, no font) and
 says so in a Content-Security-Policy that allows no script at all. Every string from the capture reaches the page
-through jinja2 autoescaping (``StrictUndefined``, no ``|safe``); ``_visible`` further shows control, zero-width
-and bidi-override characters as ``[U+202E]`` so a station id cannot hide or reorder text, and bounds any one text.
+through jinja2 autoescaping (``StrictUndefined``, no ``|safe``), or, in the big repeated tables written here (the
+full timeline, the evidence, the attempts, the clock readings), through ``page.cell``, which is the same;
+``_visible`` further shows control, zero-width and bidi-override characters as ``[U+202E]`` so a station id cannot
+hide or reorder text, and bounds any one text.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
 from analyzer.report.page import Block as _Block
-from analyzer.report.page import cells, template
+from analyzer.report.page import cell, number_cell, template, texts_cells
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Pin, Step
@@ -148,27 +150,69 @@ def _timeline_rows(
     rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, one_day: bool, fail_frames: set[int]
 ) -> Markup:
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
-    seven cells were most of a report's rendering time. The same markup the loop wrote, escaped the same way
-    (``cells``: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
-    summary)."""
-    values = [
-        (
-            r.get("frame"),
-            _rel(t, start),
-            ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or r.get("time"),
-            r.get("layer"),
-            r.get("event"),
-            r.get("charger") or r.get("charger_address"),
-            r.get("summary"),
+    seven cells were most of a report's rendering time. The same markup the loop wrote, each value as ``cell``
+    writes it: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
+    summary. The first three are made here (numbers, a time: ``_number_cell``); the four texts of every row are
+    escaped in one go (``texts_cells``)."""
+    numbers = []
+    texts: list[Any] = []
+    for r, t in zip(rows, row_ns, strict=False):
+        frame = r.get("frame")
+        time = ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3]
+        numbers.append(
+            (
+                ' class="fail"' if frame in fail_frames else "",
+                str(frame) if type(frame) is int else cell(frame),  # number_cell
+                "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}",  # _rel
+                time or cell(r.get("time")),
+            )
         )
-        for r, t in zip(rows, row_ns, strict=False)
-    ]
-    out = []
-    for r, (frame, rel, time, layer, event, charger, summary) in zip(rows, cells(values), strict=True):
-        fail = ' class="fail"' if r.get("frame") in fail_frames else ""
-        out.append(
+        texts += (r.get("layer"), r.get("event"), r.get("charger") or r.get("charger_address"), r.get("summary"))
+    four = iter(texts_cells(texts))
+    return Markup(
+        "".join(
             f'      <tr{fail}><td class="frame num">{frame}</td><td class="num">{rel}</td><td>{time}</td>'
             f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
+            for (fail, frame, rel, time), (layer, event, charger, summary) in zip(
+                numbers, zip(four, four, four, four, strict=True), strict=True
+            )
+        )
+    )
+
+
+def _evidence_rows(evidence: list[dict[str, Any]], fail_frame: Any) -> Markup:
+    """The evidence table's rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: frame, what the capture shows, its Wireshark filters (each when there is one)."""
+    texts: list[Any] = []
+    for e in evidence:
+        texts += (e["what"], e["display_filter"], e["stream_filter"])
+    three = iter(texts_cells(texts))
+    out = []
+    for e, what, display, stream in zip(evidence, three, three, three, strict=True):
+        fail = ' class="fail"' if e["frame"] == fail_frame else ""
+        display = f'<code class="filter">{display}</code>' if e["display_filter"] else ""
+        stream = f' <code class="filter">{stream}</code>' if e["stream_filter"] else ""
+        out.append(
+            f'      <tr{fail}><td class="frame num">{number_cell(e["frame"])}</td><td>{what}</td>'
+            f"<td>{display}{stream}</td></tr>\n"
+        )
+    return Markup("".join(out))
+
+
+def _attempts_rows(attempts: list[dict[str, Any]]) -> Markup:
+    """The attempts table's rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: first frame, kind, how far it reached, how it ended (by whom, with which code), what."""
+    texts: list[Any] = []
+    for a in attempts:
+        texts += (a["kind"], a["reached"], a["ended"], a["by"], a["summary"])
+    five = iter(texts_cells(texts))
+    out = []
+    for a, kind, reached, ended, by, summary in zip(attempts, five, five, five, five, five, strict=True):
+        by = f" by {by}" if a["by"] else ""
+        code = "" if a["code"] is None else f" ({cell(a['code'])})"
+        out.append(
+            f'<tr><td class="frame num">{number_cell(a["first_frame"])}</td><td>{kind}</td><td>{reached}</td>'
+            f"<td>{ended}{by}{code}</td><td>{summary}</td></tr>"
         )
     return Markup("".join(out))
 
@@ -234,6 +278,7 @@ def _charger(
             "certain_with": rc.get("certain_with"),
             "summary": rc.get("summary"),
             "evidence": list(rc.get("evidence") or []),
+            "evidence_rows": _evidence_rows(rc.get("evidence") or [], rc.get("frame")),
             "remediation": list(rc.get("remediation") or []),
             "fix_reason": rc.get("fix_reason"),
             "count": rc.get("count") or 1,
@@ -280,6 +325,7 @@ def _charger(
         "ticket": ticket,
         "warnings": [_short(f, start) for f in c.get("warnings") or []],
         "attempts": list(c.get("attempts") or []),
+        "attempts_rows": _attempts_rows(c.get("attempts") or []),
         "attempts_total": c.get("attempts_total") or len(c.get("attempts") or []),
         "attempts_omitted": c.get("attempts_omitted") or 0,
         "connected_at_end": {True: "yes", False: "no"}.get(c.get("connected_at_end"), "cannot tell"),
@@ -436,23 +482,43 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
         v = clock.get(key)
         return {"s": v, "human": human_duration(v) if isinstance(v, int | float) else None}
 
+    samples = [_sample(s, start) for s in clock.get("samples") or []]
     return {
         "charger_offset": offset("charger_offset_s"),
         "csms_offset": offset("csms_offset_s"),
         "skew": offset("skew_s"),
         "reset_to": clock.get("reset_to"),
-        "samples": [
-            {
-                "frame": s.get("frame"),
-                "side": s.get("side"),
-                "source": s.get("source"),
-                "value": s.get("value"),
-                "rel": _rel(_ns(s.get("captured")), start),
-                "captured": _clock_text(_ns(s.get("captured"))) or s.get("captured"),
-            }
-            for s in clock.get("samples") or []
-        ],
+        "samples": samples,
+        "sample_rows": _sample_rows(samples),
     }
+
+
+def _sample(s: dict[str, Any], start: int | None) -> dict[str, Any]:
+    captured = _ns(s.get("captured"))
+    return {
+        "frame": s.get("frame"),
+        "side": s.get("side"),
+        "source": s.get("source"),
+        "value": s.get("value"),
+        "rel": _rel(captured, start),
+        "captured": _clock_text(captured) or s.get("captured"),
+    }
+
+
+def _sample_rows(samples: list[dict[str, Any]]) -> Markup:
+    """The clock readings' rows, written here rather than by a template loop (as ``_timeline_rows``), each value
+    as ``cell`` writes it: frame, t, side, source, what the clock said, the capture clock then."""
+    texts: list[Any] = []
+    for s in samples:
+        texts += (s["rel"], s["side"], s["source"], s["value"], s["captured"])
+    five = iter(texts_cells(texts))
+    return Markup(
+        "".join(
+            f'      <tr><td class="frame num">{number_cell(s["frame"])}</td><td class="num">{rel}</td><td>{side}</td>'
+            f'<td class="mono">{source}</td><td>{value}</td><td>{captured}</td></tr>\n'
+            for s, rel, side, source, value, captured in zip(samples, five, five, five, five, five, strict=True)
+        )
+    )
 
 
 # ----------------------------------------------------------------------------------------------------- plots
@@ -461,13 +527,9 @@ def _clock(clock: dict[str, Any], start: int | None) -> dict[str, Any]:
 def _timeline_plot(
     name: str, c: dict[str, Any], rows: list[tuple[dict[str, Any], int | None]], start: int | None
 ) -> tuple[svg.Svg | None, str]:
-    times: list[float] = []
-    layers: list[str] = []
-    if start is not None:
-        for r, t in rows:
-            if t is not None:
-                times.append((t - start) / 1e9)
-                layers.append(str(r.get("layer") or "capture"))
+    timed = [(r, t) for r, t in rows if t is not None] if start is not None else []
+    times = [(t - start) / 1e9 for _, t in timed]  # type: ignore[operator]
+    layers = [str(r.get("layer") or "capture") for r, _ in timed]
     pins = []
     rc = c.get("root_cause")
     fail_desc = ""
@@ -482,9 +544,7 @@ def _timeline_plot(
             pins.append(Pin(t=t, layer=None, label=str(f.get("fault")), kind="finding"))
     if not times:
         return None, ""
-    counts: dict[str, int] = {}
-    for layer in layers:
-        counts[layer] = counts.get(layer, 0) + 1
+    counts = Counter(layers)  # in the order of the layers' first events
     alt = (
         f"Timeline of charger {name}: {len(times)} events ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -600,6 +660,12 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
     return f"{kind}: {s}"
 
 
+def _carries_ocpp(frame: Any, rows: list[tuple[dict[str, Any], int | None]]) -> bool:
+    """Whether an OCPP message of ``rows`` is in frame ``frame`` (asked only of a WebSocket message at the failure
+    point: the others are not key events)."""
+    return any(r.get("frame") == frame and str(r.get("event")).startswith("ocpp.") for r, _ in rows)
+
+
 def _ladder(
     name: str,
     c: dict[str, Any],
@@ -610,14 +676,13 @@ def _ladder(
 ) -> dict[str, Any] | None:
     rc = c.get("root_cause") or {}
     fail_frame, fail_layer = rc.get("frame"), rc.get("layer")
-    ocpp_frames = {r.get("frame") for r, _ in rows if str(r.get("event")).startswith("ocpp.")}
     steps: list[Step] = []
     layers: list[Any] = []
     for r, t in rows:
         kind = r.get("event")
         if kind not in LADDER_KINDS and not (r.get("frame") == fail_frame and kind not in NEVER_IN_LADDER):
             continue
-        if kind == "websocket.message" and r.get("frame") in ocpp_frames:
+        if kind == "websocket.message" and _carries_ocpp(r.get("frame"), rows):
             continue  # the OCPP message it carries is drawn instead
         src, dst = _direction(r, c, ocpp_by_frame, tls)
         lost = kind in ("dns.unanswered",)
@@ -632,7 +697,7 @@ def _ladder(
             for i in failing:
                 s = steps[i]
                 label = s.label if s.src else f"{rc.get('fault')}: {s.label}"  # a note names the fault itself
-                steps[i] = replace(s, failing=True, label=label)
+                steps[i] = s._replace(failing=True, label=label)
         else:  # the failure point has no key event of its own (e.g. a data segment): show it as a note
             t = _seconds(_ns(rc.get("time")), start)
             note = Step(

@@ -9,7 +9,6 @@ is the same for markup written in Python rather than by the template.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,24 +54,21 @@ def cell(value: Any) -> str:
     return str(escape(visible(value)))
 
 
-def cells(rows: Sequence[Sequence[Any]]) -> list[list[str]]:
-    """Each value of a table as ``cell`` writes it. When all of the table's texts are printable and none is longer
-    than ``MAX_TEXT`` (the common case: ``visible`` leaves them as they are), they are escaped in one go, joined by
-    a NUL (which no printable text holds and escaping leaves alone); else each value passes through ``cell``."""
-    texts = [v for row in rows for v in row if type(v) is str]
-    if not "".join(texts).isprintable() or max(map(len, texts), default=0) > MAX_TEXT:
-        return [[cell(v) for v in row] for row in rows]
-    escaped = iter(str(escape("\0".join(texts))).split("\0"))
-    return [[next(escaped) if type(v) is str else _plain(v) for v in row] for row in rows]
+def number_cell(value: Any) -> str:
+    """``cell`` of a value that is mostly an ``int`` (a frame number): quicker for that."""
+    return str(value) if type(value) is int else cell(value)
 
 
-def _plain(value: Any) -> str:
-    """``cell`` of a value that is not text: quicker for the two a table mostly holds (``None``, a number)."""
-    if value is None:
-        return "—"
-    if type(value) is int:
-        return str(value)
-    return cell(value)
+def texts_cells(values: list[Any]) -> list[str]:
+    """Each of ``values`` as ``cell`` writes it. When they are all texts (or ``None``, a dash), printable and no
+    longer than ``MAX_TEXT`` (the common case: ``visible`` leaves them as they are), they are escaped in one go,
+    joined by a NUL (which no printable text holds and escaping leaves alone); else each passes through ``cell``."""
+    if not values:
+        return []
+    shown = ["—" if v is None else v for v in values] if None in values else values
+    if set(map(type, shown)) == {str} and "".join(shown).isprintable() and max(map(len, shown)) <= MAX_TEXT:
+        return str(escape("\0".join(shown))).split("\0")
+    return [cell(v) for v in values]
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))

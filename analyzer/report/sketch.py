@@ -2,7 +2,8 @@
 are filled with each capture's texts (``analyzer.report.svg`` keeps the skeletons, ``functools.lru_cache``).
 
 A slot shows a text as the plot would have drawn it in place: ``svg_text`` (one line, control and invisible
-characters as ``?``, bounded, XML-escaped) or, for the plot's label, escaped as it is.
+characters as ``?``, bounded, XML-escaped), or, for the plot's label, escaped as it is, or, for a number the plot
+wrote itself (a frame number, a time), as it is: markup already.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 
@@ -37,13 +39,14 @@ def _line(value: object, limit: int) -> str:
     return text
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """Where a plot shows its text number ``index``: through ``svg_text(text, limit)``, or escaped as it is when
-    ``limit`` is ``None`` (the plot's label)."""
+    ``limit`` is ``None`` (the plot's label), or as it is when ``markup`` (a text the plot made safe itself). A
+    named tuple: hashed in C when a skeleton is drawn."""
 
     index: int
     limit: int | None = None
+    markup: bool = False
 
 
 Piece = str | Slot
@@ -67,7 +70,10 @@ class Skeleton:
             return Markup(self.parts[0])
         lines = [_line(texts[s.index], s.limit) for s in self.slots if s.limit is not None]
         escaped = iter(str(escape("\0".join(lines))).split("\0"))
-        shown = [str(escape(texts[s.index])) if s.limit is None else next(escaped) for s in self.slots]
+        shown = [
+            next(escaped) if s.limit is not None else texts[s.index] if s.markup else str(escape(texts[s.index]))
+            for s in self.slots
+        ]
         filled = chain.from_iterable(zip(self.parts, [shown[i] for i in self.order], strict=False))
         return Markup("".join(filled) + self.parts[-1])
 

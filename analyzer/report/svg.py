@@ -16,7 +16,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import NamedTuple
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from analyzer import budgets
 from analyzer.report.sketch import Piece, Skeleton, Slot, skeleton, svg_text
@@ -38,6 +38,8 @@ INK = "#1d2939"
 MUTED = "#667085"
 LINE = "#d0d5dd"
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"'
+LADDER_ROWS_KEPT = 1024  # ladder steps drawn remembered (``ladder_rows``; about a kilobyte each)
+COORDINATES_KEPT = 4096  # coordinates written remembered (``_n``): a few hundred make most plots
 CHAR_W = 6.6  # px: the width of an average character at 12 px, to fit labels between lifelines
 LABEL = Slot(0)  # every plot's text 0 is its label
 __all__ = [
@@ -82,10 +84,10 @@ class Column:
     lines: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One row of the ladder: an arrow ``src`` → ``dst`` (column keys), or a note across the lifelines when either
-    is ``None``. ``failing`` highlights the failure point; ``lost`` draws a message that got no answer."""
+    is ``None``. ``failing`` highlights the failure point; ``lost`` draws a message that got no answer. (A named
+    tuple rather than a frozen dataclass: a report makes dozens, and a tuple is made in one step.)"""
 
     frame: int
     t: float | None
@@ -106,8 +108,18 @@ class Svg:
 
 
 def _n(x: float) -> str:
-    """A coordinate, short."""
-    return f"{x:.1f}".rstrip("0").rstrip(".")
+    """A coordinate, short: one decimal, none when it is 0 (``12.5``, ``12``). The plots' coordinates repeat (rows
+    of a ladder, lanes of a timeline), so most come from a cache (``_coordinates``); a zero does not, as ``-0.0``
+    and ``0`` are one key there but written ``-0`` and ``0``."""
+    return _coordinates(x) if x else _coordinate(x)
+
+
+def _coordinate(x: float) -> str:
+    text = f"{x:.1f}"  # its last character is the one decimal (or that of inf, nan)
+    return text[:-2] if text[-1] == "0" else text
+
+
+_coordinates = lru_cache(maxsize=COORDINATES_KEPT)(_coordinate)
 
 
 def _svg(width: int, height: int, body: list[Piece]) -> Skeleton:
@@ -126,12 +138,13 @@ def _text(
     x: float, y: float, text: Piece, size: float = 12, fill: str = INK, anchor: str = "start", extra: str = ""
 ) -> list[Piece]:
     """A ``<text>``; ``text`` must be escaped already (``svg_text``), or a ``Slot``."""
-    return [
+    head = (
         f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" fill="{fill}" text-anchor="{anchor}" '
-        f'dominant-baseline="central"{extra}>',
-        text,
-        "</text>",
-    ]
+        f'dominant-baseline="central"{extra}>'
+    )
+    if isinstance(text, Slot):
+        return [head, text, "</text>"]
+    return [f"{head}{text}</text>"]
 
 
 def nice_ticks(lo: float, hi: float, target: int = 7) -> list[float]:
@@ -277,11 +290,12 @@ def _column_x(columns: Sequence[Column]) -> dict[str, float]:
 
 
 class _Row(NamedTuple):
-    """A ladder step as its shape: the frame and time as drawn, the lifelines, and for a note (no arrow between
-    two lifelines) the length its box is drawn for; ``text`` is the index of its label among the texts."""
+    """A ladder step as its shape: the lifelines, and for a note (no arrow between two lifelines) the length its box
+    is drawn for; ``frame``, ``t`` (``None``: no time) and ``text`` are the indices of its frame number, time and
+    label among the texts (a frame number and a time do not change the drawing, so they are not its shape)."""
 
-    frame: str
-    t: str | None
+    frame: int
+    t: int | None
     src: str | None
     dst: str | None
     failing: bool
@@ -300,8 +314,9 @@ def ladder_svg(
     """A message-sequence diagram: a lifeline per column, one row per step in order, frame number and time in the
     left margin; the failing step in red on a tinted band. ``note_top``/``note_bottom`` say what was left out.
 
-    Its shape (the columns, each step's frame, time, lifelines and highlighting, a note's length) is drawn once
-    (``ladders``); the label, the notes, the columns' lines and the steps' labels are filled in."""
+    Its shape (the columns, each step's lifelines and highlighting, whether it has a time, a note's length) is drawn
+    once (``ladders``); the label, the notes, the columns' lines and the steps' frames, times and labels are filled
+    in."""
     x_of = _column_x(columns)
     texts: list[object] = [label, note_top, note_bottom]
     cols = []
@@ -311,22 +326,31 @@ def ladder_svg(
     rows = []
     for s in steps:
         arrow = s.src in x_of and s.dst in x_of and s.src != s.dst
+        at = len(texts)
         rows.append(
             _Row(
-                frame=str(s.frame),
-                t=None if s.t is None else f"{s.t:.4f}",
+                frame=at,
+                t=None if s.t is None else at + 1,
                 src=s.src,
                 dst=s.dst,
                 failing=bool(s.failing),
                 lost=bool(s.lost),
                 note_len=None if arrow else min(len(s.label), 100),
-                text=len(texts),
+                text=at + (1 if s.t is None else 2),
             )
         )
+        texts.append(_frame_text(s.frame))
+        if s.t is not None:
+            texts.append(f"{s.t:.4f}")
         texts.append(s.label)
     shape = (tuple(cols), bool(note_top), bool(note_bottom), tuple(rows))
     drawn = ladders(*shape)
     return Svg(drawn.fill(texts), drawn.width, drawn.height)
+
+
+def _frame_text(frame: object) -> str:
+    """A step's frame number as markup (``Slot(..., markup=True)``): an ``int`` as it is, anything else escaped."""
+    return str(frame) if type(frame) is int else str(escape(str(frame)))
 
 
 def _ladder(
@@ -365,34 +389,46 @@ def _ladder(
         body += _text(L_WIDTH / 2, top + L_ROW / 2, "no messages", 12, MUTED, "middle")
     main = [x_of[k] for k in ("charger", "csms") if k in x_of] or list(x_of.values()) or [L_LEFT, L_WIDTH]
     centre = (min(main) + max(main)) / 2
+    layout = tuple(x_of.items())
     for i, s in enumerate(steps):
-        y = top + L_ROW * (i + 0.62)
-        colour = FAIL if s.failing else INK
-        bold = ' font-weight="bold"' if s.failing else ""
-        body += _text(12, y, s.frame, 11.5, colour, extra=bold)
-        if s.t is not None:
-            body += _text(L_LEFT - 12, y, s.t, 11, MUTED, "end")
-        if s.note_len is None:  # an arrow between two lifelines
-            body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
-        else:
-            w = 12 + CHAR_W * (s.note_len or 0)
-            fill, edge = ("#fee4e2", FAIL) if s.failing else ("#fffaeb", "#fedf89")
-            body.append(
-                f'<rect x="{_n(centre - w / 2)}" y="{_n(y - 10)}" width="{_n(w)}" height="18" rx="4" fill="{fill}" '
-                f'stroke="{edge}" stroke-width="0.8"/>'
-            )
-            body += _text(
-                centre,
-                y - 1,
-                Slot(s.text, 100),
-                11.5,
-                FAIL if s.failing else MUTED,
-                "middle",
-                bold + ' font-style="italic"',
-            )
+        body += ladder_rows(layout, centre, top + L_ROW * (i + 0.62), s)
     if note_bottom:
         body += _text(L_WIDTH / 2, bottom + 16, Slot(2, 120), 11, MUTED, "middle", ' font-style="italic"')
     return _svg(L_WIDTH, height, body)
+
+
+def _ladder_row(layout: tuple[tuple[str, float], ...], centre: float, y: float, s: _Row) -> tuple[Piece, ...]:
+    """One step of the ladder at height ``y``: its frame number, time, and arrow or note (``layout``: each
+    lifeline's x; ``centre``: where a note is drawn), the markup between its texts joined."""
+    x_of = dict(layout)
+    colour = FAIL if s.failing else INK
+    bold = ' font-weight="bold"' if s.failing else ""
+    body = _text(12, y, Slot(s.frame, markup=True), 11.5, colour, extra=bold)
+    if s.t is not None:
+        body += _text(L_LEFT - 12, y, Slot(s.t, markup=True), 11, MUTED, "end")
+    if s.note_len is None:  # an arrow between two lifelines
+        body += _arrow(x_of[s.src], x_of[s.dst], y, s, colour, bold)  # type: ignore[index]
+    else:
+        w = 12 + CHAR_W * (s.note_len or 0)
+        fill, edge = ("#fee4e2", FAIL) if s.failing else ("#fffaeb", "#fedf89")
+        body.append(
+            f'<rect x="{_n(centre - w / 2)}" y="{_n(y - 10)}" width="{_n(w)}" height="18" rx="4" fill="{fill}" '
+            f'stroke="{edge}" stroke-width="0.8"/>'
+        )
+        note_colour = FAIL if s.failing else MUTED
+        body += _text(centre, y - 1, Slot(s.text, 100), 11.5, note_colour, "middle", bold + ' font-style="italic"')
+    return _joined(body)
+
+
+def _joined(pieces: list[Piece]) -> tuple[Piece, ...]:
+    """``pieces`` with adjacent markup joined."""
+    out: list[Piece] = []
+    for p in pieces:
+        if out and isinstance(p, str) and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return tuple(out)
 
 
 def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> list[Piece]:
@@ -422,9 +458,12 @@ def _arrow(x0: float, x1: float, y: float, s: _Row, colour: str, bold: str) -> l
 # station ids, times), not in what their plots look like; the skeleton depends on the shape alone
 timelines = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_timeline)
 ladders = lru_cache(maxsize=budgets.REPORT_PLOT_SHAPES)(_ladder)
+# and, within a ladder drawn anew, its steps: the same step at the same height recurs in many shapes
+ladder_rows = lru_cache(maxsize=LADDER_ROWS_KEPT)(_ladder_row)
 
 
 def cache_clear() -> None:
     """Draw every plot anew (tests: a render from a cold cache)."""
     timelines.cache_clear()
     ladders.cache_clear()
+    ladder_rows.cache_clear()

@@ -13,7 +13,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from analyzer import budgets, timefmt
+from analyzer import budgets
+from analyzer.timefmt import iso_utc as _iso_utc
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,8 +101,8 @@ def clock_text(ns: int | None, fmt: str = CLOCK) -> str | None:
 
 def iso_utc(ts_ns: int | None) -> str | None:
     """``timefmt.iso_utc``, remembering each date it wrote (``_WRITTEN``) for ``ns`` and ``time_of_day``."""
-    text = timefmt.iso_utc(ts_ns)
-    if text is not None and type(ts_ns) is int and not text.startswith(timefmt.OUT_OF_RANGE):
+    text = _iso_utc(ts_ns)
+    if type(ts_ns) is int and text[-1] == "Z":  # a date, not ``out of range (...)``
         if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
             _WRITTEN.clear()
         _WRITTEN[text] = ts_ns

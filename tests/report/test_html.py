@@ -18,10 +18,15 @@ from analyzer.report.html import (
     MAX_LADDER_STEPS,
     MAX_TEXT,
     MAX_TIMELINE_ROWS,
+    TEMPLATES,
+    _attempts_rows,
+    _evidence_rows,
     _ns,
+    _sample_rows,
     _visible,
     human_duration,
     report_html,
+    template_env,
 )
 from tests.report import sample_reports as samples
 
@@ -490,3 +495,50 @@ def test_the_verdict_card_leads_with_who_acts(rendered: dict) -> None:
     assert "who acts: charger" in line
     assert "no site visit" in line
     assert "CX013 NoInternet" in line
+
+
+# the template loops the evidence, attempts and clock reading rows were written by before ``html._evidence_rows``,
+# ``html._attempts_rows`` and ``html._sample_rows``
+EVIDENCE_LOOP = (
+    "{% for e in evidence %}"
+    '      <tr{% if e.frame == fail %} class="fail"{% endif %}><td class="frame num">{{ e.frame }}</td>'
+    "<td>{{ e.what }}</td><td>{% if e.display_filter %}"
+    '<code class="filter">{{ e.display_filter }}</code>{% endif %}{% if e.stream_filter %}'
+    ' <code class="filter">{{ e.stream_filter }}</code>{% endif %}</td></tr>\n'
+    "{% endfor %}"
+)
+ATTEMPTS_LOOP = (
+    '{% for a in attempts %}<tr><td class="frame num">{{ a.first_frame }}</td><td>{{ a.kind }}</td>'
+    "<td>{{ a.reached }}</td><td>{{ a.ended }}{% if a.by %} by {{ a.by }}{% endif %}"
+    "{% if a.code is not none %} ({{ a.code }}){% endif %}</td><td>{{ a.summary }}</td></tr>{% endfor %}"
+)
+SAMPLES_LOOP = (
+    '{% for s in samples %}      <tr><td class="frame num">{{ s.frame }}</td><td class="num">{{ s.rel }}</td>'
+    '<td>{{ s.side }}</td><td class="mono">{{ s.source }}</td><td>{{ s.value }}</td><td>{{ s.captured }}</td></tr>\n'
+    "{% endfor %}"
+)
+ODD = [samples.SCRIPT, samples.IMG, samples.CONTROL, samples.RTL, samples.LONG, "", None, 7, True, "plain text"]
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_rows_written_in_python_are_the_template_loops(odd: Any) -> None:
+    """Evidence, attempts and clock reading rows, hostile or odd values in each place, are what the template loops
+    wrote."""
+    env = template_env(TEMPLATES)
+    evidence = [
+        {"frame": 3, "what": odd, "display_filter": "frame.number == 3", "stream_filter": odd},
+        {"frame": odd, "what": "x < y", "display_filter": odd, "stream_filter": None},
+    ]
+    for fail in (3, odd, None):
+        expected = env.from_string(EVIDENCE_LOOP).render(evidence=evidence, fail=fail)
+        assert _evidence_rows(evidence, fail) == expected
+    attempts = [
+        {"first_frame": odd, "kind": "tcp", "reached": odd, "ended": "reset", "by": odd, "code": odd, "summary": odd},
+        {"first_frame": 9, "kind": odd, "reached": "tls", "ended": odd, "by": None, "code": None, "summary": "&"},
+    ]
+    assert _attempts_rows(attempts) == env.from_string(ATTEMPTS_LOOP).render(attempts=attempts)
+    samples = [
+        {"frame": odd, "rel": "+0.100000", "side": odd, "source": "http.date", "value": odd, "captured": odd},
+        {"frame": 4, "rel": None, "side": "csms", "source": odd, "value": "Tue, 1 Jan", "captured": None},
+    ]
+    assert _sample_rows(samples) == env.from_string(SAMPLES_LOOP).render(samples=samples)

@@ -114,11 +114,37 @@ def test_a_note_of_another_length_is_another_shape() -> None:
     assert (svg.ladders.cache_info().misses, svg.ladders.cache_info().hits) == (2, 1)
 
 
+def test_frames_and_times_fill_a_shared_ladder() -> None:
+    """A step's frame number and time are texts of the ladder, not its shape: other frames and times share the
+    skeleton and give the bytes a fresh drawing gives."""
+    columns = [svg.Column("charger", "Charger"), svg.Column("csms", "CSMS")]
+
+    def steps(frame: int, t: float) -> list[svg.Step]:
+        return [
+            svg.Step(frame, t, "charger", "csms", "a"),
+            svg.Step(frame * 10 + 7, None, None, None, "note"),
+            svg.Step(frame * 1000 + 1, -t * 1e6, "csms", "charger", "b", failing=True),
+        ]
+
+    fresh = []
+    for frame, t in ((1, 0.0), (123, 12.34567), (98765, -1e12)):
+        svg.cache_clear()
+        fresh.append(svg.ladder_svg(steps(frame, t), columns))
+    svg.cache_clear()
+    assert [svg.ladder_svg(steps(frame, t), columns) for frame, t in ((1, 0.0), (123, 12.34567), (98765, -1e12))] == (
+        fresh
+    )
+    assert (svg.ladders.cache_info().misses, svg.ladders.cache_info().hits) == (1, 2)
+    assert ">98765<" in fresh[2].markup
+    assert ">1000000000000000000.0000<" in fresh[2].markup
+
+
 def test_the_plot_caches_are_bounded_by_the_budget() -> None:
     svg.cache_clear()
     columns = [svg.Column("charger", "Charger"), svg.Column("csms", "CSMS")]
-    for i in range(budgets.REPORT_PLOT_SHAPES + 20):
-        svg.ladder_svg([svg.Step(i, 0.0, "charger", "csms", "x")], columns)
+    for i in range(budgets.REPORT_PLOT_SHAPES + 20):  # nine arrows, each either way: as many shapes
+        ways = [("charger", "csms") if i >> b & 1 else ("csms", "charger") for b in range(9)]
+        svg.ladder_svg([svg.Step(b, 0.0, src, dst, "x") for b, (src, dst) in enumerate(ways)], columns)
         svg.timeline_svg([svg.Mark(t=0.001 * i, layer="tcp", frame=1)])
     assert svg.ladders.cache_info().currsize == svg.timelines.cache_info().currsize == budgets.REPORT_PLOT_SHAPES
     assert svg.ladders.cache_info().misses == budgets.REPORT_PLOT_SHAPES + 20
@@ -189,3 +215,19 @@ def test_threads_share_the_plot_cache_safely() -> None:
     info = svg.ladders.cache_info()
     assert info.currsize <= budgets.REPORT_PLOT_SHAPES
     assert info.hits + info.misses == 6 * 500
+
+
+@given(st.floats() | st.integers(min_value=-(10**6), max_value=10**6))
+@example(0.0)
+@example(-0.0)
+@example(-0.04)
+@example(0.05)
+@example(1e300)
+@example(float("-inf"))
+def test_coordinates_are_written_short(x: float) -> None:
+    """``_n`` (most from a cache) writes what ``f"{x:.1f}"`` with its trailing zeros and point stripped writes;
+    ``-0.0`` stays ``-0`` and ``0`` stays ``0`` whichever came first."""
+    expected = f"{x:.1f}".rstrip("0").rstrip(".")
+    assert svg._n(x) == expected
+    assert svg._n(x) == expected  # from the cache
+    assert (svg._n(-0.0), svg._n(0), svg._n(0.0)) == ("-0", "0", "0")
