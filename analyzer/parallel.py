@@ -19,11 +19,14 @@ its own chargers showed of the CSMS, and the budgets (live flows, remembered con
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import signal
 from array import array
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -158,6 +161,20 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
 # -- the processes --------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a part is pickled or unpickled: its tens of thousands of events make no
+    cycles, and the collector would walk them again and again as they are made (measured, 66k events of the 1M
+    gateway capture: unpickling 0.84 s with it, 0.29 s without; pickling 0.51 s and 0.32 s)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class WorkerDied(AnalyzerError):
     """A partition's process ended without a result."""
 
@@ -177,7 +194,8 @@ def _work(conn: Connection, path: str, settings: Settings, k: int, n: int, paren
         progress.stop()  # the line this process drew goes before the parent writes
     try:
         try:
-            conn.send(out)
+            with paused_gc():
+                conn.send(out)
         except (OSError, EOFError):
             raise
         except Exception as e:  # noqa: BLE001 - an exception that does not pickle
@@ -222,7 +240,8 @@ class Partitions:
                 for conn in wait(list(waiting)):
                     k = waiting.pop(conn)  # type: ignore[call-overload]
                     try:
-                        got = conn.recv()
+                        with paused_gc():
+                            got = conn.recv()
                     except (EOFError, OSError):
                         proc = self.procs[k][0]
                         proc.join(5)

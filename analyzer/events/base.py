@@ -6,9 +6,10 @@ the hot path, and a NamedTuple is several times cheaper to build while staying i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import ClassVar, NamedTuple
+from operator import attrgetter
+from typing import Any, ClassVar, NamedTuple
 
 
 class Direction(IntEnum):
@@ -56,6 +57,42 @@ class StreamGap(NamedTuple):
     reason: GapReason
 
 
+# -- pickling (``analyze --workers`` sends each partition's events to the parent) ----------------------------------
+# A frozen dataclass with slots pickles through its generated ``__getstate__``/``__setstate__``, which look its
+# fields up again for every object; these take the field names once per class (measured on 60k events of the
+# gateway capture, with the collector paused: pickling 0.32 s → 0.21 s, unpickling 0.29 s → 0.18 s).
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_VALUES: dict[type, Any] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _revive(cls: type, values: tuple[Any, ...]) -> Any:
+    """The object of ``cls`` whose fields hold ``values`` (in field order), as pickled by ``_reduce``."""
+    obj = _new(cls)
+    for name, value in zip(_field_names(cls), values, strict=True):
+        _set(obj, name, value)
+    return obj
+
+
+def _reduce(self: Any) -> tuple[Any, tuple[type, tuple[Any, ...]]]:
+    cls = type(self)
+    values = _VALUES.get(cls)
+    if values is None:
+        names = _field_names(cls)
+        get = attrgetter(*names)
+        values = _VALUES[cls] = get if len(names) > 1 else (lambda obj: (get(obj),))
+    return _revive, (cls, values(self))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Anomaly:
     """A fact worth an analyst's attention, named ``<proto>.<snake_case>`` (never renamed once shipped).
@@ -69,6 +106,8 @@ class Anomaly:
     direction: int | None
     detail: str = ""
     count: int = 1
+
+    __reduce__ = _reduce
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +132,8 @@ class Event:
 
     def summary(self) -> str:
         return self.kind
+
+    __reduce__ = _reduce
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
