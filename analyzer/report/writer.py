@@ -343,11 +343,14 @@ def write_reports(
 
     What ``ghostcap analyze`` writes per capture; ``ghostcap triage`` writes through it too (``compact`` JSON)."""
     os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for path, text in report_files(report, out_dir, stem, formats, compact):
+    return write_texts(report_files(report, out_dir, stem, formats, compact))
+
+
+def write_texts(files: Sequence[tuple[str, str]]) -> list[str]:
+    """Write each ``(path, text)`` atomically (``_write_atomic``); the paths written, in order."""
+    for path, text in files:
         _write_atomic(Path(path), text)
-        written.append(path)
-    return written
+    return [path for path, _ in files]
 
 
 def report_files(

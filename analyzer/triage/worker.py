@@ -127,15 +127,14 @@ def run_task(task: Task, cfg: WorkerConfig, files: ReportFiles | None = None) ->
 def write_files(out: Outcome, files: ReportFiles) -> None:
     """Write ``files`` (each atomically) and name them in ``out.reports``; a failure (a full disk) is ``out``'s
     error, as it is when ``run_task`` writes them itself. The seconds spent count as ``out.report_s``."""
-    from analyzer.report.writer import _write_atomic
+    from analyzer.report.writer import write_texts
 
     if not files or out.error:
         return
     t = time.perf_counter()
     try:
         os.makedirs(os.path.dirname(files[0][0]), exist_ok=True)
-        for path, text in files:
-            _write_atomic(Path(path), text)
+        write_texts(files)
     except Exception as e:  # noqa: BLE001 - the isolation boundary, as in run_task
         out.error = describe(e)
     else:
