@@ -69,6 +69,28 @@ def test_every_packet_has_exactly_one_owner() -> None:
     assert min(shares) >= 10  # shared out
 
 
+def test_learn_decides_as_client_of_does() -> None:
+    """``Owner.learn`` (the reader's IPv4 key: src + dst + ports) against ``client_of``, on ports of every
+    kind: service ports, below 1024, ephemeral, equal; and the memory it keeps is bounded."""
+    import random
+    from zlib import crc32
+
+    rng = random.Random(7)
+    ports = [53, 80, 123, 443, 502, 1024, 8080, 9000, 49152, 50000, 65535]
+    for n in (2, 3, 5):
+        owners = [Owner(k, n) for k in range(n)]
+        for _ in range(400):
+            src, dst = bytes(rng.randrange(256) for _ in range(4)), bytes(rng.randrange(256) for _ in range(4))
+            sport = rng.choice(ports) if rng.random() < 0.7 else rng.randrange(65536)
+            dport = sport if rng.random() < 0.1 else rng.choice(ports)
+            key = src + dst + _ports(sport, dport)
+            want = crc32(client_of(TCP, src, dst, _ports(sport, dport))) % n
+            assert [own.learn(key) for own in owners] == [k == want for k in range(n)]
+            assert all(own.mine[key] == (k == want) for k, own in enumerate(owners))
+    cut = CHARGER + CSMS + b"\xc3"  # a snaplen cut inside the ports: the lower address decides
+    assert [Owner(k, 2).learn(cut) for k in range(2)] == [crc32(min(CHARGER, CSMS)) % 2 == k for k in range(2)]
+
+
 def test_the_reader_hands_another_partitions_packets_on_as_skipped(tmp_path: Path) -> None:
     """Byte level, through both reader paths: plain Ethernet IPv4 (inlined) and VLAN-tagged IPv4 and IPv6
     (decoded): each packet is taken by exactly one of two partitions and skipped, with its frame and time but no
