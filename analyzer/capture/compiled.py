@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer import progress
 from analyzer.capture.container import CHUNK, CaptureReader, _read_some
-from analyzer.capture.linklayer import LINK_DECODERS, LINKTYPE_ETHERNET, LINKTYPE_NFLOG, nflog_payload_end
+from analyzer.capture.linklayer import LINKTYPE_ETHERNET
 
 if TYPE_CHECKING:
     from analyzer.capture.reader import Capture, IpPacket, Partition
@@ -63,7 +63,11 @@ def _ticked(cap: Capture, part: Partition | None, sweep_every: int) -> Iterator[
     stats = cap.stats
     order, mult, linktype, max_len = reader.pcap_header()
     scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part, sweep_every)
-    decode = _decoder(cap, part, linktype)
+    slow = cap.off_fast_path
+
+    def decode(frame: int, record: tuple[int, bytes, int]) -> IpPacket | None:
+        return slow(frame, record[0], linktype, record[1], part)
+
     tick = progress.tick
     for before, out in _batches(reader, scanner, decode, max_len):
         tick(before)
@@ -140,34 +144,3 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
     if scanner.frame > before:
         scanner.flush(out)
         yield before, out
-
-
-def _decoder(cap: Capture, part: Partition | None, lt: int) -> Decode:
-    """A packet off the fast path (already counted): the steps of ``Capture._ip_packets`` after its inlined
-    Ethernet + IPv4 case; what that yields, or None."""
-    stats = cap.stats
-    link = LINK_DECODERS.get(lt)
-    decode_ip = cap.ip.decode
-
-    def decode(frame: int, record: tuple[int, bytes, int]) -> IpPacket | None:
-        ts, data, _orig = record
-        if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
-            off = 14
-        elif link is None:
-            stats.undecoded_linktypes[lt] += 1
-            return None
-        else:
-            off = link(data)
-            if lt == LINKTYPE_NFLOG and off > 0:
-                data = data[: nflog_payload_end(data, off)]
-        if off < 0 or off >= len(data):
-            stats.non_ip += 1
-            return None
-        dgram = decode_ip(frame, data, off)
-        if dgram is None:
-            return None
-        if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
-            return frame, ts, SKIPPED, b"", b"", b"", 0
-        return frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
-
-    return decode

@@ -131,18 +131,39 @@ class Capture:
         fast = compiled.ip_packets(self, part, sweep_every)
         return fast if fast is not None else self._ip_packets(part)
 
+    def off_fast_path(self, frame: int, ts: int, lt: int, data: bytes, part: Partition | None) -> IpPacket | None:
+        """A record the inlined Ethernet + IPv4 case does not take (its frame counted already), as both readers
+        decode it: through its link layer and ``IpDecoder`` (IPv6, VLAN, IP options, fragments, other link types);
+        ``None`` when it gives no datagram (counted as undecoded or non-IP where it is one)."""
+        if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
+            off = 14
+        else:
+            link = LINK_DECODERS.get(lt)
+            if link is None:
+                self.stats.undecoded_linktypes[lt] += 1
+                return None
+            off = link(data)
+            if lt == LINKTYPE_NFLOG and off > 0:
+                data = data[: nflog_payload_end(data, off)]
+        if off < 0 or off >= len(data):
+            self.stats.non_ip += 1
+            return None
+        dgram = self.ip.decode(frame, data, off)
+        if dgram is None:
+            return None
+        if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
+            return frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
+        return frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
+
     def _ip_packets(self, part: Partition | None = None) -> Iterator[IpPacket]:
         """The pure-Python reader: the reference the compiled core matches."""
         mine = part.mine if part is not None else {}
         stats = self.stats
         linktypes = stats.linktypes
-        ipdec = self.ip
-        decode_ip = ipdec.decode
+        slow = self.off_fast_path
         frame = 0
         first = None
         ts = 0
-        last_lt = -1
-        link = None
         tick = progress.tick
         for batch in self.reader.batches():
             tick(frame)
@@ -152,46 +173,34 @@ class Capture:
                 frame += 1
                 if len(data) < orig:
                     stats.truncated_packets += 1
-                if lt != last_lt:
-                    link = LINK_DECODERS.get(lt)
-                    last_lt = lt
                 linktypes[lt] += 1
-                if lt == LINKTYPE_ETHERNET and data[12:14] == b"\x08\x00":
-                    # the common case inlined: Ethernet, IPv4 with a sane header and no fragmentation
-                    if len(data) >= 34 and data[14] == 0x45 and not (data[20] & 0x3F or data[21]):
-                        total = data[16] << 8 | data[17]
-                        if total >= 20:
-                            if part is not None:
-                                proto = data[23]
-                                if proto == 6 or proto == 17:
-                                    key = data[26:38]
-                                    taken = mine.get(key)
-                                    if taken is None:
-                                        taken = part.learn(key)
-                                else:
-                                    taken = part(proto, data[26:30], data[30:34], data[34 : 14 + total])
-                                if not taken:
-                                    yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
-                                    continue
-                            yield frame, ts, data[23], data[26:30], data[30:34], data[34 : 14 + total], total - 20
-                            continue
-                    off = 14
-                elif link is None:
-                    stats.undecoded_linktypes[lt] += 1
-                    continue
-                else:
-                    off = link(data)
-                    if lt == LINKTYPE_NFLOG and off > 0:
-                        data = data[: nflog_payload_end(data, off)]
-                if off < 0 or off >= len(data):
-                    stats.non_ip += 1
-                    continue
-                dgram = decode_ip(frame, data, off)
-                if dgram is not None:
-                    if part is not None and not part(dgram[0], dgram[1], dgram[2], dgram[3]):
-                        yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
+                # the common case inlined: Ethernet, IPv4 with a sane header and no fragmentation
+                if (
+                    lt == LINKTYPE_ETHERNET
+                    and data[12:14] == b"\x08\x00"
+                    and len(data) >= 34
+                    and data[14] == 0x45
+                    and not (data[20] & 0x3F or data[21])
+                ):
+                    total = data[16] << 8 | data[17]
+                    if total >= 20:
+                        if part is not None:
+                            proto = data[23]
+                            if proto == 6 or proto == 17:
+                                key = data[26:38]
+                                taken = mine.get(key)
+                                if taken is None:
+                                    taken = part.learn(key)
+                            else:
+                                taken = part(proto, data[26:30], data[30:34], data[34 : 14 + total])
+                            if not taken:
+                                yield frame, ts, SKIPPED, _NONE, _NONE, _NONE, 0
+                                continue
+                        yield frame, ts, data[23], data[26:30], data[30:34], data[34 : 14 + total], total - 20
                         continue
-                    yield frame, ts, dgram[0], dgram[1], dgram[2], dgram[3], dgram[4]
+                packet = slow(frame, ts, lt, data, part)
+                if packet is not None:
+                    yield packet
         stats.packets = frame
         stats.first_ns = first
         stats.last_ns = ts if frame else None
