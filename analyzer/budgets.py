@@ -124,6 +124,9 @@ TRIAGE_COMMIT_S = 1.0
 # captures a local triage worker holds: the one it analyses and the next, already in its pipe, so it never waits
 # for the supervisor between two (a capture given to a worker that dies or is killed is given to another)
 TRIAGE_WORKER_QUEUE = 2
+# bytes read at a time to hash a capture (its sha256 names it in reports and the triage store): below the size
+# malloc serves with mmap, so the thousands of small files of a triage batch do not each map and unmap a buffer
+HASH_BLOCK = 64 << 10
 # --verify: the frames tshark is asked about (a root cause and its evidence; per charger, and per capture in all),
 # and how long one tshark run (through pyshark) may take before it is killed and the verification given up
 VERIFY_FRAMES_PER_CHARGER = 16

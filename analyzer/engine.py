@@ -21,6 +21,7 @@ from analyzer.budgets import (
     FLOW_EVENTS_EDGE,
     FLOW_EVENTS_THIN,
     GC_THRESHOLDS,
+    HASH_BLOCK,
     KEEPER_NAMES,
     PENDING_FLOWS,
 )
@@ -489,9 +490,11 @@ def file_sha256(path: str | Path) -> str | None:
     if str(path) == "-" or not _regular(path):
         return None
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
+    buf = bytearray(HASH_BLOCK)  # one buffer read into again and again: triage hashes thousands of small files
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 

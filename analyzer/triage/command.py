@@ -42,12 +42,24 @@ def shared_keylogs(keylog_dir: Path | None) -> tuple[str, ...]:
     return tuple(str(f) for f in sorted(keylog_dir.iterdir()) if f.is_file() and SHARED_KEYLOG.fullmatch(f.name))
 
 
-def keylogs_for(keylog_dir: Path | None, stem: str, shared: Sequence[str] = ()) -> tuple[str, ...]:
+def keylog_names(keylog_dir: Path | None) -> frozenset[str]:
+    """The names of the files in ``keylog_dir`` (listed once for a batch: ``keylogs_for(..., names=...)``)."""
+    if keylog_dir is None:
+        return frozenset()
+    with os.scandir(keylog_dir) as entries:
+        return frozenset(e.name for e in entries if e.is_file())
+
+
+def keylogs_for(
+    keylog_dir: Path | None, stem: str, shared: Sequence[str] = (), names: frozenset[str] | None = None
+) -> tuple[str, ...]:
     """Key logs for a capture: ``DIR/<stem>.keys.txt`` (or ``.keys``, ``.keylog``, ``.sslkeylog``, ``.txt``) and
-    the ``shared`` ones."""
+    the ``shared`` ones. ``names`` (``keylog_names``) saves a file lookup per suffix and capture."""
     if keylog_dir is None:
         return ()
-    named = [str(keylog_dir / f"{stem}{suf}") for suf in KEYLOG_SUFFIXES if (keylog_dir / f"{stem}{suf}").is_file()]
+    if names is None:
+        names = frozenset(f"{stem}{suf}" for suf in KEYLOG_SUFFIXES if (keylog_dir / f"{stem}{suf}").is_file())
+    named = [str(keylog_dir / f"{stem}{suf}") for suf in KEYLOG_SUFFIXES if f"{stem}{suf}" in names]
     return tuple(dict.fromkeys([*named, *shared]))
 
 
@@ -135,6 +147,7 @@ def run_triage(
         stored = store.known_sha256()
         known = set() if force else stored
         shared = shared_keylogs(keylog_dir)
+        names = keylog_names(keylog_dir)
         tasks: list[Task] = []
         batch: dict[str, str] = {}
         for f in found:
@@ -150,7 +163,8 @@ def run_triage(
                 batch[sha] = f.name
             stem = report_stem(f.name)
             tag = sha[:12] if sha else "unreadable-" + hashlib.sha256(f.path.encode()).hexdigest()[:8]
-            tasks.append(Task(len(tasks), f.path, f.name, f"{stem}-{tag}", sha, keylogs_for(keylog_dir, stem, shared)))
+            keylogs = keylogs_for(keylog_dir, stem, shared, names)
+            tasks.append(Task(len(tasks), f.path, f.name, f"{stem}-{tag}", sha, keylogs))
         result.total = len(tasks)
         if result.skipped:
             say(f"skipping {result.skipped} captures already in {store.path} (--force re-analyses them)")

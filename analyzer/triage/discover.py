@@ -36,12 +36,29 @@ def is_capture_name(name: str) -> bool:
     return low.endswith(CAPTURE_EXTS)
 
 
-def _walk(root: Path) -> Iterable[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for f in sorted(filenames):
-            if is_capture_name(f):
-                yield Path(dirpath) / f
+def _walk(root: str, real_root: str) -> Iterable[tuple[str, str]]:
+    """``(path, real path)`` of each capture-named file under ``root`` (whose real path is ``real_root``), in the
+    order of ``os.walk(root)`` with its names sorted: a directory's files, then its subdirectories. As ``os.walk``
+    does, a link to a directory is not followed and a directory that cannot be listed is left out. One real path
+    per directory, not per file: a file's is its directory's plus its name, unless the file is a link."""
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    dirs = []
+    for e in entries:
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            dirs.append(e)
+        elif is_capture_name(e.name):
+            yield e.path, os.path.realpath(e.path) if e.is_symlink() else os.path.join(real_root, e.name)
+    for e in dirs:
+        if not e.is_symlink():
+            yield from _walk(e.path, os.path.join(real_root, e.name))
 
 
 def discover(args: Sequence[str]) -> list[Found]:
@@ -52,17 +69,24 @@ def discover(args: Sequence[str]) -> list[Found]:
     out: list[Found] = []
     seen: set[str] = set()
 
-    def add(p: Path, name: str) -> None:
-        real = os.path.realpath(p)
+    def add(p: Path | str, name: str, real: str | None = None, absolute: str | None = None) -> None:
+        real = real or os.path.realpath(p)
         if real not in seen:
             seen.add(real)
-            out.append(Found(os.path.abspath(p), name))
+            out.append(Found(absolute or os.path.abspath(p), name))
+
+    def add_tree(top: Path, shown: str) -> None:
+        """Each capture under the directory ``top``, named ``shown/<its path below top>``."""
+        root, absolute = str(top), os.path.abspath(top)
+        cut = len(root) + (not root.endswith(os.sep))
+        for path, real in _walk(root, os.path.realpath(top)):
+            rel = path[cut:]
+            add(path, os.path.join(shown, rel) if shown not in ("", ".") else rel, real, os.path.join(absolute, rel))
 
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            for f in _walk(p):
-                add(f, str(Path(p.name or arg) / f.relative_to(p)) if p.name else str(f.relative_to(p)))
+            add_tree(p, p.name)
         elif p.exists() or p.is_symlink():
             add(p, p.name)
         elif GLOB_CHARS & set(arg):
@@ -71,8 +95,7 @@ def discover(args: Sequence[str]) -> list[Found]:
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    for f in _walk(mp):
-                        add(f, str(f))
+                    add_tree(mp, str(mp))
                 elif mp.is_file() and is_capture_name(mp.name):
                     add(mp, m)
             if len(out) == before and not any(os.path.realpath(m) in seen for m in matches):

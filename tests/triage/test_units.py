@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.budgets import TRIAGE_COMMIT_CAPTURES
-from analyzer.triage.command import format_table, keylogs_for, parse_size, shared_keylogs
+from analyzer.triage.command import format_table, keylog_names, keylogs_for, parse_size, shared_keylogs
 from analyzer.triage.discover import DiscoverError, discover, is_capture_name
 from analyzer.triage.progress import Progress
 from analyzer.triage.store import CaptureMeta, Store, charger_rows, open_readonly
@@ -66,6 +66,13 @@ def test_key_logs_by_capture_name_and_shared(tmp_path: Path) -> None:
     assert keylogs_for(tmp_path, "plain", shared) == shared
     assert keylogs_for(None, "tls_a", shared) == ()
     assert shared_keylogs(None) == ()
+    (tmp_path / "tls_c.keys").mkdir()  # a directory is no key log, listed or looked up
+    names = keylog_names(tmp_path)
+    assert "tls_c.keys" not in names
+    assert "tls_a.keys.txt" in names
+    for stem in ("tls_a", "tls_b", "tls_c", "plain", "other"):
+        assert keylogs_for(tmp_path, stem, shared, names) == keylogs_for(tmp_path, stem, shared)
+    assert keylog_names(None) == frozenset()
 
 
 def test_charger_rows() -> None:
@@ -194,3 +201,53 @@ def test_a_workers_peak_rss_is_its_own_not_the_supervisors_it_was_spawned_from()
     own, carried = (int(x) for x in done.stdout.split())
     assert 5_000 < own < 150_000
     assert carried >= own
+
+
+def _discover_by_os_walk(args: list[str]) -> list[tuple[str, str]]:
+    """The reference: ``discover`` for directory arguments as it was written first, with ``os.walk``, ``Path`` and a
+    ``realpath`` per file."""
+    import os
+
+    from analyzer.triage.discover import is_capture_name
+
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for arg in args:
+        p = Path(arg)
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not is_capture_name(name):
+                    continue
+                f = Path(dirpath) / name
+                real = os.path.realpath(f)
+                if real not in seen:
+                    seen.add(real)
+                    shown = str(Path(p.name or arg) / f.relative_to(p)) if p.name else str(f.relative_to(p))
+                    out.append((os.path.abspath(f), shown))
+    return out
+
+
+def test_discover_walks_directories_as_os_walk_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = tmp_path / "fleet"
+    for rel in ("b/2.pcap", "b/1.pcapng", "a/z/9.cap", "a/3.pcap.zst", "0.pcap", "notes.txt", "c d/ü.pcap"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(b"x")
+    (tree / "link-to-b").symlink_to(tree / "b")  # a link to a directory: not followed
+    (tree / "a" / "same.pcap").symlink_to(tree / "0.pcap")  # a link to a file found already: once
+    (tree / "dangling.pcap").symlink_to(tree / "gone.pcap")
+    (tmp_path / "outside.pcap").write_bytes(b"x")
+    (tree / "b" / "out.pcap").symlink_to(tmp_path / "outside.pcap")
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        [str(tree)],
+        ["fleet"],
+        ["fleet/"],
+        ["./fleet//a", "fleet"],
+        ["fleet/link-to-b", "fleet/b"],
+        ["."],
+    ):
+        got = [(f.path, f.name) for f in discover(args)]
+        assert got == _discover_by_os_walk(args), args
+    monkeypatch.chdir(tree / "a")
+    assert [(f.path, f.name) for f in discover([".."])] == _discover_by_os_walk([".."])
