@@ -30,9 +30,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 from zlib import crc32
 
 from analyzer import budgets, progress
@@ -179,7 +180,12 @@ class WorkerDied(AnalyzerError):
     """A partition's process ended without a result."""
 
 
-def _work(conn: Connection, path: str, settings: Settings, k: int, n: int, parent: int) -> None:
+PART_EXIT_S = 5.0  # how long the parent waits for a process that sent its part to end before giving the next turn
+READY = b"ready"  # a process has its part: it sends this, then waits for its turn (``GO``) to send the part
+GO = b"go"
+
+
+def _work(conn: Connection, turn: Connection, path: str, settings: Settings, k: int, n: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the processes
     die_with_parent(parent)  # a killed parent does not leave its partitions reading
     if k:
@@ -193,6 +199,8 @@ def _work(conn: Connection, path: str, settings: Settings, k: int, n: int, paren
     finally:
         progress.stop()  # the line this process drew goes before the parent writes
     try:
+        conn.send_bytes(READY)
+        turn.recv_bytes()  # GO: the part before this one is in the parent, and its process is ending
         try:
             with paused_gc():
                 conn.send(out)
@@ -206,11 +214,17 @@ def _work(conn: Connection, path: str, settings: Settings, k: int, n: int, paren
 
 
 class Partitions:
-    """``start()`` the ``n`` processes, then ``collect()`` their parts merged (the caller may work in between)."""
+    """``start()`` the ``n`` processes, then ``collect()`` their parts merged (the caller may work in between).
+
+    The parts come to the parent one at a time, in the order the processes finish: a process that has its part
+    says so (``READY``) and is given its turn (``GO``) once the part before has arrived. So one process at a time
+    holds a part and its pickle, and it ends before the next makes its own: on the 1M gateway capture the
+    processes often finish within a second of each other, and sending at once made the hand-over the peak of
+    memory."""
 
     def __init__(self, path: str | Path, settings: Settings, n: int) -> None:
         self.path, self.settings, self.n = str(path), settings, n
-        self.procs: list[tuple[BaseProcess, Connection]] = []
+        self.procs: list[tuple[BaseProcess, Connection, Connection]] = []
 
     def start(self) -> None:
         """Fork the processes; if one cannot be started (no memory, no process left), those started are ended."""
@@ -218,14 +232,16 @@ class Partitions:
         try:
             for k in range(self.n):
                 parent, child = ctx.Pipe(duplex=False)
+                their_turn, turn = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
                     target=_work,
-                    args=(child, self.path, self.settings, k, self.n, os.getpid()),
+                    args=(child, their_turn, self.path, self.settings, k, self.n, os.getpid()),
                     name=f"ghostcap-part-{k}",
                 )
                 proc.start()
                 child.close()
-                self.procs.append((proc, parent))
+                their_turn.close()
+                self.procs.append((proc, parent, turn))
         except BaseException:
             self.stop()
             raise
@@ -235,33 +251,56 @@ class Partitions:
 
         parts: dict[int, Part] = {}
         try:
-            waiting = {conn: k for k, (_, conn) in enumerate(self.procs)}
+            waiting = {conn: k for k, (_, conn, _) in enumerate(self.procs)}
+            ready: list[int] = []  # processes with a part, waiting for their turn
+            sending: int | None = None
             while waiting:
                 for conn in wait(list(waiting)):
-                    k = waiting.pop(conn)  # type: ignore[call-overload]
-                    try:
-                        with paused_gc():
-                            got = conn.recv()
-                    except (EOFError, OSError):
-                        proc = self.procs[k][0]
-                        proc.join(5)
-                        raise WorkerDied(
-                            f"the process reading part {k + 1} of {self.n} ended without a result (exit status "
-                            f"{proc.exitcode}); try again with fewer --workers"
-                        ) from None
+                    k = waiting[conn]  # type: ignore[index]
+                    if k != sending:
+                        if self._receive(k, conn) != READY:
+                            self._died(k)
+                        ready.append(k)
+                        continue
+                    data = self._receive(k, conn)
+                    del waiting[conn]  # type: ignore[arg-type]
+                    sending = None
+                    self.procs[k][0].join(PART_EXIT_S)  # its memory is given back before the next part is made
+                    with paused_gc():
+                        got = ForkingPickler.loads(data)
+                    del data
                     if isinstance(got, BaseException):
                         raise got
                     parts[k] = got
+                if sending is None and ready:
+                    sending = ready.pop(0)
+                    self.procs[sending][2].send_bytes(GO)
         finally:
             self.stop()
         return merge([parts[k] for k in range(self.n)], self.settings)
 
+    def _receive(self, k: int, conn: Connection) -> bytes:
+        """Process ``k``'s next message (its ``READY``, or its pickled part)."""
+        try:
+            return conn.recv_bytes()
+        except (EOFError, OSError):
+            self._died(k)
+
+    def _died(self, k: int) -> NoReturn:
+        proc = self.procs[k][0]
+        proc.join(5)
+        raise WorkerDied(
+            f"the process reading part {k + 1} of {self.n} ended without a result (exit status "
+            f"{proc.exitcode}); try again with fewer --workers"
+        ) from None
+
     def stop(self) -> None:
-        for proc, conn in self.procs:
+        for proc, conn, turn in self.procs:
             if proc.is_alive():
                 proc.kill()
             proc.join()
             conn.close()
+            turn.close()
         self.procs = []
 
 

@@ -3,6 +3,7 @@ same report as one process on lab, field and gateway captures."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -251,3 +253,34 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended (its reaper is gone)
     except OSError:
         return False
+
+
+def test_the_parts_come_to_the_parent_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four processes of a small capture finish together; each sends its part only once the one before is in the
+    parent and its process has ended (the hand-over would otherwise be the peak of memory)."""
+    log = tmp_path / "sends.log"
+    paused = parallel.paused_gc
+    parent = os.getpid()
+
+    @contextlib.contextmanager
+    def logged() -> Iterator[None]:
+        with paused():
+            if os.getpid() != parent:
+                with open(log, "a") as f:
+                    f.write(f"{os.getpid()} start {time.monotonic()}\n")
+            yield
+            if os.getpid() != parent:
+                time.sleep(0.05)  # the process's exit comes after; the next must not start meanwhile
+                with open(log, "a") as f:
+                    f.write(f"{os.getpid()} end {time.monotonic()}\n")
+
+    monkeypatch.setattr(parallel, "paused_gc", logged)
+    capture = str(LAB / "gateway_mixed.pcap")
+    one = render_report(report_dict(analyze(capture, salvage=True)), "json")
+    assert render_report(report_dict(analyze(capture, salvage=True, workers=4)), "json") == one
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert [what for _, what, _ in lines] == ["start", "end"] * 4  # never two sending at once
+    assert len({pid for pid, _, _ in lines}) == 4
+    for (pid_a, _, t_start), (pid_b, _, t_end) in zip(lines[::2], lines[1::2], strict=True):
+        assert pid_a == pid_b
+        assert float(t_start) <= float(t_end)
