@@ -41,7 +41,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from analyzer.budgets import OCPP_IDS_REMEMBERED
 from analyzer.decoders import mrec
-from analyzer.decoders.ocpp_schema import REQUEST, RESPONSE, SEND, validate, versions_with
+from analyzer.decoders.ocpp_schema import REQUEST, RESPONSE, SEND, validator, versions_with
 from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import (
@@ -197,11 +197,23 @@ def _reject_constant(name: str) -> Any:
 
 
 _JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=parse_float)
+_SCAN = _JSON.scan_once  # (text, index) -> (value, end); what JSONDecoder.decode calls after skipping whitespace
 
 
 def _loads(text: str) -> Any:
     """``json.loads(text, parse_constant=_reject_constant, parse_float=parse_float)``, the same value or error,
-    with one decoder made once (``json.loads`` with options builds a ``JSONDecoder`` on every call)."""
+    with one decoder made once (``json.loads`` with options builds a ``JSONDecoder`` on every call).
+
+    Text that starts with ``[`` and whose value ends the text (an OCPP-J frame as sent) is scanned once, without
+    ``decode``'s whitespace matches: ``decode`` would scan it from 0 the same way (same value, same error)."""
+    if text[:1] == "[":
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            pass  # no value at 0 (not after "["): decode raises its own error below
+        else:
+            if end == len(text):
+                return value
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     return _JSON.decode(text)
@@ -241,10 +253,10 @@ def _validated(
     version: str | None, action: str, kind: str, payload: Any, frame_v: list[SchemaViolation]
 ) -> tuple[tuple[SchemaViolation, ...], bool]:
     """(the frame's and the payload's violations, whether a schema was applied)."""
-    found = validate(version, action, kind, payload) if version is not None else None
-    if found is None:
+    check = validator(version, action, kind) if version is not None else None
+    if check is None:
         return tuple(frame_v), False
-    return (*frame_v, *found), True
+    return (*frame_v, *check(payload)), True
 
 
 _ESCAPE = re.compile(r"\\.", re.DOTALL)  # a JSON escape's backslash and the character after it

@@ -98,6 +98,10 @@ ANOMALY_EVENTS_PER_NAME = 5
 DECODER = "websocket"
 
 _DISCARD, _DATA, _CONTROL = 0, 1, 2
+_TEXT = int(Opcode.TEXT)
+# first bytes of a whole, uncompressed data message in one frame: FIN, no RSV bit, TEXT or BINARY
+_WHOLE_TEXT = FIN_BIT | Opcode.TEXT
+_WHOLE_BINARY = FIN_BIT | Opcode.BINARY
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +547,12 @@ class WebSocketDecoder:
                 start_frame = side.hdr_frame
                 pos += hd[1] - carried
             else:
+                b0 = data[pos]
+                if b0 == _WHOLE_TEXT or b0 == _WHOLE_BINARY:
+                    stop = self._single_frame_message(side, d, data, pos, end, b0, first, frame, ts, out)
+                    if stop:
+                        pos = stop
+                        continue
                 hd = _header(data, pos, end)
                 if hd is None:
                     side.hdr = data[pos:]
@@ -553,6 +563,65 @@ class WebSocketDecoder:
             self._frame_start(side, d, hd[0], hd[2], hd[3], start_frame, frame, ts, out)
             if side.remaining == 0:
                 self._frame_end(side, d, frame, ts, out)
+
+    def _single_frame_message(
+        self,
+        side: _Side,
+        d: int,
+        data: bytes,
+        pos: int,
+        end: int,
+        b0: int,
+        first: int,
+        frame: int,
+        ts: int,
+        out: list[Event],
+    ) -> int:
+        """The common case of ``_parse`` in one step: at ``pos`` (a frame start, first byte ``b0`` = FIN + TEXT or
+        BINARY, no RSV bit) a frame that ``data`` holds whole, with a length under 65536, masked as this direction
+        requires, on a direction not closed and not inside a fragmented message. Its message is emitted as
+        ``_frame_start``, ``_payload`` and ``_frame_end`` would emit it (with no anomaly: those cases have none),
+        and the end of the frame is returned; 0 (nothing done) when the frame is not such a one.
+
+        The ``f_*`` fields are left as they were: they are read only inside a frame."""
+        if end - pos < 2:
+            return 0
+        b1 = data[pos + 1]
+        n = b1 & LENGTH_BITS
+        start = pos + 2
+        if n >= LENGTH_16:
+            if n == LENGTH_64 or end - pos < 4:
+                return 0
+            n = (data[pos + 2] << 8) | data[pos + 3]
+            start = pos + 4
+        masked = b1 & MASK_BIT
+        if masked:
+            start += MASK_KEY_LEN
+        stop = start + n
+        if stop > end or bool(masked) != bool(side.client) or side.closed or side.m_active:
+            return 0
+        side.frames += 1
+        payload = data[start:stop]
+        if masked:
+            side.masked += 1
+            payload = _unmask(payload, data[start - MASK_KEY_LEN : start], 0)
+        else:
+            side.unmasked += 1
+        op = b0 & OPCODE_BITS
+        if op == Opcode.TEXT:
+            side.text += 1
+        else:
+            side.binary += 1
+        side.payload_bytes += n
+        side.messages += 1
+        side.m_op = op
+        side.m_compressed = side.m_truncated = side.m_partial = False
+        side.m_error = None
+        side.m_wire = side.m_size = side.m_kept = n
+        side.m_frames = 1
+        side.m_first_frame = first
+        self._deliver(side, d, payload, n, frame, ts, out)
+        return stop
 
     def _frame_start(
         self,
@@ -800,7 +869,14 @@ class WebSocketDecoder:
             )
         data = b"".join(side.m_parts)
         side.m_parts = []
-        text = side.m_op == Opcode.TEXT
+        self._deliver(side, d, data, size, frame, ts, out)
+
+    def _deliver(
+        self, side: _Side, d: int, data: bytes, size: int | None, frame: int, ts: int, out: list[Event]
+    ) -> None:
+        """The ``WsMessage`` of the message that just ended (its bytes ``data``, its ``size``, the rest from the
+        side's ``m_*`` fields), then the message decoder's events when the message is complete."""
+        text = side.m_op == _TEXT
         complete = size is not None and not (side.m_partial or side.m_truncated or side.m_error)
         excerpt = ""
         if text:

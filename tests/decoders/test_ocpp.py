@@ -1022,7 +1022,30 @@ def test_one_json_decoder_gives_what_json_loads_gives(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["1e999", "[-1e999, 2.5]", "NaN", "[Infinity]", "\ufeff[]", "[1] x", "", ' [2, "1"] ', "1" * 5000]
+    "text",
+    [
+        "1e999",
+        "[-1e999, 2.5]",
+        "NaN",
+        "[Infinity]",
+        "\ufeff[]",
+        "[1] x",
+        "",
+        ' [2, "1"] ',
+        "1" * 5000,
+        # text starting with "[": _loads's one-scan path, then decode's own handling when the value does not end it
+        "[",
+        "[]",
+        "[1] ",
+        "[1]\n",
+        "[1]]",
+        "[1][2]",
+        '[2,"1","A",{}]',
+        '[2,"1","A",{"a":NaN}]',
+        '[2,"1","A",{"a":"\\ud800"}]',
+        '[2,"1","A",{"a":1,"a":2}]',
+        "[" * 5000,
+    ],
 )
 def test_one_json_decoder_gives_what_json_loads_gives_examples(text: str) -> None:
     got, want = one_decoder_loads(text), plain_loads(text)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import fastjsonschema
 import jsonschema
 import pytest
 
@@ -433,3 +434,56 @@ def test_agrees_with_jsonschema(version: str) -> None:
                 checked += 1
     assert checked > 1000
     assert invalid > checked // 3
+
+
+def _outcome(check: Any, payload: Any) -> tuple[Any, ...]:
+    """What a fastjsonschema validator does with ``payload``: ``("ok",)`` or the exception it raises, in full."""
+    try:
+        check(payload)
+    except fastjsonschema.JsonSchemaValueException as e:
+        return type(e), e.message, e.name, e.rule, e.value is payload, repr(e.value), repr(e.definition)
+    except (OverflowError, ValueError, TypeError, RecursionError) as e:
+        return type(e), str(e)
+    return ("ok",)
+
+
+class _Str(str):
+    """A ``str`` subclass (JSON never makes one): the set test of ``_Draft04`` leaves it to the member checks."""
+
+
+def _enum_values(schema: Any) -> Iterator[Any]:
+    """Every enum member of ``schema`` (and its subschemas)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "enum" and isinstance(value, list):
+                yield from value
+            else:
+                yield from _enum_values(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _enum_values(item)
+
+
+@pytest.mark.parametrize("version", S.VERSIONS)
+def test_set_enum_validators_behave_as_fastjsonschema(version: str) -> None:
+    """``compile_fast`` (enum strings tested as a set first) and ``fastjsonschema.compile`` accept and reject the
+    same payloads with the same exception (message, path, rule, value), on every schema: generated payloads, their
+    mutations, and every string of an enum replaced by each enum member, a near miss, a ``str`` subclass, a number."""
+    compared = 0
+    for action, kind in sorted(S._index(version)):
+        root = S.load_schema(version, action, kind)
+        assert root is not None
+        ours = S.compile_fast(root)
+        theirs = fastjsonschema.compile(root, formats=S._FORMATS, use_default=False)
+        members = sorted({v for v in _enum_values(root) if isinstance(v, str)})
+        for full in (False, True):
+            doc = example(root, root, full)
+            candidates = [doc, *mutations(doc)]
+            for path, value in walk(doc):
+                if isinstance(value, str) and value in members:
+                    others = [*members[:8], value + " ", value.lower(), _Str(value), 1, True, None, {value: 1}]
+                    candidates += [replaced(doc, path, other) for other in others]
+            for candidate in candidates:
+                assert _outcome(ours, candidate) == _outcome(theirs, candidate), (action, kind, candidate)
+                compared += 1
+    assert compared > 1000

@@ -765,3 +765,154 @@ def test_frames_on_a_connection_that_never_upgraded_are_not_called_mid_stream() 
     assert anomalies(events)[0] == "websocket.no_upgrade"
     assert "never did the HTTP upgrade" in next(e.detail for e in events if isinstance(e, DecodeAnomaly))
     assert [m.text_excerpt for m in of(events, WsMessage)] == ['[2,"365","StatusNotification",{}]']
+
+
+# -- the single-frame fast path (``_single_frame_message``) against the frame-by-frame path --------------------------
+
+# Per direction: frames the fast path takes (whole FIN text/binary frames, 7- and 16-bit lengths, masked as the
+# direction requires) between frames it must leave to the frame-by-frame path (64-bit length, wrong masking, RSV
+# bits, fragments, control frames, invalid UTF-8, frames after a close).
+FAST_CLIENT_FRAMES = [
+    client_frame(b""),
+    client_frame(b'[2,"1","Heartbeat",{}]'),
+    client_frame(b"x" * 125),
+    client_frame(b"y" * 126),
+    client_frame(b"z" * 65535),
+    client_frame(b"w" * 65536),  # 64-bit length
+    client_frame(b"\x00\x01\xff", 2),
+    client_frame(b"short", length_form=16),  # non-minimal length
+    frame(b"unmasked"),
+    client_frame(b"rsv1", rsv=0x40),
+    client_frame(b"rsv2", rsv=0x20),
+    client_frame(b"\xff\xfe invalid utf-8"),
+    client_frame(b"frag-", fin=False),
+    client_frame(b"whole while fragmented"),  # interrupts the fragmented message
+    client_frame(b"more-", fin=False),
+    client_frame(b"ping", 9),
+    client_frame(b"ment", 0),
+    client_frame(b'[3,"1",{}]'),
+    client_frame(b"\x03\xe8", 8),
+    client_frame(b"after close"),
+]
+FAST_SERVER_FRAMES = [
+    frame(b'[3,"1",{"currentTime":"2024-01-01T00:00:00Z"}]'),
+    frame(b""),
+    frame(b"s" * 300),
+    client_frame(b"masked by the server"),
+    frame(b"\x80", 2),
+    frame(b"pong", 10),
+    frame(b"b" * 70000, 2),
+    frame(b"last"),
+]
+FAST_CLIENT = b"".join(FAST_CLIENT_FRAMES)
+FAST_SERVER = b"".join(FAST_SERVER_FRAMES)
+
+
+class RecordingSink:
+    """A message decoder that records what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def message(self, *, direction: int, data: bytes, text: bool, frame: int, ts_ns: int) -> list[Event]:
+        self.calls.append((direction, data, text, frame, ts_ns))
+        return []
+
+    def close(self, frame: int, ts_ns: int) -> list[Event]:
+        return []
+
+
+def one_path(parts: list[tuple[int, bytes]], fast: bool, **kw: object) -> tuple[list[Event], list[tuple]]:
+    """Events and message-decoder calls from ``decode(parts)``, with the fast path on or switched off."""
+    sink = RecordingSink()
+    with pytest.MonkeyPatch.context() as mp:
+        if not fast:
+            mp.setattr(WebSocketDecoder, "_single_frame_message", lambda self, *args: 0)
+        events = decode(parts, message_factory=lambda f, s: sink, **kw)
+    return events, sink.calls
+
+
+def both_paths(parts: list[tuple[int, bytes]], **kw: object) -> tuple[tuple, tuple]:
+    """``one_path`` with the fast path, and without."""
+    return one_path(parts, True, **kw), one_path(parts, False, **kw)
+
+
+def interleave(client: bytes, server: bytes, seg: int) -> list[tuple[int, bytes]]:
+    """Both streams cut into ``seg``-byte chunks, alternating directions."""
+    parts: list[tuple[int, bytes]] = []
+    for i in range(0, max(len(client), len(server)), seg):
+        parts += [(d, data[i : i + seg]) for d, data in ((CLIENT, client), (SERVER, server)) if data[i : i + seg]]
+    return parts
+
+
+@pytest.mark.parametrize("seg", [1, 2, 3, 7, 14, 100, 1000, 70000, 200000])
+@pytest.mark.parametrize("extensions", [None, PMD])
+def test_fast_path_gives_what_the_frame_by_frame_path_gives(seg: int, extensions: str | None) -> None:
+    fast, slow = both_paths(interleave(FAST_CLIENT, FAST_SERVER, seg), extensions=extensions)
+    assert fast == slow
+    calls = fast[1]
+    assert len(calls) >= 15
+    if seg >= len(FAST_CLIENT):  # whole streams: the fast path took the frames it is for
+        assert calls[1] == (CLIENT, b'[2,"1","Heartbeat",{}]', True, 1, 1_000_000)
+
+
+SMALL_STREAM = client_frame(b"ab") + client_frame(b"c" * 130) + client_frame(b"", 2) + client_frame(b"d", fin=False)
+
+
+@pytest.mark.parametrize("cut", range(len(SMALL_STREAM) + 1))
+def test_fast_path_split_at_every_offset(cut: int) -> None:
+    for parts in (
+        [(CLIENT, SMALL_STREAM[:cut]), (CLIENT, SMALL_STREAM[cut:])],
+        [(SERVER, SMALL_STREAM[:cut]), (SERVER, SMALL_STREAM[cut:])],  # masked in the server direction
+    ):
+        fast, slow = both_paths([p for p in parts if p[1]])
+        assert fast == slow
+
+
+def test_fast_path_mid_stream_and_after_a_gap() -> None:
+    # the capture begins inside a frame of each direction; later chunks are whole frames (a frame start is proven)
+    parts = [(CLIENT, FAST_CLIENT_FRAMES[1][3:]), (SERVER, FAST_SERVER_FRAMES[0][5:])]
+    parts += [(CLIENT, f) for f in FAST_CLIENT_FRAMES[2:]] + [(SERVER, f) for f in FAST_SERVER_FRAMES[1:]]
+    fast, slow = both_paths(parts, mid_stream=True)
+    assert fast == slow
+    assert len(fast[1]) > 5
+    for run in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not run:
+                mp.setattr(WebSocketDecoder, "_single_frame_message", lambda self, *args: 0)
+            dec = WebSocketDecoder(7, subprotocol=None, extensions=None)
+            out = dec.feed(chunk(FAST_SERVER[:100], SERVER, 1))
+            out += dec.gap(StreamGap(7, SERVER, 100, 10, 2, 2, GapReason.NOT_CAPTURED))
+            out += dec.feed(chunk(FAST_SERVER[110:], SERVER, 3, 110))
+            out += dec.close(4, 4)
+        if run:
+            with_fast = out
+    assert with_fast == out
+
+
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=60), st.integers(0, 1))
+@settings(max_examples=200, deadline=None)
+def test_fast_path_any_segmentation(cuts: list[int], direction: int) -> None:
+    data = FAST_CLIENT[:3000] if direction == CLIENT else FAST_SERVER[:3000]
+    parts, pos, i = [], 0, 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        parts.append((direction, data[pos : pos + step]))
+        pos += step
+        i += 1
+    fast, slow = both_paths(parts)
+    assert fast == slow
+
+
+def test_fast_path_first_frame_is_the_carrying_frame() -> None:
+    """A chunk that waited for a missing segment (``frame`` 3, delivered at ``at_frame`` 5): its messages began in
+    frame 3 and completed at frame 5, on both paths."""
+    got = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not fast:
+                mp.setattr(WebSocketDecoder, "_single_frame_message", lambda self, *args: 0)
+            dec = WebSocketDecoder(7, subprotocol=None, extensions=None)
+            got.append(dec.feed(StreamChunk(7, SERVER, 0, FAST_SERVER[:400], 3, 5, 5_000_000)))
+    assert got[0] == got[1]
+    assert {(m.first_frame, m.frame) for m in of(got[0], WsMessage)} == {(3, 5)}
