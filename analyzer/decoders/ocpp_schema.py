@@ -171,7 +171,7 @@ class _Draft06(_Draft04, CodeGeneratorDraft06):  # type: ignore[misc]
 
 def compile_fast(schema: dict[str, Any]) -> Callable[[Any], Any]:
     """``fastjsonschema.compile(schema, formats=_FORMATS, use_default=False)`` for the draft-04 and draft-06 schemas
-    of the ``ocpp`` package (another ``$schema`` raises ``JsonSchemaDefinitionException``), with ``_SetEnum``'s
+    of the ``ocpp`` package (another ``$schema`` raises ``JsonSchemaDefinitionException``), with ``_Draft04``'s
     cheaper enum checks. The validator raises as fastjsonschema's does, with the same exception."""
     schema_uri = schema.get("$schema", "")
     generator_class = _Draft04 if "draft-04" in schema_uri else _Draft06 if "draft-06" in schema_uri else None
@@ -186,7 +186,12 @@ def compile_fast(schema: dict[str, Any]) -> Callable[[Any], Any]:
 
 def _compile(key: tuple[str, str, str], schema: dict[str, Any]) -> Validator:
     try:
-        fast = compile_fast(schema)
+        try:
+            fast = compile_fast(schema)
+        except (AttributeError, TypeError, KeyError, NameError):
+            # compile_fast subclasses fastjsonschema's code generators (measured with 2.22.3): a release that
+            # reshapes them gets its own compile, unchanged
+            fast = fastjsonschema.compile(schema, formats=_FORMATS, use_default=False)
     except fastjsonschema.JsonSchemaDefinitionException:
         # Never taken with ocpp 2.1.0 + fastjsonschema 2.22.3 (measured: all 387 files compile). A schema
         # fastjsonschema refuses is validated by jsonschema instead, with the same formats.

@@ -487,3 +487,21 @@ def test_set_enum_validators_behave_as_fastjsonschema(version: str) -> None:
                 assert _outcome(ours, candidate) == _outcome(theirs, candidate), (action, kind, candidate)
                 compared += 1
     assert compared > 1000
+
+
+def test_a_fastjsonschema_whose_generators_changed_still_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compile_fast`` leans on fastjsonschema's generator classes; if a release reshapes them, its own
+    ``compile`` validates instead, with the same results."""
+    from analyzer.decoders import ocpp_schema
+
+    def reshaped(self: object) -> None:
+        raise AttributeError("'CodeGeneratorDraft04' object has no attribute '_definition'")
+
+    monkeypatch.setattr(ocpp_schema._Draft04, "generate_enum", reshaped)
+    monkeypatch.setattr(ocpp_schema, "_validators", {})
+    check = ocpp_schema.validator("1.6", "StatusNotification", "request")
+    assert check is not None
+    ok = {"connectorId": 1, "errorCode": "NoError", "status": "Available"}
+    assert check(ok) == ()
+    (v,) = check({**ok, "status": "Sleeping"})
+    assert v.path == "status"
