@@ -55,7 +55,7 @@ records come out as if every byte had been delivered.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
@@ -409,36 +409,32 @@ def _read_client_hello(body: bytes, offset: int | None) -> ClientHelloFields:
     versions: tuple[int, ...] = ()
     key_shares: list[int] = []
     extensions: list[int] = []
-    if r.left:
-        exts = r.vec16("ClientHello extensions")
-        while exts.left:
-            etype = exts.u16()
-            e = exts.vec16(f"ClientHello extension {etype}")
-            extensions.append(etype)
-            if etype == EXT_SERVER_NAME:
-                names = e.vec16("server_name list")
-                while names.left:
-                    name_type = names.u8()
-                    host = names.vec16("server_name").take_all()
-                    if name_type == SNI_HOST_NAME and sni is None:
-                        sni = _text(host)
-            elif etype == EXT_ALPN:
-                protos = e.vec16("ALPN list")
-                while protos.left:
-                    alpn_raw.append(protos.vec8("ALPN protocol").take_all())
-            elif etype == EXT_SUPPORTED_GROUPS:
-                groups = e.vec16("supported_groups").u16_list()
-            elif etype == EXT_SIGNATURE_ALGORITHMS:
-                sigalgs = e.vec16("signature_algorithms").u16_list()
-            elif etype == EXT_EC_POINT_FORMATS:
-                point_formats = e.vec8("ec_point_formats").u8_list()
-            elif etype == EXT_SUPPORTED_VERSIONS:
-                versions = e.vec8("supported_versions").u16_list()
-            elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-                shares = e.vec16("key_share")
-                while shares.left:
-                    key_shares.append(shares.u16())
-                    shares.vec16("key_exchange")
+    for etype, e in _extensions(r, "ClientHello"):
+        extensions.append(etype)
+        if etype == EXT_SERVER_NAME:
+            names = e.vec16("server_name list")
+            while names.left:
+                name_type = names.u8()
+                host = names.vec16("server_name").take_all()
+                if name_type == SNI_HOST_NAME and sni is None:
+                    sni = _text(host)
+        elif etype == EXT_ALPN:
+            protos = e.vec16("ALPN list")
+            while protos.left:
+                alpn_raw.append(protos.vec8("ALPN protocol").take_all())
+        elif etype == EXT_SUPPORTED_GROUPS:
+            groups = e.vec16("supported_groups").u16_list()
+        elif etype == EXT_SIGNATURE_ALGORITHMS:
+            sigalgs = e.vec16("signature_algorithms").u16_list()
+        elif etype == EXT_EC_POINT_FORMATS:
+            point_formats = e.vec8("ec_point_formats").u8_list()
+        elif etype == EXT_SUPPORTED_VERSIONS:
+            versions = e.vec8("supported_versions").u16_list()
+        elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
+            shares = e.vec16("key_share")
+            while shares.left:
+                key_shares.append(shares.u16())
+                shares.vec16("key_exchange")
     r.done()
     return ClientHelloFields(
         legacy_version,
@@ -455,6 +451,15 @@ def _read_client_hello(body: bytes, offset: int | None) -> ClientHelloFields:
         versions,
         tuple(key_shares),
     )
+
+
+def _extensions(r: _Reader, hello: str) -> Iterator[tuple[int, _Reader]]:
+    """Each extension of a hello's extension list, when it has one: (type, reader over its data)."""
+    if r.left:
+        exts = r.vec16(f"{hello} extensions")
+        while exts.left:
+            etype = exts.u16()
+            yield etype, exts.vec16(f"{hello} extension {etype}")
 
 
 def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
@@ -1230,20 +1235,16 @@ class TlsDecoder:
         selected: int | None = None
         alpn: str | None = None
         key_share: int | None = None
-        if r.left:
-            exts = r.vec16("ServerHello extensions")
-            while exts.left:
-                etype = exts.u16()
-                e = exts.vec16(f"ServerHello extension {etype}")
-                extensions.append(etype)
-                if etype == EXT_SUPPORTED_VERSIONS:
-                    selected = e.u16()
-                elif etype == EXT_ALPN:
-                    protos = e.vec16("ALPN list")
-                    if protos.left:
-                        alpn = _text(protos.vec8("ALPN protocol").take_all())
-                elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-                    key_share = e.u16()
+        for etype, e in _extensions(r, "ServerHello"):
+            extensions.append(etype)
+            if etype == EXT_SUPPORTED_VERSIONS:
+                selected = e.u16()
+            elif etype == EXT_ALPN:
+                protos = e.vec16("ALPN list")
+                if protos.left:
+                    alpn = _text(protos.vec8("ALPN protocol").take_all())
+            elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
+                key_share = e.u16()
         r.done()
         version = selected if selected is not None else legacy_version
         hrr = random == HRR_RANDOM
