@@ -215,22 +215,20 @@ class _Dispatch:
         c, s = flow.client, flow.server
         return c.address, c.port, s.address, s.port
 
-    def _run(self, fid: int, decoder: StreamDecoder, call: Callable[[], list[Event]], frame: int, ts: int) -> None:
-        try:
-            self.emit_all(call())
-        except DecodeError as e:
-            self.decoders[fid] = None
-            where = f" at stream offset {e.offset}" if e.offset is not None else ""
-            self.emit(
-                DecodeAnomaly(
-                    ts_ns=ts,
-                    frame=frame,
-                    flow_id=fid,
-                    decoder=decoder.name,
-                    name=f"{decoder.name}.parse_error",
-                    detail=f"{e}{where}; the rest of this connection is not decoded",
-                )
+    def _failed(self, fid: int, decoder: StreamDecoder, e: DecodeError, frame: int, ts: int) -> None:
+        """``decoder`` raised ``e``: it is dropped, and an anomaly says where the connection stopped being decoded."""
+        self.decoders[fid] = None
+        where = f" at stream offset {e.offset}" if e.offset is not None else ""
+        self.emit(
+            DecodeAnomaly(
+                ts_ns=ts,
+                frame=frame,
+                flow_id=fid,
+                decoder=decoder.name,
+                name=f"{decoder.name}.parse_error",
+                detail=f"{e}{where}; the rest of this connection is not decoded",
             )
+        )
 
     def chunk(self, c: StreamChunk) -> None:
         fid = c.flow_id
@@ -245,12 +243,21 @@ class _Dispatch:
                 if window is not None:
                     flow.skip_until = window
         if decoder is not None:
-            self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)
+            try:
+                events = decoder.feed(c)
+            except DecodeError as e:
+                self._failed(fid, decoder, e, c.at_frame, c.ts_ns)
+                return
+            if events:
+                self.emit_all(events)
 
     def gap(self, g: StreamGap) -> None:
         decoder = self.decoders.get(g.flow_id)
         if decoder is not None and decoder is not _UNSEEN:
-            self._run(g.flow_id, decoder, lambda: decoder.gap(g), g.frame, g.ts_ns)
+            try:
+                self.emit_all(decoder.gap(g))
+            except DecodeError as e:
+                self._failed(g.flow_id, decoder, e, g.frame, g.ts_ns)
 
     def datagram(self, flow: Flow, d: int, payload: bytes, frame: int, ts: int) -> None:
         if self.is_dns_datagram(*flow.ports):
@@ -293,9 +300,10 @@ class _Dispatch:
             if flow.skip_until is not NO_SKIP:  # the decoder shared its skip window (``chunk``)
                 for d, half in enumerate(flow.halves):  # type: ignore[arg-type]
                     decoder.passed_over(d, half.nxt)  # segments since its last chunk may have been passed over
-            self._run(
-                flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
-            )
+            try:
+                self.emit_all(decoder.close(flow.last_frame, flow.last_ns))
+            except DecodeError as e:
+                self._failed(flow.id, decoder, e, flow.last_frame, flow.last_ns)
         info = _flow_info(flow)
         self.emit(
             FlowEnd(
