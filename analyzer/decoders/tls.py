@@ -474,6 +474,7 @@ def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
     p = _vec_end(body, p, end, 1)
     if ciphers is None or compression is None:
         return None
+    extensions: list[int] = []
     sni: str | None = None
     alpn: list[bytes] = []
     key_shares: list[int] = []
@@ -481,10 +482,17 @@ def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
     sigalgs: tuple[int, ...] | None = ()
     point_formats: tuple[int, ...] | None = ()
     versions: tuple[int, ...] | None = ()
-    exts = _scan_extensions(body, p)
-    if exts is None:
-        return None
-    for etype, e, stop in exts:
+    if p < end:
+        if _vec_end(body, p, end, 2) != end:  # the extensions end the body
+            return None
+        p += 2
+    while p < end:
+        e, stop = p + 4, _vec_end(body, p + 2, end, 2)
+        if stop < 0:
+            return None
+        etype = (body[p] << 8) | body[p + 1]
+        extensions.append(etype)
+        p = stop
         items: list[tuple[int, int]] | None = []
         if etype == EXT_SERVER_NAME:  # (name_type, host_name<2>) items
             items = _vec_items(body, e, stop, 1, 2)
@@ -513,7 +521,7 @@ def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
         body[2 + HELLO_RANDOM_LEN],
         ciphers,
         compression,
-        tuple(etype for etype, _, _ in exts),
+        tuple(extensions),
         sni,
         tuple(alpn),
         groups,
@@ -522,123 +530,6 @@ def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
         versions,
         tuple(key_shares),
     )
-
-
-class ServerHelloFields(NamedTuple):
-    """What the decoder reads of a ServerHello body (RFC 8446 §4.1.3, RFC 5246 §7.4.1.3)."""
-
-    legacy_version: int
-    random: bytes
-    session_id_len: int
-    cipher_suite: int
-    compression_method: int
-    extensions: tuple[int, ...]  # extension type ids, in wire order
-    selected_version: int | None  # of supported_versions
-    alpn: str | None  # the first protocol name of ALPN
-    key_share_group: int | None  # of key_share or the drafts' 40
-
-
-def _read_server_hello(body: bytes, offset: int | None) -> ServerHelloFields:
-    """A ServerHello body read with bounds checks: raises ``DecodeError`` naming the field a length overruns (the
-    reference for ``_scan_server_hello``)."""
-    r = _Reader(body, "ServerHello", offset)
-    legacy_version = r.u16()
-    random = r.take(HELLO_RANDOM_LEN)
-    draft = _early_draft(legacy_version)
-    session_id_len = 0 if draft else r.vec8("ServerHello session_id").left
-    suite = r.u16()
-    compression = 0 if draft else r.u8()
-    extensions: list[int] = []
-    selected: int | None = None
-    alpn: str | None = None
-    key_share: int | None = None
-    for etype, e in _extensions(r, "ServerHello"):
-        extensions.append(etype)
-        if etype == EXT_SUPPORTED_VERSIONS:
-            selected = e.u16()
-        elif etype == EXT_ALPN:
-            protos = e.vec16("ALPN list")
-            if protos.left:
-                alpn = _text(protos.vec8("ALPN protocol").take_all())
-        elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-            key_share = e.u16()
-    r.done()
-    return ServerHelloFields(
-        legacy_version, random, session_id_len, suite, compression, tuple(extensions), selected, alpn, key_share
-    )
-
-
-def _scan_server_hello(body: bytes) -> ServerHelloFields | None:
-    """``_read_server_hello`` of a well-formed ServerHello, by plain index arithmetic; ``None`` as soon as a length
-    overruns what holds it: the bounds-checked reading then says what is wrong."""
-    end = len(body)
-    if end < 2 + HELLO_RANDOM_LEN:
-        return None
-    legacy_version = (body[0] << 8) | body[1]
-    draft = _early_draft(legacy_version)
-    p = 2 + HELLO_RANDOM_LEN if draft else _vec_end(body, 2 + HELLO_RANDOM_LEN, end, 1)  # session_id
-    fixed = 2 if draft else 3  # cipher_suite, compression_method
-    if p < 0 or p + fixed > end:
-        return None
-    suite = (body[p] << 8) | body[p + 1]
-    compression = 0 if draft else body[p + 2]
-    selected: int | None = None
-    alpn: str | None = None
-    key_share: int | None = None
-    exts = _scan_extensions(body, p + fixed)
-    if exts is None:
-        return None
-    for etype, e, stop in exts:
-        if etype == EXT_ALPN:  # the first protocol_name<1> of the list, if any
-            protos = _vec_end(body, e, stop, 2)
-            name_end = protos if protos == e + 2 else _vec_end(body, e + 2, protos, 1)
-            if name_end < 0:
-                return None
-            if protos > e + 2:
-                alpn = _text(body[e + 3 : name_end])
-        elif etype == EXT_SUPPORTED_VERSIONS or etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-            if e + 2 > stop:  # a 16-bit value first
-                return None
-            if etype == EXT_SUPPORTED_VERSIONS:
-                selected = (body[e] << 8) | body[e + 1]
-            else:
-                key_share = (body[e] << 8) | body[e + 1]
-    return ServerHelloFields(
-        legacy_version,
-        body[2 : 2 + HELLO_RANDOM_LEN],
-        0 if draft else body[2 + HELLO_RANDOM_LEN],
-        suite,
-        compression,
-        tuple(etype for etype, _, _ in exts),
-        selected,
-        alpn,
-        key_share,
-    )
-
-
-def _early_draft(legacy_version: int) -> bool:
-    """A TLS 1.3 draft before -22, whose ServerHello has no legacy_session_id_echo nor compression (draft-22
-    §4.1.3)."""
-    return legacy_version >> 8 == 0x7F and legacy_version & 0xFF < DRAFT_WITH_LEGACY_FIELDS
-
-
-def _scan_extensions(body: bytes, p: int) -> list[tuple[int, int, int]] | None:
-    """The extensions of a hello whose extension list (if any) starts at ``p``: (type, start, end of its data)
-    each; None unless the list ends the body and each extension fits in it."""
-    end = len(body)
-    if p == end:
-        return []
-    if _vec_end(body, p, end, 2) != end:
-        return None
-    out = []
-    p += 2
-    while p < end:
-        stop = _vec_end(body, p + 2, end, 2)
-        if stop < 0:
-            return None
-        out.append(((body[p] << 8) | body[p + 1], p + 4, stop))
-        p = stop
-    return out
 
 
 def _vec_end(data: bytes, p: int, end: int, width: int) -> int:
@@ -1333,16 +1224,34 @@ class TlsDecoder:
     def _server_hello(self, h: _Half, d: int, body: bytes, offset: int, out: list[Event]) -> None:
         c = self._chunk
         assert c is not None
-        f = _scan_server_hello(body)
-        if f is None:  # not plainly well-formed: the bounds-checked reading says where, or reads it all the same
-            f = _read_server_hello(body, offset)
-        legacy_version, random, suite, selected = f.legacy_version, f.random, f.cipher_suite, f.selected_version
+        r = _Reader(body, "ServerHello", offset)
+        legacy_version = r.u16()
+        random = r.take(HELLO_RANDOM_LEN)
+        draft = legacy_version >> 8 == 0x7F and legacy_version & 0xFF < DRAFT_WITH_LEGACY_FIELDS
+        session_id_len = 0 if draft else r.vec8("ServerHello session_id").left
+        suite = r.u16()
+        compression = 0 if draft else r.u8()
+        extensions: list[int] = []
+        selected: int | None = None
+        alpn: str | None = None
+        key_share: int | None = None
+        for etype, e in _extensions(r, "ServerHello"):
+            extensions.append(etype)
+            if etype == EXT_SUPPORTED_VERSIONS:
+                selected = e.u16()
+            elif etype == EXT_ALPN:
+                protos = e.vec16("ALPN list")
+                if protos.left:
+                    alpn = _text(protos.vec8("ALPN protocol").take_all())
+            elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
+                key_share = e.u16()
+        r.done()
         version = selected if selected is not None else legacy_version
         hrr = random == HRR_RANDOM
         s = self.session
         s.server_random = random
         s.server_direction = d
-        s.server_extensions = server_extensions = f.extensions
+        s.server_extensions = server_extensions = tuple(extensions)
         s.cipher_suite = suite
         if hrr:
             s.hello_retry = True
@@ -1364,13 +1273,13 @@ class TlsDecoder:
             version_name=version_name(version),
             cipher_suite=suite,
             cipher_name=cipher_name(suite),
-            compression_method=f.compression_method,
-            alpn=f.alpn,
+            compression_method=compression,
+            alpn=alpn,
             extensions=server_extensions,
-            key_share_group=f.key_share_group,
+            key_share_group=key_share,
             hello_retry_request=hrr,
             downgrade_sentinel=sentinel,
-            session_id_len=f.session_id_len,
+            session_id_len=session_id_len,
             random=random.hex(),
             random_time=rtime,
             ja3s=ja3s,
