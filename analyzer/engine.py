@@ -32,7 +32,7 @@ from analyzer.decoders.base import DecodeError, SkippingDecoder, StreamDecoder
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
 from analyzer.events.tls import TlsSummary
-from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Endpoint, Flow, FlowTable
+from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Flow, FlowTable
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper
 from analyzer.timeline.timeline import Stream, stream_filter_of
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from analyzer.diagnosis.runner import ChargerResult
     from analyzer.timeline.stream import EventStream
     from analyzer.tls.keylog import KeyLog
+    from analyzer.tls.notes import TlsTally
 
 
 @dataclass(slots=True)
@@ -177,12 +178,14 @@ class _Dispatch:
         self.tally = TlsTally()  # what the key-log warnings need, when the events are not all kept
         # where events go: every one into ``events``, or to ``keeper`` (``analyze`` keeps what it needs of them,
         # ``timeline`` prints them as they come)
-        self.emit: Callable[[Event], None] = self.events.append if keeper is None else self._to_keeper
-        self.emit_all: Callable[[Iterable[Event]], None] = self.events.extend if keeper is None else self._all_to_keeper
+        self.emit: Callable[[Event], None] = self.events.append
+        self.emit_all: Callable[[Iterable[Event]], None] = self.events.extend
+        if keeper is not None:
+            self.emit, self.emit_all = _keeper_sinks(keeper, self.tally)
 
         self.decoders: dict[int, StreamDecoder | None] = {}
         self.dns = DnsDecoder()
-        self.syns: dict[tuple[int, int], int] = {}
+        self.syns: dict[int, list[int]] = {}  # per flow: the SYNs each way so far
         self.table = FlowTable(
             on_chunk=self.chunk,
             on_gap=self.gap,
@@ -197,15 +200,6 @@ class _Dispatch:
             keeper.endpoints = self._endpoints
         elif keeper is not None:
             keeper.stream_of = self._stream_of
-
-    def _to_keeper(self, e: Event) -> None:
-        if e.layer == "tls":
-            self.tally.add(e)
-        self.keeper.add(e)  # type: ignore[union-attr]
-
-    def _all_to_keeper(self, events: Iterable[Event]) -> None:
-        for e in events:
-            self._to_keeper(e)
 
     # what the keeper asks about a live flow
 
@@ -222,22 +216,20 @@ class _Dispatch:
         c, s = flow.client, flow.server
         return c.address, c.port, s.address, s.port
 
-    def _run(self, fid: int, decoder: StreamDecoder, call: Callable[[], list[Event]], frame: int, ts: int) -> None:
-        try:
-            self.emit_all(call())
-        except DecodeError as e:
-            self.decoders[fid] = None
-            where = f" at stream offset {e.offset}" if e.offset is not None else ""
-            self.emit(
-                DecodeAnomaly(
-                    ts_ns=ts,
-                    frame=frame,
-                    flow_id=fid,
-                    decoder=decoder.name,
-                    name=f"{decoder.name}.parse_error",
-                    detail=f"{e}{where}; the rest of this connection is not decoded",
-                )
+    def _failed(self, fid: int, decoder: StreamDecoder, e: DecodeError, frame: int, ts: int) -> None:
+        """``decoder`` raised ``e``: it is dropped, and an anomaly says where the connection stopped being decoded."""
+        self.decoders[fid] = None
+        where = f" at stream offset {e.offset}" if e.offset is not None else ""
+        self.emit(
+            DecodeAnomaly(
+                ts_ns=ts,
+                frame=frame,
+                flow_id=fid,
+                decoder=decoder.name,
+                name=f"{decoder.name}.parse_error",
+                detail=f"{e}{where}; the rest of this connection is not decoded",
             )
+        )
 
     def chunk(self, c: StreamChunk) -> None:
         fid = c.flow_id
@@ -247,17 +239,26 @@ class _Dispatch:
             opened = "s" in flow.history.lower()
             decoder = self.stream_decoder(fid, c.data, c.direction, *flow.ports, self.keys, opened=opened)
             self.decoders[fid] = decoder
-            if isinstance(decoder, SkippingDecoder):
+            if _skipping(decoder):
                 window = decoder.skip_window()
                 if window is not None:
                     flow.skip_until = window
         if decoder is not None:
-            self._run(fid, decoder, lambda: decoder.feed(c), c.at_frame, c.ts_ns)
+            try:
+                events = decoder.feed(c)
+            except DecodeError as e:
+                self._failed(fid, decoder, e, c.at_frame, c.ts_ns)
+                return
+            if events:
+                self.emit_all(events)
 
     def gap(self, g: StreamGap) -> None:
         decoder = self.decoders.get(g.flow_id)
         if decoder is not None and decoder is not _UNSEEN:
-            self._run(g.flow_id, decoder, lambda: decoder.gap(g), g.frame, g.ts_ns)
+            try:
+                self.emit_all(decoder.gap(g))
+            except DecodeError as e:
+                self._failed(g.flow_id, decoder, e, g.frame, g.ts_ns)
 
     def datagram(self, flow: Flow, d: int, payload: bytes, frame: int, ts: int) -> None:
         if self.is_dns_datagram(*flow.ports):
@@ -271,7 +272,9 @@ class _Dispatch:
                 continue
             attempt = 1
             if bit == SYN:
-                attempt = self.syns[(flow.id, d)] = self.syns.get((flow.id, d), 0) + 1
+                sent = self.syns.setdefault(flow.id, [0, 0])
+                sent[d] += 1
+                attempt = sent[d]
             self.emit(
                 cls(
                     ts_ns=ts,
@@ -293,25 +296,25 @@ class _Dispatch:
     def finish(self, flow: Flow) -> None:
         # the flow gets no more callbacks: its decoder and SYN counts go (a SYN flood has a million flows)
         decoder = self.decoders.pop(flow.id, None)
-        self.syns.pop((flow.id, 0), None)
-        self.syns.pop((flow.id, 1), None)
+        self.syns.pop(flow.id, None)
         if decoder is not None and decoder is not _UNSEEN:
-            if flow.skip_until is not NO_SKIP and isinstance(decoder, SkippingDecoder):
+            if flow.skip_until is not NO_SKIP:  # the decoder shared its skip window (``chunk``)
                 for d, half in enumerate(flow.halves):  # type: ignore[arg-type]
                     decoder.passed_over(d, half.nxt)  # segments since its last chunk may have been passed over
-            self._run(
-                flow.id, decoder, lambda: decoder.close(flow.last_frame, flow.last_ns), flow.last_frame, flow.last_ns
-            )
-        c, s = flow.client, flow.server
+            try:
+                self.emit_all(decoder.close(flow.last_frame, flow.last_ns))
+            except DecodeError as e:
+                self._failed(flow.id, decoder, e, flow.last_frame, flow.last_ns)
+        info = _flow_info(flow)
         self.emit(
             FlowEnd(
                 ts_ns=flow.last_ns,
                 frame=flow.last_frame,
                 flow_id=flow.id,
-                proto=flow.proto_name,
-                client=str(c),
-                server=str(s),
-                state=flow.state,
+                proto=info.proto,
+                client=info.client,
+                server=info.server,
+                state=info.state,
                 history=flow.history,
                 packets=(flow.packets[0], flow.packets[1]),
                 payload_bytes=(flow.payload_bytes[0], flow.payload_bytes[1]),
@@ -319,7 +322,41 @@ class _Dispatch:
             )
         )
         if self.keeper is not None:
-            self.keeper.finish(_flow_info(flow, c, s))
+            self.keeper.finish(info)
+
+
+def _keeper_sinks(
+    keeper: EventKeeper | EventStream, tally: TlsTally
+) -> tuple[Callable[[Event], None], Callable[[Iterable[Event]], None]]:
+    """``_Dispatch.emit`` and ``emit_all`` with a keeper: every event to it, the TLS ones to ``tally`` too (every
+    event passes here: the two methods are looked up once)."""
+    add, count = keeper.add, tally.add
+
+    def emit(e: Event) -> None:
+        if e.layer == "tls":
+            count(e)
+        add(e)
+
+    def emit_all(events: Iterable[Event]) -> None:
+        for e in events:
+            if e.layer == "tls":
+                count(e)
+            add(e)
+
+    return emit, emit_all
+
+
+_SKIPPING: dict[type, bool] = {}  # per decoder class: whether it is a ``SkippingDecoder``
+
+
+def _skipping(decoder: StreamDecoder) -> bool:
+    """``isinstance(decoder, SkippingDecoder)``, asked once per class (a runtime protocol check looks up each of
+    its methods every time)."""
+    cls = type(decoder)
+    known = _SKIPPING.get(cls)
+    if known is None:
+        known = _SKIPPING[cls] = isinstance(decoder, SkippingDecoder)
+    return known
 
 
 _UNSEEN: Any = object()
@@ -415,9 +452,8 @@ def keeper_warnings(keeper: EventKeeper) -> list[str]:
     return out
 
 
-def _flow_info(f: Flow, c: Endpoint | None = None, s: Endpoint | None = None) -> FlowInfo:
-    """``f``'s summary; ``c``/``s`` are its ``client``/``server`` when the caller has them already."""
-    c, s = c or f.client, s or f.server
+def _flow_info(f: Flow) -> FlowInfo:
+    c, s = f.client, f.server
     return FlowInfo(
         id=f.id,
         proto=f.proto_name,

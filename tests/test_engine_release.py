@@ -25,3 +25,40 @@ def test_finished_flows_leave_no_decoder_or_syn_count_behind(tmp_path: Path) -> 
     assert dispatch.decoders == {}
     assert dispatch.syns == {}
     assert [type(e) for e in dispatch.events if isinstance(e, (TcpSyn, FlowEnd))] == [TcpSyn, TcpSyn, FlowEnd, FlowEnd]
+
+
+def test_skipping_is_the_protocol_check_per_class() -> None:
+    from analyzer.decoders.base import SkippingDecoder
+    from analyzer.decoders.dns import DnsTcpDecoder
+    from analyzer.decoders.http_upgrade import HttpUpgradeDecoder
+    from analyzer.decoders.ocpp import ocpp_message_factory
+    from analyzer.decoders.tls import TlsDecoder
+    from analyzer.engine import _skipping
+
+    for decoder in (TlsDecoder(1), DnsTcpDecoder(1), HttpUpgradeDecoder(1, ocpp_message_factory)):
+        assert _skipping(decoder) == isinstance(decoder, SkippingDecoder)
+        assert _skipping(decoder) == isinstance(decoder, SkippingDecoder)  # the remembered answer
+    assert _skipping(TlsDecoder(2))
+
+
+def test_keeper_gets_every_event_and_the_tally_the_tls_ones(tmp_path: Path) -> None:
+    from analyzer.events.tls import TlsClientHello
+    from analyzer.timeline.keeper import EventKeeper
+    from tests.decoders.test_tls import CH_RECORD
+
+    c, s = "10.1.0.5", "10.9.0.1"
+    frames = [
+        pb.ether(pb.ipv4(c, s, 6, pb.tcp(50001, 443, 100, 0, pb.SYN))),
+        pb.ether(pb.ipv4(s, c, 6, pb.tcp(443, 50001, 900, 101, pb.SYN | pb.ACK))),
+        pb.ether(pb.ipv4(c, s, 6, pb.tcp(50001, 443, 101, 901, pb.ACK | pb.PSH, CH_RECORD))),
+    ]
+    path = tmp_path / "t.pcap"
+    path.write_bytes(pb.pcap([(1_000_000_000 * i, f) for i, f in enumerate(frames)]))
+    plain, kept = _Dispatch(), _Dispatch(keeper=EventKeeper())
+    rebuild_flows(path, table=plain.table)
+    rebuild_flows(path, table=kept.table)
+    assert kept.keeper is not None
+    assert kept.keeper.events() == plain.events  # type: ignore[union-attr]
+    (hello,) = [e for e in plain.events if isinstance(e, TlsClientHello)]
+    assert kept.tally.randoms == {hello.random}
+    assert [f.id for f in kept.keeper.flows.values()] == [e.flow_id for e in plain.events if isinstance(e, FlowEnd)]  # type: ignore[union-attr]

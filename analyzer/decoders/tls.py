@@ -55,12 +55,12 @@ records come out as if every byte had been delivered.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from analyzer.decoders.base import DecodeError, StreamDecoder
-from analyzer.decoders.tls_fingerprint import ja3_string, ja3s_string, ja4, md5_hex
+from analyzer.decoders.tls_fingerprint import client_fingerprints, server_fingerprints
 from analyzer.decoders.tls_names import (
     ALERT_LEVELS,
     alert_name,
@@ -372,6 +372,206 @@ def _plausible_time(random: bytes) -> int | None:
 
 def _text(raw: bytes) -> str:
     return raw.decode("ascii", "backslashreplace")
+
+
+class ClientHelloFields(NamedTuple):
+    """What the decoder reads of a ClientHello body (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2); lists in wire order."""
+
+    legacy_version: int
+    random: bytes
+    session_id_len: int
+    cipher_suites: tuple[int, ...]
+    compression_methods: tuple[int, ...]
+    extensions: tuple[int, ...]  # extension type ids
+    sni: str | None  # the first host_name of server_name
+    alpn: tuple[bytes, ...]  # the raw protocol names
+    groups: tuple[int, ...]
+    signature_algorithms: tuple[int, ...]
+    ec_point_formats: tuple[int, ...]
+    supported_versions: tuple[int, ...]
+    key_share_groups: tuple[int, ...]  # of key_share or the drafts' 40
+
+
+def _read_client_hello(body: bytes, offset: int | None) -> ClientHelloFields:
+    """A ClientHello body read with bounds checks: raises ``DecodeError`` naming the field a length overruns (the
+    reference for ``_scan_client_hello``)."""
+    r = _Reader(body, "ClientHello", offset)
+    legacy_version = r.u16()
+    random = r.take(HELLO_RANDOM_LEN)
+    session_id_len = r.vec8("ClientHello session_id").left
+    ciphers = r.vec16("ClientHello cipher_suites").u16_list()
+    compression = r.vec8("ClientHello compression_methods").u8_list()
+    sni: str | None = None
+    alpn_raw: list[bytes] = []
+    groups: tuple[int, ...] = ()
+    sigalgs: tuple[int, ...] = ()
+    point_formats: tuple[int, ...] = ()
+    versions: tuple[int, ...] = ()
+    key_shares: list[int] = []
+    extensions: list[int] = []
+    for etype, e in _extensions(r, "ClientHello"):
+        extensions.append(etype)
+        if etype == EXT_SERVER_NAME:
+            names = e.vec16("server_name list")
+            while names.left:
+                name_type = names.u8()
+                host = names.vec16("server_name").take_all()
+                if name_type == SNI_HOST_NAME and sni is None:
+                    sni = _text(host)
+        elif etype == EXT_ALPN:
+            protos = e.vec16("ALPN list")
+            while protos.left:
+                alpn_raw.append(protos.vec8("ALPN protocol").take_all())
+        elif etype == EXT_SUPPORTED_GROUPS:
+            groups = e.vec16("supported_groups").u16_list()
+        elif etype == EXT_SIGNATURE_ALGORITHMS:
+            sigalgs = e.vec16("signature_algorithms").u16_list()
+        elif etype == EXT_EC_POINT_FORMATS:
+            point_formats = e.vec8("ec_point_formats").u8_list()
+        elif etype == EXT_SUPPORTED_VERSIONS:
+            versions = e.vec8("supported_versions").u16_list()
+        elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
+            shares = e.vec16("key_share")
+            while shares.left:
+                key_shares.append(shares.u16())
+                shares.vec16("key_exchange")
+    r.done()
+    return ClientHelloFields(
+        legacy_version,
+        random,
+        session_id_len,
+        ciphers,
+        compression,
+        tuple(extensions),
+        sni,
+        tuple(alpn_raw),
+        groups,
+        sigalgs,
+        point_formats,
+        versions,
+        tuple(key_shares),
+    )
+
+
+def _extensions(r: _Reader, hello: str) -> Iterator[tuple[int, _Reader]]:
+    """Each extension of a hello's extension list, when it has one: (type, reader over its data)."""
+    if r.left:
+        exts = r.vec16(f"{hello} extensions")
+        while exts.left:
+            etype = exts.u16()
+            yield etype, exts.vec16(f"{hello} extension {etype}")
+
+
+def _scan_client_hello(body: bytes) -> ClientHelloFields | None:
+    """``_read_client_hello`` of a well-formed ClientHello, by plain index arithmetic (a fifth of the calls); ``None``
+    as soon as a length overruns what holds it or a list of 16-bit values has an odd length: the bounds-checked
+    reading then says what is wrong."""
+    end = len(body)
+    p = _vec_end(body, 2 + HELLO_RANDOM_LEN, end, 1)  # session_id
+    ciphers = _u16_vec(body, p, end, 2)
+    p = _vec_end(body, p, end, 2)
+    compression = _u8_vec(body, p, end)
+    p = _vec_end(body, p, end, 1)
+    if ciphers is None or compression is None:
+        return None
+    extensions: list[int] = []
+    sni: str | None = None
+    alpn: list[bytes] = []
+    key_shares: list[int] = []
+    groups: tuple[int, ...] | None = ()
+    sigalgs: tuple[int, ...] | None = ()
+    point_formats: tuple[int, ...] | None = ()
+    versions: tuple[int, ...] | None = ()
+    if p < end:
+        if _vec_end(body, p, end, 2) != end:  # the extensions end the body
+            return None
+        p += 2
+    while p < end:
+        e, stop = p + 4, _vec_end(body, p + 2, end, 2)
+        if stop < 0:
+            return None
+        etype = (body[p] << 8) | body[p + 1]
+        extensions.append(etype)
+        p = stop
+        items: list[tuple[int, int]] | None = []
+        if etype == EXT_SERVER_NAME:  # (name_type, host_name<2>) items
+            items = _vec_items(body, e, stop, 1, 2)
+            for a, b in items or ():
+                if body[a] == SNI_HOST_NAME and sni is None:
+                    sni = _text(body[a + 3 : b])
+        elif etype == EXT_ALPN:  # protocol_name<1> items
+            items = _vec_items(body, e, stop, 0, 1)
+            alpn.extend(body[a + 1 : b] for a, b in items or ())
+        elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:  # (group, key_exchange<2>) items
+            items = _vec_items(body, e, stop, 2, 2)
+            key_shares.extend((body[a] << 8) | body[a + 1] for a, _ in items or ())
+        elif etype == EXT_SUPPORTED_GROUPS:
+            groups = _u16_vec(body, e, stop, 2)
+        elif etype == EXT_SIGNATURE_ALGORITHMS:
+            sigalgs = _u16_vec(body, e, stop, 2)
+        elif etype == EXT_EC_POINT_FORMATS:
+            point_formats = _u8_vec(body, e, stop)
+        elif etype == EXT_SUPPORTED_VERSIONS:
+            versions = _u16_vec(body, e, stop, 1)
+        if items is None or groups is None or sigalgs is None or point_formats is None or versions is None:
+            return None
+    return ClientHelloFields(
+        (body[0] << 8) | body[1],
+        body[2 : 2 + HELLO_RANDOM_LEN],
+        body[2 + HELLO_RANDOM_LEN],
+        ciphers,
+        compression,
+        tuple(extensions),
+        sni,
+        tuple(alpn),
+        groups,
+        sigalgs,
+        point_formats,
+        versions,
+        tuple(key_shares),
+    )
+
+
+def _vec_end(data: bytes, p: int, end: int, width: int) -> int:
+    """Where the vector whose ``width``-byte length (1 or 2) is at ``p`` ends; -1 when it does not fit before
+    ``end`` (or ``p`` is -1 already)."""
+    if p < 0 or p + width > end:
+        return -1
+    stop = p + width + (data[p] if width == 1 else (data[p] << 8) | data[p + 1])
+    return stop if stop <= end else -1
+
+
+def _u8_vec(data: bytes, p: int, end: int) -> tuple[int, ...] | None:
+    """The bytes of the vector with a 1-byte length at ``p``; None when it overruns ``end``."""
+    stop = _vec_end(data, p, end, 1)
+    return None if stop < 0 else tuple(data[p + 1 : stop])
+
+
+def _u16_vec(data: bytes, p: int, end: int, width: int) -> tuple[int, ...] | None:
+    """The 16-bit values of the vector with a ``width``-byte length at ``p``; None when it overruns ``end`` or holds
+    an odd count of bytes."""
+    stop = _vec_end(data, p, end, width)
+    start = p + width
+    if stop < 0 or (stop - start) & 1:
+        return None
+    return struct.unpack_from(f"!{(stop - start) >> 1}H", data, start)
+
+
+def _vec_items(data: bytes, p: int, end: int, head: int, width: int) -> list[tuple[int, int]] | None:
+    """The (start, end) of each item of the vector with a 2-byte length at ``p``, an item being ``head`` bytes and
+    then a vector with a ``width``-byte length; None when the list or an item overruns what holds it."""
+    stop = _vec_end(data, p, end, 2)
+    if stop < 0:
+        return None
+    items = []
+    k = p + 2
+    while k < stop:
+        item_end = _vec_end(data, k + head, stop, width)
+        if item_end < 0:
+            return None
+        items.append((k, item_end))
+        k = item_end
+    return items
 
 
 class TlsDecoder:
@@ -971,52 +1171,20 @@ class TlsDecoder:
     def _client_hello(self, h: _Half, d: int, body: bytes, offset: int, out: list[Event]) -> None:
         c = self._chunk
         assert c is not None
-        r = _Reader(body, "ClientHello", offset)
-        legacy_version = r.u16()
-        random = r.take(HELLO_RANDOM_LEN)
-        session_id_len = r.vec8("ClientHello session_id").left
-        ciphers = r.vec16("ClientHello cipher_suites").u16_list()
-        compression = r.vec8("ClientHello compression_methods").u8_list()
-        sni: str | None = None
-        alpn_raw: list[bytes] = []
-        groups: tuple[int, ...] = ()
-        sigalgs: tuple[int, ...] = ()
-        point_formats: tuple[int, ...] = ()
-        versions: tuple[int, ...] = ()
-        key_shares: list[int] = []
-        extensions: list[int] = []
-        if r.left:
-            exts = r.vec16("ClientHello extensions")
-            while exts.left:
-                etype = exts.u16()
-                e = exts.vec16(f"ClientHello extension {etype}")
-                extensions.append(etype)
-                if etype == EXT_SERVER_NAME:
-                    names = e.vec16("server_name list")
-                    while names.left:
-                        name_type = names.u8()
-                        host = names.vec16("server_name").take_all()
-                        if name_type == SNI_HOST_NAME and sni is None:
-                            sni = _text(host)
-                elif etype == EXT_ALPN:
-                    protos = e.vec16("ALPN list")
-                    while protos.left:
-                        alpn_raw.append(protos.vec8("ALPN protocol").take_all())
-                elif etype == EXT_SUPPORTED_GROUPS:
-                    groups = e.vec16("supported_groups").u16_list()
-                elif etype == EXT_SIGNATURE_ALGORITHMS:
-                    sigalgs = e.vec16("signature_algorithms").u16_list()
-                elif etype == EXT_EC_POINT_FORMATS:
-                    point_formats = e.vec8("ec_point_formats").u8_list()
-                elif etype == EXT_SUPPORTED_VERSIONS:
-                    versions = e.vec8("supported_versions").u16_list()
-                elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-                    shares = e.vec16("key_share")
-                    while shares.left:
-                        key_shares.append(shares.u16())
-                        shares.vec16("key_exchange")
-        r.done()
-        ja3 = ja3_string(legacy_version, ciphers, extensions, groups, point_formats)
+        f = _scan_client_hello(body)
+        if f is None:  # not plainly well-formed: the bounds-checked reading says where, or reads it all the same
+            f = _read_client_hello(body, offset)
+        random, versions, alpn_raw = f.random, f.supported_versions, f.alpn
+        ja3, ja3_hash, ja4 = client_fingerprints(
+            f.legacy_version,
+            versions,
+            f.cipher_suites,
+            f.extensions,
+            f.groups,
+            f.ec_point_formats,
+            alpn_raw[0] if alpn_raw else None,
+            f.signature_algorithms,
+        )
         s = self.session
         s.client_random = random
         s.client_direction = d
@@ -1030,32 +1198,24 @@ class TlsDecoder:
             flow_id=self.flow_id,
             direction=d,
             record_version=h.hs_version,
-            legacy_version=legacy_version,
+            legacy_version=f.legacy_version,
             supported_versions=versions,
-            sni=sni,
+            sni=f.sni,
             alpn=tuple(_text(a) for a in alpn_raw),
-            cipher_suites=ciphers,
-            compression_methods=compression,
-            groups=groups,
-            signature_algorithms=sigalgs,
-            ec_point_formats=point_formats,
-            key_share_groups=tuple(key_shares),
-            extensions=tuple(extensions),
-            session_id_len=session_id_len,
+            cipher_suites=f.cipher_suites,
+            compression_methods=f.compression_methods,
+            groups=f.groups,
+            signature_algorithms=f.signature_algorithms,
+            ec_point_formats=f.ec_point_formats,
+            key_share_groups=f.key_share_groups,
+            extensions=f.extensions,
+            session_id_len=f.session_id_len,
             random=random.hex(),
             random_time=rtime,
             length=len(body),
             ja3=ja3,
-            ja3_hash=md5_hex(ja3),
-            ja4=ja4(
-                legacy_version=legacy_version,
-                supported_versions=versions,
-                has_sni=EXT_SERVER_NAME in extensions,
-                cipher_suites=ciphers,
-                extensions=extensions,
-                first_alpn=alpn_raw[0] if alpn_raw else None,
-                signature_algorithms=sigalgs,
-            ),
+            ja3_hash=ja3_hash,
+            ja4=ja4,
         )
         self._emit(h, d, event, out)
         if rtime is not None:
@@ -1075,27 +1235,23 @@ class TlsDecoder:
         selected: int | None = None
         alpn: str | None = None
         key_share: int | None = None
-        if r.left:
-            exts = r.vec16("ServerHello extensions")
-            while exts.left:
-                etype = exts.u16()
-                e = exts.vec16(f"ServerHello extension {etype}")
-                extensions.append(etype)
-                if etype == EXT_SUPPORTED_VERSIONS:
-                    selected = e.u16()
-                elif etype == EXT_ALPN:
-                    protos = e.vec16("ALPN list")
-                    if protos.left:
-                        alpn = _text(protos.vec8("ALPN protocol").take_all())
-                elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
-                    key_share = e.u16()
+        for etype, e in _extensions(r, "ServerHello"):
+            extensions.append(etype)
+            if etype == EXT_SUPPORTED_VERSIONS:
+                selected = e.u16()
+            elif etype == EXT_ALPN:
+                protos = e.vec16("ALPN list")
+                if protos.left:
+                    alpn = _text(protos.vec8("ALPN protocol").take_all())
+            elif etype == EXT_KEY_SHARE or etype == EXT_KEY_SHARE_DRAFT:
+                key_share = e.u16()
         r.done()
         version = selected if selected is not None else legacy_version
         hrr = random == HRR_RANDOM
         s = self.session
         s.server_random = random
         s.server_direction = d
-        s.server_extensions = tuple(extensions)
+        s.server_extensions = server_extensions = tuple(extensions)
         s.cipher_suite = suite
         if hrr:
             s.hello_retry = True
@@ -1106,7 +1262,7 @@ class TlsDecoder:
         tail = random[-8:]
         sentinel = tail[7] if tail[:7] == DOWNGRADE_PREFIX and tail[7] in (0, 1) else None
         rtime = None if hrr or tls13 else _plausible_time(random)
-        ja3s = ja3s_string(legacy_version, suite, extensions)
+        ja3s, ja3s_hash = server_fingerprints(legacy_version, suite, server_extensions)
         event = TlsServerHello(
             ts_ns=c.ts_ns,
             frame=c.at_frame,
@@ -1119,7 +1275,7 @@ class TlsDecoder:
             cipher_name=cipher_name(suite),
             compression_method=compression,
             alpn=alpn,
-            extensions=tuple(extensions),
+            extensions=server_extensions,
             key_share_group=key_share,
             hello_retry_request=hrr,
             downgrade_sentinel=sentinel,
@@ -1127,7 +1283,7 @@ class TlsDecoder:
             random=random.hex(),
             random_time=rtime,
             ja3s=ja3s,
-            ja3s_hash=md5_hex(ja3s),
+            ja3s_hash=ja3s_hash,
         )
         self._emit(h, d, event, out)
         if rtime is not None:

@@ -14,12 +14,17 @@ b = first 12 hex digits of SHA-256 over the sorted 4-hex-digit cipher list joine
 when empty); c = likewise over the sorted extension list without SNI (0x0000) and ALPN (0x0010), followed by
 ``_`` and the signature algorithms in wire order when there are any (``000000000000`` when the extension list is
 empty). JA4S, JA4X and the other JA4+ methods are under the FoxIO License 1.1 and are not implemented here.
+
+``client_fingerprints`` and ``server_fingerprints`` give a hello's fingerprints at once and remember the last
+``FINGERPRINT_CACHE`` distinct hellos' (a fleet's chargers and a gateway's downloads send a handful of hello shapes,
+so the strings are joined and hashed once per shape, not once per connection).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 from analyzer.decoders.tls_names import GREASE_VALUES
 
@@ -40,6 +45,7 @@ JA4_VERSIONS = {
 JA4_EMPTY_HASH = "000000000000"
 JA4_HASH_LEN = 12
 JA4_MAX_COUNT = 99
+FINGERPRINT_CACHE = 256  # distinct hellos whose fingerprints are remembered, per process
 
 
 def _dash(values: Sequence[int]) -> str:
@@ -119,3 +125,35 @@ def ja4(
     else:
         part_c = JA4_EMPTY_HASH
     return f"{part_a}_{part_b}_{part_c}"
+
+
+@lru_cache(maxsize=FINGERPRINT_CACHE)
+def client_fingerprints(
+    legacy_version: int,
+    supported_versions: tuple[int, ...],
+    cipher_suites: tuple[int, ...],
+    extensions: tuple[int, ...],
+    groups: tuple[int, ...],
+    ec_point_formats: tuple[int, ...],
+    first_alpn: bytes | None,
+    signature_algorithms: tuple[int, ...],
+) -> tuple[str, str, str]:
+    """A ClientHello's (JA3 string, JA3 MD5, JA4), from its fields in wire order (remembered per distinct hello)."""
+    text = ja3_string(legacy_version, cipher_suites, extensions, groups, ec_point_formats)
+    fp4 = ja4(
+        legacy_version=legacy_version,
+        supported_versions=supported_versions,
+        has_sni=EXT_SERVER_NAME in extensions,
+        cipher_suites=cipher_suites,
+        extensions=extensions,
+        first_alpn=first_alpn,
+        signature_algorithms=signature_algorithms,
+    )
+    return text, md5_hex(text), fp4
+
+
+@lru_cache(maxsize=FINGERPRINT_CACHE)
+def server_fingerprints(legacy_version: int, cipher_suite: int, extensions: tuple[int, ...]) -> tuple[str, str]:
+    """A ServerHello's (JA3S string, JA3S MD5) (remembered per distinct hello)."""
+    text = ja3s_string(legacy_version, cipher_suite, extensions)
+    return text, md5_hex(text)

@@ -123,11 +123,11 @@ class EventKeeper:
 
     def add(self, e: Event) -> None:
         fid = e.flow_id
-        if fid in self.gone:
-            self.released.events += 1
-            return
         log = self.logs.get(fid)
-        if log is None:
+        if log is None:  # a released flow has no log, and gets none again
+            if fid in self.gone:
+                self.released.events += 1
+                return
             log = self.logs[fid] = _FlowLog(fid)
         events = log.events
         events.append(e)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TypeVar
 
 from analyzer.events.base import Event
@@ -86,12 +87,22 @@ class Timeline:
         return [e for e in self.events if isinstance(e, types)]  # type: ignore[misc]
 
     def for_flow(self, flow_id: int | None) -> list[Event]:
-        if self._by_flow is None:
-            self._by_flow = {}
-            for e in self.events:
-                self._by_flow.setdefault(e.flow_id, []).append(e)
-        return self._by_flow.get(flow_id, [])
+        by_flow = self._by_flow
+        if by_flow is None:
+            by_flow = self._by_flow = _group_by_flow(self.events)
+        return by_flow.get(flow_id, [])
 
 
-def _frame_of(e: Event) -> int:
-    return e.frame
+def _group_by_flow(events: list[Event]) -> dict[int | None, list[Event]]:
+    """``events`` grouped by flow id, each group in the order of ``events``."""
+    out: dict[int | None, list[Event]] = {}
+    for e in events:
+        group = out.get(e.flow_id)
+        if group is None:
+            out[e.flow_id] = [e]
+        else:
+            group.append(e)
+    return out
+
+
+_frame_of = attrgetter("frame")
