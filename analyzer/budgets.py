@@ -124,6 +124,9 @@ TRIAGE_COMMIT_S = 1.0
 # captures a local triage worker holds: the one it analyses and the next, already in its pipe, so it never waits
 # for the supervisor between two (a capture given to a worker that dies or is killed is given to another)
 TRIAGE_WORKER_QUEUE = 2
+# TLS hellos whose JA3/JA4 fingerprints are remembered, per process (``decoders.tls_fingerprint``): a fleet's
+# chargers and a gateway's downloads send a handful of hello shapes
+FINGERPRINT_CACHE = 256
 # bytes read at a time to hash a capture (its sha256 names it in reports and the triage store): below the size
 # malloc serves with mmap, so the thousands of small files of a triage batch do not each map and unmap a buffer
 HASH_BLOCK = 64 << 10

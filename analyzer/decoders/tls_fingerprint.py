@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Sequence
 from functools import lru_cache
 
+from analyzer.budgets import FINGERPRINT_CACHE
 from analyzer.decoders.tls_names import GREASE_VALUES
 
 EXT_SERVER_NAME = 0x0000  # RFC 6066 §3
@@ -45,7 +46,6 @@ JA4_VERSIONS = {
 JA4_EMPTY_HASH = "000000000000"
 JA4_HASH_LEN = 12
 JA4_MAX_COUNT = 99
-FINGERPRINT_CACHE = 256  # distinct hellos whose fingerprints are remembered, per process
 
 
 def _dash(values: Sequence[int]) -> str:
