@@ -33,7 +33,6 @@ at most three anomalies).
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections import OrderedDict
 from itertools import accumulate
@@ -57,9 +56,10 @@ from analyzer.events.ocpp import (
     OcppUnanswered,
     OcppUnparsed,
     SchemaViolation,
+    json_loads,
+    json_scan,
     redact_text,
 )
-from analyzer.jsontext import parse_float
 
 CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND_TYPE = 2, 3, 4, 5, 6
 TYPE_NAMES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR", 5: "CALLRESULTERROR", 6: "SEND"}
@@ -192,35 +192,8 @@ class _Call(NamedTuple):
     schema_version: str | None  # version the CALL was validated with (its response uses it too)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=parse_float)
-_SCAN = _JSON.scan_once  # (text, index) -> (value, end); what JSONDecoder.decode calls after skipping whitespace
-
-
-def _loads(text: str) -> Any:
-    """``json.loads(text, parse_constant=_reject_constant, parse_float=parse_float)``, the same value or error,
-    with one decoder made once (``json.loads`` with options builds a ``JSONDecoder`` on every call).
-
-    Text that starts with ``[`` and whose value ends the text (an OCPP-J frame as sent) is scanned once, without
-    ``decode``'s whitespace matches: ``decode`` would scan it from 0 the same way (same value, same error)."""
-    if text[:1] == "[":
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            pass  # no value at 0 (not after "["): decode raises its own error below
-        else:
-            if end == len(text):
-                return value
-    if text.startswith("\ufeff"):
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    return _JSON.decode(text)
-
-
 def _json_array(data: bytes, text: bool) -> tuple[list[Any] | None, str]:
-    """(the message as a non-empty JSON array, ``""``), or (``None``, why it is not one)."""
+    """(the message as a non-empty JSON array, its text), or (``None``, why it is not one)."""
     if not text:
         return None, "binary frame"
     try:
@@ -228,7 +201,7 @@ def _json_array(data: bytes, text: bool) -> tuple[list[Any] | None, str]:
     except UnicodeDecodeError as e:
         return None, f"invalid UTF-8 at byte {e.start}"
     try:
-        msg = _loads(s)
+        msg = json_loads(s)
     except RecursionError:
         return None, "JSON nested too deeply to parse"
     except ValueError as e:  # json.JSONDecodeError, NaN/Infinity, integers over Python's digit limit
@@ -246,7 +219,45 @@ def _json_array(data: bytes, text: bool) -> tuple[list[Any] | None, str]:
         return None, f"not a JSON array (a JSON {_json_type(msg)})"
     if not msg:
         return None, "empty JSON array"
-    return msg, ""
+    return msg, s
+
+
+_JSON_WS = " \t\n\r"
+_SKIP_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _payload_text(s: str, msg: list[Any]) -> str:
+    """The text of the last element of ``msg`` (an RPC frame's payload), ``msg`` being what ``json_loads`` read
+    from ``s``: from its first character to its last, the whitespace around it left out."""
+    end = len(s.rstrip(_JSON_WS)) - 1  # the array's "]"
+    while s[end - 1] in _JSON_WS:
+        end -= 1
+    return s[_payload_start(s, msg) : end]
+
+
+def _payload_start(s: str, msg: list[Any]) -> int:
+    """Where the payload's text starts in ``s`` (see ``_payload_text``).
+
+    A frame as most peers send it, ``[2,"id","Action",{...}]``, is read by position. ``s[2]`` is a comma only
+    after a one-character first element (``[2,``). A string before the payload whose value holds no quote, that
+    starts right after a comma and has a quote and a comma where its value would end if sent without escapes, was
+    sent without escapes: an escape makes the text longer than the value, so a quote there would be an escaped
+    one, a quote in the value. Any other frame (whitespace, escapes) is walked element by element with the scanner
+    that read it."""
+    pos = 3
+    if s[2] == ",":
+        for x in msg[1:-1]:  # the unique id, and the action of a CALL or SEND: strings (``_rpc_problem``)
+            end = pos + len(x) + 1
+            if s[pos] != '"' or s[end] != '"' or s[end + 1] != "," or '"' in x:
+                break
+            pos = end + 2
+        else:
+            return pos if s[pos] not in _JSON_WS else _SKIP_WS.match(s, pos).end()
+    pos = _SKIP_WS.match(s).end() + 1  # after "["
+    for _ in range(len(msg) - 1):  # the elements before the payload
+        _, pos = json_scan(s, _SKIP_WS.match(s, pos).end())
+        pos = _SKIP_WS.match(s, pos).end() + 1  # after ","
+    return _SKIP_WS.match(s, pos).end()
 
 
 def _validated(
@@ -364,9 +375,9 @@ class OcppDecoder:
             name = "ocpp.version_assumed" if self.version is not None else "ocpp.version_unknown"
             out.append(self._anomaly(name, self._note, d, frame, ts_ns))
             self._note = None
-        msg, reason = _json_array(data, text)
+        msg, text_or_why = _json_array(data, text)
         if msg is None:
-            return self._unparsed(out, reason, d, data, text, frame, ts_ns)
+            return self._unparsed(out, text_or_why, d, data, text, frame, ts_ns)
         mtype = msg[0]
         uid = msg[1] if len(msg) > 1 else None
         if not self.detected:
@@ -387,9 +398,10 @@ class OcppDecoder:
             frame_v.append(SchemaViolation("@uniqueId", f"is longer than {MAX_UNIQUE_ID} characters", "maxLength"))
         size = len(data)
         if mtype == CALL or mtype == SEND_TYPE:
-            self._call_or_send(out, mtype, d, uid, msg[2], msg[3], frame_v, frame, ts_ns, size)
+            payload_text = _payload_text(text_or_why, msg)
+            self._call_or_send(out, mtype, d, uid, msg[2], msg[3], payload_text, frame_v, frame, ts_ns, size)
         elif mtype == CALLRESULT:
-            self._result(out, d, uid, msg[2], frame_v, frame, ts_ns, size)
+            self._result(out, d, uid, msg[2], _payload_text(text_or_why, msg), frame_v, frame, ts_ns, size)
         else:
             self._error(out, mtype, d, uid, msg[2], msg[3], msg[4], frame_v, frame, ts_ns, size)
         return out
@@ -486,6 +498,7 @@ class OcppDecoder:
         uid: str,
         action: str,
         payload: Any,
+        payload_text: str,
         frame_v: list[SchemaViolation],
         frame: int,
         ts_ns: int,
@@ -505,7 +518,7 @@ class OcppDecoder:
                     version=version,
                     unique_id=uid,
                     action=action,
-                    payload=payload,
+                    payload_text=payload_text,
                     violations=violations,
                     validated=validated,
                 )
@@ -524,7 +537,7 @@ class OcppDecoder:
                 version=version,
                 unique_id=uid,
                 action=action,
-                payload=payload,
+                payload_text=payload_text,
                 violations=violations,
                 validated=validated,
                 duplicate_of_frame=duplicate,
@@ -570,6 +583,7 @@ class OcppDecoder:
         d: int,
         uid: str,
         payload: Any,
+        payload_text: str,
         frame_v: list[SchemaViolation],
         frame: int,
         ts_ns: int,
@@ -595,7 +609,7 @@ class OcppDecoder:
                 version=version,
                 unique_id=uid,
                 action=action,
-                payload=payload,
+                payload_text=payload_text,
                 violations=violations,
                 validated=validated,
                 pairing=pairing,

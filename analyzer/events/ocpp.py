@@ -3,21 +3,26 @@
 Every message event carries ``version`` (``"1.6"``, ``"2.0.1"``, ``"2.1"``: the OCPP schema set the message was
 read and validated against; ``None`` when unknown), ``unique_id`` (the RPC message id as sent), ``size`` (bytes of
 the WebSocket message), ``violations`` (the first JSON-schema error of the payload, as ``SchemaViolation``s; ``()``
-when the payload is valid or when no schema was applied) and ``validated`` (a schema was applied). ``payload`` is the
-parsed JSON value exactly as sent; it may hold idTokens and passwords: render it through ``redact_tokens`` (the policy:
-``analyzer.redaction``).
+when the payload is valid or when no schema was applied) and ``validated`` (a schema was applied).
 ``direction`` 0 is charger (WebSocket client) → CSMS, 1 is CSMS → charger.
 
-Events whose ``payload`` is a dict or list are not hashable (``hash()`` raises ``TypeError``); compare them with
-``==``.
+CALL, CALLRESULT and SEND keep their payload as text, ``payload_text`` (the payload's JSON text as sent, without
+the whitespace around it: one string costs less memory, and less to pickle, than the objects of the parsed value),
+and ``payload`` parses it on each read (``json_loads``): the value the decoder read, with the same types and key
+order. It may hold idTokens and passwords: render it through ``redact_tokens`` (the policy: ``analyzer.redaction``).
+Events compare (``==``) by their fields, so two messages whose payloads differ only in their JSON spelling
+(whitespace, escapes) are different events. CALL, CALLRESULT and SEND events are hashable; CALLERROR and
+CALLRESULTERROR events whose ``error_details`` is a dict or list are not (``hash()`` raises ``TypeError``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from analyzer.events.base import Event
+from analyzer.jsontext import parse_float
 from analyzer.redaction import (
     REDACTED,
     SECRET_CONFIG_KEYS,
@@ -39,6 +44,35 @@ __all__ = [
     "redact_tokens",
     "secret_config_key",
 ]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=parse_float)
+json_scan = _JSON.scan_once  # (text, index) -> (value, end); what JSONDecoder.decode calls after skipping whitespace
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_reject_constant, parse_float=parse_float)``, the same value or error,
+    with one decoder made once (``json.loads`` with options builds a ``JSONDecoder`` on every call): how OCPP-J
+    messages and the payloads events keep are read (no ``NaN``/``Infinity``; a number too large for a double is a
+    ``BigNumber``).
+
+    Text that starts with ``[`` and whose value ends the text (an OCPP-J frame as sent) is scanned once, without
+    ``decode``'s whitespace matches: ``decode`` would scan it from 0 the same way (same value, same error)."""
+    if text[:1] == "[":
+        try:
+            value, end = json_scan(text, 0)
+        except StopIteration:
+            pass  # no value at 0 (not after "["): decode raises its own error below
+        else:
+            if end == len(text):
+                return value
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _JSON.decode(text)
 
 
 def _clean(text: str, limit: int = 40) -> str:
@@ -98,18 +132,35 @@ class OcppMessage(Event):
     validated: bool = False
 
 
+class PayloadText:
+    """What the events that keep their payload as JSON text (``payload_text``) share: ``payload``, parsed on each
+    read (never kept: that would bring back the memory the text saves)."""
+
+    __slots__ = ()
+    payload_text: str
+
+    @property
+    def payload(self) -> Any:
+        """The payload's JSON value, exactly as the decoder read it: a new object on each read."""
+        return json_loads(self.payload_text)
+
+
+# the metadata of ``payload_text``: reports show the field as ``payload``, parsed (``report.timeline_out``)
+_SHOWN_AS_PAYLOAD = {"shown_as": "payload"}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OcppCall(OcppMessage):
+class OcppCall(OcppMessage, PayloadText):
     """A CALL (message type 2): ``[2, uniqueId, action, payload]``.
 
-    Fields: ``action`` (as sent, case kept); ``payload``; ``duplicate_of_frame`` (frame of an earlier CALL with the
-    same unique id in the same direction on this connection, or ``None``). ``validated`` is ``False`` with a known
-    ``version`` when that version has no such action.
+    Fields: ``action`` (as sent, case kept); ``payload_text`` (read as ``payload``); ``duplicate_of_frame`` (frame
+    of an earlier CALL with the same unique id in the same direction on this connection, or ``None``).
+    ``validated`` is ``False`` with a known ``version`` when that version has no such action.
     """
 
     kind: ClassVar[str] = "ocpp.call"
     action: str
-    payload: Any
+    payload_text: str = field(metadata=_SHOWN_AS_PAYLOAD)
     duplicate_of_frame: int | None = None
 
     def summary(self) -> str:
@@ -126,10 +177,11 @@ ALREADY_ANSWERED = "already_answered"  # the CALL with this id was answered befo
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OcppCallResult(OcppMessage):
+class OcppCallResult(OcppMessage, PayloadText):
     """A CALLRESULT (message type 3): ``[3, uniqueId, payload]``.
 
-    Fields: ``action`` (of the CALL it answers; ``None`` when unpaired); ``payload``; ``pairing`` (``"paired"``,
+    Fields: ``action`` (of the CALL it answers; ``None`` when unpaired); ``payload_text`` (read as ``payload``);
+    ``pairing`` (``"paired"``,
     ``"unknown_id"``: no CALL with this id awaits an answer in the other direction, ``"already_answered"``: that
     CALL was answered before); ``call_frame`` and ``latency_ns`` (frame of the CALL, and this message's capture time
     minus the CALL's; ``None`` when unpaired); ``status`` (the payload's ``status`` string, else
@@ -138,7 +190,7 @@ class OcppCallResult(OcppMessage):
 
     kind: ClassVar[str] = "ocpp.call_result"
     action: str | None
-    payload: Any
+    payload_text: str = field(metadata=_SHOWN_AS_PAYLOAD)
     pairing: str = PAIRED
     call_frame: int | None = None
     latency_ns: int | None = None
@@ -212,15 +264,15 @@ class OcppCallResultError(OcppMessage):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OcppSend(OcppMessage):
+class OcppSend(OcppMessage, PayloadText):
     """A SEND (message type 6, OCPP 2.1): an unconfirmed message, ``[6, uniqueId, action, payload]``; never answered.
 
-    Fields: ``action``; ``payload``.
+    Fields: ``action``; ``payload_text`` (read as ``payload``).
     """
 
     kind: ClassVar[str] = "ocpp.send"
     action: str
-    payload: Any
+    payload_text: str = field(metadata=_SHOWN_AS_PAYLOAD)
 
     def summary(self) -> str:
         return (

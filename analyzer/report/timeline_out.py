@@ -19,9 +19,16 @@ HEADER = ("time (UTC)", "frame", "stream", "charger", "layer", "event", "summary
 
 
 def event_fields(e: Event) -> dict[str, Any]:
-    """The event's own fields as JSON-ready values (bytes as hex, enums as names, nested dataclasses as dicts)."""
+    """The event's own fields as JSON-ready values (bytes as hex, enums as names, nested dataclasses as dicts); a
+    field whose metadata names what it is ``shown_as`` is that attribute, in its place (an OCPP payload kept as JSON
+    text is shown as ``payload``, parsed)."""
     skip = {"ts_ns", "frame", "flow_id", "direction"}
-    return {f.name: _plain(getattr(e, f.name)) for f in dataclasses.fields(e) if f.name not in skip}
+    out = {}
+    for f in dataclasses.fields(e):
+        if f.name not in skip:
+            name = f.metadata.get("shown_as", f.name)
+            out[name] = _plain(getattr(e, name))
+    return out
 
 
 def _plain(v: Any) -> Any:

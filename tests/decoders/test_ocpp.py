@@ -19,6 +19,7 @@ from analyzer.decoders.ocpp import (
     parse_timestamp_ns,
     version_for,
 )
+from analyzer.events import ocpp as ocpp_events
 from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import (
@@ -32,8 +33,10 @@ from analyzer.events.ocpp import (
     OcppUnanswered,
     OcppUnparsed,
     SchemaViolation,
+    json_loads,
     redact_tokens,
 )
+from analyzer.jsontext import parse_float
 
 TO_CSMS, TO_CHARGER = 0, 1
 SECOND = 1_000_000_000
@@ -995,14 +998,14 @@ def test_a_deep_value_dropped_by_a_duplicate_key_is_not_too_deep() -> None:
 
 def plain_loads(text: str) -> tuple[str, Any]:
     try:
-        return "value", json.loads(text, parse_constant=ocpp_mod._reject_constant, parse_float=ocpp_mod.parse_float)
+        return "value", json.loads(text, parse_constant=ocpp_events._reject_constant, parse_float=parse_float)
     except (ValueError, RecursionError) as e:
         return type(e).__name__, str(e)
 
 
 def one_decoder_loads(text: str) -> tuple[str, Any]:
     try:
-        return "value", ocpp_mod._loads(text)
+        return "value", json_loads(text)
     except (ValueError, RecursionError) as e:
         return type(e).__name__, str(e)
 

@@ -27,7 +27,7 @@ def _exchange(frame: int, uid: str, answered: bool = True) -> list:
         unique_id=uid,
         size=20,
         action="Heartbeat",
-        payload={},
+        payload_text="{}",
         validated=True,
     )
     out = [WsMessage(ts_ns=frame, frame=frame, flow_id=1, direction=0, opcode="text", size=20, wire_size=20), call]
@@ -41,7 +41,7 @@ def _exchange(frame: int, uid: str, answered: bool = True) -> list:
             unique_id=uid,
             size=40,
             action="Heartbeat",
-            payload={"currentTime": "2026-01-01T00:00:00Z"},
+            payload_text='{"currentTime": "2026-01-01T00:00:00Z"}',
             validated=True,
         )
         out += [
@@ -87,7 +87,7 @@ def test_a_violating_exchange_is_kept() -> None:
         unique_id="a",
         size=40,
         action="Heartbeat",
-        payload={},
+        payload_text="{}",
         validated=True,
         violations=("currentTime missing",),  # type: ignore[arg-type]
     )

@@ -31,11 +31,12 @@ def ws_text(text: str) -> tuple[str, dict[str, list[str]]]:
 
 def test_claims_name_each_field_in_frame_then_field_order_and_join_several_messages() -> None:
     common = {"ts_ns": T, "flow_id": 1, "direction": 0}
+    boot = '{"idTag": "X"}'
     events = [
         OcppCall(
-            ts_ns=T, frame=12, version="1.6", unique_id="1", size=10, action="BootNotification", payload={"idTag": "X"}
+            ts_ns=T, frame=12, version="1.6", unique_id="1", size=10, action="BootNotification", payload_text=boot
         ),
-        OcppCall(frame=12, version="1.6", unique_id="2", size=10, action="Heartbeat", payload={}, **common),
+        OcppCall(frame=12, version="1.6", unique_id="2", size=10, action="Heartbeat", payload_text="{}", **common),
         HttpResponse(frame=10, status=101, **common),
         TlsAlert(frame=9, level=2, description=42, description_name="bad_certificate", **common),
         TlsAlert(frame=11, encrypted=True, length=26, **common),
@@ -141,6 +142,7 @@ def test_compare_agrees_only_on_equal_values_and_a_missing_field_disagrees() -> 
 def test_event_claims_and_tshark_readers_agree_on_the_same_facts() -> None:
     """The two sides render one fact identically: events built from the values a dissection shows."""
     common = {"ts_ns": T, "flow_id": 1, "direction": 1}
+    blocked = {"action": "Authorize", "payload_text": "{}", "status": "Blocked"}
     events = [
         DnsResponse(
             ts_ns=T, frame=3, id=1, qname="csms.test", qtype="A", rcode=0, rcode_name="NOERROR", addresses=("10.0.0.9",)
@@ -151,9 +153,7 @@ def test_event_claims_and_tshark_readers_agree_on_the_same_facts() -> None:
             ts_ns=T, frame=6, detail="destination unreachable (port unreachable) from 10.0.0.1", unreachable=True
         ),
         WsClose(frame=7, code=None, **common),
-        OcppCallResult(
-            ts_ns=T, frame=8, version="2.0.1", unique_id="u", size=1, action="Authorize", payload={}, status="Blocked"
-        ),
+        OcppCallResult(ts_ns=T, frame=8, version="2.0.1", unique_id="u", size=1, **blocked),
         OcppUnparsed(frame=9, reason="not a JSON array", **common),
         OcppCallError(
             ts_ns=T,

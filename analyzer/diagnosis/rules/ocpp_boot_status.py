@@ -21,7 +21,8 @@ def ocpp_boot_status(ch: Charger, ctx: Context) -> Iterator[Finding]:
     bad = next((b for b in boots if b.status in ("Rejected", "Pending")), None)
     if bad is None:
         return
-    interval = bad.payload.get("interval") if isinstance(bad.payload, dict) else None
+    payload = bad.payload  # parsed on each read: once here
+    interval = payload.get("interval") if isinstance(payload, dict) else None
     retry = f"; retry interval {interval} s" if interval is not None else ""
     req = next(
         (e for e in ch.events if e.kind == "ocpp.call" and e.flow_id == bad.flow_id and e.unique_id == bad.unique_id),

@@ -22,7 +22,8 @@ def ocpp_reboot_loop(ch: Charger, ctx: Context) -> Iterator[Finding]:
     for a, b, c in zip(firsts, firsts[1:], firsts[2:], strict=False):
         if c.ts_ns - a.ts_ns > window:
             continue
-        reason = b.payload.get("reason") if isinstance(b.payload, dict) else None
+        payload = b.payload  # parsed on each read: once here
+        reason = payload.get("reason") if isinstance(payload, dict) else None
         power = reason == "PowerUp"
         yield Finding(
             fault="ocpp.reboot_loop",

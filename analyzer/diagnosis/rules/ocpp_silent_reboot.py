@@ -108,7 +108,8 @@ def _unacknowledged(evs: list[Any]) -> Any:
 
 def _signs(old: list[Any], new: list[Any], boot: Any) -> list[tuple[int, str]]:
     out = []
-    reason = boot.payload.get("reason") if isinstance(boot.payload, dict) else None
+    payload = boot.payload  # parsed on each read: once here
+    reason = payload.get("reason") if isinstance(payload, dict) else None
     if reason:
         out.append((boot.frame, f"Boot reason {reason}"))
     ids = [_num(e.unique_id) for e in old if e.kind == "ocpp.call" and e.direction == 0]
@@ -117,12 +118,11 @@ def _signs(old: list[Any], new: list[Any], boot: Any) -> list[tuple[int, str]]:
     if ids and mine is not None and mine < max(ids):
         out.append((boot.frame, f"message ids restarted: {boot.unique_id} after {max(ids)} on the old session"))
     for e in new:
-        if (
-            e.kind == "ocpp.call"
-            and e.action in ("StopTransaction", "TransactionEvent")
-            and isinstance(e.payload, dict)
-        ):
-            why = e.payload.get("reason") or (e.payload.get("transactionInfo") or {}).get("stoppedReason")
+        if e.kind != "ocpp.call" or e.action not in ("StopTransaction", "TransactionEvent"):
+            continue
+        payload = e.payload
+        if isinstance(payload, dict):
+            why = payload.get("reason") or (payload.get("transactionInfo") or {}).get("stoppedReason")
             if why == "PowerLoss":
                 out.append((e.frame, f"{e.action} reason PowerLoss"))
                 break
