@@ -127,6 +127,9 @@ TRIAGE_WORKER_QUEUE = 2
 # TLS hellos whose JA3/JA4 fingerprints are remembered, per process (``decoders.tls_fingerprint``): a fleet's
 # chargers and a gateway's downloads send a handful of hello shapes
 FINGERPRINT_CACHE = 256
+# idle sweeps of the flow table (one every ``flows.table.SWEEP_EVERY`` packets, 32,768) between two returns of the
+# C heap's free pages to the system (``analyzer.heap``: about 2 ms each): what a long capture frees is given back
+TRIM_EVERY_SWEEPS = 4
 # bytes read at a time to hash a capture (its sha256 names it in reports and the triage store): below the size
 # malloc serves with mmap, so the thousands of small files of a triage batch do not each map and unmap a buffer
 HASH_BLOCK = 64 << 10

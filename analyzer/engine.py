@@ -24,6 +24,7 @@ from analyzer.budgets import (
     HASH_BLOCK,
     KEEPER_NAMES,
     PENDING_FLOWS,
+    TRIM_EVERY_SWEEPS,
 )
 from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import Partition, open_capture
@@ -33,6 +34,7 @@ from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
 from analyzer.events.tls import TlsSummary
 from analyzer.flows.table import ACK, FIN, NO_SKIP, RST, SYN, Flow, FlowTable
+from analyzer.heap import trim_heap
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper
 from analyzer.timeline.timeline import Stream, stream_filter_of
@@ -194,12 +196,23 @@ class _Dispatch:
             on_control=self.control,
             on_icmp=self.icmp,
             keep_flows=keeper is None,
-            on_sweep=keeper.sweep if isinstance(keeper, EventKeeper) else None,
+            on_sweep=self._swept,
         )
+        self.keeper_sweep = keeper.sweep if isinstance(keeper, EventKeeper) else None
+        self.sweeps = 0
         if isinstance(keeper, EventKeeper):
             keeper.endpoints = self._endpoints
         elif keeper is not None:
             keeper.stream_of = self._stream_of
+
+    def _swept(self) -> None:
+        """After the flow table's idle sweep: the keeper releases what finished, and every ``TRIM_EVERY_SWEEPS``
+        sweeps the heap gives back what was freed (``analyzer.heap``)."""
+        if self.keeper_sweep is not None:
+            self.keeper_sweep()
+        self.sweeps += 1
+        if self.sweeps % TRIM_EVERY_SWEEPS == 0:
+            trim_heap()
 
     # what the keeper asks about a live flow
 

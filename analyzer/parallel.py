@@ -50,6 +50,7 @@ from analyzer.engine import (
 from analyzer.errors import AnalyzerError
 from analyzer.events.base import Event
 from analyzer.flows.table import ICMP, ICMP_ERRORS, ICMPV6, TCP, UDP, server_is_dst
+from analyzer.heap import trim_heap
 from analyzer.lifeline import die_with_parent
 from analyzer.timeline import FlowInfo, Timeline
 from analyzer.timeline.keeper import EventKeeper, Released
@@ -198,6 +199,7 @@ def _work(conn: Connection, turn: Connection, path: str, settings: Settings, k: 
         out = e
     finally:
         progress.stop()  # the line this process drew goes before the parent writes
+    trim_heap()  # before the hand-over, the peak of memory: what reading freed goes back to the system
     try:
         conn.send_bytes(READY)
         turn.recv_bytes()  # GO: the part before this one is in the parent, and its process is ending
