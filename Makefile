@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAMP_RUN := $(VENV)/.installed-run
 
-.PHONY: setup demo test lint lab bench bench-flows bench-triage fuzz clean
+.PHONY: setup bytecode demo test lint lab bench bench-flows bench-triage fuzz clean
 
 # everything: ghostcap with its extras (Dask, Parquet), the test tools and the lab's packages
 setup: $(STAMP)
@@ -26,10 +26,15 @@ $(STAMP_RUN): pyproject.toml $(CORE) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP_RUN)
 
+# the modules' bytecode, written ahead (an editable install has none, and with PYTHONDONTWRITEBYTECODE set no run
+# writes it): each ghostcap process, triage worker and test would otherwise compile every module it imports again
+bytecode: | $(BIN)/python
+	$(BIN)/python -m compileall -q analyzer > /dev/null
+
 DEMO_CAPTURE := captures/tls12_cert_not_yet_valid.pcap
 
 # a ghost charger: its clock reset to 2000-01-01, so it rejects the CSMS certificate (exit 1 = fault found)
-demo: $(STAMP_RUN)
+demo: $(STAMP_RUN) bytecode
 	$(BIN)/ghostcap analyze $(DEMO_CAPTURE) -o reports; test $$? -eq 1
 	@echo "open reports/tls12_cert_not_yet_valid.html in a browser; for ghostcap on your PATH: . .venv/bin/activate"
 
@@ -37,7 +42,7 @@ lint: setup
 	$(BIN)/ruff check analyzer tests $(wildcard bench)
 	$(BIN)/ruff format --check analyzer tests $(wildcard bench)
 
-test: setup lint
+test: setup bytecode lint
 	$(BIN)/pytest -n 2 -q
 
 lab: setup
@@ -47,16 +52,16 @@ lab: setup
 # the whole job a user runs (analyze --format html,json,md) against tshark -n -r, on 1M and 2M gateway packets
 # (PACKETS=200000: quick)
 PACKETS ?= 1000000,2000000
-bench: setup
+bench: setup bytecode
 	$(BIN)/python bench/analyze_vs_tshark.py --packets $(PACKETS)
 
 # the flow table alone (ghostcap flows) against tshark
-bench-flows: setup
+bench-flows: setup bytecode
 	$(BIN)/python bench/flows_vs_tshark.py
 
 # ghostcap triage on 10,000 small captures: 1 and 2 workers and a 2-worker Dask LocalCluster (CAPTURES=500: quick)
 CAPTURES ?= 10000
-bench-triage: setup
+bench-triage: setup bytecode
 	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) | tee bench/out/triage-bench.txt
 
 # a fuzz campaign: ghostcap analyze on mutated sample captures and crafted hostile cases, one process per case under
@@ -64,7 +69,7 @@ bench-triage: setup
 CASES ?= 2000
 SEED ?= 1
 JOBS ?= 2
-fuzz: setup
+fuzz: setup bytecode
 	$(BIN)/python bench/fuzz.py --cases $(CASES) --seed $(SEED) --jobs $(JOBS) --out bench/out/fuzz
 
 clean:

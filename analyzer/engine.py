@@ -497,13 +497,21 @@ class Analysis:
     internal_error: BaseException | None = None  # with ``salvage``: the bug that stopped the diagnosis
 
 
-def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = False, workers: int = 1) -> Analysis:
+def analyze(
+    path: str | Path,
+    settings: Settings | None = None,
+    salvage: bool = False,
+    workers: int = 1,
+    sha256: str | None = None,
+) -> Analysis:
     """Read, decode and diagnose one capture; raises ``CaptureError`` when it cannot be read at all.
 
     With ``salvage`` (``ghostcap analyze``), an unexpected exception in the diagnosis (a bug) still gives the
     analysis of what was read, without chargers, its ``internal_error`` set and a capture warning saying so.
     ``workers`` > 1 reads a capture file with that many processes (``analyzer.parallel``; standard input and
-    pipes are read by one, with a capture warning saying so)."""
+    pipes are read by one, with a capture warning saying so). ``sha256``: the file's digest when the caller has
+    it already (``ghostcap triage`` hashed every capture to skip those it stored before), else it is computed in a
+    thread while the capture is read."""
     from analyzer.diagnosis.runner import diagnose_all
     from analyzer.errors import debugging, internal_error_line
 
@@ -513,10 +521,10 @@ def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = 
 
         parts = Partitions(path, settings, workers)
         parts.start()  # before the digest's thread: the processes are forked
-        sha256 = sha256_meanwhile(path)
+        digest = _digest(path, sha256)
         built = parts.collect()
     else:
-        sha256 = sha256_meanwhile(path)
+        digest = _digest(path, sha256)
         built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
         if workers > 1:
             built.capture.warnings.append(
@@ -529,8 +537,13 @@ def analyze(path: str | Path, settings: Settings | None = None, salvage: bool = 
         if not salvage or debugging():
             raise
         built.capture.warnings.append(internal_error_line(e, "diagnosis") + ": no verdict for this capture")
-        return Analysis(built.capture, sha256(), built.timeline, [], settings, [], internal_error=e)
-    return Analysis(built.capture, sha256(), built.timeline, results, settings, others)
+        return Analysis(built.capture, digest(), built.timeline, [], settings, [], internal_error=e)
+    return Analysis(built.capture, digest(), built.timeline, results, settings, others)
+
+
+def _digest(path: str | Path, known: str | None) -> Callable[[], str | None]:
+    """The capture's sha256 when it is ready: ``known``, or ``sha256_meanwhile(path)``."""
+    return (lambda: known) if known is not None else sha256_meanwhile(path)
 
 
 def file_sha256(path: str | Path) -> str | None:

@@ -25,3 +25,20 @@ def test_no_digest_of_a_pipe(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     assert file_sha256(fifo) is None
     assert file_sha256("-") is None
+
+
+def test_a_digest_known_already_is_not_computed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ghostcap triage`` hashed every capture before giving it to a worker: ``analyze(sha256=...)`` takes it, with
+    no second reading and no thread for it."""
+    from analyzer import engine
+
+    capture = Path(__file__).resolve().parents[1] / "captures" / "tcp_refused.pcap"
+
+    def no_thread(path: object) -> object:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(engine, "sha256_meanwhile", no_thread)
+    known = hashlib.sha256(capture.read_bytes()).hexdigest()
+    assert engine.analyze(capture, sha256=known).sha256 == known
+    monkeypatch.undo()
+    assert engine.analyze(capture).sha256 == known  # without it, computed as before

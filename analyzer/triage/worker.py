@@ -193,7 +193,8 @@ def _run(
 
     inject_fault(task.name)
     t0 = time.perf_counter()
-    analysis = analyze(path, Settings(csms=cfg.csms, keylog_files=keylogs))
+    # the supervisor hashed the capture already (to skip those stored before): no second digest, no thread for it
+    analysis = analyze(path, Settings(csms=cfg.csms, keylog_files=keylogs), sha256=task.sha256)
     signatures = [signature_of(r, analysis.timeline.flows) for r in analysis.results]
     t1 = time.perf_counter()
     report = report_dict(analysis)
