@@ -75,6 +75,7 @@ SERVICE_PORTS = frozenset(
         9220,
     )
 )
+PROTO_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
 IDLE_TIMEOUT_NS = {TCP: 300 * 10**9, UDP: 60 * 10**9}
 CLOSED_LINGER_NS = 10 * 10**9  # a closed TCP flow stays reachable this long for late retransmissions
 SWEEP_EVERY = 1 << 15  # packets between idle sweeps
@@ -148,7 +149,7 @@ class Flow:
 
     __slots__ = (
         "_anomalies",
-        "_ends",
+        "client",
         "closed",
         "first_frame",
         "first_ns",
@@ -164,6 +165,7 @@ class Flow:
         "payload_bytes",
         "proto",
         "rst_first",
+        "server",
         "skip_until",
         "stream",
         "syn_isn",
@@ -176,7 +178,9 @@ class Flow:
     ) -> None:
         self.id = fid
         self.proto = proto
-        self._ends = (client, server)  # raw address bytes and ports; formatted only when asked for
+        # formatted once, here: the ends never change, and every finished flow's summary reads them
+        self.client = Endpoint(format_address(client[0]), client[1])
+        self.server = Endpoint(format_address(server[0]), server[1])
         self.first_frame = self.last_frame = frame
         self.first_ns = self.last_ns = ts
         self.packets = [0, 0]
@@ -201,19 +205,9 @@ class Flow:
         self.skip_until: list[int] | tuple[int, int] = NO_SKIP
 
     @property
-    def client(self) -> Endpoint:
-        addr, port = self._ends[0]
-        return Endpoint(format_address(addr), port)
-
-    @property
-    def server(self) -> Endpoint:
-        addr, port = self._ends[1]
-        return Endpoint(format_address(addr), port)
-
-    @property
     def ports(self) -> tuple[int, int]:
-        """(client port, server port), without formatting the addresses (per datagram: the DNS check)."""
-        return self._ends[0][1], self._ends[1][1]
+        """(client port, server port) (per datagram: the DNS check)."""
+        return self.client.port, self.server.port
 
     @property
     def syn_retransmits(self) -> int:
@@ -223,7 +217,8 @@ class Flow:
 
     @property
     def proto_name(self) -> str:
-        return {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}.get(self.proto, f"ip-proto-{self.proto}")
+        name = PROTO_NAMES.get(self.proto)
+        return f"ip-proto-{self.proto}" if name is None else name
 
     def note(self, name: str, frame: int, direction: int | None, detail: str = "") -> None:
         """Record an anomaly; a repeat only increments its count (the first frame and detail are kept)."""
@@ -242,6 +237,8 @@ class Flow:
         """Anomalies in order of their first frame, including the reassembler's counters."""
         out = dict(self._anomalies or {})
         for d, h in enumerate(self.halves or ()):
+            if not (h.retransmissions or h.mismatches):
+                continue  # most directions: no counter to merge (and no detail to format)
             arrow = "client→server" if d == 0 else "server→client"
             for name, count, frame, detail in (
                 ("tcp.retransmission", h.retransmissions, h.retransmit_frame, f"{h.retransmissions} {arrow}"),
@@ -254,7 +251,9 @@ class Flow:
             ):
                 if count:
                     _merge(out, Anomaly(name=name, frame=frame, direction=d, detail=detail, count=count))
-        return sorted(out.values(), key=lambda a: (a.frame, a.name))
+        if len(out) < 2:
+            return list(out.values())
+        return sorted(out.values(), key=_anomaly_order)
 
     @property
     def state(self) -> str:
@@ -314,6 +313,11 @@ def _summary(h: HalfStream) -> HalfSummary:
     if h.delivered or h.gaps or h.retransmissions or h.mismatches or h.keepalives:
         return h.summary()
     return NO_DATA  # every other counter is 0 too
+
+
+def _anomaly_order(a: Anomaly) -> tuple[int, str]:
+    """``Flow.anomalies``' order: by first frame, then name."""
+    return a.frame, a.name
 
 
 def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:

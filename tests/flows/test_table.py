@@ -8,7 +8,7 @@ from analyzer.budgets import Budgets
 from analyzer.engine import rebuild_flows
 from analyzer.events.base import StreamChunk
 from analyzer.flows import table as table_mod
-from analyzer.flows.table import FlowTable, server_is_dst
+from analyzer.flows.table import Endpoint, Flow, FlowTable, format_address, server_is_dst
 from tests import pcapbuild as pb
 
 C, S = "10.1.0.5", "10.9.0.1"
@@ -226,3 +226,86 @@ def test_flow_budget_is_reported_as_a_capture_warning(tmp_path: Path) -> None:
     res = rebuild_flows(path, table=FlowTable(budgets=Budgets(live_flows=4)))
     assert len(res.flows) == 6
     assert "2 idle flows released early to stay within the flow budget of 4 live flows" in res.capture.warnings[0]
+
+
+def _endpoints_as_formatted(flow: Flow, client: tuple[bytes, int], server: tuple[bytes, int]) -> None:
+    """``flow``'s ends (formatted once, when it was made) are what formatting its raw ends gives now."""
+    assert flow.client == Endpoint(format_address(client[0]), client[1])
+    assert flow.server == Endpoint(format_address(server[0]), server[1])
+    assert flow.ports == (client[1], server[1])
+
+
+def test_endpoints_stay_the_formatted_ends_in_every_state_of_a_flow() -> None:
+    client, server = (pb.ip4(C), CP), (pb.ip4(S), SP)
+    seen: list[str] = []
+
+    def control(flow: Flow, d: int, flags: int, frame: int, ts: int) -> None:
+        seen.append(flow.state)
+        _endpoints_as_formatted(flow, client, server)
+
+    def finish(flow: Flow) -> None:
+        seen.append("finished")
+        _endpoints_as_formatted(flow, client, server)
+
+    def pkt(frame: int, to_server: bool, seq: int, ack: int, flags: int, data: bytes = b"") -> tuple:
+        src, dst = (client, server) if to_server else (server, client)
+        l4 = pb.tcp(src[1], dst[1], seq, ack, flags, data)
+        return (frame, frame, 6, src[0], dst[0], l4, len(l4))
+
+    table = FlowTable(on_control=control, on_finish=finish)
+    table.run(
+        [
+            pkt(1, True, 100, 0, pb.SYN),
+            pkt(2, False, 5000, 101, pb.SYN | pb.ACK),
+            pkt(3, True, 101, 5001, pb.ACK | pb.PSH, b"hello"),
+            pkt(4, True, 106, 5001, pb.FIN | pb.ACK),
+            pkt(5, False, 5001, 107, pb.FIN | pb.ACK),
+            pkt(6, True, 107, 5002, pb.ACK),
+        ]
+    )
+    assert seen == ["S0", "S1", "S2", "SF", "finished"]
+    (flow,) = table.flows
+    assert isinstance(flow.halves, tuple)  # released: the directions' summaries only
+    assert flow.keys == ()
+    _endpoints_as_formatted(flow, client, server)
+
+
+def test_endpoints_of_an_ipv6_flow_and_of_a_flow_made_directly() -> None:
+    v6a, v6b = bytes.fromhex("20010db8000000000000000000000001"), bytes.fromhex("20010db80000000000000000000000ff")
+    flow = Flow(0, 17, (v6a, 40000), (v6b, 53), 1, 0)
+    _endpoints_as_formatted(flow, (v6a, 40000), (v6b, 53))
+    assert (str(flow.client), str(flow.server)) == ("[2001:db8::1]:40000", "[2001:db8::ff]:53")
+    flow.release()
+    _endpoints_as_formatted(flow, (v6a, 40000), (v6b, 53))
+
+
+def test_proto_names() -> None:
+    ends = (pb.ip4(C), 0), (pb.ip4(S), 0)
+    names = [Flow(0, proto, *ends, 1, 0).proto_name for proto in (6, 17, 1, 58, 47)]
+    assert names == ["tcp", "udp", "icmp", "icmpv6", "ip-proto-47"]
+
+
+def test_anomalies_merge_the_reassembly_counters_in_order_of_first_frame() -> None:
+    table = FlowTable()
+    client, server = pb.ip4(C), pb.ip4(S)
+
+    def pkt(frame: int, seq: int, data: bytes, to_server: bool = True) -> tuple:
+        src, dst, sport, dport = (client, server, CP, SP) if to_server else (server, client, SP, CP)
+        l4 = pb.tcp(sport, dport, seq, 5001 if to_server else 101, pb.ACK | pb.PSH, data)
+        return (frame, frame, 6, src, dst, l4, len(l4))
+
+    table.run(
+        [
+            pkt(1, 1, b"AAAA"),
+            pkt(2, 1, b"AAAA"),  # a retransmission (no handshake: noted at frame 1)
+            pkt(3, 900, b"xy", to_server=False),
+            pkt(4, 900, b"xz", to_server=False),  # retransmitted bytes differ
+        ]
+    )
+    (flow,) = table.flows
+    # one entry per name: both directions' retransmissions merge into the first direction's
+    assert [(a.name, a.frame, a.direction, a.count, a.detail) for a in flow.anomalies] == [
+        ("tcp.no_handshake", 1, None, 1, "the capture starts after the connection was set up"),
+        ("tcp.retransmission", 2, 0, 2, "1 client→server; 1 server→client"),
+        ("tcp.overlap_mismatch", 4, 1, 1, "retransmitted bytes differ from the first copy (server→client)"),
+    ]
