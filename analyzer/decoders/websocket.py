@@ -594,6 +594,8 @@ class WebSocketDecoder:
                 return 0
             n = (data[pos + 2] << 8) | data[pos + 3]
             start = pos + 4
+        if n > MESSAGE_CAP:  # kept whole here: a message past the cap is cut by the frame-by-frame path
+            return 0
         masked = b1 & MASK_BIT
         if masked:
             start += MASK_KEY_LEN
@@ -608,7 +610,7 @@ class WebSocketDecoder:
         else:
             side.unmasked += 1
         op = b0 & OPCODE_BITS
-        if op == Opcode.TEXT:
+        if op == _TEXT:
             side.text += 1
         else:
             side.binary += 1

@@ -856,6 +856,16 @@ def test_fast_path_gives_what_the_frame_by_frame_path_gives(seg: int, extensions
         assert calls[1] == (CLIENT, b'[2,"1","Heartbeat",{}]', True, 1, 1_000_000)
 
 
+def test_fast_path_leaves_a_message_past_the_cap_to_be_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ws, "MESSAGE_CAP", 200)
+    fast, slow = both_paths(interleave(FAST_CLIENT, FAST_SERVER, 200000))
+    assert fast == slow
+    events, calls = fast
+    cut = [e for e in events if getattr(e, "truncated_by_cap", False)]
+    assert {e.wire_size for e in cut} >= {300, 65535}  # the 300-byte text and 65,535-byte messages, cut at the cap
+    assert all(len(data) <= 200 for _, data, *_ in calls)
+
+
 SMALL_STREAM = client_frame(b"ab") + client_frame(b"c" * 130) + client_frame(b"", 2) + client_frame(b"d", fin=False)
 
 
