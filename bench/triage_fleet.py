@@ -9,12 +9,19 @@ same length (``CP-WHISKEY-40`` → ``CP-WHISKEY-47`` for variant 7) and its time
 the IPv4 header checksum is recomputed. Key logs (``<stem>.keys.txt``) go beside the variants of the TLS
 scenarios, so each run uses ``--keylog-dir``.
 
-Each run triages the whole fleet into a fresh directory (``bench/out/triage-run/``) and prints captures/s, the
-speed-up against 1 worker, the peak RSS of each worker process and the split of the time per capture: analysis
-(read, decode, diagnose), reports (report dict, JSON, and the HTML with its inline SVG plots for the captures
-with a failing or inconclusive charger, written) and overhead (the
-rest of workers x wall time: dispatch, pickling, the supervisor's SQLite commits, idle workers at the end). Worker
-start-up is inside the wall time. Exports and index.html come after and are timed apart.
+Each run triages the whole fleet into a directory of its own (``triage-run-<run>/``), on a RAM file system
+(``/dev/shm``) when there is one with room, else in ``bench/out`` (``--out-dir`` chooses), all removed after the last
+run. Why not the disk: on this machine's ext4 (no journal), creating files is up to 4x slower in the kernel for some
+minutes after many files were removed (the inode allocator passes over recently freed inodes): 2,000 captures with
+one worker took 3.6 s of system time after a removal of an earlier run's ~15,000 files, 0.9 s without, and the
+measured 2-worker speed-up swung from 1.26x to 2.09x with the order of the runs.
+
+Each run prints captures/s, the speed-up against 1 worker, the peak RSS of each worker process and the split of
+the time per capture: analysis (read, decode, diagnose), reports (report dict, JSON, and the HTML with its inline
+SVG plots for the captures with a failing or inconclusive charger, written) and overhead (the rest of workers x
+wall time: dispatch, pickling, the supervisor's SQLite commits, idle workers at the end), and the
+CPU time of the supervisor and its local workers, user and system, per capture. Worker start-up is inside the
+wall time. Exports and index.html come after and are timed apart.
 
 Usage: ``python bench/triage_fleet.py [--captures 10000] [--runs 1,2,dask] [--keep] [--profile-html]``
 (``--runs`` also takes ``dask-noprof``: the Dask workers without their statistical profiler).
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import struct
 import sys
@@ -105,11 +113,36 @@ def make_fleet(n: int) -> Path:
     return fleet
 
 
+RUNS_GLOB = "triage-run-*"
+RAM_FS = Path("/dev/shm")
+RAM_FS_ROOM = 4 << 30  # bytes free on it to use it (10,000 captures write ~0.5 GB per run)
+runs_root = OUT  # where the runs write (main sets it; see the module docstring)
+
+
+def default_out_dir() -> Path:
+    """``/dev/shm/ghostcap-bench`` when it is a RAM file system with room, else ``bench/out``."""
+    try:
+        st = os.statvfs(RAM_FS)
+    except OSError:
+        return OUT
+    return RAM_FS / "ghostcap-bench" if st.f_bavail * st.f_frsize >= RAM_FS_ROOM else OUT
+
+
+def run_dir(label: str) -> Path:
+    """A directory of its own for the run ``label`` (see the module docstring: no removal between runs)."""
+    return runs_root / ("triage-run-" + "".join(c if c.isalnum() else "-" for c in label).strip("-"))
+
+
+def cpu_s() -> tuple[float, float]:
+    """User and system CPU seconds of this process and its ended children (the local pool's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
+
+
 def run(fleet: Path, label: str, workers: int | None = None, scheduler: object | None = None) -> dict:
     from analyzer.triage import command
 
-    out = OUT / "triage-run"
-    shutil.rmtree(out, ignore_errors=True)
+    out = run_dir(label)
     finish = command._finish
     times: dict[str, float] = {}
 
@@ -119,6 +152,7 @@ def run(fleet: Path, label: str, workers: int | None = None, scheduler: object |
         times["finish"] = time.perf_counter() - t
 
     command._finish = timed_finish  # type: ignore[assignment]
+    user0, sys0 = cpu_s()
     try:
         r = command.run_triage(
             [str(fleet)],
@@ -131,6 +165,7 @@ def run(fleet: Path, label: str, workers: int | None = None, scheduler: object |
         )
     finally:
         command._finish = finish  # type: ignore[assignment]
+    user1, sys1 = cpu_s()
     wall = r.wall_s - times["finish"]
     n_workers = workers or 2
     busy = r.analysis_s + r.report_s
@@ -145,6 +180,8 @@ def run(fleet: Path, label: str, workers: int | None = None, scheduler: object |
         "overhead_ms": 1000 * (n_workers * wall - busy) / r.done,
         "peak_rss_mb": [kb / 1024 for kb in r.peak_rss_kb.values()],
         "finish_s": times["finish"],
+        "user_ms": 1000 * (user1 - user0) / r.done,  # with the exports: the workers' time is only known at the end
+        "sys_ms": 1000 * (sys1 - sys0) / r.done,
     }
 
 
@@ -236,7 +273,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--captures", type=int, default=10_000, help="fleet size (default 10000)")
     ap.add_argument("--runs", default="1,2,dask", help="comma-separated: 1, 2 (local workers), dask, dask-noprof")
-    ap.add_argument("--keep", action="store_true", help="keep the last run's output in bench/out/triage-run")
+    ap.add_argument("--keep", action="store_true", help="keep each run's output (OUT_DIR/triage-run-*)")
+    ap.add_argument("--out-dir", type=Path, help="where the runs write (default: /dev/shm/ghostcap-bench or bench/out)")
     ap.add_argument("--profile-html", action="store_true", help="only time report_html over the lab captures")
     ap.add_argument("--ceiling", action="store_true", help="only the machine's 1 vs 2 process scaling, no triage")
     args = ap.parse_args()
@@ -247,6 +285,13 @@ def main() -> None:
         ceiling()
         return
     fleet = make_fleet(args.captures)
+    global runs_root
+    runs_root = args.out_dir or default_out_dir()
+    runs_root.mkdir(parents=True, exist_ok=True)
+    stale = sorted(runs_root.glob(RUNS_GLOB))
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"runs write to {runs_root}" + (f" (removed {len(stale)} earlier runs)" if stale else ""))
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     results = []
     for what in args.runs.split(","):
@@ -265,7 +310,7 @@ def main() -> None:
     print()
     print(
         f"{'run':<32} {'captures/s':>10} {'speed-up':>9} {'of linear':>9}  {'peak RSS per worker (MB)':<26}"
-        f" {'analysis':>9} {'reports':>8} {'overhead':>9}  (ms per capture)"
+        f" {'analysis':>9} {'reports':>8} {'overhead':>9} {'CPU user':>9} {'CPU sys':>8}  (ms per capture)"
     )
     for r in results:
         n = 1 if r["label"].startswith("local pool, 1 ") else 2
@@ -274,12 +319,14 @@ def main() -> None:
         print(
             f"{r['label']:<32} {r['rate']:>10.1f} {speed:>8.2f}x {speed / n:>8.0%}  {rss:<26}"
             f" {r['analysis_ms']:>9.1f} {r['report_ms']:>8.1f} {r['overhead_ms']:>9.1f}"
+            + ("" if r["label"].startswith("dask") else f" {r['user_ms']:>9.1f} {r['sys_ms']:>8.1f}")
         )
     two = next((r for r in results if r["label"].startswith("local pool, 2 ")), None)
     if base and two:
         print(f"\n2-worker speed-up (local pool): {two['rate'] / base['rate']:.2f}x (target 1.85x on a quiet machine)")
-    if not args.keep:
-        shutil.rmtree(OUT / "triage-run", ignore_errors=True)
+    if not args.keep:  # after the last run (see the module docstring)
+        for d in runs_root.glob(RUNS_GLOB):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

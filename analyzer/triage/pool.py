@@ -3,14 +3,13 @@
 Each worker is a ``spawn``-ed process that imports the engine once (``worker.worker_main``) and talks to the
 supervisor over its own pipe. A worker holds up to ``budgets.TRIAGE_WORKER_QUEUE`` captures: the one it analyses and
 the next, already in its pipe, so it goes from one to the next without waiting for the supervisor (which, on a
-machine with as many cores as workers, has to wait for a core itself); its writer thread writes one capture's
-reports while it analyses the next. It answers them in order.
+machine with as many cores as workers, has to wait for a core itself). It answers them in order.
 
 A worker can die (exception-proof Python cannot stop ``os._exit`` or a segfault), overrun ``timeout`` or grow past
 ``max_memory`` of RSS: it is killed and replaced, and the batch goes on. The capture it was analysing becomes an
 error outcome: the one whose time ran out; after a death, the one it held alone. A worker that dies holding two
-may have been analysing the second while writing the first, so both are given again, each on its own
-(``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT: on Ctrl-C
+may have died on the second after sending the first's outcome, lost with the pipe, so both are given again, each
+on its own (``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT: on Ctrl-C
 the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker never outlives its supervisor: it is
 killed with it (``worker.die_with_parent``), even mid-capture.
 """
@@ -96,8 +95,8 @@ class LocalPool:
         self.slots: list[_Slot] = []
         self.stats = PoolStats()
         self._start_failures = 0
-        # captures a worker held when it died with more than one: it may have been analysing the second while its
-        # writer thread wrote the first's reports, so which one killed it is not known; each is given again to a
+        # captures a worker held when it died with more than one: it may have died on the second after sending the
+        # first's outcome (lost with the pipe), so which one killed it is not known; each is given again to a
         # worker on its own (nothing queued behind it), where a death is its own
         self.suspects: set[int] = set()
 

@@ -8,11 +8,9 @@ long-lived local worker process: it imports the engine once, says it is ready, t
 from __future__ import annotations
 
 import os
-import queue
 import resource
 import signal
 import tempfile
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -103,43 +101,20 @@ def inject_fault(name: str) -> None:
             raise RuntimeError(f"injected failure for {name}")
 
 
-ReportFiles = list[tuple[str, str]]
-"""(path, text) of the report files a task still has to write (``run_task(..., files=...)``)."""
-
-
-def run_task(task: Task, cfg: WorkerConfig, files: ReportFiles | None = None) -> Outcome:
-    """Analyse ``task``'s capture and write (or return) its reports; never raises for a bad capture. With
-    ``files``, the report files are appended to it, not written (``write_files`` writes them)."""
+def run_task(task: Task, cfg: WorkerConfig) -> Outcome:
+    """Analyse ``task``'s capture and write (or return) its reports; never raises for a bad capture."""
     out = Outcome(index=task.index, pid=os.getpid())
     try:
         if task.data is not None:
             _run_sent(task, cfg, out)
         else:
-            _run(task, task.path, task.keylog_files, cfg, out, files)
+            _run(task, task.path, task.keylog_files, cfg, out)
     except MemoryError:
         out.error, out.recycle = "out of memory (the worker's memory limit)", True
     except Exception as e:  # noqa: BLE001 - the isolation boundary: any failure is this capture's result
         out.error = describe(e)
     out.maxrss_kb = peak_rss_kb()
     return out
-
-
-def write_files(out: Outcome, files: ReportFiles) -> None:
-    """Write ``files`` (each atomically) and name them in ``out.reports``; a failure (a full disk) is ``out``'s
-    error, as it is when ``run_task`` writes them itself. The seconds spent count as ``out.report_s``."""
-    from analyzer.report.writer import write_texts
-
-    if not files or out.error:
-        return
-    t = time.perf_counter()
-    try:
-        os.makedirs(os.path.dirname(files[0][0]), exist_ok=True)
-        write_texts(files)
-    except Exception as e:  # noqa: BLE001 - the isolation boundary, as in run_task
-        out.error = describe(e)
-    else:
-        out.reports = {Path(p).suffix[1:]: p for p, _ in files}
-    out.report_s += time.perf_counter() - t
 
 
 def peak_rss_kb() -> int:
@@ -181,13 +156,11 @@ def _run_sent(task: Task, cfg: WorkerConfig, out: Outcome) -> None:
         _run(task, str(path), tuple(keylogs), cfg, out)
 
 
-def _run(
-    task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out: Outcome, files: ReportFiles | None = None
-) -> None:
+def _run(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out: Outcome) -> None:
     from analyzer.config import Settings
     from analyzer.engine import analyze
     from analyzer.report.build import report_dict
-    from analyzer.report.writer import _clean, render_report, report_files, write_reports
+    from analyzer.report.writer import _clean, render_report, write_reports
     from analyzer.triage.signature import signature_of
     from analyzer.triage.store import charger_rows
 
@@ -202,9 +175,7 @@ def _run(
     out.first, out.last = report["capture"].get("first"), report["capture"].get("last")
     out.warnings = list(report["capture"].get("warnings") or ())
     formats = FORMATS if cfg.html == "all" or wants_html(report) else ("json",)
-    if cfg.out_dir is not None and files is not None:
-        files.extend(report_files(report, cfg.out_dir, task.stem, formats, compact=True))
-    elif cfg.out_dir is not None:
+    if cfg.out_dir is not None:
         written = write_reports(report, cfg.out_dir, task.stem, formats, compact=True)
         out.reports = dict(zip(formats, written, strict=True))
     else:
@@ -244,61 +215,30 @@ def limit_address_space(max_memory: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-class _Writer:
-    """The worker's report writer: a thread that writes a task's report files, then sends its ``Outcome``, while
-    the worker analyses the next capture (creating a file can wait on the file system's journal, most when two
-    workers write at once). Outcomes go out in task order; at most one task's files wait for it."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.queue: queue.Queue[tuple[Outcome, ReportFiles] | None] = queue.Queue(maxsize=1)
-        self.thread = threading.Thread(target=self._loop, name="ghostcap-report-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, out: Outcome, files: ReportFiles) -> None:
-        self.queue.put((out, files))
-
-    def close(self) -> None:
-        """Wait until everything put was written and sent."""
-        self.queue.put(None)
-        self.thread.join()
-
-    def _loop(self) -> None:
-        gone = False
-        while (item := self.queue.get()) is not None:
-            out, files = item
-            write_files(out, files)
-            if not gone:
-                try:
-                    self.conn.send(out)
-                except OSError:  # the supervisor is gone: so is this worker, at its next receive
-                    gone = True
-
-
 def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None, parent: int | None = None) -> None:
     """A local pool worker: ignore Ctrl-C (the supervisor decides), exit when the supervisor ``parent`` dies
     (``die_with_parent``), import, say ``ready``, then answer each ``Task`` with an ``Outcome`` until sent ``None``
-    or the pipe closes; exit after an out-of-memory task. Report files are written by a ``_Writer`` thread, which
-    sends the outcome once they are."""
+    or the pipe closes; exit after an out-of-memory task. The outcome goes out once the task's report files are
+    written. (A writer thread that wrote them while the worker analysed the next capture made both slower: the two
+    threads handed the GIL to each other at every system call, ~48 futex calls per capture; 4,000 captures on a
+    RAM file system, 1 worker 334-358 -> 372-410 captures/s, 2 workers 645-655 -> 656-691 without it.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         die_with_parent(parent)
     warm_up()
     limit_address_space(max_memory)
     conn.send("ready")
-    writer = _Writer(conn)
-    try:
-        while True:
-            try:
-                task = conn.recv()
-            except EOFError:
-                return
-            if task is None:
-                return
-            files: ReportFiles = []
-            outcome = run_task(task, cfg, files)
-            writer.put(outcome, files)
-            if outcome.recycle:
-                return
-    finally:
-        writer.close()
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        outcome = run_task(task, cfg)
+        try:
+            conn.send(outcome)
+        except OSError:  # the supervisor is gone: so is this worker
+            return
+        if outcome.recycle:
+            return
