@@ -9,9 +9,9 @@ A worker can die (exception-proof Python cannot stop ``os._exit`` or a segfault)
 ``max_memory`` of RSS: it is killed and replaced, and the batch goes on. The capture it was analysing becomes an
 error outcome: the one whose time ran out; after a death, the one it held alone. A worker that dies holding two
 may have died on the second after sending the first's outcome, lost with the pipe, so both are given again, each
-on its own (``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT: on Ctrl-C
-the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker never outlives its supervisor: it is
-killed with it (``worker.die_with_parent``), even mid-capture.
+on its own (``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT:
+on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker never outlives its
+supervisor: it is killed with it (``worker.die_with_parent``), even mid-capture.
 """
 
 from __future__ import annotations

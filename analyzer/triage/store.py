@@ -129,6 +129,17 @@ def _stage(c: dict[str, Any]) -> str:
     return max((a.get("reached") or "none" for a in c.get("attempts") or ()), key=STAGES.index, default="none")
 
 
+class _Row(dict):
+    """A result row for ``INSERT`` by column name: a column it does not hold is NULL (sqlite3 looks each name up in
+    C, one call per row instead of a Python lookup per column)."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+_INSERT = f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({', '.join(':' + n for n in EXPORTED)})"
+
+
 def charger_key(charger_id: str | None, address: str | None, capture: str) -> str | None:
     """A charger's identity: its station id across captures; without one, its address within its capture (never
     merged across captures by address alone: many chargers share 127.0.0.1 or 192.168.1.10)."""
@@ -217,14 +228,17 @@ class Store:
             rows = [{"verdict": "error", "error": error}]
         common["site"] = site_of(meta.capture)
         scope = meta.sha256 or meta.path
-        rows = [{**r, "charger_key": charger_key(r.get("charger_id"), r.get("charger_address"), scope)} for r in rows]
-        values = [tuple({**common, **r}.get(n) for n in EXPORTED) for r in rows]
-        marks = ", ".join("?" for _ in EXPORTED)
+        values = []
+        for r in rows:
+            row = _Row(common)
+            row.update(r)
+            row["charger_key"] = charger_key(r.get("charger_id"), r.get("charger_address"), scope)
+            values.append(row)
         if meta.sha256 is None:
             self.db.execute("DELETE FROM results WHERE sha256 IS NULL AND path = ?", (meta.path,))
         elif not new:
             self.db.execute("DELETE FROM results WHERE sha256 = ?", (meta.sha256,))
-        self.db.executemany(f"INSERT INTO results ({', '.join(EXPORTED)}) VALUES ({marks})", values)
+        self.db.executemany(_INSERT, values)
         self._uncommitted += 1
         if self._uncommitted >= TRIAGE_COMMIT_CAPTURES:
             self.commit()

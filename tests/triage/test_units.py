@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer import __version__
 from analyzer.budgets import TRIAGE_COMMIT_CAPTURES
 from analyzer.triage.command import format_table, keylog_names, keylogs_for, parse_size, shared_keylogs
 from analyzer.triage.discover import DiscoverError, discover, is_capture_name
@@ -132,6 +133,28 @@ def test_store_commits_in_batches_and_on_close(tmp_path: Path) -> None:
     assert durable() == TRIAGE_COMMIT_CAPTURES
     store.close()
     assert durable() == TRIAGE_COMMIT_CAPTURES + 1
+
+
+def test_a_stored_row_holds_each_column_given_and_null_for_the_rest(tmp_path: Path) -> None:
+    """``put`` inserts by column name: the capture's fields, the row's own (which win), the charger key, and NULL
+    for every other column."""
+    from analyzer.triage.store import EXPORTED
+
+    store = Store(tmp_path / "t.db")
+    meta = CaptureMeta("s/a.pcap", "/x/s/a.pcap", "ab" * 32, first="2026-01-01T00:00:00Z", analysis_s=0.5)
+    given = {"verdict": "fault", "fault": "tcp.reset", "cx_code": "CX013", "frame": 7, "charger_address": "10.0.0.9"}
+    store.put(meta, [given, {"verdict": "healthy", "charger_id": "CP-1", "site": "own"}])
+    first, second = store.rows()
+    store.close()
+    expected = {n: None for n in EXPORTED} | given
+    expected |= {"capture": "s/a.pcap", "path": "/x/s/a.pcap", "sha256": "ab" * 32, "site": "s"}
+    expected |= {"capture_first": "2026-01-01T00:00:00Z", "analysis_s": 0.5, "ghostcap_version": __version__}
+    expected["charger_key"] = f"addr:10.0.0.9@{'ab' * 32}"
+    assert first.pop("analysed_at").endswith("Z")
+    assert first.pop("id") == 1
+    del expected["analysed_at"]
+    assert first == expected
+    assert (second["charger_key"], second["site"], second["fault"]) == ("id:CP-1", "own", None)
 
 
 def test_store_replaces_a_captures_rows_and_opens_read_only(tmp_path: Path) -> None:
