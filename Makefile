@@ -59,10 +59,12 @@ bench: setup bytecode
 bench-flows: setup bytecode
 	$(BIN)/python bench/flows_vs_tshark.py
 
-# ghostcap triage on 10,000 small captures: 1 and 2 workers and a 2-worker Dask LocalCluster (CAPTURES=500: quick)
+# ghostcap triage on 10,000 small captures: 1 and 2 workers (ROUNDS times, alternating) and a 2-worker Dask
+# LocalCluster (CAPTURES=500 ROUNDS=1: quick)
 CAPTURES ?= 10000
+ROUNDS ?= 3
 bench-triage: setup bytecode
-	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) | tee bench/out/triage-bench.txt
+	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) --rounds $(ROUNDS) | tee bench/out/triage-bench.txt
 
 # a fuzz campaign: ghostcap analyze on mutated sample captures and crafted hostile cases, one process per case under
 # a time and a memory limit (CASES=200: quick; SEED, JOBS); failing cases and the summary in bench/out/fuzz

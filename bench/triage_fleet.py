@@ -23,8 +23,10 @@ wall time: dispatch, pickling, the supervisor's SQLite commits, idle workers at 
 CPU time of the supervisor and its local workers, user and system, per capture. Worker start-up is inside the
 wall time. Exports and index.html come after and are timed apart.
 
-Usage: ``python bench/triage_fleet.py [--captures 10000] [--runs 1,2,dask] [--keep] [--profile-html]``
-(``--runs`` also takes ``dask-noprof``: the Dask workers without their statistical profiler).
+Usage: ``python bench/triage_fleet.py [--captures 10000] [--runs 1,2,dask] [--rounds 3] [--keep] [--profile-html]``
+(``--runs`` also takes ``dask-noprof``: the Dask workers without their statistical profiler). ``--rounds K`` runs
+the local pools K times, alternating, and gives the speed-up of the median rates with the range of the rounds' own
+(this VM's speed drifts by a fifth within minutes: one pair of runs can say 1.6x or 2.0x).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import struct
 import sys
 import time
@@ -139,10 +142,12 @@ def cpu_s() -> tuple[float, float]:
     return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
-def run(fleet: Path, label: str, workers: int | None = None, scheduler: object | None = None) -> dict:
+def run(
+    fleet: Path, label: str, workers: int | None = None, scheduler: object | None = None, round_no: int = 1
+) -> dict:
     from analyzer.triage import command
 
-    out = run_dir(label)
+    out = run_dir(f"{label} {round_no}")
     finish = command._finish
     times: dict[str, float] = {}
 
@@ -272,6 +277,9 @@ def ceiling(rounds: int = 8) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--captures", type=int, default=10_000, help="fleet size (default 10000)")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="run the local pools this many times, alternating (Dask once)"
+    )
     ap.add_argument("--runs", default="1,2,dask", help="comma-separated: 1, 2 (local workers), dask, dask-noprof")
     ap.add_argument("--keep", action="store_true", help="keep each run's output (OUT_DIR/triage-run-*)")
     ap.add_argument("--out-dir", type=Path, help="where the runs write (default: /dev/shm/ghostcap-bench or bench/out)")
@@ -294,36 +302,48 @@ def main() -> None:
     print(f"runs write to {runs_root}" + (f" (removed {len(stale)} earlier runs)" if stale else ""))
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     results = []
-    for what in args.runs.split(","):
-        what = what.strip()
-        if what.startswith("dask"):
-            res = dask_run(fleet, profiler=what != "dask-noprof")
-        else:
-            res = run(fleet, f"local pool, {what} worker(s)", workers=int(what))
-        results.append(res)
-        print(
-            f"{res['label']}: {res['captures']} captures ({res['failed']} failed) in {res['wall_s']:.1f} s = "
-            f"{res['rate']:.1f} captures/s; exports + index.html {res['finish_s']:.1f} s",
-            flush=True,
-        )
-    base = next((r for r in results if r["label"].startswith("local pool, 1 ")), None)
+    for round_no in range(1, args.rounds + 1):
+        for what in args.runs.split(","):
+            what = what.strip()
+            if what.startswith("dask"):
+                if round_no > 1:  # one Dask run is enough to show its scheduling cost
+                    continue
+                res = dask_run(fleet, profiler=what != "dask-noprof")
+            else:
+                res = run(fleet, f"local pool, {what} worker(s)", workers=int(what), round_no=round_no)
+            res["round"] = round_no
+            results.append(res)
+            print(
+                f"{res['label']} (round {round_no}): {res['captures']} captures ({res['failed']} failed) in "
+                f"{res['wall_s']:.1f} s = {res['rate']:.1f} captures/s; exports + index.html {res['finish_s']:.1f} s",
+                flush=True,
+            )
     print()
     print(
-        f"{'run':<32} {'captures/s':>10} {'speed-up':>9} {'of linear':>9}  {'peak RSS per worker (MB)':<26}"
-        f" {'analysis':>9} {'reports':>8} {'overhead':>9} {'CPU user':>9} {'CPU sys':>8}  (ms per capture)"
+        f"{'run':<32} {'round':>5} {'captures/s':>10} {'speed-up':>9} {'of linear':>9}"
+        f"  {'peak RSS per worker (MB)':<26} {'analysis':>9} {'reports':>8} {'overhead':>9} {'CPU user':>9}"
+        f" {'CPU sys':>8}  (ms per capture)"
     )
     for r in results:
         n = 1 if r["label"].startswith("local pool, 1 ") else 2
+        base = next((b for b in results if b["label"].startswith("local pool, 1 ") and b["round"] == r["round"]), None)
         speed = r["rate"] / base["rate"] if base else float("nan")
         rss = ", ".join(f"{m:.0f}" for m in sorted(r["peak_rss_mb"], reverse=True))
         print(
-            f"{r['label']:<32} {r['rate']:>10.1f} {speed:>8.2f}x {speed / n:>8.0%}  {rss:<26}"
+            f"{r['label']:<32} {r['round']:>5} {r['rate']:>10.1f} {speed:>8.2f}x {speed / n:>8.0%}  {rss:<26}"
             f" {r['analysis_ms']:>9.1f} {r['report_ms']:>8.1f} {r['overhead_ms']:>9.1f}"
             + ("" if r["label"].startswith("dask") else f" {r['user_ms']:>9.1f} {r['sys_ms']:>8.1f}")
         )
-    two = next((r for r in results if r["label"].startswith("local pool, 2 ")), None)
-    if base and two:
-        print(f"\n2-worker speed-up (local pool): {two['rate'] / base['rate']:.2f}x (target 1.85x on a quiet machine)")
+    ones = [r["rate"] for r in results if r["label"].startswith("local pool, 1 ")]
+    twos = [r["rate"] for r in results if r["label"].startswith("local pool, 2 ")]
+    if ones and twos:
+        per_round = [t / o for o, t in zip(ones, twos, strict=False)]
+        print(
+            f"\n2-worker speed-up (local pool): {statistics.median(twos) / statistics.median(ones):.2f}x of the "
+            f"medians (1 worker {statistics.median(ones):.1f}, 2 workers {statistics.median(twos):.1f} captures/s); "
+            f"per round {min(per_round):.2f}x to {max(per_round):.2f}x over {len(per_round)} round(s) "
+            "(target 1.85x on a quiet machine)"
+        )
     if not args.keep:  # after the last run (see the module docstring)
         for d in runs_root.glob(RUNS_GLOB):
             shutil.rmtree(d, ignore_errors=True)
