@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class ClockSample(Event):
     """One side's clock as a packet shows it.
 

@@ -7,10 +7,9 @@ a dot inside a label). Record types are mnemonics (``A``, ``AAAA``, ``CNAME``; `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 
 
 def _cut(text: str, size: int = 60) -> str:
@@ -21,7 +20,7 @@ def _ms(ns: int) -> str:
     return f"{ns / 1e6:.1f} ms" if ns < 10**9 else f"{ns / 1e9:.1f} s"
 
 
-@dataclass(frozen=True, slots=True)
+@event(kw_only=False)
 class DnsAnswer:
     """One record of a response's answer section: ``name`` (owner), ``rtype``, ``ttl`` (seconds) and ``value``
     (presentation format; a target name such as a CNAME's has no trailing dot)."""
@@ -32,7 +31,7 @@ class DnsAnswer:
     value: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class DnsQuery(Event):
     """A DNS query (QR bit clear).
 
@@ -54,7 +53,7 @@ class DnsQuery(Event):
         return f"DNS query {self.qtype} {self.qname} (id 0x{self.id:04x}, {self.transport}{again})"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class DnsResponse(Event):
     """A DNS response (QR bit set), matched to its query by flow, id, qname and qtype.
 
@@ -110,7 +109,7 @@ class DnsResponse(Event):
         return f"{text} ({', '.join(notes)})"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class DnsUnanswered(Event):
     """A query (flow, id, qname, qtype) with no response by the end of the capture (or of its TCP connection).
 

@@ -7,13 +7,12 @@ clients send it) keeps its prefix and loses the token (see ``analyzer.decoders.h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class HttpRequest(Event):
     """A request head (and its body, if any, skipped).
 
@@ -56,7 +55,7 @@ class HttpRequest(Event):
         return " ".join(parts)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class HttpResponse(Event):
     """A response head, with its body when the response has one (``frame`` is then the frame completing the body).
 

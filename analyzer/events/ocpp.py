@@ -18,10 +18,10 @@ CALLRESULTERROR events whose ``error_details`` is a dict or list are not (``hash
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 from analyzer.jsontext import parse_float
 from analyzer.redaction import (
     REDACTED,
@@ -91,7 +91,7 @@ def _ms(ns: int | None) -> str:
     return "" if ns is None else f" after {ns / 1e6:.1f} ms"
 
 
-@dataclass(frozen=True, slots=True)
+@event(kw_only=False)
 class SchemaViolation:
     """One way a payload breaks its OCPP JSON schema.
 
@@ -119,7 +119,7 @@ def _violations(v: tuple[SchemaViolation, ...]) -> str:
     return f"; schema: {_clean(str(v[0]), 80)}{more}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppMessage(Event):
     """Fields every OCPP-J RPC message event has (abstract: never instantiated itself). See the module docstring."""
 
@@ -149,7 +149,7 @@ class PayloadText:
 _SHOWN_AS_PAYLOAD = {"shown_as": "payload"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppCall(OcppMessage, PayloadText):
     """A CALL (message type 2): ``[2, uniqueId, action, payload]``.
 
@@ -176,7 +176,7 @@ UNKNOWN_ID = "unknown_id"  # no CALL with this id is waiting in the other direct
 ALREADY_ANSWERED = "already_answered"  # the CALL with this id was answered before
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppCallResult(OcppMessage, PayloadText):
     """A CALLRESULT (message type 3): ``[3, uniqueId, payload]``.
 
@@ -205,7 +205,7 @@ class OcppCallResult(OcppMessage, PayloadText):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppCallError(OcppMessage):
     """A CALLERROR (message type 4): ``[4, uniqueId, errorCode, errorDescription, errorDetails]``.
 
@@ -237,7 +237,7 @@ class OcppCallError(OcppMessage):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppCallResultError(OcppMessage):
     """A CALLRESULTERROR (message type 5, OCPP 2.1): the sender found a CALLRESULT it received invalid.
 
@@ -263,7 +263,7 @@ class OcppCallResultError(OcppMessage):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppSend(OcppMessage, PayloadText):
     """A SEND (message type 6, OCPP 2.1): an unconfirmed message, ``[6, uniqueId, action, payload]``; never answered.
 
@@ -280,7 +280,7 @@ class OcppSend(OcppMessage, PayloadText):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppUnparsed(Event):
     """A WebSocket message on an OCPP connection that is not a valid OCPP-J RPC frame.
 
@@ -307,7 +307,7 @@ class OcppUnparsed(Event):
         return f"{_who(self.direction)}not OCPP-J: {_clean(self.reason, 100)}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppUnanswered(Event):
     """A CALL that had neither CALLRESULT nor CALLERROR when the connection (or the capture) ended.
 
@@ -331,7 +331,7 @@ class OcppUnanswered(Event):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class OcppReportedCode(Event):
     """A code the charger reports about itself (one event per code; a field listing several gives several events).
 

@@ -5,13 +5,12 @@ Only packets that carry SYN, FIN or RST (and ICMP errors) become events, so a lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TcpControl(Event):
     """A TCP packet with SYN, FIN or RST (``kind`` names which; one class per kind below).
 
@@ -33,27 +32,27 @@ class TcpControl(Event):
         return f"{name} {self.src} → {self.dst}{again}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TcpSyn(TcpControl):
     kind: ClassVar[str] = "tcp.syn"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TcpSynAck(TcpControl):
     kind: ClassVar[str] = "tcp.syn_ack"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TcpFin(TcpControl):
     kind: ClassVar[str] = "tcp.fin"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TcpRst(TcpControl):
     kind: ClassVar[str] = "tcp.rst"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class IcmpError(Event):
     """An ICMP/ICMPv6 error quoting a packet of this flow. ``detail`` as ``port unreachable from 10.0.0.1``;
     ``unreachable`` tells destination-unreachable from other errors (time exceeded, packet too big)."""
@@ -67,7 +66,7 @@ class IcmpError(Event):
         return f"ICMP {self.detail}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class FlowEnd(Event):
     """A flow's summary when it ended (or the capture did): ``frame`` is its last packet.
 

@@ -9,10 +9,9 @@ otherwise; the fingerprints (JA3, JA4) drop GREASE as their definitions require.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 
 BOTH_WAYS = {True: "yes", False: "no", None: "not known (no version negotiated)"}
 
@@ -21,7 +20,7 @@ def _hex4(value: int) -> str:
     return f"0x{value:04x}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsEvent(Event):
     """Common base of the TLS events (never instantiated itself)."""
 
@@ -29,7 +28,7 @@ class TlsEvent(Event):
     layer: ClassVar[str] = "tls"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsClientHello(TlsEvent):
     """A plaintext ClientHello (RFC 8446 §4.1.2, RFC 5246 §7.4.1.2).
 
@@ -78,7 +77,7 @@ class TlsClientHello(TlsEvent):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsServerHello(TlsEvent):
     """A ServerHello (RFC 8446 §4.1.3) or HelloRetryRequest (a ServerHello whose random is the RFC 8446 §4.1.3
     special value SHA-256("HelloRetryRequest")).
@@ -117,7 +116,7 @@ class TlsServerHello(TlsEvent):
         return f"{what} {self.version_name or _hex4(self.version)} {cipher} ALPN={self.alpn or '-'}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class CertInfo:
     """Facts of one X.509 certificate as sent (``analyzer.decoders.x509.cert_info``).
 
@@ -145,7 +144,7 @@ class CertInfo:
     parse_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsCertificate(TlsEvent):
     """A plaintext Certificate message (TLS ≤ 1.2 from either side; in TLS 1.3 it is encrypted and not seen).
 
@@ -165,7 +164,7 @@ class TlsCertificate(TlsEvent):
         return f"{self.sender} Certificate: {len(self.certificates)} cert(s), leaf {names}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsCertificateRequest(TlsEvent):
     """The server asks for a client certificate (RFC 5246 §7.4.4; TLS 1.3 encrypts it, so it shows only ≤ 1.2).
 
@@ -184,7 +183,7 @@ class TlsCertificateRequest(TlsEvent):
         return f"CertificateRequest ({self.ca_count} acceptable CA names)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsAlert(TlsEvent):
     """An alert record (RFC 8446 §6).
 
@@ -220,7 +219,7 @@ class TlsAlert(TlsEvent):
         return self.description_name or (str(self.description) if self.description is not None else "?")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsChangeCipherSpec(TlsEvent):
     """A ChangeCipherSpec record (RFC 5246 §7.1; in TLS 1.3 only the middlebox-compatibility dummy, RFC 8446
     §D.4). ``record_frame`` as for ``TlsAlert``."""
@@ -232,7 +231,7 @@ class TlsChangeCipherSpec(TlsEvent):
         return "ChangeCipherSpec"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsHandshake(TlsEvent):
     """Any other plaintext handshake message (ServerHelloDone, ServerKeyExchange, ClientKeyExchange,
     NewSessionTicket, CertificateStatus, ...): ``msg_type``, ``msg_name`` (RFC name or ``unknown_<n>``) and the
@@ -247,7 +246,7 @@ class TlsHandshake(TlsEvent):
         return f"{self.msg_name} ({self.length} bytes)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsEncrypted(TlsEvent):
     """An encrypted record: ``content_type`` as sent (the outer, opaque type: 23 for every TLS 1.3 ciphertext;
     22 for a TLS 1.2 Finished), ``length``, ``index`` (1-based count of records this direction sent, all types),
@@ -271,7 +270,7 @@ class TlsEncrypted(TlsEvent):
 _CONTENT_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "application_data", 24: "heartbeat"}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsFlight:
     """A run of records one direction sent before the other direction sent any: ``direction``,
     ``first_frame``/``last_frame`` (frames that carried the first and last record), ``records``,
@@ -285,7 +284,7 @@ class TlsFlight:
     bytes: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class TlsSummary(TlsEvent):
     """What the record layer showed over the whole connection, emitted once by ``close()``.
 

@@ -7,14 +7,13 @@ message); violations of the framing rules are ``DecodeAnomaly(decoder="websocket
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
-from analyzer.events.base import Event
+from analyzer.events.base import Event, event
 from analyzer.events.ocpp import redact_text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class WsMessage(Event):
     """One data message, reassembled from its frames and inflated (permessage-deflate) when it was compressed.
 
@@ -57,7 +56,7 @@ class WsMessage(Event):
         return f"{self.opcode} message, {size} bytes in {self.frames} frame(s){flags}{text}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class WsPing(Event):
     """A ping control frame. Fields: ``payload_len``; ``payload_excerpt`` (printable UTF-8 as text, anything else
     as ``hex:``); ``masked``."""
@@ -72,7 +71,7 @@ class WsPing(Event):
         return f"ping ({self.payload_len} bytes)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class WsPong(Event):
     """A pong control frame. Fields as ``WsPing``."""
 
@@ -86,7 +85,7 @@ class WsPong(Event):
         return f"pong ({self.payload_len} bytes)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class WsClose(Event):
     """A close control frame. Fields: ``code`` (status code, ``None`` when the payload has none); ``reason``
     (UTF-8 with replacement); ``masked``; ``payload_len``."""
@@ -103,7 +102,7 @@ class WsClose(Event):
         return f"close {code}" + (f" {self.reason[:60]!r}" if self.reason else "")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@event
 class WsSummary(Event):
     """Frame counters of one direction of a WebSocket connection, emitted when the decoder is closed.
 

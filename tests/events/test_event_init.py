@@ -1,0 +1,239 @@
+"""``events.base.event``: every event class (and record) gets an ``__init__`` that sets its slots through their
+member descriptors, and it must behave exactly as the one ``dataclass`` wrote (kept in ``DATACLASS_INITS``): the
+same objects for the same arguments, the same defaults, the same ``TypeError``s, the same signature; the objects
+stay frozen, hash, compare, ``replace`` and pickle as before. The decorator itself is checked against plain
+``dataclass`` on classes that use what the events do not (yet): ``default_factory``, ``init=False``,
+``__post_init__`` with ``InitVar``s, a field called ``self``, an ``__init__`` of the class's own."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import importlib
+import inspect
+import pickle
+from dataclasses import MISSING, FrozenInstanceError, InitVar, dataclass, field, fields
+from typing import Any, ClassVar
+
+import pytest
+
+from analyzer.events.base import DATACLASS_INITS, event
+
+MODULES = ["base", "clock", "dns", "http", "ocpp", "tcp", "tls", "websocket"]
+
+
+def _classes() -> list[type]:
+    """Every dataclass defined in ``analyzer.events``."""
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(f"analyzer.events.{name}")
+        found += [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__
+        ]
+    return found
+
+
+CLASSES = _classes()
+
+
+def _init_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in fields(cls) if f.init]
+
+
+def _value(f: dataclasses.Field[Any]) -> Any:
+    """A value for field ``f`` that no default equals and that hashes (the events check no types)."""
+    return ("value of", f.name)
+
+
+def _required(cls: type) -> dict[str, Any]:
+    return {
+        f.name: _value(f)
+        for f in _init_fields(cls)
+        if f.default is MISSING and f.default_factory is MISSING  # type: ignore[misc]
+    }
+
+
+def _every(cls: type) -> dict[str, Any]:
+    return {f.name: _value(f) for f in _init_fields(cls)}
+
+
+def _both(cls: type, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """The object the class's ``__init__`` makes and the one ``dataclass``'s makes, from the same arguments."""
+    fast = cls(*args, **kwargs)
+    slow = object.__new__(cls)
+    DATACLASS_INITS[cls](slow, *args, **kwargs)
+    return fast, slow
+
+
+def _positional(cls: type) -> bool:
+    return not any(f.kw_only for f in _init_fields(cls))
+
+
+def _same_object(fast: Any, slow: Any) -> None:
+    assert type(fast) is type(slow)
+    assert fast == slow
+    assert repr(fast) == repr(slow)
+    assert [getattr(fast, f.name) for f in fields(fast)] == [getattr(slow, f.name) for f in fields(slow)]
+    assert hash(fast) == hash(slow)
+
+
+def test_every_event_class_has_the_descriptor_init() -> None:
+    assert len(CLASSES) == 44  # a new class is checked below as soon as it is counted here
+    for cls in CLASSES:
+        assert cls in DATACLASS_INITS, cls
+        assert cls.__init__ is not DATACLASS_INITS[cls]
+        assert any(name.startswith("_ev_set_") for name in cls.__init__.__code__.co_freevars), cls
+        params = cls.__dataclass_params__  # type: ignore[attr-defined]
+        assert params.frozen
+        assert "__slots__" in cls.__dict__
+    assert sorted(cls.__name__ for cls in CLASSES if _positional(cls)) == ["DnsAnswer", "SchemaViolation"]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_same_signature(cls: type) -> None:
+    slow = DATACLASS_INITS[cls]
+    assert inspect.signature(cls.__init__) == inspect.signature(slow)
+    assert str(inspect.signature(cls)) == str(inspect.signature(slow)).replace("self, ", "", 1)
+    assert cls.__init__.__qualname__ == slow.__qualname__ == f"{cls.__qualname__}.__init__"
+    assert cls.__init__.__module__ == slow.__module__
+    assert cls.__init__.__annotations__ == slow.__annotations__
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_same_object_from_every_argument_and_from_the_defaults(cls: type) -> None:
+    _same_object(*_both(cls, **_every(cls)))
+    fast, slow = _both(cls, **_required(cls))
+    _same_object(fast, slow)
+    for f in fields(cls):
+        if f.default is not MISSING:
+            assert getattr(fast, f.name) is f.default
+    if _positional(cls):
+        _same_object(*_both(cls, *_every(cls).values()))
+        _same_object(*_both(cls, *_required(cls).values()))
+
+
+def _error(call: Any) -> TypeError:
+    with pytest.raises(TypeError) as caught:
+        call()
+    assert type(caught.value) is TypeError
+    return caught.value
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_same_error_for_a_missing_or_an_unknown_argument(cls: type) -> None:
+    slow = DATACLASS_INITS[cls]
+    required = _required(cls)
+    cases: list[dict[str, Any]] = [{**_every(cls), "not_a_field": 1}]
+    cases += [{k: v for k, v in required.items() if k != name} for name in required]
+    for kwargs in cases:
+        fast_error = _error(lambda kwargs=kwargs: cls(**kwargs))
+        slow_error = _error(lambda kwargs=kwargs: slow(object.__new__(cls), **kwargs))
+        assert str(fast_error) == str(slow_error)
+    if _positional(cls):
+        values = list(_every(cls).values())
+        for args in (values[:-1], [*values, "one too many"]):
+            fast_error = _error(lambda args=args: cls(*args))
+            slow_error = _error(lambda args=args: slow(object.__new__(cls), *args))
+            assert str(fast_error) == str(slow_error)
+    else:  # keyword-only: a positional argument is refused, the same way
+        fast_error = _error(lambda: cls(*_every(cls).values()))
+        assert "positional" in str(fast_error)
+        assert str(fast_error) == str(_error(lambda: slow(object.__new__(cls), *_every(cls).values())))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_still_frozen_and_replace_copy_pickle_as_before(cls: type) -> None:
+    obj = cls(**_every(cls))
+    for f in fields(cls):
+        with pytest.raises(FrozenInstanceError):
+            setattr(obj, f.name, 1)
+        with pytest.raises(FrozenInstanceError):
+            delattr(obj, f.name)
+    name = _init_fields(cls)[0].name
+    changed = dataclasses.replace(obj, **{name: "changed"})
+    assert type(changed) is cls
+    assert getattr(changed, name) == "changed"
+    assert dataclasses.replace(changed, **{name: getattr(obj, name)}) == obj
+    back = pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    assert type(back) is cls
+    _same_object(back, obj)
+    assert copy.copy(obj) == obj == copy.deepcopy(obj)
+
+
+# -- the decorator on what the events do not use: each class is written twice, for ``event`` and for ``dataclass``
+
+
+def _extras() -> type:
+    class Extras:
+        kind: ClassVar[str] = "extras"
+        first: int
+        items: list[int] = field(default_factory=list)
+        label: str = "x"
+        fixed: int = field(default=7, init=False)
+        made: list[str] = field(default_factory=lambda: ["made"], init=False)
+        unset: int = field(init=False, repr=False)  # never set: reading it raises AttributeError
+        scale: InitVar[int] = 2
+        seen: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+        def __post_init__(self, scale: int) -> None:
+            self.seen.append(("post_init", scale, self.first))
+
+    return Extras
+
+
+def _positional_with_self() -> type:
+    class WithSelf:
+        self: int
+        other: tuple[int, ...] = ()
+        tail: list[int] = field(default_factory=list, kw_only=True)
+
+    return WithSelf
+
+
+def _own_init() -> type:
+    class OwnInit:
+        a: int
+
+        def __init__(self, a: int = 5) -> None:
+            object.__setattr__(self, "a", a * 2)
+
+    return OwnInit
+
+
+def _values(obj: Any) -> list[Any]:
+    return [getattr(obj, f.name, "<unset>") for f in fields(obj)]
+
+
+@pytest.mark.parametrize(
+    ("make", "kw_only", "calls"),
+    [
+        (_extras, True, [{"first": 1}, {"first": 1, "items": [4], "label": "y", "scale": 3}]),
+        (_positional_with_self, False, [(1,), (1, (2,)), ((1, (2,)), {"tail": [3]})]),
+        (_own_init, True, [{}, {"a": 2}]),
+    ],
+)
+def test_the_decorator_does_what_dataclass_does(make: Any, kw_only: bool, calls: list[Any]) -> None:
+    fast = event(kw_only=kw_only)(make())
+    slow = dataclass(frozen=True, slots=True, kw_only=kw_only)(make())
+    assert str(inspect.signature(fast)) == str(inspect.signature(slow))
+    assert (fast in DATACLASS_INITS) is (make is not _own_init)
+    for call in calls:
+        args, kwargs = call if isinstance(call, tuple) and isinstance(call[-1], dict) else (call, {})
+        if isinstance(args, dict):
+            args, kwargs = (), args
+        one, two = fast(*args, **kwargs), slow(*args, **kwargs)
+        assert _values(one) == _values(two)
+        assert repr(one) == repr(two)
+        if make is _extras:
+            assert one.items is not fast(first=1).items  # a new list from the factory on each call
+            assert one.seen == [("post_init", kwargs.get("scale", 2), 1)]
+        with pytest.raises(FrozenInstanceError):
+            setattr(one, fields(one)[0].name, 1)
+    for bad in ({"nope": 1}, {}) if make is not _own_init else ({"nope": 1},):
+        with pytest.raises(TypeError) as fast_error:
+            fast(**bad)
+        with pytest.raises(TypeError) as slow_error:
+            slow(**bad)
+        assert str(fast_error.value) == str(slow_error.value)
