@@ -73,9 +73,10 @@ class StreamGap(NamedTuple):
 _T = TypeVar("_T")
 # how ``dataclass``'s own ``__init__`` tells a field left to its ``default_factory`` (the parameter's default) and
 # which pseudo-fields are ``InitVar``s (parameters passed to ``__post_init__``, never stored)
-_HAS_DEFAULT_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
-_FIELD_INITVAR = dataclasses._FIELD_INITVAR  # type: ignore[attr-defined]
+# (private names of ``dataclasses``: a Python without them leaves every class ``dataclass``'s own ``__init__``)
+_HAS_DEFAULT_FACTORY = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", None)
+_FIELD = getattr(dataclasses, "_FIELD", None)
+_FIELD_INITVAR = getattr(dataclasses, "_FIELD_INITVAR", None)
 # the ``__init__`` that ``dataclass`` wrote for each class given another one: never called here, kept for the tests,
 # which check that both make the same objects and raise the same errors
 DATACLASS_INITS: dict[type, Callable[..., None]] = {}
@@ -93,6 +94,8 @@ def _slot_init(cls: type) -> Callable[..., None] | None:
     or factory's value, then ``__post_init__`` with the ``InitVar``s. The defaults, annotations and qualified name
     are ``dataclass``'s own function's, so ``inspect.signature`` and the ``TypeError`` for a missing or unknown
     argument (which names ``Cls.__init__()``) are the same."""
+    if _HAS_DEFAULT_FACTORY is None or _FIELD is None or _FIELD_INITVAR is None:
+        return None
     own = cls.__dataclass_fields__  # type: ignore[attr-defined]
     every = [f for f in own.values() if f._field_type in (_FIELD, _FIELD_INITVAR)]
     me = "__dataclass_self__" if "self" in own else "self"

@@ -237,3 +237,21 @@ def test_the_decorator_does_what_dataclass_does(make: Any, kw_only: bool, calls:
         with pytest.raises(TypeError) as slow_error:
             slow(**bad)
         assert str(fast_error.value) == str(slow_error.value)
+
+
+def test_a_python_without_dataclasses_private_names_keeps_dataclass_s_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``event`` reads three private names of ``dataclasses``; where they are gone, classes keep the ``__init__``
+    ``dataclass`` wrote (slower, the same behaviour) instead of failing at import."""
+    from analyzer.events import base
+
+    monkeypatch.setattr(base, "_HAS_DEFAULT_FACTORY", None)
+
+    @event
+    class Probe:
+        a: int
+        b: str = "x"
+
+    assert Probe not in DATACLASS_INITS
+    assert Probe(a=1) == Probe(a=1, b="x")
+    with pytest.raises(FrozenInstanceError):
+        Probe(a=1).a = 2  # type: ignore[misc]
