@@ -1,12 +1,13 @@
-"""``redact_text``'s shortcut (a text naming no key that could hide anything is returned as it is) against the
-scanner it skips (``redaction.scanned``): the same text for every message, cut short or not, escaped or not."""
+"""``redact_text``'s shortcuts (a text naming no key that could hide anything is returned as it is; one holding no
+configuration value is scanned in one pass) against the full scanner (``redaction.scanned``, both passes): the same
+text for every message, cut short or not, escaped or not."""
 
 from __future__ import annotations
 
 import json
 import random
 
-from analyzer.redaction import REDACTED, redact_text, scanned
+from analyzer.redaction import _MAY_CONFIG, REDACTED, redact_text, scanned
 
 MESSAGES = [
     [2, "1001", "BootNotification", {"chargePointModel": "SimCharger-16", "chargePointVendor": "GhostcapLab"}],
@@ -46,6 +47,8 @@ def test_the_shortcut_writes_what_the_scanner_writes() -> None:
     hidden = [t for t in texts if REDACTED in redact_text(t)]
     assert len(shortcut) > 200  # both ways are taken, often
     assert len(hidden) > 200
+    one_pass = [t for t in texts if redact_text(t) is not t and _MAY_CONFIG.search(t) is None]
+    assert len([t for t in one_pass if REDACTED in redact_text(t)]) > 20
 
 
 def test_a_message_without_secret_keys_is_returned_as_it_is() -> None:
