@@ -4,15 +4,28 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from jinja2 import Environment, StrictUndefined, UndefinedError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError
+from jinja2.compiler import CodeGenerator
 from markupsafe import Markup
 
-from analyzer.report.page import MAX_PAYLOAD, MAX_TEXT, Block, PageEnvironment, cell, template, texts_cells, visible
+from analyzer.report.page import (
+    MAX_PAYLOAD,
+    MAX_TEXT,
+    Block,
+    PageEnvironment,
+    cell,
+    shown,
+    template,
+    template_env,
+    texts_cells,
+    visible,
+)
 from tests.report import sample_reports as samples
 
 INVISIBLE = re.compile(
@@ -120,3 +133,59 @@ values = st.one_of(st.text(max_size=30), st.none(), st.integers(), st.booleans()
 @example([Block("x" * (MAX_TEXT + 1)), "y"])
 def test_texts_are_cell_by_cell(texts: list[Any]) -> None:
     assert texts_cells(texts) == [cell(v) for v in texts]
+
+
+@given(values)
+@example(samples.RTL)
+@example(samples.CONTROL)
+@example(samples.SCRIPT + samples.IMG)
+@example("x" * (MAX_TEXT + 1))
+@example('it\'s "quoted" & <b>')
+@example(Markup("<b>x</b>"))
+@example(Block("{\n}"))
+@example(2**70)
+def test_shown_is_cell(value: Any) -> None:
+    """What the pages' compiled ``{{ }}`` writes (``shown``) is ``cell``: ``visible``, then escaped."""
+    assert str(shown(value)) == cell(value) == str(Markup.escape(reference_visible(value)))
+
+
+class StockPageEnvironment(PageEnvironment):
+    """The pages' environment with jinja2's own compiler: each ``{{ }}`` as ``escape(environment.finalize(...))``."""
+
+    code_generator_class = CodeGenerator
+
+
+def _stock_env(templates: Path) -> Environment:
+    quick = template_env(templates)
+    return StockPageEnvironment(
+        loader=FileSystemLoader(templates),
+        autoescape=quick.autoescape,
+        undefined=StrictUndefined,
+        finalize=visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(samples.SAMPLES))
+def test_the_report_page_is_what_jinja2s_compiler_writes(name: str) -> None:
+    """Every sample report's page, and the page with every text made hostile, rendered by the template compiled with
+    ``PageCodeGenerator`` and by jinja2's own compiler: the same text."""
+    from analyzer.report.html import TEMPLATES, _view
+
+    quick = template(TEMPLATES, "report.html.j2")
+    source = template_env(TEMPLATES).loader.get_source(template_env(TEMPLATES), "report.html.j2")[0]
+    assert "environment.shown(" in template_env(TEMPLATES).compile(source, raw=True)
+    stock = _stock_env(TEMPLATES).get_template("report.html.j2")
+    assert "environment.shown(" not in _stock_env(TEMPLATES).compile(source, raw=True)
+    view = _view(samples.SAMPLES[name]())
+    assert quick.render(**view) == stock.render(**view)
+
+
+def test_a_template_without_autoescape_or_finalize_is_written_as_jinja2_does(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("{{ x }} {% autoescape true %}{{ x }}{% endautoescape %}")
+    env = PageEnvironment(loader=FileSystemLoader(tmp_path), autoescape=False)
+    assert env.get_template("t.txt").render(x="<b>") == "<b> &lt;b&gt;"
+    with_finalize = PageEnvironment(loader=FileSystemLoader(tmp_path), autoescape=False, finalize=visible)
+    assert with_finalize.get_template("t.txt").render(x=None) == "— —"
+    assert "environment.shown(" not in env.compile("{{ x }}", raw=True)

@@ -1,0 +1,57 @@
+"""``redact_text``'s shortcuts (a text naming no key that could hide anything is returned as it is; one holding no
+configuration value is scanned in one pass) against the full scanner (``redaction.scanned``, both passes): the same
+text for every message, cut short or not, escaped or not."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from analyzer.redaction import _MAY_CONFIG, REDACTED, redact_text, scanned
+
+MESSAGES = [
+    [2, "1001", "BootNotification", {"chargePointModel": "SimCharger-16", "chargePointVendor": "GhostcapLab"}],
+    [3, "1001", {"currentTime": "2026-11-24T04:17:10Z", "interval": 300, "status": "Accepted"}],
+    [2, "1002", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}],
+    [3, "1003", {}],
+    [2, "1004", "Authorize", {"idTag": "TAG-1"}],
+    [2, "1005", "Authorize", {"idToken": {"idToken": "TOK-1", "type": "ISO14443"}}],
+    [2, "1006", "MeterValues", {"meterValue": [{"sampledValue": [{"value": "12.5"}]}]}],
+    [3, "1007", {"configurationKey": [{"key": "AuthorizationKey", "value": "K"}, {"key": "G_CardPin"}]}],
+    [2, "1008", "SetNetworkProfile", {"vpn": {"key": "VPN-KEY", "password": "PW"}, "apnPassword": "A"}],
+    [2, "1009", "DataTransfer", {"vendorId": "x", "data": "id\u0054ag \\ vpn"}],
+]
+# pieces of OCPP-J, some naming a key that may hide something, some escaped, some not JSON at all
+PIECES = [
+    "[", "]", "{", "}", ":", ",", " ", "\n", '"', '"idTag"', '"id\\u0054ag"', '"key"', '"value"', '"vpn"',
+    '"variable"', '"name"', '"attributeValue"', '"variableAttribute"', '"AuthorizationKey"', '"HeartbeatInterval"',
+    '"status"', '"Accepted"', "12", "true", "null", '"x\\"y"', "\\", "idTag", '"password"', '"type"', '"idTokens"',
+    "é", "\x0b", '"2026-11-24T04:17:10Z"',
+]  # fmt: skip
+
+
+def _texts() -> list[str]:
+    rng = random.Random(20260424)
+    out = [json.dumps(m, separators=(",", ":")) for m in MESSAGES]
+    out += [json.dumps(m, indent=1) for m in MESSAGES]
+    out += [t[:cut] for t in list(out) for cut in range(1, len(t), 7)]
+    out += ["".join(rng.choice(PIECES) for _ in range(rng.randint(1, 30))) for _ in range(4000)]
+    return out
+
+
+def test_the_shortcut_writes_what_the_scanner_writes() -> None:
+    texts = _texts()
+    for text in texts:
+        assert redact_text(text) == scanned(text), text
+    shortcut = [t for t in texts if redact_text(t) is t]
+    hidden = [t for t in texts if REDACTED in redact_text(t)]
+    assert len(shortcut) > 200  # both ways are taken, often
+    assert len(hidden) > 200
+    one_pass = [t for t in texts if redact_text(t) is not t and _MAY_CONFIG.search(t) is None]
+    assert len([t for t in one_pass if REDACTED in redact_text(t)]) > 20
+
+
+def test_a_message_without_secret_keys_is_returned_as_it_is() -> None:
+    text = json.dumps(MESSAGES[2], separators=(",", ":"))
+    assert redact_text(text) is text
+    assert scanned(text) == text
