@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -151,8 +152,16 @@ def charger_key(charger_id: str | None, address: str | None, capture: str) -> st
 
 
 def site_of(capture: str) -> str | None:
-    """The capture's directory as found (``site-03/cp.pcap`` → ``site-03``); ``None`` at the top."""
-    parent = str(PurePosixPath(capture.replace("\\", "/")).parent)
+    """The capture's directory as found (``site-03/cp.pcap`` → ``site-03``); ``None`` at the top. The directory
+    part is worked out once per directory (``_site``): a fleet has thousands of captures in a few directories."""
+    head, sep, _ = capture.replace("\\", "/").rpartition("/")
+    return _site(head + sep)
+
+
+@lru_cache(maxsize=4096)
+def _site(head: str) -> str | None:
+    """``site_of`` of a capture named ``head`` + a file name (its parent does not depend on the name)."""
+    parent = str(PurePosixPath(head + "capture").parent)
     return None if parent in (".", "/", "") else parent
 
 

@@ -274,3 +274,35 @@ def test_discover_walks_directories_as_os_walk_did(tmp_path: Path, monkeypatch: 
         assert got == _discover_by_os_walk(args), args
     monkeypatch.chdir(tree / "a")
     assert [(f.path, f.name) for f in discover([".."])] == _discover_by_os_walk([".."])
+
+
+@pytest.mark.parametrize(
+    "capture",
+    [
+        "cp.pcap",
+        "site-03/cp.pcap",
+        "a/b/c.pcapng.gz",
+        "/abs/dir/x.pcap",
+        "/x.pcap",
+        "//x.pcap",
+        "//srv/share/x.pcap",
+        "a//b/./c/x.pcap",
+        "./x.pcap",
+        "../up/x.pcap",
+        "a/../b/x.pcap",
+        "win\\site\\x.pcap",
+        "ünï/çødé/x.pcap",
+        "a/..",
+        "a/b/..x",
+    ],
+)
+def test_site_of_is_the_parent_directory_taken_once_per_directory(capture: str) -> None:
+    """``site_of`` caches by directory; each answer is the parent of the whole name, as ``PurePosixPath`` gives
+    it (``None`` at the top)."""
+    from pathlib import PurePosixPath
+
+    from analyzer.triage.store import site_of
+
+    parent = str(PurePosixPath(capture.replace("\\", "/")).parent)
+    assert site_of(capture) == (None if parent in (".", "/", "") else parent)
+    assert site_of(capture) == site_of(capture)
