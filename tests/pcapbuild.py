@@ -125,8 +125,8 @@ def dsb(secret_type: int, data: bytes, o: str = "<") -> bytes:
     return _block(0x0A, struct.pack(o + "II", secret_type, len(data)) + data, o)
 
 
-def custom_block(o: str = "<") -> bytes:
-    return _block(0x00000BAD, b"vendor data", o)
+def custom_block(o: str = "<", body: bytes = b"vendor data") -> bytes:
+    return _block(0x00000BAD, body, o)
 
 
 def ws_upgrade(station: str, subprotocol: str = "ocpp1.6") -> tuple[bytes, bytes]:

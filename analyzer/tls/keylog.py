@@ -78,7 +78,9 @@ class KeyLog:
     count); ``lines``: secrets read; ``used``: client randoms some TLS session looked up and found.
 
     ``watch(secrets)`` adds a capture's Decryption Secrets Blocks as they are read (the reader appends to the
-    list while streaming; lookups take in what arrived since), so a DSB applies to the packets after it.
+    list while streaming; lookups and ``problem_lines`` take in what arrived since), so a DSB applies to the
+    sessions whose keys are set up after the reader read it: as it reads 1 MiB at a time, that may include packets
+    just before the block, but a session set up a read buffer earlier stays encrypted.
     """
 
     def __init__(self, bases: Iterable[KeyLog] = ()) -> None:
@@ -155,6 +157,10 @@ class KeyLog:
             self._more_problems += 1
 
     def problem_lines(self) -> list[str]:
+        """``problems`` and the count of those not listed, after taking in the Decryption Secrets Blocks read since
+        the last lookup: a block past the capture's last TLS record (or in a capture without TLS) is read by no
+        lookup, and its bad lines would go unsaid while the same lines from a file are named."""
+        self._take_watched()
         more = [f"{self._more_problems} more malformed key-log lines skipped"] if self._more_problems else []
         return self.problems + more
 
