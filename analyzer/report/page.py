@@ -59,14 +59,35 @@ def cell(value: Any) -> str:
 _SPECIAL = re.compile("[&<>'\"]")  # the characters escaping replaces
 
 
+SHOWN_KEPT = 4096  # texts ``shown`` remembers: a page's few hundred recur across the captures of a fleet
+SHOWN_LONGEST = 100  # characters of the longest text ``shown`` remembers (the recurring ones are short)
+_SHOWN: dict[str, str] = {}
+
+
 def shown(value: Any) -> str:
     """``cell``: what a ``{{ }}`` of the pages writes (``PageCodeGenerator``), quicker for a printable text that
-    escaping leaves alone (most of a page's values) and for an ``int``: the value as it is, its digits."""
-    if type(value) is str and value.isprintable() and len(value) <= MAX_TEXT:
-        return value if _SPECIAL.search(value) is None else str(escape(value))
+    escaping leaves alone (most of a page's values) and for an ``int``: the value as it is, its digits. A text is
+    remembered up to ``SHOWN_LONGEST`` characters (``_SHOWN``, emptied when it holds ``SHOWN_KEPT``): nine in ten
+    of a page's texts were on another page of the same fleet (verdicts, layers, addresses, the CSMS)."""
+    if type(value) is str:
+        known = _SHOWN.get(value)
+        if known is None:
+            known = _shown_text(value)
+            if len(value) <= SHOWN_LONGEST:
+                if len(_SHOWN) >= SHOWN_KEPT:
+                    _SHOWN.clear()
+                _SHOWN[value] = known
+        return known
     if type(value) is int:
         return str(value)
     return escape(visible(value))
+
+
+def _shown_text(value: str) -> str:
+    """``cell`` of a text."""
+    if value.isprintable() and len(value) <= MAX_TEXT:
+        return value if _SPECIAL.search(value) is None else str(escape(value))
+    return str(escape(visible(value)))
 
 
 def number_cell(value: Any) -> str:

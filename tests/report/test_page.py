@@ -230,3 +230,19 @@ def test_attribute_lookup_in_place_is_jinja2s(tmp_path: Path, x: Any) -> None:
 def test_a_dicts_own_attribute_is_looked_up_as_jinja2_does(tmp_path: Path) -> None:
     source = "{{ x.items }}{{ x.get }}"
     assert "page_getattr_obj" not in template_env(tmp_path).compile(source, raw=True)
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.sampled_from(["a&b", "x" * 101, samples.RTL, "—"])), max_size=40))
+def test_shown_remembers_the_same_texts(texts: list[str]) -> None:
+    """A text ``shown`` remembers, and one it wrote after its memory was emptied, is still ``cell``."""
+    from analyzer.report import page
+
+    for kept in (page.SHOWN_KEPT, 3):
+        page.SHOWN_KEPT, old = kept, page.SHOWN_KEPT
+        try:
+            page._SHOWN.clear()
+            for text in texts + texts[::-1]:
+                assert shown(text) == cell(text)
+            assert len(page._SHOWN) <= page.SHOWN_KEPT
+        finally:
+            page.SHOWN_KEPT = old
