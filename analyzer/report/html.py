@@ -16,8 +16,10 @@ hide or reorder text, and bounds any one text.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -152,32 +154,27 @@ def _timeline_rows(
     """The full timeline's rows, written here rather than by a template loop: up to ``MAX_TIMELINE_ROWS`` rows of
     seven cells were most of a report's rendering time. The same markup the loop wrote, each value as ``cell``
     writes it: frame, t, time in milliseconds (of day when the capture is within one day), layer, event, charger,
-    summary. The first three are made here (numbers, a time: ``_number_cell``); the four texts of every row are
-    escaped in one go (``texts_cells``)."""
-    numbers = []
-    texts: list[Any] = []
-    for r, t in zip(rows, row_ns, strict=False):
-        frame = r.get("frame")
-        time = ((time_of_day(r.get("time"), t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3]
-        numbers.append(
-            (
-                ' class="fail"' if frame in fail_frames else "",
-                str(frame) if type(frame) is int else cell(frame),  # number_cell
-                "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}",  # _rel
-                time or cell(r.get("time")),
-            )
-        )
-        texts += (r.get("layer"), r.get("event"), r.get("charger") or r.get("charger_address"), r.get("summary"))
-    four = iter(texts_cells(texts))
-    return Markup(
-        "".join(
-            f'      <tr{fail}><td class="frame num">{frame}</td><td class="num">{rel}</td><td>{time}</td>'
-            f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
-            for (fail, frame, rel, time), (layer, event, charger, summary) in zip(
-                numbers, zip(four, four, four, four, strict=True), strict=True
-            )
-        )
+    summary. The four texts of every row are escaped in one go first (``texts_cells``), then each row is written in
+    one pass with its frame (``number_cell``), t (``_rel``) and time."""
+    texts = texts_cells(
+        [
+            x
+            for r in rows
+            for x in (r.get("layer"), r.get("event"), r.get("charger") or r.get("charger_address"), r.get("summary"))
+        ]
     )
+    four = iter(texts)
+    out = []
+    for r, t, layer, event, charger, summary in zip(rows, row_ns, four, four, four, four, strict=False):
+        frame, iso = r.get("frame"), r.get("time")
+        time = ((time_of_day(iso, t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or cell(iso)
+        fail = ' class="fail"' if frame in fail_frames else ""
+        rel = "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}"  # _rel
+        out.append(
+            f'      <tr{fail}><td class="frame num">{number_cell(frame)}</td><td class="num">{rel}</td><td>{time}</td>'
+            f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
+        )
+    return Markup("".join(out))
 
 
 def _evidence_rows(evidence: list[dict[str, Any]], fail_frame: Any) -> Markup:
@@ -365,10 +362,53 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
 
 
 def _payload_text(payload: Any) -> str:
+    """An OCPP payload pretty-printed (two spaces), as ``json.dumps`` writes it: written by ``_plain_json`` when it
+    is plain JSON (most payloads), which ``json`` does not write in C once it is indented."""
+    try:
+        return _plain_json(payload, "\n")
+    except (_NotPlain, RecursionError):
+        pass
     try:
         return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:  # 1e999 as the charger wrote it, not Infinity
         return json.dumps(finite(payload), indent=2, ensure_ascii=False, default=str)
+
+
+class _NotPlain(Exception):
+    """A value ``_plain_json`` leaves to ``json.dumps``."""
+
+
+_JSON_WORDS = {None: "null", True: "true", False: "false"}
+
+
+def _plain_json(value: Any, pad: str) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)`` of a value made of dicts with text keys,
+    lists, texts, ``int``s, finite ``float``s, booleans and ``None`` (``pad``: a newline and the indentation of the
+    value's own line); ``_NotPlain`` for anything else (another type, a subclass, a key not a text, a float not
+    finite), which ``json.dumps`` then writes."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = pad + "  "
+        if any(type(k) is not str for k in value):
+            raise _NotPlain
+        items = [f"{encode_basestring(k)}: {_plain_json(v, inner)}" for k, v in value.items()]
+        return "{" + inner + f",{inner}".join(items) + pad + "}"
+    if kind is list:
+        if not value:
+            return "[]"
+        inner = pad + "  "
+        return "[" + inner + f",{inner}".join([_plain_json(v, inner) for v in value]) + pad + "]"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is bool or value is None:
+        return _JSON_WORDS[value]
+    raise _NotPlain
 
 
 def _ocpp(m: dict[str, Any], start: int | None, rc: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
-from jinja2.compiler import CodeGenerator, Frame
-from jinja2.nodes import Expr
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.nodes import Expr, Getattr
 from markupsafe import Markup, escape
 
 MAX_TEXT = 2000  # characters of any one value on the page
@@ -59,14 +59,35 @@ def cell(value: Any) -> str:
 _SPECIAL = re.compile("[&<>'\"]")  # the characters escaping replaces
 
 
+SHOWN_KEPT = 4096  # texts ``shown`` remembers: a page's few hundred recur across the captures of a fleet
+SHOWN_LONGEST = 100  # characters of the longest text ``shown`` remembers (the recurring ones are short)
+_SHOWN: dict[str, str] = {}
+
+
 def shown(value: Any) -> str:
     """``cell``: what a ``{{ }}`` of the pages writes (``PageCodeGenerator``), quicker for a printable text that
-    escaping leaves alone (most of a page's values) and for an ``int``: the value as it is, its digits."""
-    if type(value) is str and value.isprintable() and len(value) <= MAX_TEXT:
-        return value if _SPECIAL.search(value) is None else str(escape(value))
+    escaping leaves alone (most of a page's values) and for an ``int``: the value as it is, its digits. A text is
+    remembered up to ``SHOWN_LONGEST`` characters (``_SHOWN``, emptied when it holds ``SHOWN_KEPT``): nine in ten
+    of a page's texts were on another page of the same fleet (verdicts, layers, addresses, the CSMS)."""
+    if type(value) is str:
+        known = _SHOWN.get(value)
+        if known is None:
+            known = _shown_text(value)
+            if len(value) <= SHOWN_LONGEST:
+                if len(_SHOWN) >= SHOWN_KEPT:
+                    _SHOWN.clear()
+                _SHOWN[value] = known
+        return known
     if type(value) is int:
         return str(value)
     return escape(visible(value))
+
+
+def _shown_text(value: str) -> str:
+    """``cell`` of a text."""
+    if value.isprintable() and len(value) <= MAX_TEXT:
+        return value if _SPECIAL.search(value) is None else str(escape(value))
+    return str(escape(visible(value)))
 
 
 def number_cell(value: Any) -> str:
@@ -90,11 +111,34 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 _FINALIZE = "environment.finalize("  # what jinja2 writes before an output's value when the environment has one
 
 
+_OBJ = "page_getattr_obj"  # the local the compiled template keeps an attribute lookup's object in
+
+
 class PageCodeGenerator(CodeGenerator):
     """jinja2's compiler, a ``{{ }}`` written as one call, ``environment.shown(value)`` (``shown``), where jinja2
     writes ``escape(environment.finalize(value))``: three calls and a ``Markup`` for each value, most of a page's
     rendering time once its big tables are written in Python. The same text (``shown`` is ``escape`` of
-    ``visible``); an output jinja2 would write otherwise (no autoescaping, a volatile one) is written as it does."""
+    ``visible``); an output jinja2 would write otherwise (no autoescaping, a volatile one) is written as it does.
+
+    And an attribute lookup (``c.name``) of a plain dict that has the key is written as the key's lookup in place,
+    without a call: what ``PageEnvironment.getattr`` returns for it, a page's most frequent call (a few hundred a
+    page). Anything else (not a dict, no such key, a dict's own attribute) still goes through ``getattr``."""
+
+    @optimizeconst
+    def visit_Getattr(self, node: Getattr, frame: Frame) -> None:
+        if not self._quick_getattr(node.attr):
+            super().visit_Getattr(node, frame)
+            return
+        key = repr(node.attr)
+        self.write(f"({_OBJ}[{key}] if type({_OBJ} := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {key} in {_OBJ} else environment.getattr({_OBJ}, {key}))")
+
+    def _quick_getattr(self, attribute: object) -> bool:
+        """Whether a lookup of ``attribute`` may be written in place: the environment's ``getattr`` is
+        ``PageEnvironment``'s, synchronous, and the name is not one of a dict's own attributes."""
+        page = getattr(type(self.environment), "getattr", None) is PageEnvironment.getattr
+        return page and not self.environment.is_async and type(attribute) is str and attribute not in _DICT_ATTRIBUTES
 
     def _quick(self, frame: Frame, finalize: CodeGenerator._FinalizeInfo) -> bool:
         """Whether this output is ``escape(visible(value))``, which ``shown`` writes."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import NamedTuple
 
 from markupsafe import Markup, escape
@@ -54,42 +53,36 @@ Piece = str | Slot
 
 @dataclass(frozen=True, slots=True)
 class Skeleton:
-    """A drawn plot with its texts left out: ``parts`` of markup around its holes (one more part than holes), the
-    hole ``order``: which of its distinct ``slots`` each hole shows; and the plot's size in px."""
+    """A drawn plot with its texts left out: ``form``, its markup as a ``str.format`` template (braces doubled)
+    whose fields are its distinct slots, first the ``lines`` (text index, limit: ``svg_text``), then the
+    ``others`` (text index, whether it is markup already, else escaped as it is); and the plot's size in px."""
 
-    parts: tuple[str, ...]
-    slots: tuple[Slot, ...]
-    order: tuple[int, ...]
+    form: str
+    lines: tuple[tuple[int, int], ...]
+    others: tuple[tuple[int, bool], ...]
     width: int
     height: int
 
     def fill(self, texts: Sequence[object]) -> Markup:
         """The plot's markup with ``texts`` in its slots: the lines (``svg_text``) escaped in one go, joined by NULs
-        (which no line holds and escaping leaves alone), a label on its own."""
-        if not self.order:
-            return Markup(self.parts[0])
-        lines = [_line(texts[s.index], s.limit) for s in self.slots if s.limit is not None]
-        escaped = iter(str(escape("\0".join(lines))).split("\0"))
-        shown = [
-            next(escaped) if s.limit is not None else texts[s.index] if s.markup else str(escape(texts[s.index]))
-            for s in self.slots
-        ]
-        filled = chain.from_iterable(zip(self.parts, [shown[i] for i in self.order], strict=False))
-        return Markup("".join(filled) + self.parts[-1])
+        (which no line holds and escaping leaves alone), the others each on its own; put in place by one
+        ``str.format`` (C), not a join of the parts around them."""
+        shown = str(escape("\0".join([_line(texts[i], limit) for i, limit in self.lines]))).split("\0")
+        if not self.lines:
+            shown = []
+        shown += [texts[i] if markup else str(escape(texts[i])) for i, markup in self.others]
+        return Markup(self.form.format(*shown))
 
 
 def skeleton(pieces: Iterable[Piece], width: int, height: int) -> Skeleton:
-    """A ``Skeleton`` of ``pieces`` (markup and slots in order), adjacent markup joined."""
-    parts: list[str] = []
-    slots: dict[Slot, int] = {}
-    order: list[int] = []
-    run: list[str] = []
-    for p in pieces:
-        if isinstance(p, Slot):
-            parts.append("".join(run))
-            order.append(slots.setdefault(p, len(slots)))
-            run = []
-        else:
-            run.append(p)
-    parts.append("".join(run))
-    return Skeleton(tuple(parts), tuple(slots), tuple(order), width, height)
+    """A ``Skeleton`` of ``pieces`` (markup and slots in order): each distinct slot one field, the lines first."""
+    pieces = list(pieces)
+    distinct = list(dict.fromkeys(p for p in pieces if isinstance(p, Slot)))
+    distinct.sort(key=lambda s: s.limit is None)  # stable: the lines first, each group in order of appearance
+    field = {slot: n for n, slot in enumerate(distinct)}
+    form = "".join(
+        f"{{{field[p]}}}" if isinstance(p, Slot) else p.replace("{", "{{").replace("}", "}}") for p in pieces
+    )
+    lines = tuple((s.index, s.limit) for s in distinct if s.limit is not None)
+    others = tuple((s.index, s.markup) for s in distinct if s.limit is None)
+    return Skeleton(form, lines, others, width, height)

@@ -12,22 +12,31 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from analyzer.jsontext import finite
 from analyzer.report import svg
 from analyzer.report.html import (
     MAX_LADDER_STEPS,
     MAX_TEXT,
     MAX_TIMELINE_ROWS,
+    MULTI_DAY,
     TEMPLATES,
     _attempts_rows,
     _evidence_rows,
     _ns,
+    _payload_text,
+    _rel,
     _sample_rows,
+    _timeline_rows,
     _visible,
     human_duration,
     report_html,
     template_env,
 )
+from analyzer.report.page import cell
+from analyzer.report.times import clock_text, time_of_day
 from tests.report import sample_reports as samples
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "analyzer/report/schema/report.schema.json").read_text())
@@ -542,3 +551,101 @@ def test_rows_written_in_python_are_the_template_loops(odd: Any) -> None:
         {"frame": 4, "rel": None, "side": "csms", "source": odd, "value": "Tue, 1 Jan", "captured": None},
     ]
     assert _sample_rows(samples) == env.from_string(SAMPLES_LOOP).render(samples=samples)
+
+
+def reference_timeline_rows(
+    rows: list[dict[str, Any]], row_ns: list[int | None], start: int | None, one_day: bool, fail_frames: set[Any]
+) -> str:
+    """The full timeline's rows cell by cell, as the template loop wrote them."""
+    out = []
+    for r, t in zip(rows, row_ns, strict=False):
+        time = ((time_of_day(r.get("time"), t) if one_day else clock_text(t, MULTI_DAY)) or "")[:-3]
+        who = r.get("charger") or r.get("charger_address")
+        fail = ' class="fail"' if r.get("frame") in fail_frames else ""
+        out.append(
+            f"      <tr{fail}>"
+            f'<td class="frame num">{cell(r.get("frame"))}</td><td class="num">{cell(_rel(t, start))}</td>'
+            f"<td>{time or cell(r.get('time'))}</td><td>{cell(r.get('layer'))}</td>"
+            f'<td class="mono">{cell(r.get("event"))}</td><td>{cell(who)}</td><td>{cell(r.get("summary"))}</td></tr>\n'
+        )
+    return "".join(out)
+
+
+@pytest.mark.parametrize("odd", ODD)
+@pytest.mark.parametrize("name", sorted(samples.SAMPLES))
+def test_timeline_rows_are_cell_by_cell(odd: Any, name: str) -> None:
+    """Every sample's full timeline, and with an odd value in each place of a row, is what the cells give."""
+    rows = list(samples.SAMPLES[name]().get("timeline") or [])
+    rows += [{k: odd for k in ("frame", "time", "layer", "event", "charger", "charger_address", "summary")}]
+    rows += [{"frame": 2, "time": odd, "layer": "tcp", "charger": None, "charger_address": odd, "summary": odd}]
+    row_ns = [_ns(r.get("time")) for r in rows]
+    start = next((t for t in row_ns if t is not None), None)
+    for one_day in (True, False):
+        for fail in (set(), {2}, {odd} if isinstance(odd, str | int | None) else set()):
+            for shown in (rows, rows[:-1]):  # the shown rows are the first of ``row_ns``'s
+                expected = reference_timeline_rows(shown, row_ns, start, one_day, fail)
+                assert _timeline_rows(shown, row_ns, start, one_day, fail) == expected
+                assert _timeline_rows(shown, row_ns, None, one_day, fail) == reference_timeline_rows(
+                    shown, row_ns, None, one_day, fail
+                )
+
+
+def reference_payload_text(payload: Any) -> str:
+    """An OCPP payload as ``json.dumps`` pretty-prints it (``_payload_text`` before ``_plain_json``)."""
+    try:
+        return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(finite(payload), indent=2, ensure_ascii=False, default=str)
+
+
+class Text(str):
+    """A text of another type than ``str``: left to ``json.dumps``."""
+
+
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**64),
+    st.floats(),
+    st.text(),
+    st.builds(Text, st.text(max_size=5)),
+    st.datetimes(),
+)
+keys = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.floats(allow_nan=False))
+payloads = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        st.dictionaries(keys, inner, max_size=3),
+    ),
+    max_leaves=25,
+)
+
+
+@given(payloads)
+@example({"idTag": "ABC", "meterStart": 0, "timestamp": "2026-11-23T04:00:00Z", "v": [1.5, -0.0, 1e300, True, None]})
+@example({"a": {}, "b": [], "c": [{}], "d": {"e": [[]]}})
+@example({"x": float("inf")})
+@example([float("nan"), "\u202e\x00\ud800"])
+@example({1: "int key", "z": 2})
+@example("just text")
+def test_payload_text_is_json_dumps(payload: Any) -> None:
+    assert _payload_text(payload) == reference_payload_text(payload)
+
+
+def test_a_deep_payload_is_json_dumps() -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = [deep]
+    try:
+        expected: Any = reference_payload_text(deep)
+    except RecursionError:
+        expected = RecursionError
+    try:
+        got: Any = _payload_text(deep)
+    except RecursionError:
+        got = RecursionError
+    assert got == expected

@@ -189,3 +189,60 @@ def test_a_template_without_autoescape_or_finalize_is_written_as_jinja2_does(tmp
     with_finalize = PageEnvironment(loader=FileSystemLoader(tmp_path), autoescape=False, finalize=visible)
     assert with_finalize.get_template("t.txt").render(x=None) == "— —"
     assert "environment.shown(" not in env.compile("{{ x }}", raw=True)
+
+
+LOOKUPS = (
+    "{{ x.name }}|{{ x.items is defined }}|{{ x.keys is defined }}|{{ (x.inner or {}).name }}|{{ x.name.upper() }}"
+)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        {"name": "<b>", "items": 1, "inner": {"name": None}},
+        {"name": 7, "keys": "k", "inner": None},
+        {"name": {"name": "nested"}},
+        {"name": "x", "inner": Thing()},
+        Thing(),
+        {1: "x", "name": ""},
+        {},
+        [1],
+        None,
+        "text",
+    ],
+)
+def test_attribute_lookup_in_place_is_jinja2s(tmp_path: Path, x: Any) -> None:
+    """A lookup the pages' compiler writes in place (``PageCodeGenerator.visit_Getattr``) gives what jinja2's
+    compiler and ``PageEnvironment.getattr`` give: the value, or the same error."""
+    (tmp_path / "t.html.j2").write_text(LOOKUPS)
+    quick = template_env(tmp_path)
+    assert "page_getattr_obj :=" in quick.compile(LOOKUPS, raw=True)
+    assert "page_getattr_obj" not in _stock_env(tmp_path).compile(LOOKUPS, raw=True)
+    outcomes = []
+    for env in (quick, _stock_env(tmp_path)):
+        try:
+            outcomes.append(env.get_template("t.html.j2").render(x=x))
+        except Exception as e:  # noqa: BLE001 - the same error either way
+            outcomes.append(f"{type(e).__name__}: {e}")
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_dicts_own_attribute_is_looked_up_as_jinja2_does(tmp_path: Path) -> None:
+    source = "{{ x.items }}{{ x.get }}"
+    assert "page_getattr_obj" not in template_env(tmp_path).compile(source, raw=True)
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.sampled_from(["a&b", "x" * 101, samples.RTL, "—"])), max_size=40))
+def test_shown_remembers_the_same_texts(texts: list[str]) -> None:
+    """A text ``shown`` remembers, and one it wrote after its memory was emptied, is still ``cell``."""
+    from analyzer.report import page
+
+    for kept in (page.SHOWN_KEPT, 3):
+        page.SHOWN_KEPT, old = kept, page.SHOWN_KEPT
+        try:
+            page._SHOWN.clear()
+            for text in texts + texts[::-1]:
+                assert shown(text) == cell(text)
+            assert len(page._SHOWN) <= page.SHOWN_KEPT
+        finally:
+            page.SHOWN_KEPT = old

@@ -21,7 +21,7 @@ from analyzer.engine import analyze
 from analyzer.report import svg
 from analyzer.report.build import report_dict
 from analyzer.report.html import report_html
-from analyzer.report.sketch import HIDDEN, Slot, skeleton
+from analyzer.report.sketch import HIDDEN, Piece, Slot, skeleton
 from tests.fleetbuild import charger_copy, write
 from tests.report import sample_reports as samples
 
@@ -231,3 +231,34 @@ def test_coordinates_are_written_short(x: float) -> None:
     assert svg._n(x) == expected
     assert svg._n(x) == expected  # from the cache
     assert (svg._n(-0.0), svg._n(0), svg._n(0.0)) == ("-0", "0", "0")
+
+
+def reference_fill(pieces: list[Piece], texts: list[object]) -> str:
+    """A plot's markup with its texts, piece by piece: what ``Skeleton.fill`` writes in one ``str.format``."""
+    out = []
+    for p in pieces:
+        if not isinstance(p, Slot):
+            out.append(p)
+        elif p.limit is not None:
+            out.append(svg.svg_text(texts[p.index], p.limit))
+        else:
+            out.append(str(texts[p.index]) if p.markup else str(escape(texts[p.index])))
+    return "".join(out)
+
+
+markups = st.text(alphabet="<>{}/ =\"'ab0{}", max_size=12)
+slots = st.builds(Slot, st.integers(0, 3), st.one_of(st.none(), st.integers(1, 20)), st.booleans()).filter(
+    lambda s: s.limit is None or not s.markup
+)
+
+
+@given(st.lists(st.one_of(markups, slots), max_size=12), st.lists(st.text(max_size=25), min_size=4, max_size=4))
+@example(["{x}", Slot(0), "}{"], ["<", "", "", ""])
+@example(["<svg>", Slot(1, markup=True), Slot(1, markup=True), "</svg>"], ["", "7", "", ""])
+@example([], ["", "", "", ""])
+@example(["only markup {0}"], ["", "", "", ""])
+@example([Slot(2, 3), Slot(0), Slot(2, 3), Slot(2, 4)], ["a&b", "", "  x  y  ", ""])
+def test_a_skeleton_fills_piece_by_piece(pieces: list[Piece], texts: list[object]) -> None:
+    """Any markup (braces too) and slots in any order, repeated, of every kind: ``fill`` writes each piece in
+    place."""
+    assert skeleton(pieces, 1, 1).fill(texts) == reference_fill(pieces, texts)
