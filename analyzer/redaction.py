@@ -251,6 +251,18 @@ def redact_text(text: str) -> str:
     return scanned(text, config=_MAY_CONFIG.search(text) is not None)
 
 
+def redact_head(text: str, limit: int) -> str:
+    """``redact_text(text)[:limit]``: the start of a redacted text, as a summary shows it.
+
+    The scanner hides a value only after the key that makes it secret (a ``_MAY_HIDE`` name, or a backslash in an
+    escaped one), and writes every token before it as it is: when the first such name starts at or after ``limit``,
+    the first ``limit`` characters are the text's own (a MeterValues excerpt's ``value`` keys come after them)."""
+    first = _MAY_HIDE.search(text)
+    if first is None or first.start() >= limit:
+        return text[:limit]
+    return redact_text(text)[:limit]
+
+
 def scanned(text: str, config: bool = True) -> str:
     """``redact_text`` of ``text`` by the scanner, whatever keys it names (the tests compare the two); without
     ``config`` (the text holds no configuration value), in one pass."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 
-from analyzer.redaction import _MAY_CONFIG, REDACTED, redact_text, scanned
+from analyzer.redaction import _MAY_CONFIG, _MAY_HIDE, REDACTED, redact_head, redact_text, scanned
 
 MESSAGES = [
     [2, "1001", "BootNotification", {"chargePointModel": "SimCharger-16", "chargePointVendor": "GhostcapLab"}],
@@ -55,3 +55,18 @@ def test_a_message_without_secret_keys_is_returned_as_it_is() -> None:
     text = json.dumps(MESSAGES[2], separators=(",", ":"))
     assert redact_text(text) is text
     assert scanned(text) == text
+
+
+def test_the_head_of_a_redacted_text_is_redact_texts() -> None:
+    """``redact_head`` (the text's own start when no key that could hide anything starts before the limit) against
+    ``redact_text``'s whole text cut, at many limits, for texts whose secrets come early, late or not at all."""
+    texts = _texts()
+    texts += [f'[2,"{i:036d}","MeterValues",{t[1:]}' for i, t in enumerate(texts[:: len(texts) // 400])]
+    taken = 0  # the shortcut, where the whole text has something hidden
+    for text in texts:
+        whole = redact_text(text)
+        first = _MAY_HIDE.search(text)
+        for limit in {*range(0, len(text) + 2, 11), 59, 60, 61}:
+            assert redact_head(text, limit) == whole[:limit], (text, limit)
+            taken += REDACTED in whole and first is not None and first.start() >= limit
+    assert taken > 400
