@@ -246,9 +246,15 @@ def redact_text(text: str) -> str:
     Most messages (a Heartbeat, a StatusNotification) name no key that could hide anything (``_MAY_HIDE``): they are
     returned as they are, without the two passes of the scanner (``scanned``); most others (an Authorize) hold no
     configuration value (``_MAY_CONFIG``): the scanner's first pass, which finds configuration entries, is skipped."""
-    if '"' not in text or _MAY_HIDE.search(text) is None:
+    if '"' not in text or names_no_secret(text):
         return text
     return scanned(text, config=_MAY_CONFIG.search(text) is not None)
+
+
+def names_no_secret(text: str) -> bool:
+    """Whether ``text`` names no key that could hide anything (``_MAY_HIDE``): then ``redact_text`` returns it as it
+    is, and when it is JSON, ``redact_tokens`` of its value is that value (its keys are written as they are read)."""
+    return _MAY_HIDE.search(text) is None
 
 
 def redact_head(text: str, limit: int) -> str:

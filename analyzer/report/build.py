@@ -32,6 +32,7 @@ from analyzer.engine import Analysis
 from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import redact_tokens
+from analyzer.redaction import names_no_secret
 from analyzer.report.flows import capture_dict
 from analyzer.report.times import iso_utc
 from analyzer.report.wireshark import FrameFlows
@@ -178,15 +179,19 @@ def _shown(events: list[Event], owner: dict[int, tuple[str | None, str]]) -> lis
     ]
 
 
+_NOBODY = (None, None)
+
+
 def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
-    who = owner.get(e.flow_id) if e.flow_id is not None else None
+    """One row of the report's timeline (``owner`` holds no ``None``: an event of no flow has no charger)."""
+    who = owner.get(e.flow_id, _NOBODY)  # type: ignore[arg-type]
     return {
         "time": iso_utc(e.ts_ns),
         "frame": e.frame,
         "layer": e.layer,
         "event": e.kind,
-        "charger": who[0] if who else None,
-        "charger_address": who[1] if who else None,
+        "charger": who[0],
+        "charger_address": who[1],
         "from": None if e.direction is None else ("charger" if e.direction == 0 else "csms"),
         "summary": e.summary(),
     }
@@ -290,7 +295,7 @@ def _ocpp_messages(
                 "type": OCPP_TYPES[e.kind],
                 "action": getattr(e, "action", None),
                 "unique_id": getattr(e, "unique_id", None),
-                "payload": redact(getattr(e, "payload", None)) if e.kind != "ocpp.unparsed" else None,
+                "payload": _payload(e, redact),
                 "error_code": getattr(e, "error_code", None),
                 "error_description": getattr(e, "error_description", None),
                 "reason": getattr(e, "reason", None) if e.kind == "ocpp.unparsed" else None,
@@ -301,6 +306,18 @@ def _ocpp_messages(
         if len(out) >= limit:
             break
     return out
+
+
+def _payload(e: Event, redact: Callable[[Any], Any]) -> Any:
+    """An OCPP message's payload as the report shows it, through ``redact``; as parsed when its text names no key
+    that could hide anything (``names_no_secret``: a Heartbeat, a StatusNotification), without ``redact_tokens``'
+    copy of it (each read of ``payload`` parses the text anew, so nothing else holds that value)."""
+    if e.kind == "ocpp.unparsed":
+        return None
+    text = getattr(e, "payload_text", None)
+    if redact is redact_tokens and text is not None and names_no_secret(text):
+        return e.payload  # type: ignore[attr-defined]
+    return redact(getattr(e, "payload", None))
 
 
 def _tls(events: list[Event]) -> list[dict[str, Any]]:

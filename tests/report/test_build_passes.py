@@ -4,6 +4,7 @@ frames repeated, decoding problems anywhere) and a charger's events sorted by ki
 
 from __future__ import annotations
 
+import json
 import random
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +17,9 @@ from analyzer.events.ocpp import OcppCall, OcppCallResult, OcppReportedCode, Ocp
 from analyzer.events.tcp import TcpSyn
 from analyzer.events.tls import TlsAlert, TlsSummary
 from analyzer.events.websocket import WsMessage
-from analyzer.report.build import OCPP_TYPES, _Kinds, _shown, bounded_timeline
+from analyzer.redaction import redact_tokens
+from analyzer.report.build import OCPP_TYPES, _Kinds, _payload, _shown, bounded_timeline
+from tests.report.test_redaction_fast import _payload_texts
 
 T0 = 1_795_406_400 * 10**9
 
@@ -107,3 +110,13 @@ def test_kinds_are_the_passes_they_replace() -> None:
         assert kinds.ocpp == [e for e in events if e.kind in OCPP_TYPES]
         assert kinds.reported == [e for e in events if e.kind == "ocpp.reported_code"]
         assert kinds.tls == [e for e in events if e.kind.startswith("tls.")]
+
+
+def test_a_shown_payload_is_redact_tokens_of_it() -> None:
+    """``_payload``'s shortcut (a payload naming no secret is shown as parsed) against ``redact_tokens`` of it."""
+    for text in _payload_texts():
+        e = OcppCall(ts_ns=T0, frame=1, version="1.6", unique_id="1", size=9, action="X", payload_text=text)
+        assert json.dumps(_payload(e, redact_tokens)) == json.dumps(redact_tokens(e.payload)), text
+        assert _payload(e, lambda p: p) == e.payload
+    unparsed = OcppUnparsed(ts_ns=T0, frame=1, reason="binary frame")
+    assert _payload(unparsed, redact_tokens) is None

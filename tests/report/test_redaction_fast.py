@@ -7,7 +7,16 @@ from __future__ import annotations
 import json
 import random
 
-from analyzer.redaction import _MAY_CONFIG, _MAY_HIDE, REDACTED, redact_head, redact_text, scanned
+from analyzer.redaction import (
+    _MAY_CONFIG,
+    _MAY_HIDE,
+    REDACTED,
+    names_no_secret,
+    redact_head,
+    redact_text,
+    redact_tokens,
+    scanned,
+)
 
 MESSAGES = [
     [2, "1001", "BootNotification", {"chargePointModel": "SimCharger-16", "chargePointVendor": "GhostcapLab"}],
@@ -70,3 +79,37 @@ def test_the_head_of_a_redacted_text_is_redact_texts() -> None:
             assert redact_head(text, limit) == whole[:limit], (text, limit)
             taken += REDACTED in whole and first is not None and first.start() >= limit
     assert taken > 400
+
+
+KEYS = ["idTag", "idToken", "type", "key", "value", "vpn", "variable", "name", "attributeValue", "status", "x", "é"]
+NAMES = ["AuthorizationKey", "HeartbeatInterval", "G_CardPin", "TAG-1", "ISO14443"]
+
+
+def _value(rng: random.Random, depth: int = 0) -> object:
+    pick = rng.random()
+    if depth < 4 and pick < 0.3:
+        return {rng.choice(KEYS): _value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    if depth < 4 and pick < 0.45:
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return rng.choice([*NAMES, 12, 1.5, True, None, ""])
+
+
+def _payload_texts() -> list[str]:
+    """JSON payloads, as messages carry them: some name a key that may hide something, spelled out or escaped."""
+    rng = random.Random(20261207)
+    out = [json.dumps(m[-1], separators=(",", ":")) for m in MESSAGES if isinstance(m[-1], dict)]
+    for _ in range(4000):
+        text = json.dumps(_value(rng), ensure_ascii=rng.random() < 0.5)
+        out.append(text.replace('"idTag"', '"id\\u0054ag"') if rng.random() < 0.1 else text)
+    return out
+
+
+def test_a_payload_naming_no_secret_is_its_own_redaction() -> None:
+    """``names_no_secret`` (the report shows such a payload as parsed) implies ``redact_tokens`` changes nothing."""
+    quiet = 0
+    for text in _payload_texts():
+        if names_no_secret(text):
+            quiet += 1
+            assert redact_tokens(json.loads(text)) == json.loads(text), text
+            assert json.dumps(redact_tokens(json.loads(text))) == json.dumps(json.loads(text))
+    assert quiet > 1000
