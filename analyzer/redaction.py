@@ -150,7 +150,12 @@ class _Frame:
 
 
 def _decode(tok: str) -> str:
+    """A string token's text: what ``json.loads`` reads from it, else what lies between its quotes (a token cut
+    short: what follows its quote). Without a backslash that is always what lies between the quotes (the token
+    holds no other quote, and ``json.loads`` either reads those characters or refuses a control character)."""
     if len(tok) >= 2 and tok.endswith('"'):
+        if "\\" not in tok:
+            return tok[1:-1]
         try:
             s = json.loads(tok)
             if isinstance(s, str):

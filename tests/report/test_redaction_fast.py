@@ -8,9 +8,11 @@ import json
 import random
 
 from analyzer.redaction import (
+    _LEX,
     _MAY_CONFIG,
     _MAY_HIDE,
     REDACTED,
+    _decode,
     names_no_secret,
     redact_head,
     redact_text,
@@ -113,3 +115,32 @@ def test_a_payload_naming_no_secret_is_its_own_redaction() -> None:
             assert redact_tokens(json.loads(text)) == json.loads(text), text
             assert json.dumps(redact_tokens(json.loads(text))) == json.dumps(json.loads(text))
     assert quiet > 1000
+
+
+def reference_decode(tok: str) -> str:
+    """``_decode`` before its shortcut: ``json.loads`` for every whole string token."""
+    if len(tok) >= 2 and tok.endswith('"'):
+        try:
+            s = json.loads(tok)
+            if isinstance(s, str):
+                return s
+        except ValueError:
+            pass
+        return tok[1:-1]
+    return tok[1:]
+
+
+def test_a_string_token_reads_as_json_reads_it() -> None:
+    """``_decode``'s shortcut (a token without a backslash is what lies between its quotes) against ``json.loads``,
+    for the string tokens the scanner finds in texts of quotes, escapes, control characters and lone surrogates."""
+    rng = random.Random(1209)
+    chars = ['"', "\\", "a", "é", "\x00", "\x1f", "\x7f", "\ud800", "u", "0", "n", " ", "\t", "{", ":"]
+    texts = _texts() + ["".join(rng.choice(chars) for _ in range(rng.randint(1, 24))) for _ in range(20000)]
+    plain = 0
+    for text in texts:
+        for m in _LEX.finditer(text):
+            tok = m.group()
+            if tok[0] == '"':
+                assert _decode(tok) == reference_decode(tok), tok
+                plain += "\\" not in tok and len(tok) >= 2 and tok.endswith('"')
+    assert plain > 5000
