@@ -150,7 +150,12 @@ class _Frame:
 
 
 def _decode(tok: str) -> str:
+    """A string token's text: what ``json.loads`` reads from it, else what lies between its quotes (a token cut
+    short: what follows its quote). Without a backslash that is always what lies between the quotes (the token
+    holds no other quote, and ``json.loads`` either reads those characters or refuses a control character)."""
     if len(tok) >= 2 and tok.endswith('"'):
+        if "\\" not in tok:
+            return tok[1:-1]
         try:
             s = json.loads(tok)
             if isinstance(s, str):
@@ -246,9 +251,27 @@ def redact_text(text: str) -> str:
     Most messages (a Heartbeat, a StatusNotification) name no key that could hide anything (``_MAY_HIDE``): they are
     returned as they are, without the two passes of the scanner (``scanned``); most others (an Authorize) hold no
     configuration value (``_MAY_CONFIG``): the scanner's first pass, which finds configuration entries, is skipped."""
-    if '"' not in text or _MAY_HIDE.search(text) is None:
+    if '"' not in text or names_no_secret(text):
         return text
     return scanned(text, config=_MAY_CONFIG.search(text) is not None)
+
+
+def names_no_secret(text: str) -> bool:
+    """Whether ``text`` names no key that could hide anything (``_MAY_HIDE``): then ``redact_text`` returns it as it
+    is, and when it is JSON, ``redact_tokens`` of its value is that value (its keys are written as they are read)."""
+    return _MAY_HIDE.search(text) is None
+
+
+def redact_head(text: str, limit: int) -> str:
+    """``redact_text(text)[:limit]``: the start of a redacted text, as a summary shows it.
+
+    The scanner hides a value only after the key that makes it secret (a ``_MAY_HIDE`` name, or a backslash in an
+    escaped one), and writes every token before it as it is: when the first such name starts at or after ``limit``,
+    the first ``limit`` characters are the text's own (a MeterValues excerpt's ``value`` keys come after them)."""
+    first = _MAY_HIDE.search(text)
+    if first is None or first.start() >= limit:
+        return text[:limit]
+    return redact_text(text)[:limit]
 
 
 def scanned(text: str, config: bool = True) -> str:

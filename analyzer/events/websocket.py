@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from analyzer.events.base import Event, event
-from analyzer.events.ocpp import redact_text
+from analyzer.redaction import redact_head
 
 
 @event
@@ -42,18 +42,21 @@ class WsMessage(Event):
 
     def summary(self) -> str:
         size = "?" if self.size is None else str(self.size)
-        text = f" {redact_text(self.text_excerpt)[:60]!r}" if self.text_excerpt else ""
-        flags = "".join(
-            f" [{name}]"
-            for name, on in (
-                ("compressed", self.compressed),
-                ("partial", self.partial),
-                ("truncated", self.truncated_by_cap),
-                ("inflate failed", self.inflate_error is not None),
-            )
-            if on
-        )
-        return f"{self.opcode} message, {size} bytes in {self.frames} frame(s){flags}{text}"
+        text = f" {redact_head(self.text_excerpt, 60)!r}" if self.text_excerpt else ""
+        return f"{self.opcode} message, {size} bytes in {self.frames} frame(s){self._flags()}{text}"
+
+    def _flags(self) -> str:
+        """`` [compressed] [partial] [truncated] [inflate failed]``, those that apply (most messages: none)."""
+        flags = ""
+        if self.compressed:
+            flags += " [compressed]"
+        if self.partial:
+            flags += " [partial]"
+        if self.truncated_by_cap:
+            flags += " [truncated]"
+        if self.inflate_error is not None:
+            flags += " [inflate failed]"
+        return flags
 
 
 @event

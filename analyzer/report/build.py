@@ -8,6 +8,7 @@ for tokens.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from analyzer import __version__
@@ -31,6 +32,7 @@ from analyzer.engine import Analysis
 from analyzer.events.base import DecodeAnomaly, Event
 from analyzer.events.clock import ClockSample
 from analyzer.events.ocpp import redact_tokens
+from analyzer.redaction import names_no_secret
 from analyzer.report.flows import capture_dict
 from analyzer.report.times import iso_utc
 from analyzer.report.wireshark import FrameFlows
@@ -43,19 +45,22 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     cap["sha256"] = a.sha256
     owner = _flow_owners(a.results)
     redact = (lambda p: p) if a.settings.show_tokens else redact_tokens
-    shown = [e for e in a.timeline.events if _shown(e, owner)]
+    shown = _shown(a.timeline.events, owner)
     # events dropped while reading (a long connection's routine middle) are omitted too
     thinned = {fid: c for fid, c in a.timeline.dropped.items() if fid in owner}
     dropped = sum(sum(c.values()) for c in thinned.values())
     complete = len(shown) <= TIMELINE_FULL_EVENTS and not dropped
-    focus = {} if complete else {id(r): pointed_frames(r) for r in a.results}
+    kinds = {id(r): _Kinds(r.charger.events) for r in a.results}
+    focus = {} if complete else {id(r): pointed_frames(r, kinds[id(r)]) for r in a.results}
     kept = shown if complete else bounded_timeline(shown, a.results, focus, owner)
     loc = FrameFlows(a.timeline, named_frames(a.results))
     return {
         "schema": REPORT_SCHEMA,
         "tool": {"name": "ghostcap", "version": __version__},
         "capture": cap,
-        "chargers": [_charger(r, redact, None if complete else focus[id(r)], thinned, loc) for r in a.results],
+        "chargers": [
+            _charger(r, redact, None if complete else focus[id(r)], thinned, loc, kinds[id(r)]) for r in a.results
+        ],
         "others": [_other(o) for o in a.others],
         "timeline": [_row(e, owner) for e in kept],
         "timeline_complete": complete,
@@ -63,9 +68,38 @@ def report_dict(a: Analysis) -> dict[str, Any]:
     }
 
 
-def pointed_frames(r: ChargerResult) -> set[int]:
+class _Kinds:
+    """A charger's events of the kinds its report lists: OCPP messages, TLS events and reported codes, each in
+    order. Sorted in one pass (a gateway capture's charger has hundreds of events, which the report's parts
+    would otherwise each read over), each event by its class (``_SORTS``: ``kind`` is the class's)."""
+
+    __slots__ = ("ocpp", "reported", "tls")
+
+    def __init__(self, events: list[Event]) -> None:
+        self.ocpp: list[Event] = []
+        self.reported: list[Event] = []
+        self.tls: list[Event] = []
+        put = (self.ocpp.append, self.reported.append, self.tls.append, [].append)
+        for e in events:
+            put[_SORTS[type(e)]](e)
+
+
+class _Sorts(dict[type, int]):
+    """Event class → which list of ``_Kinds`` takes its events (3: none), worked out on first sight."""
+
+    def __missing__(self, cls: type) -> int:
+        kind = cls.kind  # type: ignore[attr-defined]
+        sort = 0 if kind in OCPP_TYPES else 1 if kind == "ocpp.reported_code" else 2 if kind.startswith("tls.") else 3
+        self[cls] = sort
+        return sort
+
+
+_SORTS = _Sorts()
+
+
+def pointed_frames(r: ChargerResult, kinds: _Kinds | None = None) -> set[int]:
     """The frames a charger's report points to: its findings (first and last frame, evidence), the boundaries of
-    the attempts it lists, the codes it reported."""
+    the attempts it lists, the codes it reported (``kinds``: its events sorted, else sorted here)."""
     out: set[int] = set()
     for f in [r.root_cause, *r.findings, *r.warnings, *r.undecided]:
         if f is None:
@@ -76,7 +110,7 @@ def pointed_frames(r: ChargerResult) -> set[int]:
         out.update(e.frame for e in f.evidence)
     for row in _attempts(r)["attempts"]:
         out.update((row["first_frame"], row["last_frame"]))
-    out.update(e.frame for e in r.charger.events if e.kind == "ocpp.reported_code")
+    out.update(e.frame for e in (kinds or _Kinds(r.charger.events)).reported)
     return out
 
 
@@ -98,21 +132,29 @@ def bounded_timeline(
     owner: dict[int, tuple[str | None, str]],
 ) -> list[Event]:
     """The events a big capture's report keeps: each charger's events at the frames its report points to, with
-    ``TIMELINE_CONTEXT`` neighbours on each side, and decoding problems at those frames."""
-    charger_of_flow = {fid: id(r) for r in results for fid in r.charger.flow_ids + r.charger.dns_flow_ids}
-    by_charger: dict[int, list[int]] = {}
-    for i, e in enumerate(shown):
-        c = charger_of_flow.get(e.flow_id) if e.flow_id is not None else None
-        if c is not None:
-            by_charger.setdefault(c, []).append(i)
-    keep: set[int] = set()
-    for c, idx in by_charger.items():
-        frames = focus.get(c, set())
-        for pos, i in enumerate(idx):
-            if shown[i].frame in frames:
-                keep.update(idx[max(0, pos - TIMELINE_CONTEXT) : pos + TIMELINE_CONTEXT + 1])
+    ``TIMELINE_CONTEXT`` neighbours on each side, and decoding problems at those frames.
+
+    One pass over the events (a gateway capture shows ~100k): each charger's positions in ``shown`` and which of
+    them are at a pointed frame are gathered together, through one dict lookup of the event's flow."""
+    of_flow: dict[int, tuple[list[int], list[int], set[int]]] = {}
+    for r in results:
+        mine: tuple[list[int], list[int], set[int]] = ([], [], focus.get(id(r), set()))
+        for fid in r.charger.flow_ids + r.charger.dns_flow_ids:
+            of_flow[fid] = mine  # a flow two chargers list is the last one's
     every = set().union(*focus.values()) if focus else set()
-    keep.update(i for i, e in enumerate(shown) if isinstance(e, DecodeAnomaly) and e.frame in every)
+    keep: set[int] = set()
+    for i, e in enumerate(shown):
+        mine = of_flow.get(e.flow_id)  # type: ignore[arg-type]
+        if mine is not None:
+            idx, hits, frames = mine
+            if e.frame in frames:
+                hits.append(len(idx))
+            idx.append(i)
+        if e.frame in every and isinstance(e, DecodeAnomaly):
+            keep.add(i)
+    for idx, hits, _ in {id(m): m for m in of_flow.values()}.values():
+        for pos in hits:
+            keep.update(idx[max(0, pos - TIMELINE_CONTEXT) : pos + TIMELINE_CONTEXT + 1])
     return [shown[i] for i in sorted(keep)]
 
 
@@ -125,23 +167,31 @@ def _flow_owners(results: list[ChargerResult]) -> dict[int, tuple[str | None, st
     return owner
 
 
-def _shown(e: Event, owner: dict[int, tuple[str | None, str]]) -> bool:
+def _shown(events: list[Event], owner: dict[int, tuple[str | None, str]]) -> list[Event]:
     """The report's timeline keeps the chargers' events and decoding problems (``ghostcap timeline`` has all),
-    but no TLS random the clock analysis does not take as a clock reading (the Clock section would contradict it)."""
-    if isinstance(e, ClockSample) and not trusted(e):
-        return False
-    return (e.flow_id is not None and e.flow_id in owner) or isinstance(e, DecodeAnomaly)
+    but no TLS random the clock analysis does not take as a clock reading (the Clock section would contradict it).
+
+    One comprehension, no call per event (a gateway capture has ~130k): ``owner`` holds no ``None``."""
+    return [
+        e
+        for e in events
+        if (e.flow_id in owner or isinstance(e, DecodeAnomaly)) and not (isinstance(e, ClockSample) and not trusted(e))
+    ]
+
+
+_NOBODY = (None, None)
 
 
 def _row(e: Event, owner: dict[int, tuple[str | None, str]]) -> dict[str, Any]:
-    who = owner.get(e.flow_id) if e.flow_id is not None else None
+    """One row of the report's timeline (``owner`` holds no ``None``: an event of no flow has no charger)."""
+    who = owner.get(e.flow_id, _NOBODY)  # type: ignore[arg-type]
     return {
         "time": iso_utc(e.ts_ns),
         "frame": e.frame,
         "layer": e.layer,
         "event": e.kind,
-        "charger": who[0] if who else None,
-        "charger_address": who[1] if who else None,
+        "charger": who[0],
+        "charger_address": who[1],
         "from": None if e.direction is None else ("charger" if e.direction == 0 else "csms"),
         "summary": e.summary(),
     }
@@ -153,8 +203,10 @@ def _charger(
     focus: set[int] | None = None,
     thinned: dict[int | None, dict[str, int]] | None = None,
     loc: FrameFlows | None = None,
+    kinds: _Kinds | None = None,
 ) -> dict[str, Any]:
     ch = r.charger
+    kinds = kinds or _Kinds(ch.events)
     where = _Where(loc, ch.flow_ids + ch.dns_flow_ids)
     gone: dict[str, int] = {}  # events of its connections dropped while reading, by kind
     for fid in ch.flow_ids:
@@ -165,8 +217,7 @@ def _charger(
     samples = CLOCK_SAMPLES_BIG if focus is not None else CLOCK_SAMPLES
     reported = [
         {"cx_code": e.cx_code, "frame": e.frame, "source": e.source, "code": e.code}  # type: ignore[attr-defined]
-        for e in ch.events
-        if e.kind == "ocpp.reported_code"
+        for e in kinds.reported
     ]
     clock = r.clock
     return {
@@ -203,11 +254,9 @@ def _charger(
             "samples_omitted": max(0, len(clock.charger) + len(clock.csms) - samples) + gone.get("clock.sample", 0),
         },
         "connections": len(ch.flow_ids),
-        "ocpp_messages": (msgs := _ocpp_messages(ch.events, redact, focus, quiet)),
-        "ocpp_messages_omitted": sum(1 for e in ch.events if e.kind in OCPP_TYPES)
-        - len(msgs)
-        + sum(gone.get(k, 0) for k in OCPP_TYPES),
-        "tls": _tls(ch.events),
+        "ocpp_messages": (msgs := _ocpp_messages(kinds.ocpp, redact, focus, quiet)),
+        "ocpp_messages_omitted": len(kinds.ocpp) - len(msgs) + sum(gone.get(k, 0) for k in OCPP_TYPES),
+        "tls": _tls(kinds.tls),
         "errors": r.errors,
         "verification": None,  # with --verify: tshark's second opinion (``analyzer.verify.run``)
     }
@@ -224,18 +273,17 @@ OCPP_TYPES = {
 
 
 def _ocpp_messages(
-    events: list[Event], redact: Callable[[Any], Any], focus: set[int] | None = None, quiet: bool = False
+    msgs: list[Event], redact: Callable[[Any], Any], focus: set[int] | None = None, quiet: bool = False
 ) -> list[dict[str, Any]]:
-    """The charger's decoded OCPP messages: the first ``OCPP_MESSAGES_PER_CHARGER``; in a big capture (``focus``:
-    the frames the report points to) those at the pointed frames first, then the first ones, up to
-    ``OCPP_MESSAGES_PER_CHARGER_BIG``, in frame order."""
-    msgs = [e for e in events if e.kind in OCPP_TYPES]
+    """The charger's decoded OCPP messages (``msgs``, of the kinds ``OCPP_TYPES``, in order): the first
+    ``OCPP_MESSAGES_PER_CHARGER``; in a big capture (``focus``: the frames the report points to) those at the
+    pointed frames first, then the first ones, up to ``OCPP_MESSAGES_PER_CHARGER_BIG``, in frame order."""
     limit = OCPP_MESSAGES_PER_CHARGER
     if focus is not None:
         limit = OCPP_MESSAGES_HEALTHY_BIG if quiet else OCPP_MESSAGES_PER_CHARGER_BIG
         first = [e for e in msgs if e.frame in focus][:limit]
         taken = {id(e) for e in first}
-        first += [e for e in msgs if id(e) not in taken][: limit - len(first)]
+        first += islice((e for e in msgs if id(e) not in taken), limit - len(first))
         msgs = sorted(first, key=lambda e: e.frame)
     out = []
     for e in msgs:
@@ -247,7 +295,7 @@ def _ocpp_messages(
                 "type": OCPP_TYPES[e.kind],
                 "action": getattr(e, "action", None),
                 "unique_id": getattr(e, "unique_id", None),
-                "payload": redact(getattr(e, "payload", None)) if e.kind != "ocpp.unparsed" else None,
+                "payload": _payload(e, redact),
                 "error_code": getattr(e, "error_code", None),
                 "error_description": getattr(e, "error_description", None),
                 "reason": getattr(e, "reason", None) if e.kind == "ocpp.unparsed" else None,
@@ -258,6 +306,18 @@ def _ocpp_messages(
         if len(out) >= limit:
             break
     return out
+
+
+def _payload(e: Event, redact: Callable[[Any], Any]) -> Any:
+    """An OCPP message's payload as the report shows it, through ``redact``; as parsed when its text names no key
+    that could hide anything (``names_no_secret``: a Heartbeat, a StatusNotification), without ``redact_tokens``'
+    copy of it (each read of ``payload`` parses the text anew, so nothing else holds that value)."""
+    if e.kind == "ocpp.unparsed":
+        return None
+    text = getattr(e, "payload_text", None)
+    if redact is redact_tokens and text is not None and names_no_secret(text):
+        return e.payload  # type: ignore[attr-defined]
+    return redact(getattr(e, "payload", None))
 
 
 def _tls(events: list[Event]) -> list[dict[str, Any]]:

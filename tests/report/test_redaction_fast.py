@@ -7,7 +7,18 @@ from __future__ import annotations
 import json
 import random
 
-from analyzer.redaction import _MAY_CONFIG, REDACTED, redact_text, scanned
+from analyzer.redaction import (
+    _LEX,
+    _MAY_CONFIG,
+    _MAY_HIDE,
+    REDACTED,
+    _decode,
+    names_no_secret,
+    redact_head,
+    redact_text,
+    redact_tokens,
+    scanned,
+)
 
 MESSAGES = [
     [2, "1001", "BootNotification", {"chargePointModel": "SimCharger-16", "chargePointVendor": "GhostcapLab"}],
@@ -55,3 +66,81 @@ def test_a_message_without_secret_keys_is_returned_as_it_is() -> None:
     text = json.dumps(MESSAGES[2], separators=(",", ":"))
     assert redact_text(text) is text
     assert scanned(text) == text
+
+
+def test_the_head_of_a_redacted_text_is_redact_texts() -> None:
+    """``redact_head`` (the text's own start when no key that could hide anything starts before the limit) against
+    ``redact_text``'s whole text cut, at many limits, for texts whose secrets come early, late or not at all."""
+    texts = _texts()
+    texts += [f'[2,"{i:036d}","MeterValues",{t[1:]}' for i, t in enumerate(texts[:: len(texts) // 400])]
+    taken = 0  # the shortcut, where the whole text has something hidden
+    for text in texts:
+        whole = redact_text(text)
+        first = _MAY_HIDE.search(text)
+        for limit in {*range(0, len(text) + 2, 11), 59, 60, 61}:
+            assert redact_head(text, limit) == whole[:limit], (text, limit)
+            taken += REDACTED in whole and first is not None and first.start() >= limit
+    assert taken > 400
+
+
+KEYS = ["idTag", "idToken", "type", "key", "value", "vpn", "variable", "name", "attributeValue", "status", "x", "é"]
+NAMES = ["AuthorizationKey", "HeartbeatInterval", "G_CardPin", "TAG-1", "ISO14443"]
+
+
+def _value(rng: random.Random, depth: int = 0) -> object:
+    pick = rng.random()
+    if depth < 4 and pick < 0.3:
+        return {rng.choice(KEYS): _value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    if depth < 4 and pick < 0.45:
+        return [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return rng.choice([*NAMES, 12, 1.5, True, None, ""])
+
+
+def _payload_texts() -> list[str]:
+    """JSON payloads, as messages carry them: some name a key that may hide something, spelled out or escaped."""
+    rng = random.Random(20261207)
+    out = [json.dumps(m[-1], separators=(",", ":")) for m in MESSAGES if isinstance(m[-1], dict)]
+    for _ in range(4000):
+        text = json.dumps(_value(rng), ensure_ascii=rng.random() < 0.5)
+        out.append(text.replace('"idTag"', '"id\\u0054ag"') if rng.random() < 0.1 else text)
+    return out
+
+
+def test_a_payload_naming_no_secret_is_its_own_redaction() -> None:
+    """``names_no_secret`` (the report shows such a payload as parsed) implies ``redact_tokens`` changes nothing."""
+    quiet = 0
+    for text in _payload_texts():
+        if names_no_secret(text):
+            quiet += 1
+            assert redact_tokens(json.loads(text)) == json.loads(text), text
+            assert json.dumps(redact_tokens(json.loads(text))) == json.dumps(json.loads(text))
+    assert quiet > 1000
+
+
+def reference_decode(tok: str) -> str:
+    """``_decode`` before its shortcut: ``json.loads`` for every whole string token."""
+    if len(tok) >= 2 and tok.endswith('"'):
+        try:
+            s = json.loads(tok)
+            if isinstance(s, str):
+                return s
+        except ValueError:
+            pass
+        return tok[1:-1]
+    return tok[1:]
+
+
+def test_a_string_token_reads_as_json_reads_it() -> None:
+    """``_decode``'s shortcut (a token without a backslash is what lies between its quotes) against ``json.loads``,
+    for the string tokens the scanner finds in texts of quotes, escapes, control characters and lone surrogates."""
+    rng = random.Random(1209)
+    chars = ['"', "\\", "a", "é", "\x00", "\x1f", "\x7f", "\ud800", "u", "0", "n", " ", "\t", "{", ":"]
+    texts = _texts() + ["".join(rng.choice(chars) for _ in range(rng.randint(1, 24))) for _ in range(20000)]
+    plain = 0
+    for text in texts:
+        for m in _LEX.finditer(text):
+            tok = m.group()
+            if tok[0] == '"':
+                assert _decode(tok) == reference_decode(tok), tok
+                plain += "\\" not in tok and len(tok) >= 2 and tok.endswith('"')
+    assert plain > 5000
