@@ -113,7 +113,8 @@ class Part:
     csms_names: set[str]
     resolved: dict[str, set[str]]
     tally: TlsTally
-    keys: tuple[list[str], int, bool]  # the key log's problem lines, sessions, whether any secret was used
+    keys: tuple[list[str], int, bool, int]  # the key log's problem lines, sessions, whether any secret was used,
+    # sessions whose secrets came after their key setup
     made_at: array[int]
     finished_at: array[int]
     stream_firsts: dict[int, array[int]]
@@ -152,7 +153,7 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
         csms_names=keeper.csms_names,
         resolved=dict(keeper.resolved),
         tally=dispatch.tally,
-        keys=(keys.problem_lines(), len(keys), bool(keys.used)),
+        keys=(keys.problem_lines(), len(keys), bool(keys.used), keys.late()),
         made_at=table.made_at,  # type: ignore[arg-type]
         finished_at=table.finished_at,  # type: ignore[arg-type]
         stream_firsts=table.streams.firsts,  # type: ignore[arg-type]
@@ -415,14 +416,18 @@ class _Keys:
     """What ``keylog_warnings`` reads of a key log, from the parts (each read every key log and secrets block)."""
 
     def __init__(self, parts: list[Part]) -> None:
-        self.lines, self.sessions, _ = parts[0].keys
+        self.lines, self.sessions, _, _ = parts[0].keys
         self.used = any(p.keys[2] for p in parts)
+        self._late = sum(p.keys[3] for p in parts)  # each part's sessions are its own
 
     def problem_lines(self) -> list[str]:
         return self.lines
 
     def __len__(self) -> int:
         return self.sessions
+
+    def late(self) -> int:
+        return self._late
 
 
 def _tally(parts: list[Part], flow_ids: list[list[int]]) -> TlsTally:
@@ -434,6 +439,7 @@ def _tally(parts: list[Part], flow_ids: list[list[int]]) -> TlsTally:
         out.randoms |= t.randoms
         out.statuses.update(t.statuses)
         out.unsupported |= t.unsupported
+        out.late += t.late
         for fid, detail in t.failed:
             order = (p.finished_at[fid], flow_ids[k][fid]) if fid is not None else (0, -1)
             failed.append((order, None if fid is None else flow_ids[k][fid], detail))

@@ -781,6 +781,8 @@ class TlsDecoder:
             keep = True
         elif _encrypted(h, rtype):  # kept to be decrypted, when secrets are known as it starts
             keep = self._keys is not None and self._keys.active()
+            if not keep and self._keys is not None and self._chunk is not None:  # a TLS 1.3 key setup, unkeyed
+                self._keys.unkeyed_record(self._role(d), self.session, self._chunk.frame)
         else:  # plaintext: a handshake record is parsed unless handshake bytes were lost before it (where a
             # message begins is unknown then: reading one from the record's first byte could make up a message)
             keep = rtype == CT_HANDSHAKE and not h.hs_lost
@@ -1003,7 +1005,7 @@ class TlsDecoder:
         if switch and not h.encrypted:
             self._encrypt(h, d, "ChangeCipherSpec", out)
             if self._keys is not None:
-                self._keys.change_cipher_spec(self._role(d), s)
+                self._keys.change_cipher_spec(self._role(d), s, c.frame)
 
     def _encrypt(self, h: _Half, d: int, why: str, out: list[Event]) -> None:
         h.encrypted = True

@@ -44,6 +44,8 @@ MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
 MAX_KEYLOG_BYTES = 64 << 20  # the largest key log file read (about 350,000 TLS 1.2 sessions)
 _LABEL_LIKE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")  # quotable: upper case, and (checked apart) not all hex
 _KNOWN_LABELS = (CLIENT_RANDOM, *sorted(TLS13_LABELS), *sorted(UNUSED_LABELS))
+# in a session's decryption detail when its secrets came after its key setup (``TlsTally`` counts these apart)
+LATE_SECRETS = "came in a Decryption Secrets Block after"
 
 
 class KeyLogError(AnalyzerError):
@@ -80,7 +82,9 @@ class KeyLog:
     ``watch(secrets)`` adds a capture's Decryption Secrets Blocks as they are read (the reader appends to the
     list while streaming; lookups and ``problem_lines`` take in what arrived since), so a DSB applies to the
     sessions whose keys are set up after the reader read it: as it reads 1 MiB at a time, that may include packets
-    just before the block, but a session set up a read buffer earlier stays encrypted.
+    just before the block, but a session set up a read buffer earlier stays encrypted. ``missed`` keeps the client
+    randoms whose secrets were looked for at key setup and not all found, so ``late`` can tell such a session from
+    one the key log does not match: the report must not blame the key log for secrets that merely came late.
     """
 
     def __init__(self, bases: Iterable[KeyLog] = ()) -> None:
@@ -96,6 +100,7 @@ class KeyLog:
                 self._problem(p)
             self._more_problems += b._more_problems
         self.used: set[bytes] = set()
+        self.missed: dict[bytes, set[str]] = {}  # client random → labels missing at a key setup
         self._watched: list | None = None
         self._taken = 0
         self.embedded = 0  # secrets read from Decryption Secrets Blocks
@@ -185,15 +190,35 @@ class KeyLog:
         several key logs (TLS 1.3's handshake secrets in one file, its traffic secrets in another, or the capture's
         own Decryption Secrets Block and a file): they are merged, the first source's value winning for a label
         given twice (the capture's, then the files in the order given)."""
+        found = self.holds(client_random)
+        if found:
+            self.used.add(client_random)
+        return found
+
+    def holds(self, client_random: bytes) -> dict[str, bytes] | None:
+        """The secrets filed under ``client_random`` now, as ``lookup`` merges them, without marking them used
+        (the report asks whether secrets missing at key setup came later)."""
         self._take_watched()
         found = self._secrets.get(client_random)
         for b in self._bases:
             more = b._secrets.get(client_random)
             if more:
                 found = more if not found else {**more, **found}
-        if found:
-            self.used.add(client_random)
         return found
+
+    def miss(self, client_random: bytes, labels: Iterable[str]) -> None:
+        """A session set up its keys without the secrets ``labels`` (see ``late``)."""
+        self.missed.setdefault(client_random, set()).update(labels)
+
+    def came_late(self, client_random: bytes, labels: Iterable[str]) -> list[str]:
+        """Which of ``labels``, missing at the session's key setup, the key log holds now."""
+        found = self.holds(client_random) or {}
+        return [label for label in labels if label in found]
+
+    def late(self) -> int:
+        """Sessions (by client random) whose secrets were missing at key setup and are in the key log now: a
+        Decryption Secrets Block brought them later in the capture."""
+        return sum(1 for cr, labels in self.missed.items() if self.came_late(cr, sorted(labels)))
 
     def __len__(self) -> int:
         """Sessions with secrets (cheap: called for every encrypted record)."""

@@ -1,5 +1,6 @@
 """What a capture's report says about its key logs: malformed lines, a key log that matches nothing, sessions
-whose keys are missing or wrong. One sentence each, for the capture's warnings."""
+whose keys are missing, wrong, or came in a Decryption Secrets Block after the session set up its keys. One
+sentence each, for the capture's warnings."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from collections.abc import Iterable
 
 from analyzer.events.base import Event
 from analyzer.events.tls import TlsClientHello, TlsSummary
-from analyzer.tls.keylog import KeyLog
+from analyzer.tls.keylog import LATE_SECRETS, KeyLog
 
 
 class TlsTally:
     """What the key-log warnings need of a capture's TLS events, taken in as they come (``add``): the client
-    randoms seen and each connection's decryption status (``TlsSummary``), without keeping the events."""
+    randoms seen and each connection's decryption status (``TlsSummary``), without keeping the events. ``late``:
+    connections not decrypted because their secrets came after their key setup (not "no secrets in the key log")."""
 
     FAILED_NAMED = 5
 
@@ -22,6 +24,7 @@ class TlsTally:
         self.statuses: Counter[str] = Counter()
         self.failed: list[tuple[int | None, str | None]] = []
         self.unsupported: set[str | None] = set()
+        self.late = 0
 
     def add(self, e: Event) -> None:
         if isinstance(e, TlsClientHello):
@@ -33,6 +36,8 @@ class TlsTally:
                 del self.failed[self.FAILED_NAMED + 1 :]
             elif e.decryption == "unsupported":
                 self.unsupported.add(e.decryption_detail)
+            elif e.decryption == "no_keys" and LATE_SECRETS in (e.decryption_detail or ""):
+                self.late += 1
 
 
 def keylog_warnings(keys: KeyLog, events: Iterable[Event] | TlsTally, given: bool) -> list[str]:
@@ -48,8 +53,15 @@ def keylog_warnings(keys: KeyLog, events: Iterable[Event] | TlsTally, given: boo
         if given:
             out.append("the key log holds no usable secrets: TLS sessions stay encrypted")
         return out
+    late = keys.late()
+    if late:
+        out.append(
+            f"{late} TLS session(s) not wholly decrypted: secrets for them came in a Decryption Secrets Block after "
+            "their key setup (ghostcap reads secrets in capture order; put the block before the sessions, e.g. "
+            "editcap --inject-secrets)"
+        )
     if not keys.used:
-        if randoms:
+        if randoms and not late:  # secrets that came late match this capture
             out.append(
                 f"the key log holds secrets for {sessions} TLS session(s) but none of the {len(randoms)} in this "
                 "capture (no client random matches): is it the key log of this capture? TLS stays encrypted"
@@ -60,7 +72,7 @@ def keylog_warnings(keys: KeyLog, events: Iterable[Event] | TlsTally, given: boo
         out.append(f"TLS decryption failed on flow {flow_id}: {detail}")
     if failed_total > TlsTally.FAILED_NAMED:
         out.append(f"TLS decryption failed on {failed_total - TlsTally.FAILED_NAMED} more flows")
-    missing = tally.statuses["no_keys"]
+    missing = tally.statuses["no_keys"] - tally.late
     if missing:
         total = sum(tally.statuses.values())
         out.append(f"{missing} of {total} TLS connections have no secrets in the key log and stay encrypted")

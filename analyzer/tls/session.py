@@ -15,7 +15,9 @@ message in TLS 1.3) and asks it to decrypt each encrypted record. Directions are
 ``failed`` (a record did not authenticate: wrong keys), ``unsupported`` (cipher suite), ``no_handshake`` (the
 capture lacks the hellos that name the session), ``partial`` (some records decrypted, a direction's later secret
 missing, e.g. a server key log without the client's application secret), ``no_keys`` or ``decrypted``; with
-``detail`` saying it in a sentence.
+``detail`` saying it in a sentence. Secrets missing at a direction's key setup that a Decryption Secrets Block
+brought later in the capture are said to have come late (``partial`` or ``no_keys``), not to be absent or wrong:
+the direction is not decrypted, since secrets are read in capture order, and the detail says to move the block.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class SessionKeys:
     __slots__ = (
         "_dead",
         "_keylog",
+        "_missed",
         "_problem",
         "_resync",
         "_secrets",
@@ -80,6 +83,8 @@ class SessionKeys:
         self._problem: list[tuple[str, str] | None] = [None, None]  # why a direction stopped decrypting
         self.key_updates = [0, 0]
         self._resync = [False, False]  # bytes were lost: the next record may be several sequence numbers on
+        # per role: (frame, client random, labels) of secrets missing at its key setup (they may come later)
+        self._missed: list[tuple[int | None, bytes, tuple[str, ...]] | None] = [None, None]
 
     def stopped(self, role: int) -> bool:
         """``role``'s records will not be decrypted (see ``status``)."""
@@ -100,11 +105,14 @@ class SessionKeys:
 
     # --- what the connection showed ------------------------------------------------------------------------------
 
-    def change_cipher_spec(self, role: int, s: SessionFacts) -> None:
-        """TLS ≤ 1.2: ``role`` encrypts from its next record on."""
+    def change_cipher_spec(self, role: int, s: SessionFacts, frame: int | None = None) -> None:
+        """TLS ≤ 1.2: ``role`` encrypts from its next record on (its key setup, in ``frame``)."""
         self._dead[role] = False
         self.ciphers[role] = None
-        if not len(self._keylog) or not self._ready(role, s):
+        if not len(self._keylog):
+            self._missing(role, s, (kl.CLIENT_RANDOM,), frame)
+            return
+        if not self._ready(role, s):
             return
         assert self._suite is not None
         assert s.client_random is not None
@@ -114,6 +122,7 @@ class SessionKeys:
             found = self._keylog.lookup(s.client_random)
             master = found.get(kl.CLIENT_RANDOM) if found else None
             if master is None:
+                self._missing(role, s, (kl.CLIENT_RANDOM,), frame)
                 self._no_keys(role, s, "CLIENT_RANDOM")
                 return
             self._tls12 = Tls12Keys(self._suite, master, s.client_random, s.server_random, s.version)
@@ -156,13 +165,25 @@ class SessionKeys:
         else:
             self._resync[role] = True
 
+    def unkeyed_record(self, role: int, s: SessionFacts, frame: int) -> None:
+        """An encrypted record of ``role`` went by while the key log held no secret at all. In TLS 1.3 a
+        direction's first encrypted record is its key setup: secrets arriving after it could only be tried on a
+        later record with the wrong sequence number, and would be called wrong, so the direction stops here."""
+        if self._dead[role] or self.ciphers[role] is not None or s.version is None or not is_tls13(s.version):
+            return
+        self._missing(role, s, LABELS13[role], frame)
+        self._dead[role] = True
+
     # --- decrypting ----------------------------------------------------------------------------------------------
 
     def decrypt(
         self, role: int, ctype: int, version: int, payload: bytes, s: SessionFacts, frame: int
     ) -> tuple[int, bytes] | None:
         """``(inner content type, plaintext)``, or None when this record cannot be decrypted (see ``status``)."""
-        if self._dead[role] or not len(self._keylog):  # no key log given, and no secrets in the capture (yet)
+        if self._dead[role]:
+            return None
+        if not len(self._keylog):  # no key log given, and no secrets in the capture (yet)
+            self.unkeyed_record(role, s, frame)
             return None
         cipher = self.ciphers[role]
         if cipher is None:
@@ -171,7 +192,7 @@ class SessionKeys:
                 return None
             if not is_tls13(s.version):
                 return None  # TLS ≤ 1.2 before its ChangeCipherSpec was seen
-            if not self._start_tls13(role, s):
+            if not self._start_tls13(role, s, frame):
                 return None
             cipher = self.ciphers[role]
             assert cipher is not None
@@ -201,7 +222,8 @@ class SessionKeys:
         return self._verdict()[1]
 
     def _verdict(self) -> tuple[str | None, str]:
-        problems = [p for p in self._problem if p is not None]
+        problems = [self._late(role) or p for role, p in enumerate(self._problem)]
+        problems = [p for p in problems if p is not None]
         for worst in ("failed", "unsupported", "no_handshake"):
             for status, detail in problems:
                 if status == worst:
@@ -224,13 +246,15 @@ class SessionKeys:
             self._suite = found
         return True
 
-    def _start_tls13(self, role: int, s: SessionFacts) -> bool:
+    def _start_tls13(self, role: int, s: SessionFacts, frame: int) -> bool:
         if not self._ready(role, s):
             return False
         assert s.client_random is not None
         found = self._keylog.lookup(s.client_random)
         labels = LABELS13[role]
         secrets = [found.get(label) for label in labels] if found else [None, None]
+        if None in secrets:
+            self._missing(role, s, tuple(label for label, x in zip(labels, secrets, strict=True) if x is None), frame)
         if secrets == [None, None]:
             self._no_keys(role, s, " / ".join(labels))
             return False
@@ -277,6 +301,31 @@ class SessionKeys:
                 continue
         cipher.seq = seq
         return None
+
+    def _missing(self, role: int, s: SessionFacts, labels: tuple[str, ...], frame: int | None) -> None:
+        """``role`` set up its keys (in ``frame``) without the secrets ``labels``: remembered, so that secrets a
+        Decryption Secrets Block brings later are reported as late rather than absent or wrong."""
+        if s.client_random is None or self._missed[role] is not None:
+            return
+        self._missed[role] = (frame, s.client_random, labels)
+        self._keylog.miss(s.client_random, labels)
+
+    def _late(self, role: int) -> tuple[str, str] | None:
+        """``role``'s verdict when secrets it lacked at key setup are in the key log now, unless it already failed
+        for another reason (wrong secrets, no hellos, an unsupported suite)."""
+        missed, problem = self._missed[role], self._problem[role]
+        if missed is None or (problem is not None and problem[0] != "no_keys"):
+            return None
+        frame, client_random, labels = missed
+        came = self._keylog.came_late(client_random, labels)
+        if not came:
+            return None
+        where = f" in frame {frame}" if frame is not None else ""
+        return "no_keys", (
+            f"{' and '.join(came)} {kl.LATE_SECRETS} the {ROLE[role]}'s key setup{where}: ghostcap reads secrets "
+            "in capture order, so what they protect stays encrypted; put the block before the session "
+            "(e.g. editcap --inject-secrets)"
+        )
 
     def _no_keys(self, role: int, s: SessionFacts, labels: str) -> None:
         cr = s.client_random.hex() if s.client_random else "?"
