@@ -28,7 +28,9 @@ M32 = 0xFFFFFFFF
 _B = 33  # bits per packed base (a base + 1: 0 is unset)
 _MASK = (1 << _B) - 1
 
-Key = tuple[int, bytes]
+# a flow's way: (protocol, addresses and ports); a TCP one is the bare bytes (``FlowTable._tcp``'s hot path
+# makes no tuple), which no other protocol's tuple equals
+Key = bytes | tuple[int, bytes]
 Conversation = tuple[int, int, int]  # stream, base in the packet's direction, base in the other (UNSET: none)
 
 

@@ -32,8 +32,8 @@ from analyzer.budgets import DEFAULT_BUDGETS, Budgets
 from analyzer.capture.ip import quoted_datagram
 from analyzer.capture.reader import SKIPPED, SKIPPED_RUN
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
-from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary
-from analyzer.flows.streams import UNSET, Conversation, StreamNumbers, seen, syn_starts_new_stream
+from analyzer.flows.reassembly import M32, RECENT_SEGMENTS, BufferPool, HalfStream, HalfSummary, new_tuple
+from analyzer.flows.streams import UNSET, Conversation, Key, StreamNumbers, seen, syn_starts_new_stream
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
@@ -195,7 +195,7 @@ class Flow:
         self.rst_first: int | None = None  # direction that sent the first RST
         self.closed = False
         self._anomalies: dict[str, Anomaly] | None = None
-        self.keys: tuple[tuple[int, bytes], ...] = ()  # its keys in ``FlowTable.live`` while it is live
+        self.keys: tuple[Key, ...] = ()  # its keys in ``FlowTable.live`` while it is live
         # Wireshark's tcp.stream / udp.stream (``analyzer.flows.streams``); None for other protocols
         self.stream: int | None = None
         self.ws_base: list[int] | None = None  # TCP: Wireshark's base sequence number per direction
@@ -337,6 +337,8 @@ def _merge(out: dict[str, Anomaly], a: Anomaly) -> None:
 # History letters, Zeek style: upper case from the client, lower case from the server.
 _LETTERS = "SHADFRTWGIQ"
 _BIT = {c: 1 << i for i, c in enumerate(_LETTERS)}
+# the fast path's letters, per direction (``_history`` shifts the server's by 16): their bits in ``flags_seen``
+_FAST_BITS = tuple({s: sum(_BIT[c] for c in s) << shift for s in ("A", "D", "DT")} for shift in (0, 16))
 
 
 class FlowTable:
@@ -369,7 +371,8 @@ class FlowTable:
         self.on_gap = on_gap
         self.on_datagram = on_datagram
         self.on_finish = on_finish
-        self.live: dict[tuple[int, bytes], tuple[Flow, int]] = {}
+        # by flow key, each way (``analyzer.flows.streams.Key``: a TCP key is the bare addresses and ports)
+        self.live: dict[Key, tuple[Flow, int]] = {}
         # every flow, by id (summaries stay; buffers are released on finish), unless not ``keep_flows``
         # (``analyze`` keeps what it needs of a finished flow through ``on_finish``: memory stays flat)
         self.flows: list[Flow] = []
@@ -409,10 +412,11 @@ class FlowTable:
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
+        next_sweep = self._next_sweep  # a local in the loop, written back at each sweep
         for frame, ts, proto, src, dst, l4, wire in packets:
-            if proto == TCP:
+            if proto == 6:  # TCP (literals: no global looked up per packet)
                 tcp(frame, ts, src, dst, l4, wire)
-            elif proto == UDP:
+            elif proto == 17:  # UDP
                 udp(frame, ts, src, dst, l4, wire)
             elif proto == ICMP or proto == ICMPV6:
                 self._icmp(frame, ts, proto, src, dst, l4)
@@ -422,8 +426,8 @@ class FlowTable:
                 else:
                     self._other(frame, ts, proto, src, dst, wire)
             count += 1
-            if count >= self._next_sweep:
-                self._next_sweep = count + SWEEP_EVERY
+            if count >= next_sweep:
+                next_sweep = self._next_sweep = count + SWEEP_EVERY
                 self._sweep(ts, frame)
         self.finish_all(frame, ts)
         return self.flows
@@ -440,41 +444,28 @@ class FlowTable:
     # -- TCP --------------------------------------------------------------------------------------------------
 
     def _tcp(self, frame: int, ts: int, src: bytes, dst: bytes, l4: bytes, wire: int) -> None:
+        """One TCP segment. Most are an ACK (with or without data) of a known flow with an open window: that path
+        reads each attribute once and makes no object but the key (and the chunk it delivers); everything else
+        (SYN, FIN, RST, a zero window) takes the general path below it."""
         if len(l4) < 20:
             self.truncated_headers += 1
             return
-        sport, dport, seq, ack, doff, flags, win = _tcp_header(l4)
-        key = (TCP, src + dst + l4[:4])
+        _, _, seq, ack, doff, flags, win = _tcp_header(l4)
+        key = src + dst + l4[:4]  # a TCP key is the bare bytes (no tuple made per packet; see ``FlowTable.live``)
         hit = self.live.get(key)
-        syn_ack = flags & (SYN | ACK)
-        if hit is None or (syn_ack == SYN and self._is_new_connection(hit, seq)):
-            prior: Conversation | None
-            if hit is not None:
-                old, od = hit
-                prior = (old.stream, old.ws_base[od], old.ws_base[1 - od])  # type: ignore[arg-type,index]
-                self._retire(old, frame, ts, remember=False)
-            else:
-                prior = self.streams.recall(key, (TCP, dst + src + l4[2:4] + l4[:2]))
-            if syn_ack == SYN:
-                to_server = True
-            elif syn_ack == SYN | ACK:
-                to_server = False
-            else:
-                to_server = server_is_dst(sport, dport)
-            hit = self._new_flow(TCP, src, dst, sport, dport, to_server, frame, ts, key)
-            self._tcp_stream(hit, prior, flags, seq)
-            if not flags & SYN:
-                hit[0].note("tcp.no_handshake", frame, None, "the capture starts after the connection was set up")
+        if hit is None or (flags & 0x12 == SYN and self._is_new_connection(hit, seq)):  # 0x12: SYN | ACK
+            hit = self._tcp_flow(hit, key, frame, ts, src, dst, l4, flags, seq)
         flow, d = hit
         if flow.ws_open:
             flow.ws_open = not seen(flow.ws_base, d, flags, seq, ack)  # type: ignore[arg-type]
         flow.last_frame = frame
         flow.last_ns = ts
         flow.packets[d] += 1
-        h, other = flow.halves[d], flow.halves[1 - d]  # type: ignore[index]
+        halves = flow.halves
+        h, other = halves[d], halves[1 - d]  # type: ignore[index]
         hoff = (doff >> 4) * 4
         plen = wire - hoff
-        if flags & 0x17 == ACK and win:  # fast path: no SYN/FIN/RST, window open
+        if flags & 0x17 == 0x10 and win:  # fast path: ACK without SYN/FIN/RST (0x17), window open
             if plen > 0:
                 flow.payload_bytes[d] += plen
                 base = h.base
@@ -489,8 +480,9 @@ class FlowTable:
                     recent.append((nxt, data))
                     h.delivered += plen
                     end = h.nxt = nxt + plen
-                    if h.deliver is not None and end >= flow.skip_until[d]:
-                        h.deliver(StreamChunk(flow.id, d, nxt, data, frame, frame, ts))
+                    deliver = h.deliver
+                    if deliver is not None and end >= flow.skip_until[d]:
+                        deliver(new_tuple(StreamChunk, (flow.id, d, nxt, data, frame, frame, ts)))
                     letters = "D"
                 else:
                     before = h.retransmissions
@@ -502,9 +494,12 @@ class FlowTable:
                 other.ack(ack, frame, ts)
             else:
                 other.ack_seq = ack
-            if letters != flow.last_letters[d]:
-                flow.last_letters[d] = letters
-                self._history(flow, d, letters)
+            last = flow.last_letters
+            if letters != last[d]:
+                last[d] = letters
+                bits = _FAST_BITS[d][letters]
+                if flow.flags_seen & bits != bits:  # a letter not in the history yet
+                    self._history(flow, d, letters)
             if (h.fin_off is not None or other.fin_off is not None) and not flow.closed:
                 self._close_if_complete(flow, frame, ts)
             return
@@ -550,6 +545,42 @@ class FlowTable:
             self._close(flow, frame, ts)
         elif not flow.closed:
             self._close_if_complete(flow, frame, ts)
+
+    def _tcp_flow(
+        self,
+        hit: tuple[Flow, int] | None,
+        key: bytes,
+        frame: int,
+        ts: int,
+        src: bytes,
+        dst: bytes,
+        l4: bytes,
+        flags: int,
+        seq: int,
+    ) -> tuple[Flow, int]:
+        """A segment of no live flow, or a SYN starting a new connection on ``hit``'s 5-tuple: its new flow (and
+        direction), which continues the Wireshark stream of the conversation it belongs to."""
+        rkey = dst + src + l4[2:4] + l4[:2]
+        prior: Conversation | None
+        if hit is not None:
+            old, od = hit
+            prior = (old.stream, old.ws_base[od], old.ws_base[1 - od])  # type: ignore[arg-type,index]
+            self._retire(old, frame, ts, remember=False)
+        else:
+            prior = self.streams.recall(key, rkey)
+        syn_ack = flags & (SYN | ACK)
+        sport, dport = l4[0] << 8 | l4[1], l4[2] << 8 | l4[3]
+        if syn_ack == SYN:
+            to_server = True
+        elif syn_ack == SYN | ACK:
+            to_server = False
+        else:
+            to_server = server_is_dst(sport, dport)
+        hit = self._new_flow(TCP, src, dst, sport, dport, to_server, frame, ts, key, rkey)
+        self._tcp_stream(hit, prior, flags, seq)
+        if not flags & SYN:
+            hit[0].note("tcp.no_handshake", frame, None, "the capture starts after the connection was set up")
+        return hit
 
     def _tcp_stream(self, hit: tuple[Flow, int], prior: Conversation | None, flags: int, seq: int) -> None:
         """A new TCP flow's Wireshark stream: the conversation it continues (``prior``, in the direction of its
@@ -628,7 +659,8 @@ class FlowTable:
         reporter = format_address(src)
         if quoted is not None and quoted[0] in (TCP, UDP):
             qproto, qsrc, qdst, qsport, qdport = quoted
-            key = (qproto, qsrc + qdst + bytes((qsport >> 8, qsport & 255, qdport >> 8, qdport & 255)))
+            addrs = qsrc + qdst + bytes((qsport >> 8, qsport & 255, qdport >> 8, qdport & 255))
+            key: Key = addrs if qproto == TCP else (qproto, addrs)
             hit = self.live.get(key)
             if hit is not None:
                 flow, d = hit
@@ -640,7 +672,7 @@ class FlowTable:
                     self.on_icmp(flow, d, frame, ts, f"{reason} from {reporter}", "unreachable" in kind)
                 return
             if qproto == UDP:
-                rkey = (UDP, qdst + qsrc + key[1][-2:] + key[1][-4:-2])
+                rkey = (UDP, qdst + qsrc + addrs[-2:] + addrs[-4:-2])
                 self.streams.quoted_udp(key, rkey, frame)
         self.orphan_icmp.append((frame, f"{reason} from {reporter}"))
 
@@ -667,11 +699,11 @@ class FlowTable:
         to_server: bool,
         frame: int,
         ts: int,
-        key: tuple[int, bytes],
-        rkey: tuple[int, bytes] | None = None,
+        key: Key,
+        rkey: Key | None = None,
     ) -> tuple[Flow, int]:
         if rkey is None:
-            rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])
+            rkey = (proto, dst + src + key[1][-2:] + key[1][-4:-2])  # type: ignore[index]
         a, b = (src, sport), (dst, dport)
         client, server = (a, b) if to_server else (b, a)
         flow = Flow(self.flow_count, proto, client, server, frame, ts)
