@@ -127,6 +127,10 @@ TRIAGE_WORKER_QUEUE = 2
 # TLS hellos whose JA3/JA4 fingerprints are remembered, per process (``decoders.tls_fingerprint``): a fleet's
 # chargers and a gateway's downloads send a handful of hello shapes
 FINGERPRINT_CACHE = 256
+# TLS sessions remembered, per process, as having set up their keys before their secrets were known
+# (``tls.keylog.KeyLog.miss``), so that secrets a Decryption Secrets Block brings later are said to have come late,
+# not to be wrong: a gateway capture without keys has one per TLS connection; past this they are counted, not kept
+LATE_SECRETS_SESSIONS = 4096
 # idle sweeps of the flow table (one every ``flows.table.SWEEP_EVERY`` packets, 32,768) between two returns of the
 # C heap's free pages to the system (``analyzer.heap``: about 2 ms each): what a long capture frees is given back
 TRIM_EVERY_SWEEPS = 4

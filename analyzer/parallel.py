@@ -113,8 +113,8 @@ class Part:
     csms_names: set[str]
     resolved: dict[str, set[str]]
     tally: TlsTally
-    keys: tuple[list[str], int, bool, int]  # the key log's problem lines, sessions, whether any secret was used,
-    # sessions whose secrets came after their key setup
+    keys: tuple[list[str], int, bool, int, int]  # the key log's problem lines, sessions, whether any secret was
+    # used, sessions whose secrets came after their key setup, sessions not remembered for that (the budget)
     made_at: array[int]
     finished_at: array[int]
     stream_firsts: dict[int, array[int]]
@@ -153,7 +153,7 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
         csms_names=keeper.csms_names,
         resolved=dict(keeper.resolved),
         tally=dispatch.tally,
-        keys=(keys.problem_lines(), len(keys), bool(keys.used), keys.late()),
+        keys=(keys.problem_lines(), len(keys), bool(keys.used), keys.late(), keys.missed_dropped),
         made_at=table.made_at,  # type: ignore[arg-type]
         finished_at=table.finished_at,  # type: ignore[arg-type]
         stream_firsts=table.streams.firsts,  # type: ignore[arg-type]
@@ -416,9 +416,10 @@ class _Keys:
     """What ``keylog_warnings`` reads of a key log, from the parts (each read every key log and secrets block)."""
 
     def __init__(self, parts: list[Part]) -> None:
-        self.lines, self.sessions, _, _ = parts[0].keys
+        self.lines, self.sessions, _, _, _ = parts[0].keys
         self.used = any(p.keys[2] for p in parts)
         self._late = sum(p.keys[3] for p in parts)  # each part's sessions are its own
+        self.missed_dropped = sum(p.keys[4] for p in parts)
 
     def problem_lines(self) -> list[str]:
         return self.lines

@@ -24,6 +24,7 @@ import stat
 from collections.abc import Iterable
 from functools import lru_cache
 
+from analyzer.budgets import LATE_SECRETS_SESSIONS
 from analyzer.errors import AnalyzerError
 
 CLIENT_RANDOM = "CLIENT_RANDOM"
@@ -101,6 +102,7 @@ class KeyLog:
             self._more_problems += b._more_problems
         self.used: set[bytes] = set()
         self.missed: dict[bytes, set[str]] = {}  # client random → labels missing at a key setup
+        self.missed_dropped = 0  # sessions not remembered in ``missed`` (``LATE_SECRETS_SESSIONS``)
         self._watched: list | None = None
         self._taken = 0
         self.embedded = 0  # secrets read from Decryption Secrets Blocks
@@ -207,8 +209,16 @@ class KeyLog:
         return found
 
     def miss(self, client_random: bytes, labels: Iterable[str]) -> None:
-        """A session set up its keys without the secrets ``labels`` (see ``late``)."""
-        self.missed.setdefault(client_random, set()).update(labels)
+        """A session set up its keys without the secrets ``labels`` (see ``late``). At most
+        ``LATE_SECRETS_SESSIONS`` sessions are remembered (every TLS connection of a capture without keys comes
+        here): the others are counted in ``missed_dropped``, and whether their secrets came later is not checked."""
+        had = self.missed.get(client_random)
+        if had is None:
+            if len(self.missed) >= LATE_SECRETS_SESSIONS:
+                self.missed_dropped += 1
+                return
+            had = self.missed[client_random] = set()
+        had.update(labels)
 
     def came_late(self, client_random: bytes, labels: Iterable[str]) -> list[str]:
         """Which of ``labels``, missing at the session's key setup, the key log holds now."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from analyzer.budgets import LATE_SECRETS_SESSIONS
 from analyzer.events.base import Event
 from analyzer.events.tls import TlsClientHello, TlsSummary
 from analyzer.tls.keylog import LATE_SECRETS, KeyLog
@@ -59,6 +60,12 @@ def keylog_warnings(keys: KeyLog, events: Iterable[Event] | TlsTally, given: boo
             f"{late} TLS session(s) not wholly decrypted: secrets for them came in a Decryption Secrets Block after "
             "their key setup (ghostcap reads secrets in capture order; put the block before the sessions, e.g. "
             "editcap --inject-secrets)"
+        )
+    if keys.missed_dropped:
+        out.append(
+            f"{keys.missed_dropped} more TLS session(s) set up their keys before any secret for them was known and "
+            f"were not remembered (budget LATE_SECRETS_SESSIONS = {LATE_SECRETS_SESSIONS}): whether a Decryption "
+            "Secrets Block brought their secrets later was not checked"
         )
     if not keys.used:
         if randoms and not late:  # secrets that came late match this capture

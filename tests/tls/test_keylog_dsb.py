@@ -187,3 +187,30 @@ def test_a_wrong_secret_in_an_early_block_is_still_called_wrong(tmp_path: Path, 
     assert summary.decryption_detail.endswith("the key log's secrets for this session are wrong")
     assert [w for w in built.capture.warnings if w.endswith("the key log's secrets for this session are wrong")]
     assert not [w for w in built.capture.warnings if "came in a Decryption Secrets Block after" in w]
+
+
+def test_sessions_remembered_for_late_secrets_are_bounded_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every TLS connection of a capture without keys sets up its keys with no secret known (``KeyLog.miss``): a
+    gateway capture has hundreds of thousands, so at most ``LATE_SECRETS_SESSIONS`` are remembered; the rest are
+    counted, and the warnings say so once the key log holds secrets."""
+    from analyzer.tls import keylog as kl
+    from analyzer.tls import notes
+    from analyzer.tls.notes import keylog_warnings
+
+    monkeypatch.setattr(kl, "LATE_SECRETS_SESSIONS", 3)
+    monkeypatch.setattr(notes, "LATE_SECRETS_SESSIONS", 3)
+    log = KeyLog()
+    for i in range(10):
+        log.miss(bytes([i]) * 32, ["CLIENT_RANDOM"])
+    log.miss(bytes([1]) * 32, ["CLIENT_HANDSHAKE_TRAFFIC_SECRET"])  # one remembered: its labels still grow
+    assert len(log.missed) == 3
+    assert log.missed[bytes([1]) * 32] == {"CLIENT_RANDOM", "CLIENT_HANDSHAKE_TRAFFIC_SECRET"}
+    assert log.missed_dropped == 7
+    assert keylog_warnings(log, [], given=False) == []  # no secret at all: nothing could have come late
+    log.add_text(f"CLIENT_RANDOM {'01' * 32} {'ab' * 48}\n", "test")
+    dropped = [w for w in keylog_warnings(log, [], given=False) if "not remembered" in w]
+    assert dropped == [
+        "7 more TLS session(s) set up their keys before any secret for them was known and were not remembered "
+        "(budget LATE_SECRETS_SESSIONS = 3): whether a Decryption Secrets Block brought "
+        "their secrets later was not checked"
+    ]
