@@ -78,6 +78,11 @@ REPORT_PLOT_SHAPE_EVENTS = 500
 # the report's time texts remembered with the time each was written from, so the HTML page reads them back without
 # parsing (``analyzer.report.times``); emptied when full
 REPORT_TIME_TEXTS = 8192
+# texts a report page's ``{{ }}`` remembers written (``analyzer.report.page.shown``), up to this many characters
+# each, per process: nine in ten of a page's texts recur across a fleet's pages (verdicts, layers, the CSMS); the
+# memory is emptied when it holds ``REPORT_SHOWN_TEXTS``
+REPORT_SHOWN_TEXTS = 4096
+REPORT_SHOWN_LONGEST = 100
 # Markdown: findings and evidence rows per failing charger (a page at most), chargers named per verdict group
 MD_EVIDENCE_ROWS = 12
 MD_FINDINGS = 10

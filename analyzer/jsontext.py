@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from json.encoder import encode_basestring
 from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -74,3 +75,45 @@ def finite(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [finite(v) for v in obj]
     return obj
+
+
+class NotPlain(Exception):
+    """A value ``plain_json`` leaves to ``json.dumps``."""
+
+
+# (``plain_json``: an OCPP payload pretty-printed on the HTML page, written in Python without ``json``'s own
+# indenting encoder, which is pure Python and makes a generator per container; a lone surrogate is written as it
+# is, as ``json.dumps(..., ensure_ascii=False)`` writes it)
+
+
+_JSON_WORDS = {None: "null", True: "true", False: "false"}
+
+
+def plain_json(value: Any, pad: str) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)`` of a value made of dicts with text keys,
+    lists, texts, ``int``s, finite ``float``s, booleans and ``None`` (``pad``: a newline and the indentation of the
+    value's own line); ``NotPlain`` for anything else (another type, a subclass, a key not a text, a float not
+    finite), which ``json.dumps`` then writes."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = pad + "  "
+        if any(type(k) is not str for k in value):
+            raise NotPlain
+        items = [f"{encode_basestring(k)}: {plain_json(v, inner)}" for k, v in value.items()]
+        return "{" + inner + f",{inner}".join(items) + pad + "}"
+    if kind is list:
+        if not value:
+            return "[]"
+        inner = pad + "  "
+        return "[" + inner + f",{inner}".join([plain_json(v, inner) for v in value]) + pad + "]"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is bool or value is None:
+        return _JSON_WORDS[value]
+    raise NotPlain

@@ -16,10 +16,8 @@ hide or reorder text, and bounds any one text.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
-from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from analyzer import budgets
 from analyzer.decoders.mrec import MREC_NAMES
 from analyzer.diagnosis.attempts import STAGE_TITLES
 from analyzer.diagnosis.catalogue import cx_label
-from analyzer.jsontext import finite
+from analyzer.jsontext import NotPlain, finite, plain_json
 from analyzer.report import svg
 from analyzer.report.dispatch import dispatch
 from analyzer.report.page import MAX_TEXT as MAX_TEXT  # re-exported: the tests, the fleet summary
@@ -363,52 +361,15 @@ def _short(f: dict[str, Any], start: int | None) -> dict[str, Any]:
 
 def _payload_text(payload: Any) -> str:
     """An OCPP payload pretty-printed (two spaces), as ``json.dumps`` writes it: written by ``_plain_json`` when it
-    is plain JSON (most payloads), which ``json`` does not write in C once it is indented."""
+    is plain JSON (most payloads: ``jsontext.plain_json``), which ``json`` does not write in C once it is indented."""
     try:
-        return _plain_json(payload, "\n")
-    except (_NotPlain, RecursionError):
+        return plain_json(payload, "\n")
+    except (NotPlain, RecursionError):
         pass
     try:
         return json.dumps(payload, indent=2, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:  # 1e999 as the charger wrote it, not Infinity
         return json.dumps(finite(payload), indent=2, ensure_ascii=False, default=str)
-
-
-class _NotPlain(Exception):
-    """A value ``_plain_json`` leaves to ``json.dumps``."""
-
-
-_JSON_WORDS = {None: "null", True: "true", False: "false"}
-
-
-def _plain_json(value: Any, pad: str) -> str:
-    """``json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)`` of a value made of dicts with text keys,
-    lists, texts, ``int``s, finite ``float``s, booleans and ``None`` (``pad``: a newline and the indentation of the
-    value's own line); ``_NotPlain`` for anything else (another type, a subclass, a key not a text, a float not
-    finite), which ``json.dumps`` then writes."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring(value)
-    if kind is dict:
-        if not value:
-            return "{}"
-        inner = pad + "  "
-        if any(type(k) is not str for k in value):
-            raise _NotPlain
-        items = [f"{encode_basestring(k)}: {_plain_json(v, inner)}" for k, v in value.items()]
-        return "{" + inner + f",{inner}".join(items) + pad + "}"
-    if kind is list:
-        if not value:
-            return "[]"
-        inner = pad + "  "
-        return "[" + inner + f",{inner}".join([_plain_json(v, inner) for v in value]) + pad + "]"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    if kind is bool or value is None:
-        return _JSON_WORDS[value]
-    raise _NotPlain
 
 
 def _ocpp(m: dict[str, Any], start: int | None, rc: dict[str, Any] | None) -> dict[str, Any]:

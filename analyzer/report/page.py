@@ -18,6 +18,8 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.nodes import Expr, Getattr
 from markupsafe import Markup, escape
 
+from analyzer.budgets import REPORT_SHOWN_LONGEST, REPORT_SHOWN_TEXTS
+
 MAX_TEXT = 2000  # characters of any one value on the page
 MAX_PAYLOAD = 8000  # characters of one pretty-printed OCPP payload
 
@@ -59,8 +61,8 @@ def cell(value: Any) -> str:
 _SPECIAL = re.compile("[&<>'\"]")  # the characters escaping replaces
 
 
-SHOWN_KEPT = 4096  # texts ``shown`` remembers: a page's few hundred recur across the captures of a fleet
-SHOWN_LONGEST = 100  # characters of the longest text ``shown`` remembers (the recurring ones are short)
+SHOWN_KEPT = REPORT_SHOWN_TEXTS  # (module names, so a test can change them)
+SHOWN_LONGEST = REPORT_SHOWN_LONGEST
 _SHOWN: dict[str, str] = {}
 
 

@@ -67,9 +67,11 @@ class Skeleton:
         """The plot's markup with ``texts`` in its slots: the lines (``svg_text``) escaped in one go, joined by NULs
         (which no line holds and escaping leaves alone), the others each on its own; put in place by one
         ``str.format`` (C), not a join of the parts around them."""
-        shown = str(escape("\0".join([_line(texts[i], limit) for i, limit in self.lines]))).split("\0")
-        if not self.lines:
-            shown = []
+        shown = (
+            str(escape("\0".join([_line(texts[i], limit) for i, limit in self.lines]))).split("\0")
+            if self.lines
+            else []
+        )
         shown += [texts[i] if markup else str(escape(texts[i])) for i, markup in self.others]
         return Markup(self.form.format(*shown))
 
