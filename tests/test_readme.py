@@ -163,16 +163,22 @@ def _shim(bin_dir: Path, log: Path) -> None:
     shim.chmod(0o755)
 
 
-def run_block(body: str, where: Path) -> tuple[str, list[str], list[str], int]:
-    """Run one ``sh`` block as written (``NOT_RUN`` lines left out) in ``where``: (stderr, failing commands,
-    ghostcap runs, ghostcap lines in the block)."""
+def prepare_block(body: str, where: Path) -> None:
+    """``where`` for one ``sh`` block: the captures, the files it needs, and its ``ghostcap`` shim. Every block is
+    prepared before any runs: writing an executable while another thread forks lets the child inherit the file
+    open for writing, and running the shim then fails with "Text file busy" (exit status 126)."""
     where.mkdir()
     (where / "captures").symlink_to(PROJECT_CAPTURES)
     for path, make in PREPARED.items():
         if path in body:
             make(where)
+    _shim(where / ".bin", where / ".ghostcap.log")
+
+
+def run_block(body: str, where: Path) -> tuple[str, list[str], list[str], int]:
+    """Run one ``sh`` block as written (``NOT_RUN`` lines left out) in ``where`` (``prepare_block``): (stderr,
+    failing commands, ghostcap runs, ghostcap lines in the block)."""
     log, errors = where / ".ghostcap.log", where / ".errors.log"
-    _shim(where / ".bin", log)
     lines = [line for line in logical_lines(body) if command_of(line) not in NOT_RUN]
     script = f"set -u\ntrap 'echo \"$? $BASH_COMMAND\" >> {shlex.quote(str(errors))}' ERR\n" + "\n".join(lines) + "\n"
     env = {**os.environ, "PATH": f"{where / '.bin'}{os.pathsep}{os.environ['PATH']}", "GHOSTCAP_DEBUG": ""}
@@ -187,8 +193,11 @@ def run_block(body: str, where: Path) -> tuple[str, list[str], list[str], int]:
 def test_every_sh_block_runs_as_written(tmp_path: Path) -> None:
     runnable = [b for b in SH_BLOCKS if any(command_of(line) not in NOT_RUN for line in logical_lines(b))]
     assert len(runnable) >= 4
+    wheres = [tmp_path / f"block{i}" for i in range(len(runnable))]
+    for body, where in zip(runnable, wheres, strict=True):
+        prepare_block(body, where)  # all before any block runs (see prepare_block)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda ib: run_block(ib[1], tmp_path / f"block{ib[0]}"), enumerate(runnable)))
+        results = list(pool.map(run_block, runnable, wheres))
     for body, (stderr, failed, ran, expected) in zip(runnable, results, strict=True):
         for entry in failed:
             status, command = entry.split(" ", 1)
