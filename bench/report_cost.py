@@ -132,6 +132,8 @@ def main() -> None:
     paths, warm = pick(args.fleet, args.captures, args.warm_up)
     html_all = args.html == "all"
     warm_up()
+    if args.out_dir is not None:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="report-cost-", dir=args.out_dir or args.fleet.parent) as tmp:
         fresh = (str(Path(tmp) / str(i)) for i in itertools.count())  # new files each round, as in a triage run
         a_round(warm, keys, _made(next(fresh)), html_all)
