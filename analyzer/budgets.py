@@ -126,9 +126,17 @@ INCIDENT_GAP_S = 6 * 3600
 # next run analyses them again
 TRIAGE_COMMIT_CAPTURES = 64
 TRIAGE_COMMIT_S = 1.0
-# captures a local triage worker holds: the one it analyses and the next, already in its pipe, so it never waits
-# for the supervisor between two (a capture given to a worker that dies or is killed is given to another)
+# captures a local triage worker holds: at least TRIAGE_WORKER_QUEUE, the one it analyses and the next, already in
+# its pipe, so it never waits for the supervisor between two; more while its captures are quick, about
+# TRIAGE_WORKER_QUEUE_S of work by the times of its last ones, at most TRIAGE_WORKER_QUEUE_MAX (a capture given to
+# a worker that dies or is killed is given to another; at the end of a batch at most these wait behind a slow one)
 TRIAGE_WORKER_QUEUE = 2
+TRIAGE_WORKER_QUEUE_S = 0.05
+TRIAGE_WORKER_QUEUE_MAX = 16
+# a local triage worker sends the outcomes of its captures together: when the first it holds back is this old, or
+# when it has nothing left to analyse (one message, one wake-up of the supervisor, for several quick captures; a
+# slow capture's outcome goes alone, at once)
+TRIAGE_ANSWER_S = 0.02
 # TLS hellos whose JA3/JA4 fingerprints are remembered, per process (``decoders.tls_fingerprint``): a fleet's
 # chargers and a gateway's downloads send a handful of hello shapes
 FINGERPRINT_CACHE = 256

@@ -1,17 +1,22 @@
 """The local back end: a supervisor process driving N long-lived worker processes.
 
 Each worker is a ``spawn``-ed process that imports the engine once (``worker.worker_main``) and talks to the
-supervisor over its own pipe. A worker holds up to ``budgets.TRIAGE_WORKER_QUEUE`` captures: the one it analyses and
-the next, already in its pipe, so it goes from one to the next without waiting for the supervisor (which, on a
-machine with as many cores as workers, has to wait for a core itself). It answers them in order.
+supervisor over its own pipe. A worker holds more than the capture it analyses (``_Slot.depth``): at least
+``budgets.TRIAGE_WORKER_QUEUE``, so it goes from one to the next without waiting for the supervisor (which, on a
+machine with as many cores as workers, has to wait for a core itself), and about ``TRIAGE_WORKER_QUEUE_S`` of work
+when its captures are quick. It answers them in order, several outcomes to a message when they are quick
+(``TRIAGE_ANSWER_S``), and the supervisor gives it as many new captures in one message: on a fleet of small
+captures the supervisor's messages, wake-ups and pickling per capture were a tenth of a worker's work, taken from
+the cores the workers need.
 
 A worker can die (exception-proof Python cannot stop ``os._exit`` or a segfault), overrun ``timeout`` or grow past
-``max_memory`` of RSS: it is killed and replaced, and the batch goes on. The capture it was analysing becomes an
-error outcome: the one whose time ran out; after a death, the one it held alone. A worker that dies holding two
-may have died on the second after sending the first's outcome, lost with the pipe, so both are given again, each
-on its own (``LocalPool.suspects``), and the one that kills its worker again is the error. Workers ignore SIGINT:
-on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker never outlives its
-supervisor: it is killed with it (``worker.die_with_parent``), even mid-capture.
+``max_memory`` of RSS: it is killed and replaced, and the batch goes on. Each worker says in shared memory which
+capture it is analysing and since when (``_Slot.now``), so the capture whose time ran out, or that its worker died
+or grew on, is known and becomes an error outcome; the others it held, the ones analysed whose outcomes were not
+sent yet included, are given again. A worker that dies between captures (sending outcomes, say) blames none: what
+it held is given again, each on its own (``LocalPool.suspects``), and one that kills its worker again is the error.
+Workers ignore SIGINT: on Ctrl-C the supervisor's ``KeyboardInterrupt`` stops the loop and kills them. A worker
+never outlives its supervisor: it is killed with it (``worker.die_with_parent``), even mid-capture.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
-from analyzer.budgets import TRIAGE_WORKER_QUEUE
+from analyzer.budgets import TRIAGE_WORKER_QUEUE, TRIAGE_WORKER_QUEUE_MAX, TRIAGE_WORKER_QUEUE_S
 from analyzer.triage.worker import Outcome, Task, WorkerConfig, worker_main
 
 POLL_S = 0.1
@@ -52,13 +58,22 @@ class _Slot:
     proc: BaseProcess
     conn: Connection
     ready: bool = False
-    held: deque[Task] = field(default_factory=deque)  # sent, in order: the first is being analysed
-    started: float = 0.0  # when the first began
+    held: deque[Task] = field(default_factory=deque)  # sent and not answered, in order
+    now: Any = None  # shared with the worker: [index of the capture it analyses, its start in monotonic ns or 0]
+    depth: int = TRIAGE_WORKER_QUEUE  # captures to hold (``LocalPool._answered``)
 
     @property
     def task(self) -> Task | None:
-        """The capture the worker is analysing."""
+        """The first capture the worker holds (analysed, or being analysed)."""
         return self.held[0] if self.held else None
+
+    def analysing(self) -> tuple[int, int] | None:
+        """``(index, start in monotonic ns)`` of the capture the worker is analysing, if it says so."""
+        now = self.now
+        if now is None:
+            return None
+        began, index = now[1], now[0]
+        return (index, began) if began and now[1] == began else None  # not torn by the worker's next capture
 
 
 def rss_bytes(pid: int) -> int:
@@ -102,15 +117,16 @@ class LocalPool:
 
     def _start(self, n: int) -> _Slot:
         parent, child = self.ctx.Pipe()
+        now = self.ctx.RawArray("q", 2)
         proc = self.ctx.Process(
             target=worker_main,
-            args=(child, self.cfg, self.max_memory, os.getpid()),
+            args=(child, self.cfg, self.max_memory, os.getpid(), now),
             name=f"ghostcap-triage-{n}",
             daemon=True,
         )
         proc.start()
         child.close()
-        return _Slot(n, proc, parent)
+        return _Slot(n, proc, parent, now=now)
 
     def _replace(self, slot: _Slot) -> None:
         self._stop(slot, kill=True)
@@ -168,19 +184,24 @@ class LocalPool:
         message: str,
         on_outcome: Callable[[Task, Outcome], None],
         pending: deque[Task],
-        known: bool = False,
+        culprit: int | None = None,
     ) -> None:
         """``slot``'s worker died or was killed (``message``); it is replaced. The capture it analysed fails with
-        ``message`` when that is ``known`` (its time-out), or when the worker held only that one or was given it on
-        its own; else every capture it held is a suspect (``self.suspects``). The others go back to the front of
-        ``pending``."""
-        task = slot.task
-        if task is not None and (known or len(slot.held) == 1 or task.index in self.suspects):
-            slot.held.popleft()
+        ``message``: the ``culprit`` (its index) when known, else the one it held when that was the only one or was
+        given to it on its own; else every capture it held is a suspect (``self.suspects``). The others go back to
+        the front of ``pending``."""
+        held = slot.held
+        if culprit is not None:
+            task = next((t for t in held if t.index == culprit), None)
+        else:
+            task = slot.task
+            if task is not None and len(held) > 1 and task.index not in self.suspects:
+                self.suspects.update(t.index for t in held)
+                task = None
+        if task is not None:
+            held.remove(task)
             self.suspects.discard(task.index)
             on_outcome(task, Outcome(index=task.index, error=message, pid=slot.proc.pid or 0))
-        elif task is not None:
-            self.suspects.update(t.index for t in slot.held)
         self._requeue(slot, pending)
         self._replace(slot)
 
@@ -189,11 +210,16 @@ class LocalPool:
         pending.extendleft(reversed(slot.held))
         slot.held.clear()
 
+    def _culprit(self, slot: _Slot) -> int | None:
+        """The capture ``slot``'s worker was analysing when it stopped, if it said so and still held it."""
+        now = slot.analysing()
+        return now[0] if now is not None else None
+
     def _loop(
         self, pending: deque[Task], on_outcome: Callable[[Task, Outcome], None], on_idle: Callable[[], None]
     ) -> None:
         last_watch = 0.0
-        while pending or any(s.task is not None for s in self.slots):
+        while pending or any(s.held for s in self.slots):
             for s in self.slots:
                 self._give(s, pending)
             waitables: list = [s.conn for s in self.slots] + [s.proc.sentinel for s in self.slots]
@@ -209,19 +235,8 @@ class LocalPool:
                         s.ready = True
                         self._start_failures = 0
                         continue
-                    if isinstance(msg, Outcome):
-                        task = s.held.popleft() if s.held else None
-                        if task is not None:
-                            self.suspects.discard(task.index)
-                        s.started = time.monotonic()  # the next one, already in the pipe, began
-                        self._note_rss(s, msg.maxrss_kb)
-                        if msg.recycle:  # the worker exits: what it still held goes to another
-                            self._requeue(s, pending)
-                            self._replace(s)
-                        else:
-                            self._give(s, pending)  # the worker's next capture before this one is stored
-                        if task is not None:
-                            on_outcome(task, msg)
+                    if isinstance(msg, list):
+                        self._answered(s, msg, on_outcome, pending)
                         continue
                 if dead:
                     s.proc.join(2)
@@ -229,45 +244,76 @@ class LocalPool:
                         self._start_failures += 1
                         if self._start_failures > MAX_START_FAILURES:
                             raise PoolError(f"worker processes fail to start ({death_message(s.proc.exitcode)})")
-                    self._fail(s, death_message(s.proc.exitcode), on_outcome, pending)
+                    self._fail(s, death_message(s.proc.exitcode), on_outcome, pending, self._culprit(s))
             now = time.monotonic()
             if now - last_watch >= POLL_S:
                 last_watch = now
-                self._watch(now, on_outcome, pending)
+                self._watch(on_outcome, pending)
                 on_idle()
 
+    def _answered(
+        self, s: _Slot, outcomes: list[Outcome], on_outcome: Callable[[Task, Outcome], None], pending: deque[Task]
+    ) -> None:
+        """``s``'s worker sent ``outcomes``, in the order it was given the captures: they leave ``s.held``; its
+        depth follows their times; it gets its next captures before these are stored (so it need not wait)."""
+        done: list[tuple[Task, Outcome]] = []
+        held = s.held
+        spent = 0.0
+        for out in outcomes:
+            while held and held[0].index != out.index:  # never: a worker answers in order
+                pending.appendleft(held.popleft())
+            if not held:
+                break
+            task = held.popleft()
+            self.suspects.discard(task.index)
+            spent += out.analysis_s + out.report_s
+            done.append((task, out))
+        if done:
+            self._note_rss(s, max(out.maxrss_kb for _, out in done))
+            s.depth = queue_depth(spent / len(done))
+        if any(out.recycle for _, out in done):  # the worker exits: what it still held goes to another
+            self._requeue(s, pending)
+            self._replace(s)
+        else:
+            self._give(s, pending)
+        for task, out in done:
+            on_outcome(task, out)
+
     def _give(self, s: _Slot, pending: deque[Task]) -> None:
-        """A ready worker gets a capture if it holds none, and more up to ``TRIAGE_WORKER_QUEUE`` while there are
-        captures for every worker still to give (at the end of a batch, a capture queued behind a long one would
-        wait while another worker is idle)."""
+        """A ready worker gets a capture if it holds none, and more up to its depth while there are captures for
+        every worker still to give (at the end of a batch, a capture queued behind a long one would wait while
+        another worker is idle); one message for all it gets."""
         suspects = self.suspects
+        given: list[Task] = []
+        held = s.held
         while (
             s.ready
             and pending
             and (
-                not s.held
+                not held
                 or (
-                    len(s.held) < TRIAGE_WORKER_QUEUE
+                    len(held) < s.depth
                     and len(pending) >= len(self.slots)
-                    and not (suspects and (s.held[0].index in suspects or pending[0].index in suspects))
+                    and not (suspects and (held[0].index in suspects or pending[0].index in suspects))
                 )
             )
         ):
             task = pending.popleft()
-            if not s.held:
-                s.started = time.monotonic()
-            s.held.append(task)
-            s.conn.send(task)
+            held.append(task)
+            given.append(task)
+        if given:
+            s.conn.send(given)
 
-    def _watch(self, now: float, on_outcome: Callable[[Task, Outcome], None], pending: deque[Task]) -> None:
-        """Kill a worker whose task overran the time limit or whose RSS passed the memory limit."""
+    def _watch(self, on_outcome: Callable[[Task, Outcome], None], pending: deque[Task]) -> None:
+        """Kill a worker whose capture overran the time limit or whose RSS passed the memory limit."""
         for s in list(self.slots):
-            if s.task is None or not s.proc.pid:
+            if not s.held or not s.proc.pid:
                 continue
             rss = rss_bytes(s.proc.pid)
             self._note_rss(s, rss // 1024)
-            if self.timeout is not None and now - s.started > self.timeout:
-                self._fail(s, f"timed out after {self.timeout:g} s (worker killed)", on_outcome, pending, known=True)
+            now = s.analysing()
+            if self.timeout is not None and now is not None and time.monotonic_ns() - now[1] > self.timeout * 1e9:
+                self._fail(s, f"timed out after {self.timeout:g} s (worker killed)", on_outcome, pending, now[0])
             elif self.max_memory and rss > self.max_memory:
                 mib = self.max_memory / 2**20
                 self._fail(
@@ -275,4 +321,12 @@ class LocalPool:
                     f"exceeded the memory limit of {mib:.0f} MiB (RSS {rss / 2**20:.0f} MiB; worker killed)",
                     on_outcome,
                     pending,
+                    now[0] if now is not None else None,
                 )
+
+
+def queue_depth(seconds: float) -> int:
+    """Captures a worker holds when each takes ``seconds`` (see ``budgets.TRIAGE_WORKER_QUEUE_S``)."""
+    if seconds <= 0:
+        return TRIAGE_WORKER_QUEUE
+    return max(TRIAGE_WORKER_QUEUE, min(TRIAGE_WORKER_QUEUE_MAX, int(TRIAGE_WORKER_QUEUE_S / seconds)))

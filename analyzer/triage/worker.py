@@ -13,6 +13,7 @@ import signal
 import tempfile
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -215,30 +216,74 @@ def limit_address_space(max_memory: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def worker_main(conn: Connection, cfg: WorkerConfig, max_memory: int | None, parent: int | None = None) -> None:
+def worker_main(
+    conn: Connection,
+    cfg: WorkerConfig,
+    max_memory: int | None,
+    parent: int | None = None,
+    now: Any = None,
+) -> None:
     """A local pool worker: ignore Ctrl-C (the supervisor decides), exit when the supervisor ``parent`` dies
-    (``die_with_parent``), import, say ``ready``, then answer each ``Task`` with an ``Outcome`` until sent ``None``
-    or the pipe closes; exit after an out-of-memory task. The outcome goes out once the task's report files are
-    written. (A writer thread that wrote them while the worker analysed the next capture made both slower: the two
-    threads handed the GIL to each other at every system call, ~48 futex calls per capture; 4,000 captures on a
-    RAM file system, 1 worker 334-358 -> 372-410 captures/s, 2 workers 645-655 -> 656-691 without it.)"""
+    (``die_with_parent``), import, say ``ready``, then analyse the ``Task``s it is sent (a list per message), in
+    order, until sent ``None`` or the pipe closes; exit after an out-of-memory task.
+
+    Outcomes go back in lists (``answer``): held back while the worker has more to analyse and the first held is
+    younger than ``TRIAGE_ANSWER_S``, so quick captures cost the supervisor one message for several. ``now`` (a
+    shared ``RawArray('q', 2)``) says which capture is being analysed: its index and when it began
+    (``time.monotonic_ns``, 0 between captures), for the supervisor's time limit and, if this process dies, which
+    capture it died on.
+
+    An outcome goes out once the task's report files are written. (A writer thread that wrote them while the worker
+    analysed the next capture made both slower: the two threads handed the GIL to each other at every system call,
+    ~48 futex calls per capture; 4,000 captures on a RAM file system, 1 worker 334-358 -> 372-410 captures/s, 2
+    workers 645-655 -> 656-691 without it.)"""
+    from analyzer.budgets import TRIAGE_ANSWER_S
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is not None:
         die_with_parent(parent)
     warm_up()
     limit_address_space(max_memory)
     conn.send("ready")
+    queue: deque[Task] = deque()
+    answers: list[Outcome] = []
+    held_since = 0.0
     while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
+        while not queue or conn.poll():  # what was sent meanwhile; nothing left to do: answer, then wait
+            if not queue and answers and not answer(conn, answers):
+                return
+            try:
+                msg = conn.recv()
+            except EOFError:
+                return
+            if msg is None:
+                answer(conn, answers)
+                return
+            queue.extend(msg if isinstance(msg, list) else (msg,))
+        task = queue.popleft()
+        if now is not None:
+            now[0], now[1] = task.index, time.monotonic_ns()
         outcome = run_task(task, cfg)
-        try:
-            conn.send(outcome)
-        except OSError:  # the supervisor is gone: so is this worker
+        if now is not None:
+            now[1] = 0
+        if not answers:
+            held_since = time.monotonic()
+        answers.append(outcome)
+        if (outcome.recycle or not queue or time.monotonic() - held_since >= TRIAGE_ANSWER_S) and not answer(
+            conn, answers
+        ):
             return
         if outcome.recycle:
             return
+
+
+def answer(conn: Connection, answers: list[Outcome]) -> bool:
+    """Send ``answers`` (emptied) to the supervisor; False when it is gone (so is this worker then)."""
+    if not answers:
+        return True
+    try:
+        conn.send(answers[:])
+    except OSError:
+        return False
+    answers.clear()
+    return True

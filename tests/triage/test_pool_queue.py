@@ -1,6 +1,7 @@
 """The local pool's queue: a worker holds the capture it analyses and the next (``budgets.TRIAGE_WORKER_QUEUE``),
-so it never waits for the supervisor between two; at the end of a batch no capture is queued behind another while a
-worker could take it; a death blames exactly the capture that caused it."""
+more when its captures are quick (``queue_depth``), so it never waits for the supervisor between two; at the end of
+a batch no capture is queued behind another while a worker could take it; a death blames exactly the capture that
+caused it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.budgets import TRIAGE_WORKER_QUEUE
-from analyzer.triage.pool import LocalPool, _Slot
-from analyzer.triage.worker import FAULTS_ENV, Task, WorkerConfig
+from analyzer.budgets import TRIAGE_WORKER_QUEUE, TRIAGE_WORKER_QUEUE_MAX, TRIAGE_WORKER_QUEUE_S
+from analyzer.triage.pool import LocalPool, _Slot, queue_depth
+from analyzer.triage.worker import FAULTS_ENV, Outcome, Task, WorkerConfig
 from tests.conftest import PROJECT_CAPTURES
 
 GOOD = ["tcp_refused.pcap", "dns_nxdomain.pcap", "ocpp_boot_rejected.pcap"]
@@ -26,8 +27,8 @@ class _Pipe:
     def __init__(self) -> None:
         self.sent: list[Task] = []
 
-    def send(self, task: Task) -> None:
-        self.sent.append(task)
+    def send(self, tasks: list[Task]) -> None:
+        self.sent.append(tasks)
 
 
 def _tasks(n: int) -> deque[Task]:
@@ -47,7 +48,7 @@ def test_a_worker_is_given_the_next_capture_while_there_is_one_for_every_worker(
     pool._give(b, pending)
     assert [t.index for t in a.held] == [0, 1]
     assert [t.index for t in b.held] == [2, 3]
-    assert a.conn.sent == list(a.held)  # type: ignore[attr-defined]
+    assert a.conn.sent == [list(a.held)]  # type: ignore[attr-defined]  # one message
     assert len(a.held) == TRIAGE_WORKER_QUEUE
     a.held.popleft()  # a finished 0
     pool._give(a, pending)
@@ -78,8 +79,9 @@ def _failing(pool: LocalPool) -> list[tuple[int, str | None]]:
 
 
 def test_a_worker_that_dies_holding_two_captures_makes_both_suspects() -> None:
-    """It may have been analysing the second while its writer wrote the first: neither is blamed; both go back
-    first, in order, and each is then given on its own, with nothing queued behind it."""
+    """Without word of the capture it was analysing (it died between two, sending the first's outcome, say):
+    neither is blamed; both go back first, in order, and each is then given on its own, with nothing queued behind
+    it."""
     pool, (a, b) = _pool(2)
     pending = _tasks(6)
     pool._give(a, pending)
@@ -113,27 +115,28 @@ def test_a_suspect_that_kills_its_worker_again_is_blamed() -> None:
     assert [t.index for t in pending] == [1, 2]
 
 
-def test_a_time_out_blames_the_capture_being_analysed_and_requeues_the_next() -> None:
-    """The clock of the first capture a worker holds starts when the one before it came back, so a time-out is
-    its own."""
+def test_a_time_out_blames_the_capture_being_analysed_and_requeues_the_others() -> None:
+    """The worker says which capture it analyses and since when: a time-out is that capture's own, and the ones
+    before it, analysed but not answered yet, are given again with the ones after it."""
     pool, (a,) = _pool(1)
-    pending = _tasks(3)
+    a.depth = 3
+    pending = _tasks(4)
     pool._give(a, pending)
-    assert len(a.held) == 2
+    assert len(a.held) == 3
     failed = _failing(pool)
     message = "timed out after 2 s (worker killed)"
-    pool._fail(a, message, lambda t, o: failed.append((t.index, o.error)), pending, known=True)
-    assert failed == [(0, message)]
+    pool._fail(a, message, lambda t, o: failed.append((t.index, o.error)), pending, culprit=1)
+    assert failed == [(1, message)]
     assert not pool.suspects
-    assert [t.index for t in pending] == [1, 2]
+    assert [t.index for t in pending] == [0, 2, 3]
 
 
 @pytest.mark.parametrize("mode", ["exit", "segv"])
 def test_the_capture_queued_behind_one_that_kills_its_worker_is_analysed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    """One real worker: it dies holding the dying capture and the next; both are given again on their own, so the
-    dying one kills its second worker too and is blamed, and the next is analysed."""
+    """One real worker: it dies holding the dying capture and the next. It had said which one it was analysing, so
+    that one is blamed at once (one worker replaced, no suspects), and the next is given again and analysed."""
     monkeypatch.setenv(FAULTS_ENV, f"{mode}:dies")
     names = ["dies.pcap", *GOOD]
     d = tmp_path / "in"
@@ -150,15 +153,69 @@ def test_the_capture_queued_behind_one_that_kills_its_worker_is_analysed(
         before = len(s.held)
         give(s, pending)
         if len(s.held) > before:
-            held.append(len(s.held))  # what the worker held after a capture was given to it
+            held.append(len(s.held))  # what the worker held after captures were given to it
 
     pool._give = spy  # type: ignore[method-assign]
     stats = pool.run(tasks, lambda t, o: seen.append((t.name, o.error)))
-    assert [n for n, _ in seen] == names
-    assert seen[0][1] is not None
-    assert seen[0][1].startswith("worker process")
-    assert [e for _, e in seen[1:]] == [None] * len(GOOD)
-    assert stats.replaced == 2
+    assert sorted(n for n, _ in seen) == sorted(names)
+    errors = dict(seen)
+    assert errors["dies.pcap"] is not None
+    assert errors["dies.pcap"].startswith("worker process")
+    assert [errors[n] for n in GOOD] == [None] * len(GOOD)
+    assert stats.replaced == 1
     assert held[0] == 2  # the first worker held the next capture when it died
-    assert held[1:3] == [1, 1]  # the suspects, each on its own
     assert not pool.suspects
+
+
+def test_outcomes_come_several_to_a_message_and_leave_the_queue_in_order() -> None:
+    """A worker answers quick captures together: they leave what it holds in order, it is given its next captures
+    in one message before they are stored, and its depth follows their times."""
+    pool, (a, b) = _pool(2)
+    pending = _tasks(40)
+    pool._give(a, pending)
+    pool._give(b, pending)
+    assert [t.index for t in a.held] == [0, 1]
+    stored: list[tuple[int, int]] = []
+
+    def on_outcome(t: Task, o: Outcome) -> None:
+        stored.append((t.index, len(a.conn.sent)))  # type: ignore[attr-defined]
+
+    quick = [Outcome(index=i, analysis_s=0.002, report_s=0.001) for i in (0, 1)]
+    pool._answered(a, quick, on_outcome, pending)
+    assert stored == [(0, 2), (1, 2)]  # given again (a second message) before either was stored
+    assert a.depth == queue_depth(0.003) > TRIAGE_WORKER_QUEUE
+    assert [t.index for t in a.held] == list(range(4, 4 + a.depth))
+    assert a.conn.sent[1] == list(a.held)  # type: ignore[attr-defined]
+    slow = [Outcome(index=4, analysis_s=2.0, report_s=0.5)]
+    pool._answered(a, slow, on_outcome, pending)
+    assert a.depth == TRIAGE_WORKER_QUEUE  # slow captures: the least, and no more given while it holds that many
+    assert len(a.held) == queue_depth(0.003) - 1
+    assert len(a.conn.sent) == 2  # type: ignore[attr-defined]
+
+
+def test_the_queue_depth_follows_capture_times_within_its_bounds() -> None:
+    assert queue_depth(0.0) == TRIAGE_WORKER_QUEUE  # no time known (errors)
+    assert queue_depth(10.0) == TRIAGE_WORKER_QUEUE
+    assert queue_depth(TRIAGE_WORKER_QUEUE_S / 5) == 5
+    assert queue_depth(1e-6) == TRIAGE_WORKER_QUEUE_MAX
+
+
+def test_what_a_worker_says_it_analyses_is_read_only_when_untorn() -> None:
+    _, (a,) = _pool(1)
+    assert a.analysing() is None  # no shared memory: nothing said
+    a.now = [7, 0]
+    assert a.analysing() is None  # between captures
+    a.now = [7, 123]
+    assert a.analysing() == (7, 123)
+
+    class Torn(list):
+        """The worker moves to its next capture between the reads."""
+
+        reads = 0
+
+        def __getitem__(self, i: int) -> int:  # type: ignore[override]
+            self.reads += 1
+            return 999 if self.reads > 1 and i == 1 else super().__getitem__(i)
+
+    a.now = Torn([7, 123])
+    assert a.analysing() is None
