@@ -39,7 +39,7 @@ from analyzer.config import Settings  # noqa: E402
 from analyzer.engine import analyze  # noqa: E402
 from analyzer.report.build import report_dict  # noqa: E402
 from analyzer.report.writer import _write_atomic, render_report  # noqa: E402
-from analyzer.triage.command import keylogs_for  # noqa: E402
+from analyzer.triage.command import keylogs_for, sha256_of  # noqa: E402
 from analyzer.triage.signature import signature_of  # noqa: E402
 from analyzer.triage.store import charger_rows  # noqa: E402
 from analyzer.triage.worker import Outcome, Task, WorkerConfig, _run, wants_html, warm_up  # noqa: E402
@@ -67,8 +67,9 @@ clock = CLOCKS["cpu"]
 def one(path: Path, keys: Path, out: str, html_all: bool, spent: dict[str, float]) -> None:
     """Analyse ``path`` and write its reports as the triage worker does, adding each part's seconds to ``spent``."""
     keylogs = keylogs_for(keys if keys.is_dir() else None, path.stem)
+    digest = sha256_of(str(path))  # the supervisor's, as triage gives it
     t0 = clock()
-    analysis = analyze(str(path), Settings(keylog_files=keylogs))
+    analysis = analyze(str(path), Settings(keylog_files=keylogs), sha256=digest)
     signatures = [signature_of(r, analysis.timeline.flows) for r in analysis.results]
     t1 = clock()
     report = report_dict(analysis)
@@ -98,9 +99,10 @@ def worker_round(paths: list[Path], keys: Path, out: str, html_all: bool) -> tup
     """The same captures through the worker's ``_run``: its analysis and report seconds, summed."""
     cfg = WorkerConfig(out_dir=out, html="all" if html_all else "failing")
     analysis = reports = 0.0
+    digests = [sha256_of(str(p)) for p in paths]  # the supervisor's: a worker does not hash (no thread for it)
     for i, p in enumerate(paths):
         keylogs = keylogs_for(keys if keys.is_dir() else None, p.stem)
-        task = Task(i, str(p), p.name, p.stem, None, keylogs)
+        task = Task(i, str(p), p.name, p.stem, digests[i], keylogs)
         o = Outcome(index=i)
         _run(task, str(p), keylogs, cfg, o)
         analysis += o.analysis_s
