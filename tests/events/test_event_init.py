@@ -255,3 +255,134 @@ def test_a_python_without_dataclasses_private_names_keeps_dataclass_s_init(monke
     assert Probe(a=1) == Probe(a=1, b="x")
     with pytest.raises(FrozenInstanceError):
         Probe(a=1).a = 2  # type: ignore[misc]
+
+
+# -- __repr__, __eq__, __hash__: made by ``event`` from closures, compared with what ``dataclass`` writes
+
+
+def _reference(cls: type, name: str) -> Any:
+    """The method ``dataclass`` (Python 3.11's private helpers) writes for ``cls``: ``__repr__``, ``__eq__`` or
+    ``__hash__``."""
+    every = fields(cls)
+    scope: dict[str, Any] = {}
+    if name == "__repr__":
+        return dataclasses._repr_fn([f for f in every if f.repr], scope)  # type: ignore[attr-defined]
+    if name == "__eq__":
+        compared = [f for f in every if f.compare]
+        mine, theirs = (dataclasses._tuple_str(who, compared) for who in ("self", "other"))  # type: ignore[attr-defined]
+        return dataclasses._cmp_fn("__eq__", "==", mine, theirs, globals=scope)  # type: ignore[attr-defined]
+    return dataclasses._hash_fn(every, scope)  # type: ignore[attr-defined]
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return ("ok", call())
+    except Exception as e:  # noqa: BLE001 - the same exception, whatever it is
+        return type(e), str(e)
+
+
+class _Loud:
+    """A value whose ``repr``, ``==`` and ``hash`` are noticed (and one that cannot be hashed, as a list)."""
+
+    def __repr__(self) -> str:
+        return "<loud \u00e9\n>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Loud)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _samples(cls: type) -> list[Any]:
+    nan = float("nan")
+    out = [cls(**_every(cls)), cls(**_required(cls))]
+    for value in (nan, _Loud(), 10**40, "\ud800 é", None, [1, [2]], (nan,)):
+        out.append(cls(**{f.name: value for f in _init_fields(cls)}))
+    return out
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_repr_eq_hash_do_what_dataclass_s_do(cls: type) -> None:
+    """The same text, the same equality (``NotImplemented`` for another class, tuples compared: a NaN held by
+    both objects is equal), the same hash or the same error, on every event class."""
+    repr_, eq, hash_ = (_reference(cls, name) for name in ("__repr__", "__eq__", "__hash__"))
+    assert cls.__repr__.__qualname__ == f"{cls.__qualname__}.__repr__"
+    samples = _samples(cls)
+    for one in samples:
+        assert repr(one) == repr_(one)
+        assert _outcome(lambda one=one: hash(one)) == _outcome(lambda one=one: hash_(one))
+        for two in [*samples, object(), _Loud()]:
+            assert _outcome(lambda one=one, two=two: one.__eq__(two)) == _outcome(lambda one=one, two=two: eq(one, two))
+
+
+def _shapes() -> type:
+    class Shapes:
+        a: int
+        hidden: int = field(default=0, repr=False)
+        loose: int = field(default=0, compare=False)
+        hashed_only: int = field(default=0, compare=False, hash=True)
+        unhashed: int = field(default=0, hash=False)
+
+    return Shapes
+
+
+def _own_methods() -> type:
+    class OwnMethods:
+        a: int
+
+        def __repr__(self) -> str:
+            return "own repr"
+
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    return OwnMethods
+
+
+def _own_hash() -> type:
+    class OwnHash:
+        a: int
+
+        def __hash__(self) -> int:
+            return 7
+
+    return OwnHash
+
+
+def _nothing() -> type:
+    class Nothing:
+        pass
+
+    return Nothing
+
+
+def _self_referring() -> type:
+    class Node:
+        a: list[Any]
+
+    return Node
+
+
+@pytest.mark.parametrize("make", [_shapes, _own_methods, _own_hash, _nothing, _self_referring])
+def test_the_decorator_s_repr_eq_hash_are_dataclass_s(make: Any) -> None:
+    """On what the events do not use: fields left out of ``repr``, of comparison, of the hash (or only in it),
+    methods of the class's own, no field, an object that holds itself (``repr`` says ``...``)."""
+    fast = event(make())
+    slow = dataclass(frozen=True, slots=True, kw_only=True)(make())
+    assert fast.__doc__ == slow.__doc__
+    args = [{}] if make is _nothing else [{"a": 1}, {"a": 2}]
+    if make is _shapes:
+        args += [{"a": 1, "hidden": 5, "loose": 6}, {"a": 1, "hashed_only": 3}, {"a": 1, "unhashed": 4}]
+    pairs = [(fast(**kw), slow(**kw)) for kw in args]
+    if make is _self_referring:
+        pairs = [(fast(a=[]), slow(a=[]))]
+    if make is _self_referring:
+        for one, two in pairs:
+            one.a.append(one)
+            two.a.append(two)
+    for one, two in pairs:
+        assert repr(one).replace(fast.__qualname__, "X") == repr(two).replace(slow.__qualname__, "X")
+        assert _outcome(lambda one=one: hash(one)) == _outcome(lambda two=two: hash(two))
+        for other_one, other_two in pairs:
+            assert (one == other_one) == (two == other_two)
+            assert (one != other_one) == (two != other_two)
