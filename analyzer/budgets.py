@@ -163,3 +163,8 @@ CHARGERS_NAMED = 20
 # CALLRESULTs): a long session's memory stops growing here (4096 kept a day-long gateway capture growing: 300
 # sessions, six tables each)
 OCPP_IDS_REMEMBERED = 128
+# OCPP timestamp texts remembered with the time each names (``decoders.ocpp.parse_timestamp_ns``), per process;
+# emptied when full; a text longer than ``OCPP_TIMESTAMP_LONGEST`` characters is never kept (``2024-05-14T07:59:41.
+# 123456789+01:00`` has 35)
+OCPP_TIMESTAMPS = 4096
+OCPP_TIMESTAMP_LONGEST = 40

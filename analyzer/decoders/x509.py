@@ -6,7 +6,8 @@ basicConstraints that encodes its DEFAULT ``cA FALSE`` (pyca/cryptography#11365;
 ``cryptography`` refused it and a small tag-length-value reader (X.690 §8.1, RFC 5280 §4.1) recovers the names,
 validity, serial, subjectAltName and key type where the structure allows.
 
-Pure functions, no I/O.
+Pure functions, no I/O. ``cryptography`` is imported by the first ``cert_info`` call, not with this module: its
+x509 package is ~60 modules, and most captures of chargers show no certificate in clear (TLS 1.3 encrypts them).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import ipaddress
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.utils import CryptographyDeprecationWarning
+from typing import TYPE_CHECKING
 
 from analyzer.events.tls import CertInfo
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -87,10 +87,6 @@ SIGNATURE_ALGORITHMS = {
 }
 
 
-# What cryptography raises for DER it refuses: ValueError or InvalidVersion (a version other than v1 or v3, e.g. 1
-# = v2, or 2**31) on load, and lazily, when the extensions are read, ValueError, DuplicateExtension or
-# UnsupportedGeneralNameType.
-_CRYPTOGRAPHY_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 MAX_OID_ARC_BITS = 256  # a UUID arc (2.25.x, X.667) has 128; a longer one is damage, not data
 
 
@@ -100,6 +96,13 @@ class DerError(ValueError):
 
 def cert_info(der: bytes) -> CertInfo:
     """Facts of one DER certificate. Never raises: what cannot be read is ``None``/empty, with ``parse_error``."""
+    from cryptography import x509
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    # What cryptography raises for DER it refuses: ValueError or InvalidVersion (a version other than v1 or v3,
+    # e.g. 1 = v2, or 2**31) on load, and lazily, when the extensions are read, ValueError, DuplicateExtension or
+    # UnsupportedGeneralNameType.
+    refused = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
     digest = hashlib.sha256(der).hexdigest()
     try:
         with warnings.catch_warnings():
@@ -107,7 +110,7 @@ def cert_info(der: bytes) -> CertInfo:
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             cert = x509.load_der_x509_certificate(der)
             return _from_cryptography(cert, der, digest)
-    except _CRYPTOGRAPHY_ERRORS as e:
+    except refused as e:
         error = str(e)[:MAX_ERROR_LEN] or type(e).__name__
     try:
         return lenient_cert_info(der, error)
@@ -121,6 +124,8 @@ def _ns(dt: datetime) -> int:
 
 
 def _from_cryptography(cert: x509.Certificate, der: bytes, digest: str) -> CertInfo:
+    from cryptography import x509
+
     san: list[str] = []
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -153,6 +158,9 @@ def _from_cryptography(cert: x509.Certificate, der: bytes, digest: str) -> CertI
 
 
 def _key_name(cert: x509.Certificate) -> str | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
     try:
         key = cert.public_key()
     except (ValueError, TypeError, UnsupportedAlgorithm):  # what cryptography raises for keys it cannot load

@@ -10,6 +10,8 @@ a cheaper ``__init__`` than ``dataclass``'s with the same signature and behaviou
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import IntEnum
@@ -77,9 +79,9 @@ _T = TypeVar("_T")
 _HAS_DEFAULT_FACTORY = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", None)
 _FIELD = getattr(dataclasses, "_FIELD", None)
 _FIELD_INITVAR = getattr(dataclasses, "_FIELD_INITVAR", None)
-# the ``__init__`` that ``dataclass`` wrote for each class given another one: never called here, kept for the tests,
-# which check that both make the same objects and raise the same errors
-DATACLASS_INITS: dict[type, Callable[..., None]] = {}
+# the classes given the descriptor ``__init__`` (``dataclass`` is told not to write its own, which would cost a
+# compilation per class: the tests compare both, making ``dataclass``'s with its own helper)
+DESCRIPTOR_INITS: set[type] = set()
 
 
 def _slot_init(cls: type) -> Callable[..., None] | None:
@@ -91,14 +93,24 @@ def _slot_init(cls: type) -> Callable[..., None] | None:
     (fields that are not keyword-only first, then ``*`` and the keyword-only ones; ``__dataclass_self__`` for
     ``self`` when a field is called ``self``), the fields set in the order they are declared, a
     ``default_factory`` called when its parameter was not given, fields with ``init=False`` set to their default
-    or factory's value, then ``__post_init__`` with the ``InitVar``s. The defaults, annotations and qualified name
-    are ``dataclass``'s own function's, so ``inspect.signature`` and the ``TypeError`` for a missing or unknown
-    argument (which names ``Cls.__init__()``) are the same."""
+    or factory's value, then ``__post_init__`` with the ``InitVar``s. The defaults, annotations, qualified name and
+    module are those ``dataclass`` gives its own function (``_init_fn``, ``_init_param``: a parameter's default is
+    the field's, or ``_HAS_DEFAULT_FACTORY`` for a factory; each parameter annotated with its field's type, the
+    return with ``None``), so ``inspect.signature`` and the ``TypeError`` for a missing or unknown argument (which
+    names ``Cls.__init__()``) are the same; a field without a default after one with a default, not keyword-only,
+    raises the ``TypeError`` ``dataclass`` raises."""
     if _HAS_DEFAULT_FACTORY is None or _FIELD is None or _FIELD_INITVAR is None:
         return None
     own = cls.__dataclass_fields__  # type: ignore[attr-defined]
     every = [f for f in own.values() if f._field_type in (_FIELD, _FIELD_INITVAR)]
     me = "__dataclass_self__" if "self" in own else "self"
+    positional = [f for f in every if f.init and not f.kw_only]
+    seen_default = False
+    for f in positional:
+        if not (f.default is MISSING and f.default_factory is MISSING):
+            seen_default = True
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
     outer: dict[str, Any] = {"_ev_HAS_FACTORY": _HAS_DEFAULT_FACTORY}  # the closure of the function written below
     body: list[str] = []
     for f in every:
@@ -134,14 +146,90 @@ def _slot_init(cls: type) -> Callable[..., None] | None:
     made: dict[str, Any] = {}
     exec(text, {}, made)  # the names it uses are all in its closure
     init = made["_ev_make"](**outer)
-    old = cls.__init__
-    init.__defaults__ = old.__defaults__
-    init.__kwdefaults__ = old.__kwdefaults__
-    init.__annotations__ = dict(old.__annotations__)
-    init.__qualname__ = old.__qualname__
-    init.__module__ = old.__module__
-    init.__doc__ = old.__doc__
+    keyword_fields = [f for f in every if f.init and f.kw_only]
+    defaults = tuple(_param_default(f) for f in positional if _has_default(f))
+    kwdefaults = {f.name: _param_default(f) for f in keyword_fields if _has_default(f)}
+    init.__defaults__ = defaults or None
+    init.__kwdefaults__ = kwdefaults or None
+    init.__annotations__ = {**{f.name: f.type for f in positional + keyword_fields}, "return": None}
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    module = sys.modules.get(cls.__module__)
+    init.__module__ = None if module is None else module.__dict__.get("__name__")
+    init.__doc__ = None
     return init
+
+
+def _has_default(f: Field[Any]) -> bool:
+    return f.default is not MISSING or f.default_factory is not MISSING
+
+
+def _param_default(f: Field[Any]) -> Any:
+    """The default of field ``f``'s ``__init__`` parameter, as ``dataclasses._init_param`` writes it."""
+    return f.default if f.default is not MISSING else _HAS_DEFAULT_FACTORY
+
+
+def _class_doc(cls: type) -> str:
+    """The docstring ``dataclass`` gives a class without one: its name and the signature of its ``__init__``."""
+    try:
+        text_sig = str(inspect.signature(cls)).replace(" -> None", "")
+    except (TypeError, ValueError):
+        text_sig = ""
+    return cls.__name__ + text_sig
+
+
+# ``dataclass`` writes ``__repr__``, ``__eq__`` and ``__hash__`` as source text per class and compiles each
+# (``exec``): with ``__setattr__``, ``__delattr__`` and two ``__init__``s, seven compilations per event class, 44
+# classes, about 250 M instructions of every process's start (callgrind; 5% of analysing a 36k-packet capture).
+# ``event`` makes those three from closures instead, doing what ``dataclass``'s do (``dataclasses._repr_fn``,
+# ``_cmp_fn``, ``_hash_fn`` of Python 3.11): the same fields, read in the same order, compared and hashed as the
+# same tuples, the same text, the same guard against a recursive ``repr``. (A Python without
+# ``dataclasses._recursive_repr`` keeps ``dataclass``'s own.)
+_recursive_repr = getattr(dataclasses, "_recursive_repr", None)
+
+
+def _tuple_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """``lambda obj: (obj.a, obj.b, ...)`` for ``names``."""
+    if not names:
+        return lambda obj: ()
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return attrgetter(*names)
+
+
+def _add_methods(cls: type, add_repr: bool, add_eq: bool, add_hash: bool) -> None:
+    """``cls.__repr__``, ``__eq__`` and ``__hash__`` as ``dataclass(repr=True, eq=True, frozen=True)`` makes them
+    (each only where ``dataclass`` would set it: ``__repr__`` and ``__eq__`` unless the class wrote its own,
+    ``__hash__`` unless the class has an explicit one)."""
+    every = fields(cls)
+    qualname = cls.__qualname__
+    if add_repr:
+        shown = tuple(f.name for f in every if f.repr)
+
+        def __repr__(self: Any) -> str:
+            return self.__class__.__qualname__ + "(" + ", ".join([f"{n}={getattr(self, n)!r}" for n in shown]) + ")"
+
+        __repr__ = _recursive_repr(__repr__)  # type: ignore[misc]
+        __repr__.__qualname__ = f"{qualname}.__repr__"
+        cls.__repr__ = __repr__  # type: ignore[method-assign]
+    if add_eq:
+        compared = _tuple_of(tuple(f.name for f in every if f.compare))
+
+        def __eq__(self: Any, other: Any) -> Any:
+            if other.__class__ is self.__class__:
+                return compared(self) == compared(other)
+            return NotImplemented
+
+        __eq__.__qualname__ = f"{qualname}.__eq__"
+        cls.__eq__ = __eq__  # type: ignore[method-assign]
+    if add_hash:
+        hashed = _tuple_of(tuple(f.name for f in every if (f.compare if f.hash is None else f.hash)))
+
+        def __hash__(self: Any) -> int:
+            return hash(hashed(self))
+
+        __hash__.__qualname__ = f"{qualname}.__hash__"
+        cls.__hash__ = __hash__  # type: ignore[method-assign]
 
 
 @overload
@@ -160,13 +248,25 @@ def event(cls: type[_T] | None = None, /, *, kw_only: bool = True) -> Any:
     positional arguments. A class that writes its own ``__init__`` keeps it, as with ``dataclass``."""
 
     def wrap(cls: type[_T]) -> type[_T]:
-        own_init = "__init__" in cls.__dict__
-        cls = dataclass(frozen=True, slots=True, kw_only=kw_only)(cls)
+        own = cls.__dict__
+        own_init = "__init__" in own
+        # what ``dataclass`` would do with ``__hash__`` (``has_explicit_hash`` of ``_process_class``)
+        own_hash = own.get("__hash__", MISSING)
+        explicit_hash = not (own_hash is MISSING or (own_hash is None and "__eq__" in own))
+        own_repr, own_eq = "__repr__" in own, "__eq__" in own
+        if _recursive_repr is None or _HAS_DEFAULT_FACTORY is None or _FIELD is None or _FIELD_INITVAR is None:
+            return dataclass(frozen=True, slots=True, kw_only=kw_only)(cls)  # type: ignore[no-any-return]
+        no_doc = not cls.__doc__
+        cls = dataclass(frozen=True, slots=True, kw_only=kw_only, init=own_init, repr=False, eq=False)(cls)
+        _add_methods(cls, not own_repr, not own_eq, not explicit_hash)
         if not own_init:
             init = _slot_init(cls)
-            if init is not None:
-                DATACLASS_INITS[cls] = cls.__init__  # type: ignore[misc]
-                cls.__init__ = init  # type: ignore[misc]
+            if init is None:  # slots=True keeps every field in a slot: never taken
+                raise TypeError(f"{cls.__qualname__}: a field is not kept in a slot")
+            cls.__init__ = init  # type: ignore[misc]
+            DESCRIPTOR_INITS.add(cls)
+            if no_doc:  # ``dataclass`` wrote the docstring from the ``__init__`` it found: the inherited one
+                cls.__doc__ = _class_doc(cls)
         return cls
 
     return wrap if cls is None else wrap(cls)

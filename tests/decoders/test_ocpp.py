@@ -585,6 +585,37 @@ def test_parse_timestamp_refuses(raw: str) -> None:
     assert parse_timestamp_ns(raw) is None
 
 
+def test_remembered_timestamps_are_read_as_the_parser_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``parse_timestamp_ns`` remembers its answers (valid or not) by text: the same answer as ``read_timestamp_ns``
+    the first time and every time after, on valid, invalid and hostile texts (huge fractions, non-ASCII digits,
+    lone surrogates); at most ``OCPP_TIMESTAMPS`` texts (emptied when full), none longer than
+    ``OCPP_TIMESTAMP_LONGEST`` characters."""
+    from analyzer.decoders import ocpp
+
+    monkeypatch.setattr(ocpp, "_TIMESTAMPS", {})
+    monkeypatch.setattr(ocpp, "OCPP_TIMESTAMPS", 50)
+    texts = [
+        "2024-05-14T07:59:41Z",
+        "2024-05-14T07:59:41.123456789+01:00",
+        "2024-05-14T07:59:41." + "9" * 5000 + "Z",  # valid, too long to keep
+        "2024-05-14T07:59:41." + "1" * 21 + "Z",  # valid, 42 characters: not kept
+        "2023-02-29T00:00:00Z",
+        "２０２４-05-14T07:59:41Z",
+        "2024-05-14T07:59:41\ud800Z",
+        "\ud800",
+        "",
+        "9" * 400,
+    ] + [f"2024-05-14T07:{m:02d}:{s:02d}Z" for m in range(3) for s in range(60)]
+    for _ in range(3):
+        for text in texts:
+            assert ocpp.parse_timestamp_ns(text) == ocpp.read_timestamp_ns(text), text
+            assert len(ocpp._TIMESTAMPS) <= 50
+            assert all(len(t) <= ocpp.OCPP_TIMESTAMP_LONGEST for t in ocpp._TIMESTAMPS)
+    assert ocpp.read_timestamp_ns(texts[2]) is not None
+    assert texts[2] not in ocpp._TIMESTAMPS
+    assert texts[3] not in ocpp._TIMESTAMPS
+
+
 def clocks(events: list[Event]) -> list[tuple[str, str, int, str]]:
     return [(e.side, e.source, e.value_ns, e.raw) for e in events if isinstance(e, ClockSample)]
 
