@@ -21,6 +21,7 @@ never outlives its supervisor: it is killed with it (``worker.die_with_parent``)
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -302,7 +303,9 @@ class LocalPool:
             held.append(task)
             given.append(task)
         if given:
-            s.conn.send(given)
+            # a worker that died since it last answered: its sentinel says so next, and _fail gives these again
+            with contextlib.suppress(OSError):
+                s.conn.send(given)
 
     def _watch(self, on_outcome: Callable[[Task, Outcome], None], pending: deque[Task]) -> None:
         """Kill a worker whose capture overran the time limit or whose RSS passed the memory limit."""

@@ -219,3 +219,25 @@ def test_what_a_worker_says_it_analyses_is_read_only_when_untorn() -> None:
 
     a.now = Torn([7, 123])
     assert a.analysing() is None
+
+
+def test_captures_given_to_a_worker_that_just_died_are_given_again() -> None:
+    """A worker can die right after it answered (its next capture kills it at once): sending it more fails with a
+    broken pipe, which is no error of the batch; its death, seen next, blames the capture it was analysing and
+    gives the others again."""
+
+    class Broken(_Pipe):
+        def send(self, tasks: list[Task]) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    pool, (a,) = _pool(1)
+    a.conn = Broken()  # type: ignore[assignment]
+    a.now = [0, 0]
+    pending = _tasks(3)
+    pool._give(a, pending)  # no exception
+    assert [t.index for t in a.held] == [0, 1]
+    failed = _failing(pool)
+    a.now = [0, 99]  # it said it was analysing 0
+    pool._fail(a, "worker process exited with status 17", lambda t, o: failed.append((t.index, o.error)), pending, 0)
+    assert failed == [(0, "worker process exited with status 17")]
+    assert [t.index for t in pending] == [1, 2]
