@@ -588,6 +588,7 @@ LADDER_KINDS = frozenset(
 )
 NEVER_IN_LADDER = frozenset({"tcp.flow_end", "tls.summary", "websocket.summary", "clock.sample"})
 _OTHER = {"charger": "csms", "csms": "charger"}
+_new = tuple.__new__
 _ENDPOINT = re.compile(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ")  # "RST 10.0.0.2:9000 → ..."
 _DNS_ID = re.compile(r" \(id [^)]*\)")
 _DNS_RESPONSE = re.compile(r"response (\S+) for (\S+) (\S+): (.*)$")
@@ -686,10 +687,9 @@ def _ladder(
         if kind == "websocket.message" and _carries_ocpp(r.get("frame"), rows):
             continue  # the OCPP message it carries is drawn instead
         src, dst = _direction(r, c, ocpp_by_frame, tls)
-        lost = kind in ("dns.unanswered",)
-        steps.append(
-            Step(frame=r.get("frame") or 0, t=_seconds(t, start), src=src, dst=dst, label=_label(r, tls), lost=lost)
-        )
+        at = None if t is None or start is None else (t - start) / 1e9  # _seconds
+        # Step(frame, t, src, dst, label, failing, lost), made without its ``__new__`` (keywords: a Python call)
+        steps.append(_new(Step, (r.get("frame") or 0, at, src, dst, _label(r, tls), False, kind == "dns.unanswered")))
         layers.append(r.get("layer"))
     if rc:
         at_frame = [i for i, s in enumerate(steps) if s.frame == fail_frame]
