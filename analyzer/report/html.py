@@ -36,9 +36,9 @@ from analyzer.report.page import cell, number_cell, template, texts_cells
 from analyzer.report.page import template_env as template_env
 from analyzer.report.page import visible as _visible
 from analyzer.report.svg import Column, Pin, Step
+from analyzer.report.times import _WRITTEN, time_of_day
 from analyzer.report.times import clock_text as _clock_text
 from analyzer.report.times import ns as _ns
-from analyzer.report.times import time_of_day
 from analyzer.verify.words import verification_text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -163,13 +163,20 @@ def _timeline_rows(
     )
     four = iter(texts)
     out = []
+    written = _WRITTEN
     for r, t, layer, event, charger, summary in zip(rows, row_ns, four, four, four, four, strict=False):
         frame, iso = r.get("frame"), r.get("time")
-        time = ((time_of_day(iso, t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or cell(iso)
+        if one_day and t is not None and written.get(iso) == t:
+            # ``time_of_day`` of a text ``iso_utc`` wrote, to the millisecond: ``2026-11-24T04:16:46.655619000Z``
+            # → ``04:16:46.655`` (its year has four digits, its fraction nine)
+            time = iso[11:23]
+        else:
+            time = ((time_of_day(iso, t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or cell(iso)
         fail = ' class="fail"' if frame in fail_frames else ""
         rel = "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}"  # _rel
+        number = str(frame) if type(frame) is int else cell(frame)  # number_cell
         out.append(
-            f'      <tr{fail}><td class="frame num">{number_cell(frame)}</td><td class="num">{rel}</td><td>{time}</td>'
+            f'      <tr{fail}><td class="frame num">{number}</td><td class="num">{rel}</td><td>{time}</td>'
             f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
         )
     return Markup("".join(out))
@@ -588,11 +595,13 @@ LADDER_KINDS = frozenset(
 )
 NEVER_IN_LADDER = frozenset({"tcp.flow_end", "tls.summary", "websocket.summary", "clock.sample"})
 _OTHER = {"charger": "csms", "csms": "charger"}
+_new = tuple.__new__
 _ENDPOINT = re.compile(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ")  # "RST 10.0.0.2:9000 → ..."
 _DNS_ID = re.compile(r" \(id [^)]*\)")
 _DNS_RESPONSE = re.compile(r"response (\S+) for (\S+) (\S+): (.*)$")
 _ATTEMPT = re.compile(r" \(attempt \d+\)$")
-_OCPP_SIDE = re.compile(r"^(charger→CSMS|CSMS→charger) ")
+_OCPP_SIDE = re.compile(r"^(charger→CSMS|CSMS→charger) ")  # (what ``_label`` cuts, by ``_OCPP_SIDES``)
+_OCPP_SIDES = ("charger→CSMS ", "CSMS→charger ")
 
 
 def _direction(
@@ -654,8 +663,8 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
         return s
     if kind.startswith("websocket."):
         return f"WebSocket {s}"
-    if kind.startswith("ocpp."):
-        return _OCPP_SIDE.sub("", s)
+    if kind.startswith("ocpp."):  # without its direction (``_OCPP_SIDE``, both 13 characters long)
+        return s[13:] if s.startswith(_OCPP_SIDES) else s
     if kind in LADDER_KINDS:
         return s
     return f"{kind}: {s}"
@@ -686,10 +695,9 @@ def _ladder(
         if kind == "websocket.message" and _carries_ocpp(r.get("frame"), rows):
             continue  # the OCPP message it carries is drawn instead
         src, dst = _direction(r, c, ocpp_by_frame, tls)
-        lost = kind in ("dns.unanswered",)
-        steps.append(
-            Step(frame=r.get("frame") or 0, t=_seconds(t, start), src=src, dst=dst, label=_label(r, tls), lost=lost)
-        )
+        at = None if t is None or start is None else (t - start) / 1e9  # _seconds
+        # Step(frame, t, src, dst, label, failing, lost), made without its ``__new__`` (keywords: a Python call)
+        steps.append(_new(Step, (r.get("frame") or 0, at, src, dst, _label(r, tls), False, kind == "dns.unanswered")))
         layers.append(r.get("layer"))
     if rc:
         at_frame = [i for i, s in enumerate(steps) if s.frame == fail_frame]

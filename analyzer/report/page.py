@@ -70,7 +70,8 @@ def shown(value: Any) -> str:
     """``cell``: what a ``{{ }}`` of the pages writes (``PageCodeGenerator``), quicker for a printable text that
     escaping leaves alone (most of a page's values) and for an ``int``: the value as it is, its digits. A text is
     remembered up to ``SHOWN_LONGEST`` characters (``_SHOWN``, emptied when it holds ``SHOWN_KEPT``): nine in ten
-    of a page's texts were on another page of the same fleet (verdicts, layers, addresses, the CSMS)."""
+    of a page's texts were on another page of the same fleet (verdicts, layers, addresses, the CSMS). ``Markup``
+    (a plot, a table's rows, tens of kilobytes) is written as it is, not copied."""
     if type(value) is str:
         known = _SHOWN.get(value)
         if known is None:
@@ -82,6 +83,8 @@ def shown(value: Any) -> str:
         return known
     if type(value) is int:
         return str(value)
+    if type(value) is Markup:  # markup written in Python (a plot, a table's rows): ``escape`` would copy it
+        return value
     return escape(visible(value))
 
 

@@ -289,6 +289,9 @@ def _column_x(columns: Sequence[Column]) -> dict[str, float]:
     return {c.key: x for c, x in zip(columns, xs, strict=False)}
 
 
+_new = tuple.__new__  # a named tuple from its fields in order, without its ``__new__`` (a Python function)
+
+
 class _Row(NamedTuple):
     """A ladder step as its shape: the lifelines, and for a note (no arrow between two lifelines) the length its box
     is drawn for; ``frame``, ``t`` (``None``: no time) and ``text`` are the indices of its frame number, time and
@@ -324,25 +327,17 @@ def ladder_svg(
         cols.append((c.key, c.title, tuple(range(len(texts), len(texts) + len(c.lines[:2])))))
         texts += c.lines[:2]
     rows = []
-    for s in steps:
-        arrow = s.src in x_of and s.dst in x_of and s.src != s.dst
+    for frame, t, src, dst, text, failing, lost in steps:
+        arrow = src in x_of and dst in x_of and src != dst
         at = len(texts)
-        rows.append(
-            _Row(
-                frame=at,
-                t=None if s.t is None else at + 1,
-                src=s.src,
-                dst=s.dst,
-                failing=bool(s.failing),
-                lost=bool(s.lost),
-                note_len=None if arrow else min(len(s.label), 100),
-                text=at + (1 if s.t is None else 2),
-            )
-        )
-        texts.append(_frame_text(s.frame))
-        if s.t is not None:
-            texts.append(f"{s.t:.4f}")
-        texts.append(s.label)
+        note_len = None if arrow else min(len(text), 100)
+        # (a named tuple made by ``tuple.__new__``: its ``__new__`` with keywords cost more than the rest of a row)
+        timed, label_at = (None, at + 1) if t is None else (at + 1, at + 2)
+        rows.append(_new(_Row, (at, timed, src, dst, bool(failing), bool(lost), note_len, label_at)))
+        texts.append(str(frame) if type(frame) is int else _frame_text(frame))
+        if t is not None:
+            texts.append(f"{t:.4f}")
+        texts.append(text)
     shape = (tuple(cols), bool(note_top), bool(note_bottom), tuple(rows))
     drawn = ladders(*shape)
     return Svg(drawn.fill(texts), drawn.width, drawn.height)

@@ -649,3 +649,36 @@ def test_a_deep_payload_is_json_dumps() -> None:
     except RecursionError:
         got = RecursionError
     assert got == expected
+
+
+@given(st.integers(min_value=-62_135_596_800 * 10**9, max_value=253_402_300_799 * 10**9 + 999_999_999))
+@example(0)
+@example(-1)
+@example(-62_135_596_800 * 10**9)
+@example(253_402_300_799 * 10**9 + 999_999_999)
+def test_timeline_time_of_a_written_text_is_time_of_day(t: int) -> None:
+    """A row whose time ``iso_utc`` wrote (and ``_timeline_rows`` takes to the millisecond from the text itself) has
+    the time cell ``time_of_day`` gives, in a capture of one day; of several days, ``clock_text``'s."""
+    from analyzer.report.times import iso_utc
+
+    rows = [{"frame": 1, "time": iso_utc(t), "layer": "tcp", "event": "tcp.syn", "charger": "<c&>", "summary": "→"}]
+    for one_day in (True, False):
+        for start in (t, None, t - 1):
+            expected = reference_timeline_rows(rows, [t], start, one_day, set())
+            assert _timeline_rows(rows, [t], start, one_day, set()) == expected
+            assert _timeline_rows(rows, [t + 1], start, one_day, set()) == reference_timeline_rows(
+                rows, [t + 1], start, one_day, set()
+            )
+
+
+@given(
+    st.sampled_from(["", "charger→CSMS ", "CSMS→charger ", "charger→CSMS", " CSMS→charger ", "CSMS→charger  "]),
+    st.text(max_size=20),
+    st.sampled_from(["ocpp.call", "ocpp.call_result", "ocpp.send", "ocpp.unparsed", "ocpp.unanswered"]),
+)
+def test_ocpp_label_cuts_the_direction_as_the_pattern(prefix: str, rest: str, kind: str) -> None:
+    """An OCPP step's label is its summary without the direction ``_OCPP_SIDE`` matches at its start."""
+    from analyzer.report.html import _OCPP_SIDE, _label
+
+    summary = prefix + rest
+    assert _label({"event": kind, "summary": summary}, []) == _OCPP_SIDE.sub("", summary)

@@ -142,8 +142,12 @@ def test_texts_are_cell_by_cell(texts: list[Any]) -> None:
 @example("x" * (MAX_TEXT + 1))
 @example('it\'s "quoted" & <b>')
 @example(Markup("<b>x</b>"))
+@example(Markup(samples.RTL + "<i>&amp;</i>" + samples.CONTROL))
 @example(Block("{\n}"))
 @example(2**70)
+@example(1e300)
+@example(True)
+@example(None)
 def test_shown_is_cell(value: Any) -> None:
     """What the pages' compiled ``{{ }}`` writes (``shown``) is ``cell``: ``visible``, then escaped."""
     assert str(shown(value)) == cell(value) == str(Markup.escape(reference_visible(value)))

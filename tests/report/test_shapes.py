@@ -234,7 +234,7 @@ def test_coordinates_are_written_short(x: float) -> None:
 
 
 def reference_fill(pieces: list[Piece], texts: list[object]) -> str:
-    """A plot's markup with its texts, piece by piece: what ``Skeleton.fill`` writes in one ``str.format``."""
+    """A plot's markup with its texts, piece by piece: what ``Skeleton.fill`` writes in one join."""
     out = []
     for p in pieces:
         if not isinstance(p, Slot):

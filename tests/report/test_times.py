@@ -96,6 +96,8 @@ def test_ns_is_timegm(text: object) -> None:
 @example(-1)
 def test_iso_utc_is_timefmts(t: int) -> None:
     assert times_iso_utc(t) == iso_utc(t)
+    assert times_iso_utc(t) == iso_utc(t)  # its second from timefmt's cache
+    assert times_iso_utc(t + 1) == iso_utc(t + 1)
 
 
 def test_iso_utc_of_nothing() -> None:
