@@ -81,11 +81,11 @@ def _with_bytes(task: Task) -> Task:
 
 
 def _outcome(fut: Any, task: Task, pids: dict[int, int]) -> Outcome:
-    if fut.status != "finished":
-        return _failed(task, fut.exception())
+    """``fut`` is done, or was: ``wait`` counts a ``lost`` future (its result gone with its worker's process, Dask
+    computing it again) as done, and a result may be lost after ``wait``; ``result()`` waits for it again."""
     try:
         out: Outcome = fut.result()
-    except (Exception, CancelledError) as exc:  # noqa: BLE001 - lost with its worker, and computing it again failed
+    except (Exception, CancelledError) as exc:  # noqa: BLE001 - the task's error, KilledWorker included
         return _failed(task, exc)
     pids[out.pid] = max(pids.get(out.pid, 0), out.maxrss_kb)
     return out

@@ -112,10 +112,10 @@ def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatc
         client.wait_for_workers(2, timeout=60)
         client.run(warm_up)
         died = run_triage([str(deaths)], tmp_path / "out2", scheduler=client, timeout=None, echo=lambda m: None)
-    assert (hung.done, hung.failed) == (2, 2)
+    assert (hung.done, hung.failed) == (2, 2), results(tmp_path / "out1")
     for name, verdict, error in results(tmp_path / "out1"):
         assert (verdict, error) == ("error", "timed out after 2 s (Dask worker restarted)"), name
-    assert (died.done, died.failed) == (2, 1)
+    assert (died.done, died.failed) == (2, 1), results(tmp_path / "out2")
     got = {name: (verdict, error) for name, verdict, error in results(tmp_path / "out2")}
     assert got["k_exit.pcap"][0] == "error"
     assert got["k_exit.pcap"][1].startswith("worker process died (Dask KilledWorker"), got["k_exit.pcap"]
@@ -123,36 +123,46 @@ def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatc
     assert {v for v, _ in got.values()} - {"error"} <= {"fault", "healthy"}
 
 
-def test_a_result_lost_with_its_worker_whose_recomputation_fails_is_an_error_row() -> None:
-    """A finished task's result lives in its worker's memory: if that worker dies before the supervisor fetched it,
-    Dask computes it again and ``result()`` raises if that fails (KilledWorker); an error row, not the whole
-    batch's exception."""
+def test_a_result_lost_with_its_worker_is_waited_for_and_an_error_row_only_if_it_fails() -> None:
+    """A finished task's result lives in its worker's memory: if that worker dies before the supervisor fetched it
+    (the killer queued behind it on the same worker), Dask computes it again. ``wait`` counts the ``lost`` future
+    as done (a KilledWorker finishing the same ``wait``): it is the capture's outcome once computed again, not an
+    error row (``exception()`` waited and gave ``None``); if that fails, ``result()`` raises (KilledWorker): an
+    error row, not the whole batch's exception."""
+    from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     from analyzer.triage.dask_run import _outcome
-    from analyzer.triage.worker import Task
+    from analyzer.triage.worker import Outcome, Task
 
     class Lost:
-        status = "finished"
+        status = "lost"
 
-        def result(self) -> None:
-            raise KilledWorker("ghostcap-triage-0-1", type("W", (), {"address": "tcp://127.0.0.1:1"})(), 1)
+        def __init__(self, result: Outcome | BaseException) -> None:
+            self._result = result
 
-    class Cancelled(Lost):
-        def result(self) -> None:
-            from distributed.client import FutureCancelledError
+        def exception(self) -> None:  # what Future.exception() gives once the lost result is computed again
+            return None
 
-            raise FutureCancelledError("ghostcap-triage-1-1", "lost")
+        def result(self) -> Outcome:
+            if isinstance(self._result, BaseException):
+                raise self._result
+            return self._result
 
     task = Task(0, "/x/a.pcap", "a.pcap", "a-0", None)
     pids: dict[int, int] = {}
-    out = _outcome(Lost(), task, pids)
-    assert (out.index, pids) == (0, {})
+    good = Outcome(index=0, pid=4321, maxrss_kb=1000)
+    assert _outcome(Lost(good), task, pids) is good
+    assert pids == {4321: 1000}
+    killed = KilledWorker("ghostcap-triage-0-1", type("W", (), {"address": "tcp://127.0.0.1:1"})(), 1)
+    out = _outcome(Lost(killed), task, pids)
+    assert out.index == 0
     assert out.error is not None
     assert out.error.startswith("worker process died (Dask KilledWorker: Attempted to run")
-    out = _outcome(Cancelled(), task, pids)
+    out = _outcome(Lost(FutureCancelledError("ghostcap-triage-0-1", "lost")), task, pids)
     assert out.error is not None
     assert out.error.startswith("analysis failed on the cluster: FutureCancelledError")
+    assert pids == {4321: 1000}
 
 
 def results(out: Path) -> list[tuple[str, str, str | None]]:
