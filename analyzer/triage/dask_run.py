@@ -6,12 +6,14 @@ the reports' text and the supervisor writes them, so the output directory need n
 tasks per worker thread are in flight, so the timeout counts from when a task can start and sent bytes stay
 bounded. Isolation: an exception is the capture's error row; a worker process that dies is restarted by its
 nanny and Dask retries the task elsewhere, up to the scheduler's ``allowed-failures``, then it is an error row;
+a finished result lost with its worker is computed again by Dask, and an error row if that fails;
 a task past the timeout is cancelled and its worker restarted; memory is the nanny's ``memory_limit``.
 """
 
 from __future__ import annotations
 
 import time
+from asyncio import CancelledError
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -79,11 +81,17 @@ def _with_bytes(task: Task) -> Task:
 
 
 def _outcome(fut: Any, task: Task, pids: dict[int, int]) -> Outcome:
-    if fut.status == "finished":
+    """``fut`` is done, or was: ``wait`` counts a ``lost`` future (its result gone with its worker's process, Dask
+    computing it again) as done, and a result may be lost after ``wait``; ``result()`` waits for it again."""
+    try:
         out: Outcome = fut.result()
-        pids[out.pid] = max(pids.get(out.pid, 0), out.maxrss_kb)
-        return out
-    exc = fut.exception()
+    except (Exception, CancelledError) as exc:  # noqa: BLE001 - the task's error, KilledWorker included
+        return _failed(task, exc)
+    pids[out.pid] = max(pids.get(out.pid, 0), out.maxrss_kb)
+    return out
+
+
+def _failed(task: Task, exc: BaseException) -> Outcome:
     name = type(exc).__name__
     if name == "KilledWorker":
         return Outcome(index=task.index, error=f"worker process died (Dask KilledWorker: {exc})")

@@ -95,8 +95,14 @@ def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatc
     shutil.copy(PROJECT_CAPTURES / NAMES[0], deaths / f"a_{NAMES[0]}")  # dispatched first
     (deaths / "k_exit.pcap").write_bytes(base + b"\x03")
     monkeypatch.setenv(FAULTS_ENV, "exit:k_exit;hang:_hang")  # inherited by the nannies, so by every worker
+    # A LocalCluster (SpecCluster) closes a removed worker's nanny for good lost-worker-timeout (15 s) after the
+    # removal if no worker of that name is connected at that moment. The hang batch's restarts are removals, so
+    # under load the second batch's worker deaths could fall on that instant: both nannies were closed while the
+    # good capture, its result lost with the killed worker, was being computed again on them, and it became a
+    # KilledWorker. The cluster giving up on workers is the deployment's policy, not what this test is about.
+    config = {"distributed.scheduler.allowed-failures": 1, "distributed.deploy.lost-worker-timeout": "1h"}
     with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        dask.config.set(config),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="2GiB"
         ) as c,
@@ -106,15 +112,57 @@ def test_dask_timeout_and_worker_death_are_error_rows(tmp_path: Path, monkeypatc
         client.wait_for_workers(2, timeout=60)
         client.run(warm_up)
         died = run_triage([str(deaths)], tmp_path / "out2", scheduler=client, timeout=None, echo=lambda m: None)
-    assert (hung.done, hung.failed) == (2, 2)
+    assert (hung.done, hung.failed) == (2, 2), results(tmp_path / "out1")
     for name, verdict, error in results(tmp_path / "out1"):
         assert (verdict, error) == ("error", "timed out after 2 s (Dask worker restarted)"), name
-    assert (died.done, died.failed) == (2, 1)
+    assert (died.done, died.failed) == (2, 1), results(tmp_path / "out2")
     got = {name: (verdict, error) for name, verdict, error in results(tmp_path / "out2")}
     assert got["k_exit.pcap"][0] == "error"
     assert got["k_exit.pcap"][1].startswith("worker process died (Dask KilledWorker"), got["k_exit.pcap"]
     assert got[f"a_{NAMES[0]}"][1] is None
     assert {v for v, _ in got.values()} - {"error"} <= {"fault", "healthy"}
+
+
+def test_a_result_lost_with_its_worker_is_waited_for_and_an_error_row_only_if_it_fails() -> None:
+    """A finished task's result lives in its worker's memory: if that worker dies before the supervisor fetched it
+    (the killer queued behind it on the same worker), Dask computes it again. ``wait`` counts the ``lost`` future
+    as done (a KilledWorker finishing the same ``wait``): it is the capture's outcome once computed again, not an
+    error row (``exception()`` waited and gave ``None``); if that fails, ``result()`` raises (KilledWorker): an
+    error row, not the whole batch's exception."""
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    from analyzer.triage.dask_run import _outcome
+    from analyzer.triage.worker import Outcome, Task
+
+    class Lost:
+        status = "lost"
+
+        def __init__(self, result: Outcome | BaseException) -> None:
+            self._result = result
+
+        def exception(self) -> None:  # what Future.exception() gives once the lost result is computed again
+            return None
+
+        def result(self) -> Outcome:
+            if isinstance(self._result, BaseException):
+                raise self._result
+            return self._result
+
+    task = Task(0, "/x/a.pcap", "a.pcap", "a-0", None)
+    pids: dict[int, int] = {}
+    good = Outcome(index=0, pid=4321, maxrss_kb=1000)
+    assert _outcome(Lost(good), task, pids) is good
+    assert pids == {4321: 1000}
+    killed = KilledWorker("ghostcap-triage-0-1", type("W", (), {"address": "tcp://127.0.0.1:1"})(), 1)
+    out = _outcome(Lost(killed), task, pids)
+    assert out.index == 0
+    assert out.error is not None
+    assert out.error.startswith("worker process died (Dask KilledWorker: Attempted to run")
+    out = _outcome(Lost(FutureCancelledError("ghostcap-triage-0-1", "lost")), task, pids)
+    assert out.error is not None
+    assert out.error.startswith("analysis failed on the cluster: FutureCancelledError")
+    assert pids == {4321: 1000}
 
 
 def results(out: Path) -> list[tuple[str, str, str | None]]:
