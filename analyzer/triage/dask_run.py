@@ -64,7 +64,7 @@ def run_dask(
                 done = set()
             for fut in done:
                 task, _ = running.pop(fut)
-                on_outcome(task, _outcome(fut, task, pids))
+                on_outcome(task, _outcome(fut, task, pids, timeout))
             if timeout is not None:
                 _expire(client, running, timeout, on_outcome)
             on_idle()
@@ -80,11 +80,16 @@ def _with_bytes(task: Task) -> Task:
     return replace(task, data=Path(task.path).read_bytes(), keylog_data=keylogs)
 
 
-def _outcome(fut: Any, task: Task, pids: dict[int, int]) -> Outcome:
+def _outcome(fut: Any, task: Task, pids: dict[int, int], timeout: float | None = None) -> Outcome:
     """``fut`` is done, or was: ``wait`` counts a ``lost`` future (its result gone with its worker's process, Dask
-    computing it again) as done, and a result may be lost after ``wait``; ``result()`` waits for it again."""
+    computing it again) as done, and a result may be lost after ``wait``; ``result()`` waits for it again, at most
+    ``timeout`` seconds (the capture's time limit: a cluster left without workers would never compute it)."""
     try:
-        out: Outcome = fut.result()
+        out: Outcome = fut.result(timeout=timeout)
+    except TimeoutError:
+        fut.cancel()
+        why = "its result was lost with its worker and not computed again"
+        return Outcome(index=task.index, error=f"timed out after {timeout:g} s ({why})")
     except (Exception, CancelledError) as exc:  # noqa: BLE001 - the task's error, KilledWorker included
         return _failed(task, exc)
     pids[out.pid] = max(pids.get(out.pid, 0), out.maxrss_kb)

@@ -144,10 +144,13 @@ def test_a_result_lost_with_its_worker_is_waited_for_and_an_error_row_only_if_it
         def exception(self) -> None:  # what Future.exception() gives once the lost result is computed again
             return None
 
-        def result(self) -> Outcome:
+        def result(self, timeout: float | None = None) -> Outcome:
             if isinstance(self._result, BaseException):
                 raise self._result
             return self._result
+
+        def cancel(self) -> None:
+            self.cancelled = True
 
     task = Task(0, "/x/a.pcap", "a.pcap", "a-0", None)
     pids: dict[int, int] = {}
@@ -163,6 +166,10 @@ def test_a_result_lost_with_its_worker_is_waited_for_and_an_error_row_only_if_it
     assert out.error is not None
     assert out.error.startswith("analysis failed on the cluster: FutureCancelledError")
     assert pids == {4321: 1000}
+    never = Lost(TimeoutError())  # a cluster left without workers: the lost result is not computed again
+    out = _outcome(never, task, pids, timeout=2)
+    assert out.error == "timed out after 2 s (its result was lost with its worker and not computed again)"
+    assert never.cancelled
 
 
 def results(out: Path) -> list[tuple[str, str, str | None]]:
