@@ -228,7 +228,9 @@ def worker_main(
     order, until sent ``None`` or the pipe closes; exit after an out-of-memory task.
 
     Outcomes go back in lists (``answer``): held back while the worker has more to analyse and the first held is
-    younger than ``TRIAGE_ANSWER_S``, so quick captures cost the supervisor one message for several. ``now`` (a
+    younger than ``TRIAGE_ANSWER_S``, so quick captures cost the supervisor one message for several. (An outcome
+    held back waits for the capture after it to end, a slow one too; if that one kills or hangs this worker, the
+    captures answered late are analysed again elsewhere: their reports are written again, the same.) ``now`` (a
     shared ``RawArray('q', 2)``) says which capture is being analysed: its index and when it began
     (``time.monotonic_ns``, 0 between captures), for the supervisor's time limit and, if this process dies, which
     capture it died on.
