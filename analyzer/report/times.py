@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from analyzer import budgets
-from analyzer.timefmt import _SECONDS
 from analyzer.timefmt import iso_utc as _iso_utc
 
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z?\Z")
@@ -101,19 +100,7 @@ def clock_text(ns: int | None, fmt: str = CLOCK) -> str | None:
 
 
 def iso_utc(ts_ns: int | None) -> str | None:
-    """``timefmt.iso_utc``, remembering each date it wrote (``_WRITTEN``) for ``ns`` and ``time_of_day``.
-
-    A second ``timefmt`` already wrote (its ``_SECONDS``) is written here, in one call rather than two: a report
-    writes a time for each of its rows."""
-    if type(ts_ns) is int:
-        sec, frac = divmod(ts_ns, 1_000_000_000)
-        head = _SECONDS.get(sec)
-        if head is not None:
-            text = f"{head}{frac:09d}Z"
-            if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
-                _WRITTEN.clear()
-            _WRITTEN[text] = ts_ns
-            return text
+    """``timefmt.iso_utc``, remembering each date it wrote (``_WRITTEN``) for ``ns`` and ``time_of_day``."""
     text = _iso_utc(ts_ns)
     if type(ts_ns) is int and text[-1] == "Z":  # a date, not ``out of range (...)``
         if len(_WRITTEN) >= budgets.REPORT_TIME_TEXTS:
