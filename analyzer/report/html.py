@@ -174,9 +174,8 @@ def _timeline_rows(
             time = ((time_of_day(iso, t) if one_day else _clock_text(t, MULTI_DAY)) or "")[:-3] or cell(iso)
         fail = ' class="fail"' if frame in fail_frames else ""
         rel = "—" if t is None or start is None else f"{(t - start) / 1e9:+.6f}"  # _rel
-        number = str(frame) if type(frame) is int else cell(frame)  # number_cell
         out.append(
-            f'      <tr{fail}><td class="frame num">{number}</td><td class="num">{rel}</td><td>{time}</td>'
+            f'      <tr{fail}><td class="frame num">{number_cell(frame)}</td><td class="num">{rel}</td><td>{time}</td>'
             f'<td>{layer}</td><td class="mono">{event}</td><td>{charger}</td><td>{summary}</td></tr>\n'
         )
     return Markup("".join(out))
@@ -600,8 +599,7 @@ _ENDPOINT = re.compile(r"\S+ \[?([^\s\]]+?)\]?:\d+ → ")  # "RST 10.0.0.2:9000 
 _DNS_ID = re.compile(r" \(id [^)]*\)")
 _DNS_RESPONSE = re.compile(r"response (\S+) for (\S+) (\S+): (.*)$")
 _ATTEMPT = re.compile(r" \(attempt \d+\)$")
-_OCPP_SIDE = re.compile(r"^(charger→CSMS|CSMS→charger) ")  # (what ``_label`` cuts, by ``_OCPP_SIDES``)
-_OCPP_SIDES = ("charger→CSMS ", "CSMS→charger ")
+_OCPP_SIDES = ("charger→CSMS ", "CSMS→charger ")  # an OCPP summary's direction, which a ladder label leaves out
 
 
 def _direction(
@@ -663,7 +661,7 @@ def _label(r: dict[str, Any], tls: list[dict[str, Any]]) -> str:
         return s
     if kind.startswith("websocket."):
         return f"WebSocket {s}"
-    if kind.startswith("ocpp."):  # without its direction (``_OCPP_SIDE``, both 13 characters long)
+    if kind.startswith("ocpp."):  # without its direction (``_OCPP_SIDES``, both 13 characters long)
         return s[13:] if s.startswith(_OCPP_SIDES) else s
     if kind in LADDER_KINDS:
         return s
@@ -695,9 +693,9 @@ def _ladder(
         if kind == "websocket.message" and _carries_ocpp(r.get("frame"), rows):
             continue  # the OCPP message it carries is drawn instead
         src, dst = _direction(r, c, ocpp_by_frame, tls)
-        at = None if t is None or start is None else (t - start) / 1e9  # _seconds
         # Step(frame, t, src, dst, label, failing, lost), made without its ``__new__`` (keywords: a Python call)
-        steps.append(_new(Step, (r.get("frame") or 0, at, src, dst, _label(r, tls), False, kind == "dns.unanswered")))
+        step = (r.get("frame") or 0, _seconds(t, start), src, dst, _label(r, tls), False, kind == "dns.unanswered")
+        steps.append(_new(Step, step))
         layers.append(r.get("layer"))
     if rc:
         at_frame = [i for i, s in enumerate(steps) if s.frame == fail_frame]

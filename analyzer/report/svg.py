@@ -334,7 +334,7 @@ def ladder_svg(
         # (a named tuple made by ``tuple.__new__``: its ``__new__`` with keywords cost more than the rest of a row)
         timed, label_at = (None, at + 1) if t is None else (at + 1, at + 2)
         rows.append(_new(_Row, (at, timed, src, dst, bool(failing), bool(lost), note_len, label_at)))
-        texts.append(str(frame) if type(frame) is int else _frame_text(frame))
+        texts.append(_frame_text(frame))
         if t is not None:
             texts.append(f"{t:.4f}")
         texts.append(text)
