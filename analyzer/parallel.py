@@ -27,7 +27,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
@@ -48,7 +48,7 @@ from analyzer.engine import (
     table_warnings,
 )
 from analyzer.errors import AnalyzerError
-from analyzer.events.base import Event
+from analyzer.events.base import Event, EventList
 from analyzer.flows.table import ICMP, ICMP_ERRORS, ICMPV6, TCP, UDP, server_is_dst
 from analyzer.heap import trim_heap
 from analyzer.lifeline import die_with_parent
@@ -119,6 +119,18 @@ class Part:
     finished_at: array[int]
     stream_firsts: dict[int, array[int]]
     orphan_icmp: list[tuple[int, str]]
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled with its events in one piece (``EventList``: tens of thousands of events pickle and unpickle in
+        a quarter less time)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["events"] = EventList(self.events)
+        return _part, (values,)
+
+
+def _part(values: dict[str, Any]) -> Part:
+    values["events"] = values["events"].events()
+    return Part(**values)
 
 
 def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
@@ -223,7 +235,8 @@ class Partitions:
     says so (``READY``) and is given its turn (``GO``) once the part before has arrived. So one process at a time
     holds a part and its pickle, and it ends before the next makes its own: on the 1M gateway capture the
     processes often finish within a second of each other, and sending at once made the hand-over the peak of
-    memory."""
+    memory (so did pickling each part as soon as it was read, measured: the pickler's memo and the pickle
+    beside the objects, 82 + 115 → 118 + 119 MiB at the peak)."""
 
     def __init__(self, path: str | Path, settings: Settings, n: int) -> None:
         self.path, self.settings, self.n = str(path), settings, n

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import sys
+from array import array
 from collections.abc import Callable
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import IntEnum
+from functools import partial
 from operator import attrgetter
 from types import MemberDescriptorType
 from typing import Any, ClassVar, NamedTuple, TypeVar, dataclass_transform, overload
@@ -298,14 +300,91 @@ def _revive(cls: type, values: tuple[Any, ...]) -> Any:
     return obj
 
 
-def _reduce(self: Any) -> tuple[Any, tuple[type, tuple[Any, ...]]]:
-    cls = type(self)
+def _values_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving an object of ``cls``'s field values, as a tuple in field order."""
     values = _VALUES.get(cls)
     if values is None:
         names = _field_names(cls)
         get = attrgetter(*names)
         values = _VALUES[cls] = get if len(names) > 1 else (lambda obj: (get(obj),))
-    return _revive, (cls, values(self))
+    return values  # type: ignore[no-any-return]
+
+
+def _reduce(self: Any) -> tuple[Any, tuple[type, tuple[Any, ...]]]:
+    cls = type(self)
+    return _revive, (cls, _values_of(cls)(self))
+
+
+# -- a list of events in one piece (``analyze --workers``: a partition's tens of thousands of events) ------------
+# Pickled one by one, each event costs a call of ``_reduce`` while pickling and of ``_revive`` while unpickling.
+# ``EventList`` holds them by class instead: per class, the tuples of their field values (``attrgetter`` over them
+# all at once), and the class of each event in order. Its pickle is tuples of plain values, which the pickler
+# writes and reads without calling back into Python; the events are made again by ``events()``, one made-up
+# function per class that sets each slot through its member descriptor (measured on the 66k events of a 1M gateway
+# capture's partition, CPU time, best of five: pickling 0.25 → 0.20 s, unpickling and making them 0.23 → 0.15 s).
+
+_MAKERS: dict[type, Callable[[tuple[Any, ...]], Any]] = {}
+
+
+def _maker(cls: type) -> Callable[[tuple[Any, ...]], Any]:
+    """A function making the object of ``cls`` whose fields hold ``values`` (a tuple in field order): ``_revive``,
+    written out for the class's slots (``_revive`` itself when a field is not kept in a slot)."""
+    make = _MAKERS.get(cls)
+    if make is not None:
+        return make
+    names = _field_names(cls)
+    slots = [getattr(cls, name, None) for name in names]
+    if all(type(s) is MemberDescriptorType for s in slots):
+        scope: dict[str, Any] = {"_new": _new, "_cls": cls, "_n": len(names), "_misfit": _misfit}
+        scope.update({f"_s{i}": s.__set__ for i, s in enumerate(slots)})  # type: ignore[union-attr]
+        body = "".join(f" _s{i}(o, v[{i}])\n" for i in range(len(names)))
+        # a tuple of another length (another version of the class) fails loudly, as ``_revive``'s zip does
+        text = f"def make(v):\n if len(v) != _n: _misfit(_cls, v)\n o = _new(_cls)\n{body} return o\n"
+        exec(text, scope)
+        make = scope["make"]
+    else:
+        make = partial(_revive, cls)
+    _MAKERS[cls] = make
+    return make
+
+
+def _misfit(cls: type, values: tuple[Any, ...]) -> None:
+    raise ValueError(f"{cls.__qualname__} has {len(_field_names(cls))} fields, not {len(values)}")
+
+
+class EventList:
+    """``events`` in a form that pickles fast (see above); ``events()`` gives them back, equal and in order."""
+
+    __slots__ = ("classes", "order", "rows")
+
+    def __init__(self, events: list[Any]) -> None:
+        index: dict[type, int] = {}
+        order = array("H")
+        by_class: list[list[Any]] = []
+        for e in events:
+            cls = e.__class__
+            i = index.get(cls)
+            if i is None:
+                i = index[cls] = len(by_class)
+                by_class.append([])
+            order.append(i)
+            by_class[i].append(e)
+        self.classes = list(index)
+        self.order = order
+        self.rows = [list(map(_values_of(cls), objs)) for cls, objs in zip(self.classes, by_class, strict=True)]
+
+    def __reduce__(self) -> tuple[Any, tuple[list[type], array[int], list[list[tuple[Any, ...]]]]]:
+        return _event_list, (self.classes, self.order, self.rows)
+
+    def events(self) -> list[Any]:
+        made = [iter(list(map(_maker(cls), rows))).__next__ for cls, rows in zip(self.classes, self.rows, strict=True)]
+        return [made[i]() for i in self.order]
+
+
+def _event_list(classes: list[type], order: array[int], rows: list[list[tuple[Any, ...]]]) -> EventList:
+    out = EventList.__new__(EventList)
+    out.classes, out.order, out.rows = classes, order, rows
+    return out
 
 
 @event
