@@ -113,8 +113,9 @@ TIMELINE_REORDER = 20_000
 # counted together); a gateway looking up 300,000 distinct names held 100 MB in these before
 KEEPER_NAMES = 10_000
 # ``analyze --workers``: TCP/UDP conversations whose partition each process remembers (forgotten all at once when
-# full; a forgotten one is hashed again)
-PARTITION_CONVERSATIONS = 1 << 16
+# full; a forgotten one is hashed again: a few thousand live conversations, once per clearing). 1 << 16 held 5 MiB
+# more in each process at its peak on the 1M and 2M gateway captures, and grew from one to the other
+PARTITION_CONVERSATIONS = 1 << 14
 # DNS messages whose parse is remembered (keyed by their bytes after the id): a gateway repeats the same lookups
 DNS_PARSE_CACHE = 1024
 
