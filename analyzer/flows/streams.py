@@ -11,7 +11,7 @@ a number); a quoted TCP segment does not.
 
 The flow table splits flows where Wireshark does not (idle timeouts, the live-flow budget, a SYN after a handshake
 seen from its SYN-ACK): such flows share a stream number. Ended conversations are remembered (a number and two
-base sequence numbers, about 100 bytes each) up to ``Budgets.remembered_conversations``; past it the oldest are
+base sequence numbers, 100-130 bytes each) up to ``Budgets.remembered_conversations``; past it the oldest are
 forgotten, a returning one gets a new number, and the numbers after it may differ from Wireshark's (a capture
 warning says from which frame).
 """
@@ -25,8 +25,13 @@ TCP, UDP = 6, 17
 SYN, ACK = 0x02, 0x10
 UNSET = -1
 M32 = 0xFFFFFFFF
-_B = 33  # bits per packed base (a base + 1: 0 is unset)
+# an ended conversation's number and bases, packed in one int: the number in the low ``_S`` bits (a UDP
+# conversation, without bases, is its number: a small int), then each base + 1 in ``_B`` bits (0: unset)
+_S = 40
+_B = 33
+_SMASK = (1 << _S) - 1
 _MASK = (1 << _B) - 1
+_UDP_TAG = bytes((UDP,))
 
 # a flow's way: (protocol, addresses and ports); a TCP one is the bare bytes (``FlowTable._tcp``'s hot path
 # makes no tuple), which no other protocol's tuple equals
@@ -49,6 +54,13 @@ def seen(base: list[int], d: int, flags: int, seq: int, ack: int) -> bool:
     return base[0] != UNSET and base[1] != UNSET
 
 
+def _flat(key: Key) -> bytes:
+    """``key`` as the ended conversations are kept: a TCP key as it is (bytes), a UDP key's bytes with the
+    protocol's number after them (a tuple and its bytes were twice the memory; a gateway's DNS and NTP open a new
+    conversation per lookup, a hundred thousand an hour). Only TCP and UDP conversations are remembered."""
+    return key if key.__class__ is bytes else key[1] + _UDP_TAG  # type: ignore[operator,return-value]
+
+
 class StreamNumbers:
     """Hands out stream numbers and remembers ended conversations, keyed by their client→server flow key."""
 
@@ -59,7 +71,7 @@ class StreamNumbers:
         # with ``analyze --workers``: the frame that opened each number, per protocol (``analyzer.parallel``
         # numbers a partition's conversations again in the order of the whole capture)
         self.firsts: dict[int, array[int]] | None = None
-        self.ended: dict[Key, int] = {}
+        self.ended: dict[bytes, int] = {}  # by ``_flat`` key
         self.limit = limit
         self.forgotten = 0
         self.forgot_at: int | None = None  # the frame at which the first conversation was forgotten
@@ -74,17 +86,17 @@ class StreamNumbers:
 
     def recall(self, key: Key, rkey: Key) -> Conversation | None:
         """The ended conversation of a packet going ``key``'s way, which it takes over (it leaves the memory)."""
-        v = self.ended.pop(key, None)
+        v = self.ended.pop(_flat(key), None)
         if v is not None:
-            return v >> 2 * _B, ((v >> _B) & _MASK) - 1, (v & _MASK) - 1
-        v = self.ended.pop(rkey, None)
+            return v & _SMASK, ((v >> _S) & _MASK) - 1, (v >> (_S + _B)) - 1
+        v = self.ended.pop(_flat(rkey), None)
         if v is not None:
-            return v >> 2 * _B, (v & _MASK) - 1, ((v >> _B) & _MASK) - 1
+            return v & _SMASK, (v >> (_S + _B)) - 1, ((v >> _S) & _MASK) - 1
         return None
 
     def remember(self, key: Key, stream: int, base_fwd: int, base_rev: int, frame: int) -> None:
         """An ended conversation (``key`` one of its two ways, the bases in that way and the other)."""
-        self.ended[key] = stream << 2 * _B | (base_fwd + 1) << _B | (base_rev + 1)
+        self.ended[_flat(key)] = stream | (base_fwd + 1) << _S | (base_rev + 1) << (_S + _B)
         if len(self.ended) > self.limit:
             # the oldest tenth at once: one scan per batch (popping a dict's first entry one by one is quadratic)
             drop = list(islice(self.ended, max(1, self.limit // 10)))
