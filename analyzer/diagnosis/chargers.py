@@ -49,6 +49,10 @@ class Charger:
     transport: str | None = None
     relayed: dict[int, int] = field(default_factory=dict)  # charger's leg -> the relay's leg of the same session
     csms_names: frozenset[str] = frozenset()  # CSMS host names the capture shows (for typo hints)
+    # ``facts.flow_events``' grouping of ``events`` by flow: the list it was made from, its length then, the groups
+    grouped: tuple[list[Event], int, dict[int | None, list[Event]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 def _flow_station(events: list[Event]) -> str | None:

@@ -11,7 +11,17 @@ from analyzer.events.base import Event
 
 
 def flow_events(ch: Charger, fid: int) -> list[Event]:
-    return [e for e in ch.events if e.flow_id == fid]
+    """The charger's events of flow ``fid``, in capture order (a new list). Rules ask for each of a charger's
+    flows in turn: its events are grouped by flow once (again if they changed), not scanned per flow (a charger
+    reconnecting all day has thousands of flows)."""
+    events = ch.events
+    grouped = ch.grouped
+    if grouped is None or grouped[0] is not events or grouped[1] != len(events):
+        by_flow: dict[int | None, list[Event]] = {}
+        for e in events:
+            by_flow.setdefault(e.flow_id, []).append(e)
+        grouped = ch.grouped = (events, len(events), by_flow)
+    return list(grouped[2].get(fid, ()))
 
 
 @dataclass(slots=True)
