@@ -331,10 +331,14 @@ class _AcceptsWriter:
             raise _Unsupported("a boolean schema")
         unknown = schema.keys() - _ANNOTATIONS - _KNOWN_KEYWORDS
         kind = schema.get("type")
-        if unknown or (kind is None and schema.keys() - _ANNOTATIONS) or (kind is not None and kind not in _TYPE_TESTS):
+        named = type(kind) is str and kind in _TYPE_TESTS  # one JSON type (not a list of them)
+        if unknown or (kind is None and schema.keys() - _ANNOTATIONS) or (kind is not None and not named):
             raise _Unsupported(f"type {kind!r} with keywords {sorted(schema.keys() - _ANNOTATIONS)}")
-        if "enum" in schema and (kind != "string" or not all(type(m) is str for m in schema["enum"])):
+        enum = schema.get("enum", [])
+        if type(enum) is not list or (enum and (kind != "string" or not all(type(m) is str for m in enum))):
             raise _Unsupported("an enum of other than strings")
+        if type(schema.get("format", "")) is not str:
+            raise _Unsupported("a format that is not a name")
         return schema, refs
 
     def string_enum(self, schema: dict[str, Any]) -> frozenset[str] | None:

@@ -562,6 +562,38 @@ def test_accepts_is_written_for_every_schema_but_the_multiple_of_ones() -> None:
     assert all("multipleOf" in json.dumps(S.load_schema(*key)) for key in without)
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": ["string", "null"]},
+        {"type": "object", "properties": {"a": {"type": "integer", "multipleOf": 2}}},
+        {"type": "string", "enum": ["a", 1]},
+        {"type": "string", "enum": "a"},
+        {"type": "string", "format": ["date-time"]},
+        {"type": "string", "format": "email"},
+        {"type": "integer", "minimum": 0, "exclusiveMinimum": True},
+        {"type": "array", "items": [{"type": "string"}]},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        {"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}},
+        {"maxLength": 3},
+        True,
+    ],
+)
+def test_no_accepts_for_what_it_does_not_test(schema: Any) -> None:
+    """A schema with a keyword, or a form of one, that ``accepts`` has no test for gets none: the validator alone."""
+    assert S.compile_accepts({"type": "object", "properties": {"x": schema}}) is None
+
+
+def test_no_accepts_for_a_ref_cycle() -> None:
+    cycle = {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}}
+    assert (
+        S.compile_accepts({"type": "object", "properties": {"x": {"$ref": "#/definitions/a"}}, "definitions": cycle})
+        is None
+    )
+    ok = {"a": {"type": "string"}}
+    assert S.compile_accepts({"type": "object", "properties": {"x": {"$ref": "#/definitions/a"}}, "definitions": ok})
+
+
 @pytest.mark.parametrize("version", S.VERSIONS)
 def test_accepts_only_what_the_validator_finds_valid(version: str) -> None:
     """``accepts`` (the fast test ``check`` asks first) is true only for payloads fastjsonschema finds valid, and
