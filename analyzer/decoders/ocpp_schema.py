@@ -19,6 +19,10 @@ BootNotification, Heartbeat or StatusNotification takes 1.5–2 µs, a 2.0.1 Met
 µs, an invalid message ~8 µs (fastjsonschema raises; times measured before the enum sets, which make enum-heavy
 payloads such as MeterValues cheaper).
 
+A validator first asks a test compiled from the same schema (``compile_accepts``: true only for a valid payload,
+one check per keyword, no error reporting); fastjsonschema's code runs only when that test says no, so valid
+payloads, what chargers send, cost a fraction (a 1.6 MeterValues request: ~40 % of fastjsonschema's instructions).
+
 Only the first error is reported (``fast_fail``), converted to ``SchemaViolation``s with a dotted path
 (``data.chargingStation must contain ['model', 'vendorName'] properties`` on a payload lacking ``vendorName`` →
 ``SchemaViolation("chargingStation.vendorName", "is required", "required")``; one violation per missing property).
