@@ -21,7 +21,8 @@ payloads such as MeterValues cheaper).
 
 A validator first asks a test compiled from the same schema (``compile_accepts``: true only for a valid payload,
 one check per keyword, no error reporting); fastjsonschema's code runs only when that test says no, so valid
-payloads, what chargers send, cost a fraction (a 1.6 MeterValues request: ~40 % of fastjsonschema's instructions).
+payloads, what chargers send, cost a fraction (the 24,619 validations of a 200k-packet gateway capture, 1.6
+MeterValues, StatusNotification, Heartbeat, BootNotification: 0.48 G instructions, 1.18 G with fastjsonschema's).
 
 Only the first error is reported (``fast_fail``), converted to ``SchemaViolation``s with a dotted path
 (``data.chargingStation must contain ['model', 'vendorName'] properties`` on a payload lacking ``vendorName`` →
