@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime
 import re
 from collections import OrderedDict
-from itertools import accumulate
 from typing import Any, ClassVar, NamedTuple
 
 from analyzer.budgets import OCPP_IDS_REMEMBERED, OCPP_TIMESTAMP_LONGEST, OCPP_TIMESTAMPS
@@ -229,7 +228,7 @@ def _json_array(data: bytes, text: bool) -> tuple[list[Any] | None, str]:
     if (
         isinstance(msg, dict | list)
         and s.count("[") + s.count("{") > MAX_DEPTH
-        and _text_depth(s) > MAX_DEPTH
+        and _text_depth(data, MAX_DEPTH) > MAX_DEPTH
         and _too_deep(msg, MAX_DEPTH)
     ):
         return None, f"JSON nested deeper than {MAX_DEPTH} levels"
@@ -288,26 +287,33 @@ def _validated(
     return (*frame_v, *check(payload)), True
 
 
-_ESCAPE = re.compile(r"\\.", re.DOTALL)  # a JSON escape's backslash and the character after it
-_NOT_STRUCTURE = dict.fromkeys(c for c in range(128) if chr(c) not in '[]{}"')  # ASCII to delete
-_QUOTED = re.compile(r'"[^"]*"')
-_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)  # a JSON escape's backslash and the character after it
+_BRACKETS = bytes.maketrans(b"{}", b"[]")  # the nesting does not depend on the kind of bracket
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')  # bytes to delete
+_QUOTED = re.compile(rb'"[^"]*"')
 
 
-def _text_depth(text: str) -> int:
-    """The deepest bracket nesting of valid JSON ``text``, outside its strings: never less than the nesting of the
-    parsed value (a duplicate object key can drop a deep value the text has).
+def _text_depth(data: bytes, limit: int) -> int:
+    """The deepest bracket nesting of valid JSON ``data`` (UTF-8), outside its strings, or ``limit + 1`` when it is
+    deeper than ``limit``: never less than the nesting of the parsed value (a duplicate object key can drop a deep
+    value the text has).
 
     Escapes go first (a backslash appears only in strings, always with the character it escapes); then all but
-    brackets and quotes (what is not ASCII can only be inside a string). Two adjacent quotes are an empty string or
-    two strings with no bracket between them: dropping them leaves every bracket inside or outside a string as it
-    was, and leaves only the strings that hold brackets to remove."""
-    if "\\" in text:
-        text = _ESCAPE.sub("", text)
-    structure = text.translate(_NOT_STRUCTURE).replace('""', "")
-    if '"' in structure:
-        structure = _QUOTED.sub("", structure)
-    return max(accumulate(map(_BRACKET_STEP.__getitem__, structure)), default=0)
+    brackets and quotes (a byte of a character that is not ASCII is never one of them), braces made brackets, in one
+    ``bytes.translate`` (a table lookup per byte, where ``str.translate`` looks each character up in a dict). Two
+    adjacent quotes are an empty string or two strings with no bracket between them: dropping them leaves every
+    bracket inside or outside a string as it was, and leaves only the strings that hold brackets to remove. What
+    is left nests as the value's containers do: each ``replace`` of ``[]`` removes the innermost ones, a level."""
+    if b"\\" in data:
+        data = _ESCAPE.sub(b"", data)
+    structure = data.translate(_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:
+        structure = _QUOTED.sub(b"", structure)
+    depth = 0
+    while structure and depth <= limit:
+        structure = structure.replace(b"[]", b"")
+        depth += 1
+    return depth
 
 
 def _too_deep(value: Any, limit: int) -> bool:

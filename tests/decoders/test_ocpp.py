@@ -991,8 +991,8 @@ def nesting(value: Any) -> int:
 @given(value=DEEP_JSON, indent=st.sampled_from([None, 1]))
 def test_text_depth_is_the_nesting_of_the_value(value: Any, indent: int | None) -> None:
     # brackets, quotes and backslashes inside strings do not count; whitespace and escapes do not matter
-    assert ocpp_mod._text_depth(json.dumps(value, indent=indent)) == nesting(value)
-    assert ocpp_mod._text_depth(json.dumps(value, ensure_ascii=False)) == nesting(value)
+    assert ocpp_mod._text_depth(json.dumps(value, indent=indent).encode(), 1000) == nesting(value)
+    assert ocpp_mod._text_depth(json.dumps(value, ensure_ascii=False).encode(), 1000) == nesting(value)
 
 
 @pytest.mark.parametrize(
@@ -1009,7 +1009,17 @@ def test_text_depth_is_the_nesting_of_the_value(value: Any, indent: int | None) 
     ],
 )
 def test_text_depth_examples(text: str, depth: int) -> None:
-    assert ocpp_mod._text_depth(text) == depth == nesting(json.loads(text))
+    assert ocpp_mod._text_depth(text.encode(), 1000) == depth == nesting(json.loads(text))
+
+
+def test_text_depth_stops_past_the_limit() -> None:
+    # one ``replace`` per level: a hostile text is walked ``limit + 1`` times at most, whatever its depth
+    deep = b"[" * 900 + b"]" * 900
+    assert ocpp_mod._text_depth(deep, 64) == 65
+    assert ocpp_mod._text_depth(deep, 1000) == 900
+    text = b'{"a":"\xe2\x82\xac]]]\\"[[","b":[[{}]]}'  # UTF-8, an escaped quote, brackets in a string
+    assert ocpp_mod._text_depth(text, 64) == 4 == nesting(json.loads(text))
+    assert ocpp_mod._text_depth(text, 2) == 3
 
 
 def test_brackets_in_strings_are_not_nesting() -> None:
@@ -1022,7 +1032,7 @@ def test_a_deep_value_dropped_by_a_duplicate_key_is_not_too_deep() -> None:
     # the text nests 70 deep, the value (the last "a" wins) does not: the value decides
     deep = "[" * 70 + "]" * 70
     data = f'[2,"1","DataTransfer",{{"vendorId":"v","data":{deep},"data":"x"}}]'.encode()
-    assert ocpp_mod._text_depth(data.decode()) > ocpp_mod.MAX_DEPTH
+    assert ocpp_mod._text_depth(data, ocpp_mod.MAX_DEPTH) == ocpp_mod.MAX_DEPTH + 1
     call = one(Conv().send(TO_CSMS, data), OcppCall)
     assert call.payload == {"vendorId": "v", "data": "x"}
 

@@ -20,6 +20,7 @@ import pytest
 
 from analyzer.decoders import ocpp_schema as S
 from analyzer.events.ocpp import SchemaViolation
+from analyzer.jsontext import BigNumber
 
 
 def package_dir() -> Path:
@@ -542,3 +543,127 @@ def test_compiled_code_names_shared_definitions() -> None:
         value = {"connectorId": 1, "meterValue": [{"timestamp": "2024-05-14T07:59:41Z", "sampledValue": []}]}
         value["meterValue"][0]["sampledValue"] = [{"value": "1", "unit": unit}]
         assert _outcome(check, value) == _outcome(reference, value), unit
+
+
+def _full_only(version: str, action: str, kind: str) -> Any:
+    """The ``check`` of a schema compiled without ``accepts`` (the validator alone)."""
+    root = S.load_schema(version, action, kind)
+    assert root is not None
+    return S._compile((version, action, kind), root)
+
+
+def test_accepts_is_written_for_every_schema_but_the_multiple_of_ones() -> None:
+    without = [key for key in all_schemas() if S.compile_accepts(S.load_schema(*key)) is None]  # type: ignore[arg-type]
+    assert without == [
+        ("1.6", "GetCompositeSchedule", "response"),
+        ("1.6", "RemoteStartTransaction", "request"),
+        ("1.6", "SetChargingProfile", "request"),
+    ]
+    assert all("multipleOf" in json.dumps(S.load_schema(*key)) for key in without)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": ["string", "null"]},
+        {"type": "object", "properties": {"a": {"type": "integer", "multipleOf": 2}}},
+        {"type": "string", "enum": ["a", 1]},
+        {"type": "string", "enum": "a"},
+        {"type": "string", "format": ["date-time"]},
+        {"type": "string", "format": "email"},
+        {"type": "integer", "minimum": 0, "exclusiveMinimum": True},
+        {"type": "array", "items": [{"type": "string"}]},
+        {"type": "object", "additionalProperties": {"type": "string"}},
+        {"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}},
+        {"maxLength": 3},
+        True,
+    ],
+)
+def test_no_accepts_for_what_it_does_not_test(schema: Any) -> None:
+    """A schema with a keyword, or a form of one, that ``accepts`` has no test for gets none: the validator alone."""
+    assert S.compile_accepts({"type": "object", "properties": {"x": schema}}) is None
+
+
+def test_no_accepts_for_a_ref_cycle() -> None:
+    cycle = {"a": {"$ref": "#/definitions/b"}, "b": {"$ref": "#/definitions/a"}}
+    assert (
+        S.compile_accepts({"type": "object", "properties": {"x": {"$ref": "#/definitions/a"}}, "definitions": cycle})
+        is None
+    )
+    ok = {"a": {"type": "string"}}
+    assert S.compile_accepts({"type": "object", "properties": {"x": {"$ref": "#/definitions/a"}}, "definitions": ok})
+
+
+@pytest.mark.parametrize("version", S.VERSIONS)
+def test_accepts_only_what_the_validator_finds_valid(version: str) -> None:
+    """``accepts`` (the fast test ``check`` asks first) is true only for payloads fastjsonschema finds valid, and
+    ``check`` gives what the validator alone gives, on every schema: generated payloads (which it accepts), their
+    mutations, every enum string replaced by members, near misses, a ``str`` subclass, a number, an object; and
+    values fastjsonschema accepts but ``accepts`` leaves to it (``1.0`` for an integer, a ``BigNumber``)."""
+    compared = refused_valid = docs = 0
+    for action, kind in sorted(S._index(version)):
+        root = S.load_schema(version, action, kind)
+        assert root is not None
+        accepts = S.compile_accepts(root)
+        if accepts is None:
+            continue
+        full = S.compile_fast(root)
+        check = S.validator(version, action, kind)
+        alone = _full_only(version, action, kind)
+        members = sorted({v for v in _enum_values(root) if isinstance(v, str)})
+        for complete in (False, True):
+            doc = example(root, root, complete)
+            if not any(type(value) is float for _, value in walk(doc)):  # ``"minimum": 0.0`` on an integer
+                docs += 1
+                assert accepts(doc) is True, (action, kind, complete)
+            candidates = [doc, *mutations(doc)]
+            for path, value in walk(doc):
+                if isinstance(value, str) and value in members:
+                    others = [*members[:8], value + " ", _Str(value), 1, None, [value], {value: 1}]
+                    candidates += [replaced(doc, path, other) for other in others]
+                if type(value) is int:
+                    candidates += [replaced(doc, path, float(value)), replaced(doc, path, True)]
+                if type(value) is float:
+                    candidates.append(replaced(doc, path, BigNumber("1e999")))
+            for candidate in candidates:
+                try:
+                    fast = accepts(candidate)
+                except (KeyError, TypeError):
+                    fast = False
+                if fast:
+                    assert _outcome(full, candidate) == ("ok",), (action, kind, candidate)
+                elif _outcome(full, candidate) == ("ok",):
+                    refused_valid += 1
+                assert check(candidate) == alone(candidate), (action, kind, candidate)  # type: ignore[misc]
+                compared += 1
+    assert compared > 1000
+    assert docs > 100
+    assert refused_valid > 0  # the cases left to the validator were tried
+
+
+def test_accepts_code_of_a_meter_values_request() -> None:
+    """One test per keyword; an optional enum in one set test (with the absent marker); a required property read
+    with ``[]``; and what the fast test refuses or raises on goes to the validator, which reports it."""
+    root = S.load_schema("1.6", "MeterValues", "request")
+    assert root is not None
+    writer = S._AcceptsWriter(root)
+    code = writer.code()
+    assert "if v7.get('unit', _ABSENT) not in _C" in code
+    assert "v1 = data['connectorId']" in code
+    assert ".keys() <=" not in code  # additionalProperties: false is one call of a frozenset's issuperset
+    check = S.validator("1.6", "MeterValues", "request")
+    assert check is not None
+    sampled = {"value": "1", "unit": "Wh"}
+    ok = {"connectorId": 1, "meterValue": [{"timestamp": "2024-05-14T07:59:41Z", "sampledValue": [sampled]}]}
+    assert check(ok) == ()
+    for bad, path, rule in (
+        ({**sampled, "unit": ["Wh"]}, "meterValue[0].sampledValue[0].unit", "type"),  # TypeError in accepts
+        ({"unit": "Wh"}, "meterValue[0].sampledValue[0].value", "required"),  # KeyError in accepts
+        ({**sampled, "unit": "wh"}, "meterValue[0].sampledValue[0].unit", "enum"),
+        ({**sampled, "x": 1}, "meterValue[0].sampledValue[0].x", "additionalProperties"),
+    ):
+        payload = {"connectorId": 1, "meterValue": [{"timestamp": "2024-05-14T07:59:41Z", "sampledValue": [bad]}]}
+        (v,) = check(payload)
+        assert (v.path, v.rule) == (path, rule)
+    (v,) = check({**ok, "connectorId": 1.0})  # refused by accepts (type is int), and by draft-04's integer too
+    assert (v.path, v.rule) == ("connectorId", "type")
