@@ -412,7 +412,7 @@ def build_timeline(
 def read_capture(path: str | Path, dispatch: _Dispatch, part: Partition | None = None) -> FlowsResult:
     """Read ``path`` through ``dispatch``'s flow table and decoders, to the DNS lookups left unanswered at the end;
     ``part``: only this partition's packets (``analyze --workers``)."""
-    with reading_gc():
+    with collector_thresholds():
         result = rebuild_flows(path, table=dispatch.table, keys=dispatch.keys, part=part)
     cap = result.capture
     dispatch.emit_all(dispatch.dns.close(cap.packets, cap.last_ns or 0))
@@ -420,8 +420,9 @@ def read_capture(path: str | Path, dispatch: _Dispatch, part: Partition | None =
 
 
 @contextmanager
-def reading_gc() -> Iterator[None]:
-    """The garbage collector's thresholds for reading a capture (``budgets.GC_THRESHOLDS``), restored after."""
+def collector_thresholds() -> Iterator[None]:
+    """The garbage collector's thresholds for reading a capture, and for diagnosing and reporting it
+    (``budgets.GC_THRESHOLDS``), restored after."""
     before = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:

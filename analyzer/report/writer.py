@@ -76,6 +76,8 @@ def run_analyze(
     one (else a usage error naming its chargers); of several captures, one without any is skipped with a line
     naming its chargers, and a value that names no charger in any capture is a usage error. With ``annotate``
     (one capture), the capture is written back there as pcapng with the report's findings as packet comments."""
+    from analyzer.engine import collector_thresholds
+
     say_line = line or echo
     settings = Settings(csms=csms, show_tokens=show_tokens, keylog_files=tuple(keylog_files))
     worst = EXIT_HEALTHY
@@ -88,9 +90,10 @@ def run_analyze(
         for cap in captures:
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                status = _analyze_one(
-                    cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate, workers
-                )
+                with collector_thresholds():  # its reports too: they walk the timeline the reading made
+                    status = _analyze_one(
+                        cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate, workers
+                    )
             finally:
                 progress.stop()
             worst = max(worst, status, key=SEVERITY.index)

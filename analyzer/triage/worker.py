@@ -158,6 +158,16 @@ def _run_sent(task: Task, cfg: WorkerConfig, out: Outcome) -> None:
 
 
 def _run(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out: Outcome) -> None:
+    """Analyse one capture and write (or render) its reports into ``out``, with the garbage collector's thresholds
+    of ``ghostcap analyze`` (``engine.collector_thresholds``: measured on 400 fleet captures, 7-9 % less CPU for
+    the analysis and the reports alike); a Dask worker's own are restored after."""
+    from analyzer.engine import collector_thresholds
+
+    with collector_thresholds():
+        _analyse_and_report(task, path, keylogs, cfg, out)
+
+
+def _analyse_and_report(task: Task, path: str, keylogs: tuple[str, ...], cfg: WorkerConfig, out: Outcome) -> None:
     from analyzer.config import Settings
     from analyzer.engine import analyze
     from analyzer.report.build import report_dict
