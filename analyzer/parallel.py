@@ -266,8 +266,6 @@ class Partitions:
         try:
             progress.found_hidden()  # this process sees only its share of the chargers
             parts[0] = read_part(self.path, self.settings, 0, self.n)
-            import numpy  # noqa: F401 - the merge's
-
             waiting = {conn: k for k, (_, conn, _) in self.procs.items()}
             ready: list[int] = []  # processes with a part, waiting for their turn
             sending: int | None = None
@@ -275,6 +273,7 @@ class Partitions:
                 if sending is None and ready:
                     sending = ready.pop(0)
                     self.procs[sending][2].send_bytes(GO)
+                    import numpy  # noqa: F401 - the merge's, imported while the process pickles its part
                 for conn in wait(list(waiting)):
                     k = waiting[conn]  # type: ignore[index]
                     if k != sending:
