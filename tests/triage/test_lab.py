@@ -116,7 +116,9 @@ def test_run_counts_and_duplicates(lab_run: LabRun) -> None:
     assert r.done == r.total
     assert r.failed == 3
     assert not r.interrupted
-    assert len(r.peak_rss_kb) == 2
+    # the workers that analysed something: both, or one when it took every capture before the other was ready
+    # (importing the engine on a loaded machine outlasts the 61 captures' ~0.2 s)
+    assert set(r.peak_rss_kb) in ({0, 1}, {0}, {1})
     assert all(20_000 < kb < 1_000_000 for kb in r.peak_rss_kb.values()), r.peak_rss_kb
     assert sum(line.startswith("[") for line in lab_run.log) == r.total  # one plain line per capture off a terminal
 
