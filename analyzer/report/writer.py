@@ -7,7 +7,6 @@ the others; an output directory that cannot be written stops them all (exit stat
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
-from analyzer.jsontext import dumps, escape_surrogates
+from analyzer.jsontext import dumps
 from analyzer.report.dispatch import capture_lines
 
 if TYPE_CHECKING:
@@ -329,7 +328,7 @@ def render_report(report: dict, fmt: str, compact: bool = False) -> str:
     fast without indentation), else indented for a person."""
     if fmt == "json":
         if compact:
-            return compact_json(report) + "\n"
+            return dumps(report, separators=(",", ":"), tree=True) + "\n"
         return dumps(report, indent=2) + "\n"
     if fmt == "md":
         from analyzer.report.markdown import report_markdown
@@ -338,22 +337,6 @@ def render_report(report: dict, fmt: str, compact: bool = False) -> str:
     from analyzer.report.html import report_html
 
     return report_html(report)
-
-
-# ``json.dumps``' compact encoder without its guard against cycles: a report is a tree of containers ``report_dict``
-# made for it (one list or dict may be shared, never one inside itself), and the guard (a dict entry made and deleted
-# for each of its hundreds of containers) was 4 % of the instructions of a triage capture's compact JSON
-_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False)
-
-
-def compact_json(report: dict) -> str:
-    """``jsontext.dumps(report, separators=(",", ":"))``: the same text, by an encoder made once that does not look
-    for cycles (``_COMPACT``). A non-finite float (``ValueError``) leaves the report to ``dumps``, which writes it."""
-    try:
-        text = _COMPACT.encode(report)
-    except ValueError:
-        return dumps(report, separators=(",", ":"))
-    return escape_surrogates(text)
 
 
 def write_reports(

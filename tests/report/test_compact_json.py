@@ -1,5 +1,6 @@
-"""``writer.compact_json`` (``ghostcap triage``'s JSON report): the text ``jsontext.dumps`` writes with compact
-separators, character for character, for plain, hostile and non-finite reports."""
+"""``jsontext.dumps(..., tree=True)`` (``ghostcap triage``'s compact JSON report, without json's search for
+cycles): the text ``dumps`` writes without it, character for character, for plain, hostile and non-finite
+reports."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from analyzer.jsontext import BigNumber, dumps
-from analyzer.report.writer import compact_json, render_report
+from analyzer.report.writer import render_report
 from tests.report import sample_reports as s
 
 SAMPLES = ["tls_cert_not_yet_valid", "ocpp_callerror_schema_violation", "healthy", "inconclusive", "gateway", "hostile"]
@@ -16,6 +17,10 @@ SAMPLES = ["tls_cert_not_yet_valid", "ocpp_callerror_schema_violation", "healthy
 
 def _as_dumps(report: Any) -> str:
     return dumps(report, separators=(",", ":"))
+
+
+def compact_json(report: Any) -> str:
+    return dumps(report, separators=(",", ":"), tree=True)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
