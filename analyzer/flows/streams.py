@@ -57,7 +57,7 @@ def seen(base: list[int], d: int, flags: int, seq: int, ack: int) -> bool:
 def _flat(key: Key) -> bytes:
     """``key`` as the ended conversations are kept: a TCP key as it is (bytes), a UDP key's bytes with the
     protocol's number after them (a tuple and its bytes were twice the memory; a gateway's DNS and NTP open a new
-    conversation per lookup, a hundred thousand an hour). Only TCP and UDP conversations are remembered."""
+    conversation per lookup, 75,000 an hour on the gateway capture). Only TCP and UDP conversations are remembered."""
     return key if key.__class__ is bytes else key[1] + _UDP_TAG  # type: ignore[operator,return-value]
 
 
