@@ -9,6 +9,8 @@ import gc
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from analyzer.budgets import (
     FLOW_EVENTS_THIN,
     GC_THRESHOLDS,
     HASH_BLOCK,
+    HASH_PROCESS_BYTES,
     KEEPER_NAMES,
     PENDING_FLOWS,
     TRIM_EVERY_SWEEPS,
@@ -521,7 +524,7 @@ def analyze(
         from analyzer.parallel import Partitions
 
         parts = Partitions(path, settings, workers)
-        parts.start()  # before the digest's thread: the processes are forked
+        parts.start()  # before the digest's thread, if any: the processes are forked
         digest = _digest(path, sha256)
         built = parts.collect()
     else:
@@ -562,11 +565,19 @@ def file_sha256(path: str | Path) -> str | None:
 
 
 def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
-    """``file_sha256(path)`` computed in a thread while the caller reads the capture (hashlib and file reads
-    release the GIL: on a second core a big capture's digest costs no time); the returned function waits for it
-    and returns it, or raises what it raised. Only a regular file is read twice: a pipe has one reader."""
+    """``file_sha256(path)`` computed while the caller reads the capture; the returned function waits for it and
+    returns it, or raises what it raised. Only a regular file is read twice: a pipe has one reader.
+
+    A file of ``HASH_PROCESS_BYTES`` or more is hashed by a process of its own (``_sha256_process``), a smaller one
+    in a thread (hashlib and file reads release the GIL, but the thread takes it back after each block: beside
+    the reading, which holds it, that cost the 1M gateway capture's analysis about half a second, measured; a
+    process's start, about 10 ms, is more than a small file's digest)."""
     if not _regular(path):
         return lambda: file_sha256(path)
+    if os.path.getsize(path) >= HASH_PROCESS_BYTES:
+        waiting = _sha256_process(path)
+        if waiting is not None:
+            return waiting
     result: list[Any] = []
 
     def run() -> None:
@@ -583,6 +594,55 @@ def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
         if isinstance(result[0], BaseException):
             raise result[0]
         return result[0]
+
+    return wait
+
+
+# what ``_sha256_process`` runs: the digest on standard output, or why the file could not be read on standard error;
+# it stops (status 2) when the process that started it is gone (killed: nobody is waiting for the digest)
+_HASH_PROGRAM = """
+import hashlib, os, sys
+parent = int(sys.argv[2])  # not getppid(): the parent may be gone before this starts
+h = hashlib.sha256()
+buf = bytearray(1 << 20)
+view = memoryview(buf)
+try:
+    with open(sys.argv[1], "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            if os.getppid() != parent:
+                sys.exit(2)
+except OSError as e:
+    sys.exit(e.strerror or str(e))
+print(h.hexdigest())
+"""
+
+
+def _sha256_process(path: str | Path) -> Callable[[], str | None] | None:
+    """The file's sha256 computed by this Python in a process of its own (isolated, no site packages: it starts in
+    about 10 ms), beside the reading and without its GIL; a function that waits for it and returns it, or raises
+    ``OSError`` with the reason the file could not be read. None when no process can be started (the caller
+    hashes in a thread)."""
+    if not sys.executable:
+        return None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _HASH_PROGRAM, os.fspath(path), str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError:
+        return None
+
+    def wait() -> str | None:
+        out, err = proc.communicate()
+        if proc.returncode == 0:
+            return out.decode("ascii").strip()
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        if proc.returncode == 1 and lines:
+            raise OSError(lines[-1])
+        raise OSError(f"hashing it ended with status {proc.returncode}")
 
     return wait
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from analyzer.budgets import HASH_BLOCK
+from analyzer.budgets import HASH_BLOCK, HASH_PROCESS_BYTES
 from analyzer.engine import file_sha256
 
 
@@ -42,3 +45,79 @@ def test_a_digest_known_already_is_not_computed_again(monkeypatch: pytest.Monkey
     assert engine.analyze(capture, sha256=known).sha256 == known
     monkeypatch.undo()
     assert engine.analyze(capture).sha256 == known  # without it, computed as before
+
+
+def _big_sparse(tmp_path: Path, size: int) -> Path:
+    p = tmp_path / "big.pcap"
+    with open(p, "wb") as f:
+        f.write(b"head")
+        f.truncate(size)  # a hole: no disk, read back as zeros
+    return p
+
+
+def test_a_big_capture_is_hashed_by_a_process_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ``HASH_PROCESS_BYTES`` on, the digest is a process's (not a thread's: it took the GIL back after
+    each block), and it is the same digest."""
+    from analyzer import engine
+
+    p = _big_sparse(tmp_path, HASH_PROCESS_BYTES + 5)
+    monkeypatch.setattr(engine.threading, "Thread", None)  # no thread made for it
+    assert engine.sha256_meanwhile(p)() == file_sha256(p)
+    small = tmp_path / "small.pcap"
+    small.write_bytes(b"x" * 1000)
+    monkeypatch.undo()
+    monkeypatch.setattr(engine.subprocess, "Popen", None)  # and a small one is hashed without a process
+    assert engine.sha256_meanwhile(small)() == hashlib.sha256(b"x" * 1000).hexdigest()
+
+
+def test_the_hashing_process_says_why_a_file_cannot_be_read(tmp_path: Path) -> None:
+    from analyzer.engine import _sha256_process
+
+    wait = _sha256_process(tmp_path)  # a directory
+    assert wait is not None
+    with pytest.raises(OSError, match=r"^Is a directory$"):
+        wait()
+
+
+def test_the_hashing_process_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """``analyze`` killed while a big capture is hashed: the hashing stops too, within a block (1 MiB)."""
+    p = _big_sparse(tmp_path, 64 << 30)  # 64 GiB of hole: about 45 s to hash at 1.4 GB/s
+    code = (
+        "import sys, time\nfrom analyzer.engine import sha256_meanwhile\nwait = sha256_meanwhile(sys.argv[1])\n"
+        "print('started', flush=True)\ntime.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code, str(p)], cwd=root, stdout=subprocess.PIPE)
+    with proc.stdout:  # type: ignore[union-attr]
+        try:
+            assert proc.stdout.readline() == b"started\n"  # type: ignore[union-attr]
+            hashing = _children(proc.pid)
+            assert len(hashing) == 1
+        finally:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 10
+    while _alive(hashing[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(hashing[0])
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
