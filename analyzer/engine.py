@@ -208,6 +208,20 @@ class _Dispatch:
         elif keeper is not None:
             keeper.stream_of = self._stream_of
 
+    def unlink(self) -> None:
+        """Take back what refers to this dispatcher (the flow table's callbacks, the keeper's questions), once the
+        capture is read: without these cycles the dispatcher, its flow table, its decoders and the keeper's own
+        records are freed as soon as the caller lets go of them. With them, a capture's whole analysis was garbage
+        for the cyclic collector: 112k objects of the 200k gateway capture; on the 1M capture a 180 ms collection
+        when ``analyze`` was done, and a capture's garbage still held while the next one was read."""
+        t = self.table
+        t.on_sweep = t.on_control = t.on_icmp = t.on_chunk = t.on_gap = t.on_datagram = t.on_finish = None
+        keeper = self.keeper
+        if isinstance(keeper, EventKeeper):
+            keeper.endpoints = lambda fid: None  # the keeper's own default: no live flow to ask about
+        elif keeper is not None:
+            keeper.stream_of = lambda fid: (None, None)
+
     def _swept(self) -> None:
         """After the flow table's idle sweep: the keeper releases what finished, and every ``TRIM_EVERY_SWEEPS``
         sweeps the heap gives back what was freed (``analyzer.heap``)."""
@@ -409,6 +423,7 @@ def build_timeline(
     timeline = Timeline.build(events, flows, cap.first_ns or 0, end_ns, cap.packets)
     if isinstance(keeper, EventKeeper):
         timeline.dropped = {fid: dict(c) for fid, c in keeper.dropped.items()}
+    dispatch.unlink()
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
 
 

@@ -154,6 +154,7 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
         "limit_gaps": table.pool.limit_gaps,
         "limit_gap_bytes": table.pool.limit_gap_bytes,
     }
+    dispatch.unlink()
     return Part(
         capture=cap,
         counts=counts,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from analyzer.engine import _Dispatch, rebuild_flows
 from analyzer.events.tcp import FlowEnd, TcpSyn
 from tests import pcapbuild as pb
@@ -62,3 +64,34 @@ def test_keeper_gets_every_event_and_the_tally_the_tls_ones(tmp_path: Path) -> N
     (hello,) = [e for e in plain.events if isinstance(e, TlsClientHello)]
     assert kept.tally.randoms == {hello.random}
     assert [f.id for f in kept.keeper.flows.values()] == [e.flow_id for e in plain.events if isinstance(e, FlowEnd)]  # type: ignore[union-attr]
+
+
+def _events_alive() -> int:
+    import gc
+
+    from analyzer.events.base import Event
+
+    return sum(isinstance(o, Event) for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_analysis_is_freed_when_dropped_not_by_the_cyclic_collector(workers: int) -> None:
+    """Once the capture is read, nothing refers back to the dispatcher (``_Dispatch.unlink``): the analysis, the
+    keeper's records and every event are freed as soon as the caller drops them. With the cycles, a capture's whole
+    analysis waited for a collection (112k objects of the 200k gateway capture; 180 ms at the end of the 1M job)."""
+    import gc
+
+    from analyzer.engine import analyze
+
+    capture = Path(__file__).resolve().parents[1] / "captures" / "ocpp_boot_rejected.pcap"
+    gc.collect()
+    before = _events_alive()
+    gc.disable()
+    try:
+        analysis = analyze(capture, workers=workers)
+        assert len(analysis.timeline.events) > 10
+        assert _events_alive() > before
+        del analysis
+        assert _events_alive() == before
+    finally:
+        gc.enable()
