@@ -3,10 +3,11 @@
 synthetic fleet-gateway capture (``make_fleet.py``: 300 chargers among unrelated TLS, DNS and NTP), at 1M and 2M
 packets by default, in one run.
 
-Per size it prints seconds, packets/s and peak RSS (``os.wait4``) of each tool, the two ratios against the
-targets (ghostcap at least tshark's speed, at most a quarter of its peak memory), the report sizes, the chargers
-ghostcap found against the generator's, and at the end how memory grew from the smallest capture to the largest
-(target: within 10 %). A bigger capture is a longer one (an hour of the gateway per million packets);
+Per size it runs each tool ``--rounds`` times (3), alternating, and prints the medians of seconds, packets/s and
+peak RSS (``os.wait4``) of each tool, the two ratios against the targets (ghostcap at least tshark's speed, at most
+a quarter of its peak memory: the medians of each round's ratio, with each round's speed), the report sizes, the
+chargers ghostcap found against the generator's, and at the end how memory grew from the smallest capture to the
+largest (target: within 10 %). A bigger capture is a longer one (an hour of the gateway per million packets);
 ``--same-span`` packs every size into the same hour instead. ``--profile`` runs the job in-process under cProfile
 on the first size and prints where the time goes. A report, not a test: exit status 0 unless a tool fails.
 
@@ -14,8 +15,8 @@ on the first size and prints where the time goes. A report, not a test: exit sta
 capture's chargers shared out; its peak memory is the process tree's summed proportional set size, sampled),
 and says whether their JSON reports are byte-identical.
 
-Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--workers 1,2] [--seed 1] [--keep]
-[--same-span] [--profile]``
+Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--workers 1,2] [--rounds 3] [--seed 1]
+[--keep] [--same-span] [--profile]``
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import cProfile
 import json
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,51 +133,86 @@ def measure_tree(name: str, argv: list[str]) -> Run:
     return Run(name, argv, seconds, peak_mib, os.waitstatus_to_exitcode(status), "", stderr)
 
 
+@dataclass
+class Tool:
+    """One tool's runs of one capture, a run per round; its figures are the medians."""
+
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def peak_mib(self) -> float:
+        return statistics.median(r.peak_mib for r in self.runs)
+
+    def spread(self) -> str:
+        times = sorted(r.seconds for r in self.runs)
+        return f"{times[0]:.1f}-{times[-1]:.1f}" if len(times) > 1 else ""
+
+    def ratios(self, t: Tool) -> tuple[list[float], float, float]:
+        """Against tshark's runs of the same rounds: each round's speed (tshark's seconds / ours), and the medians
+        of the speeds and of the memory ratios (ours / tshark's)."""
+        speeds = [b.seconds / a.seconds for a, b in zip(self.runs, t.runs, strict=True)]
+        memory = statistics.median(a.peak_mib / b.peak_mib for a, b in zip(self.runs, t.runs, strict=True))
+        return speeds, statistics.median(speeds), memory
+
+
 def one_size(
-    packets: int, seed: int, keep: bool, same_span: bool, workers: list[int]
-) -> tuple[int, list[Run], Run] | None:
+    packets: int, seed: int, keep: bool, same_span: bool, workers: list[int], rounds: int
+) -> tuple[int, list[Tool], Tool] | None:
+    """Every tool once per round, in an order turned by one each round (the tools take turns at running first,
+    and each ghostcap run has a tshark run of its own round beside it: a shared machine's speed drifts by a third
+    within minutes, measured, and a ratio of two runs far apart in time measures the drift)."""
     capture, built = ensure_capture(packets, seed, None if same_span else packets * SECONDS_PER_PACKET)
-    runs: list[Run] = []
+    tools: list[Tool] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            docs = []
+            jobs: list[tuple[Tool, list[str], bool]] = []
             for n in workers:
-                out = Path(tmp) / f"j{n}"
-                name = "ghostcap analyze" + (f" -j {n}" if n > 1 else "")
-                g = measure_tree(name, analyze_argv(capture, out, n))
-                if g.returncode not in (0, 1, 4):
-                    print(f"{name} failed ({g.returncode}): {g.stderr[-2000:]}")
-                    return None
-                runs.append(g)
-                docs.append((out / (capture.stem + ".json")).read_bytes())
+                tool = Tool("ghostcap analyze" + (f" -j {n}" if n > 1 else ""))
+                jobs.append((tool, analyze_argv(capture, Path(tmp) / f"j{n}", n), True))
+                tools.append(tool)
+            t = Tool("tshark -n -r")
+            jobs.append((t, tshark_argv(capture), False))
+            for r in range(rounds):
+                turn = r % len(jobs)
+                for tool, argv, ours in jobs[turn:] + jobs[:turn]:
+                    run = measure_tree(tool.name, argv) if ours else measure(tool.name, argv)
+                    if run.returncode not in ((0, 1, 4) if ours else (0,)):
+                        print(f"{tool.name} failed ({run.returncode}): {run.stderr[-2000:]}")
+                        return None
+                    tool.runs.append(run)
+            docs = [(Path(tmp) / f"j{n}" / (capture.stem + ".json")).read_bytes() for n in workers]
             sizes = {p.suffix: p.stat().st_size for p in (Path(tmp) / f"j{workers[0]}").iterdir()}
             doc = json.loads(docs[0])
             same = all(d == docs[0] for d in docs)
-            t = measure("tshark -n -r", tshark_argv(capture))
-            if t.returncode != 0:
-                print(f"tshark failed ({t.returncode}): {t.stderr[-2000:]}")
-                return None
     finally:
         if built and not keep:
             remove_capture(capture)
     verdicts: dict[str, int] = {}
     for c in doc["chargers"]:
         verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
-    print(f"\n== {packets:,} packets ({capture.name}) ==")
-    print(f"{'run':<22} {'seconds':>8} {'packets/s':>12} {'peak RSS MiB':>13} {'speed':>7} {'memory':>7}")
-    for r in [*runs, t]:
-        speed, memory = t.seconds / r.seconds, r.peak_mib / t.peak_mib
+    print(f"\n== {packets:,} packets ({capture.name}), {rounds} round(s): medians ==")
+    head = f"{'run':<22} {'seconds':>8} {'(range)':>10} {'packets/s':>12} {'peak RSS MiB':>13}"
+    print(f"{head} {'speed':>7} {'memory':>7}")
+    for tool in [*tools, t]:
+        _, speed, memory = tool.ratios(t)
         print(
-            f"{r.name:<22} {r.seconds:>8.1f} {packets / r.seconds:>12,.0f} {r.peak_mib:>13.0f} {speed:>6.2f}x "
-            f"{memory:>6.2f}x"
+            f"{tool.name:<22} {tool.seconds:>8.1f} {tool.spread():>10} {packets / tool.seconds:>12,.0f} "
+            f"{tool.peak_mib:>13.0f} {speed:>6.2f}x {memory:>6.2f}x"
         )
-    for r in runs:
-        speed, memory = t.seconds / r.seconds, r.peak_mib / t.peak_mib
+    for tool in tools:
+        speeds, speed, memory = tool.ratios(t)
+        each = f" (rounds: {', '.join(f'{x:.2f}x' for x in speeds)})" if len(speeds) > 1 else ""
         print(
-            f"{r.name}: speed {speed:.2f}x of tshark (target >= {SPEED_TARGET:g}x) {mark(speed >= SPEED_TARGET)}, "
-            f"memory {memory:.2f}x (target <= {MEMORY_TARGET:g}x) {mark(memory <= MEMORY_TARGET)}"
+            f"{tool.name}: speed {speed:.2f}x of tshark{each} (target >= {SPEED_TARGET:g}x) "
+            f"{mark(speed >= SPEED_TARGET)}, memory {memory:.2f}x (target <= {MEMORY_TARGET:g}x) "
+            f"{mark(memory <= MEMORY_TARGET)}"
         )
-    if len(runs) > 1:
+    if len(tools) > 1:
         print(f"JSON reports of {', '.join(str(n) for n in workers)} workers byte-identical: {same}")
     print("reports: " + ", ".join(f"{ext[1:]} {n / 1e6:.1f} MB" for ext, n in sorted(sizes.items())))
     generated = min(300, max(2, packets // 1000))
@@ -183,7 +221,7 @@ def one_size(
     print(f"timeline_complete {doc['timeline_complete']}, timeline_omitted {doc['timeline_omitted']:,}")
     for w in doc["capture"].get("warnings", [])[:4]:
         print(f"  warning: {w[:150]}")
-    return packets, runs, t
+    return packets, tools, t
 
 
 def profile(packets: int, seed: int, keep: bool, top: int) -> int:
@@ -213,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--packets", default="1000000,2000000", help="capture sizes, comma-separated")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--rounds", type=int, default=3, help="runs of each tool per size, alternating; figures are the medians"
+    )
     p.add_argument("--keep", action="store_true", help="keep the generated captures for the next run")
     p.add_argument("--profile", action="store_true", help="profile the job in-process on the first size")
     p.add_argument("--top", type=int, default=30)
@@ -231,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         return profile(sizes[0], args.seed, args.keep, args.top)
     workers = [int(w) for w in args.workers.split(",") if w]
-    done = [r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span, workers)) is not None]
+    done = [
+        r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span, workers, args.rounds)) is not None
+    ]
     if len(done) < len(sizes):
         return 1
     if len(done) > 1:
