@@ -3,7 +3,7 @@
 of a gateway capture is read one after the other in this process and timed (CPU seconds), then the parent's share
 (merge, diagnosis, the three reports) is timed. On N free cores the partitions run side by side, so the job's wall
 time is about the slowest partition plus the parent's share: the figure printed as "on N cores". The capture's
-sha256, which the parent computes in a thread meanwhile, is left out; a first run warms the imports.
+sha256, which a process of its own computes meanwhile, is left out; a first run warms the imports.
 
 Usage: ``python bench/partition_scaling.py [CAPTURE] [--workers 1,2,4,8]`` (default capture: the 1M-packet fleet
 capture of ``make bench``, built if missing); ``--tshark`` also times ``tshark -n -r`` for the ratio.
