@@ -49,11 +49,12 @@ lab: setup
 	bash .ci/apt-deps
 	$(BIN)/python -m tests.lab.run --all --out captures
 
-# the whole job a user runs (analyze --format html,json,md) against tshark -n -r, on 1M and 2M gateway packets
-# (PACKETS=200000: quick)
+# the whole job a user runs (analyze --format html,json,md) against tshark -n -r, on 1M and 2M gateway packets, each
+# ROUNDS times in turn, the medians (PACKETS=200000 ROUNDS=1: quick)
 PACKETS ?= 1000000,2000000
+ROUNDS ?= 3
 bench: setup bytecode
-	$(BIN)/python bench/analyze_vs_tshark.py --packets $(PACKETS)
+	$(BIN)/python bench/analyze_vs_tshark.py --packets $(PACKETS) --rounds $(ROUNDS)
 
 # the flow table alone (ghostcap flows) against tshark
 bench-flows: setup bytecode
@@ -62,7 +63,6 @@ bench-flows: setup bytecode
 # ghostcap triage on 10,000 small captures: 1 and 2 workers (ROUNDS times, alternating) and a 2-worker Dask
 # LocalCluster (CAPTURES=500 ROUNDS=1: quick)
 CAPTURES ?= 10000
-ROUNDS ?= 3
 bench-triage: setup bytecode
 	mkdir -p bench/out && $(BIN)/python bench/triage_fleet.py --captures $(CAPTURES) --rounds $(ROUNDS) | tee bench/out/triage-bench.txt
 
