@@ -13,6 +13,7 @@ import pytest
 
 from analyzer.budgets import HASH_BLOCK, HASH_PROCESS_BYTES
 from analyzer.engine import file_sha256
+from tests.procs import alive, children
 
 
 @pytest.mark.parametrize("size", [0, 1, HASH_BLOCK - 1, HASH_BLOCK, HASH_BLOCK + 1, 3 * HASH_BLOCK + 7])
@@ -91,33 +92,12 @@ def test_the_hashing_process_ends_when_its_parent_is_killed(tmp_path: Path) -> N
     with proc.stdout:  # type: ignore[union-attr]
         try:
             assert proc.stdout.readline() == b"started\n"  # type: ignore[union-attr]
-            hashing = _children(proc.pid)
+            hashing = children(proc.pid)
             assert len(hashing) == 1
         finally:
             proc.kill()
             proc.wait()
     deadline = time.monotonic() + 10
-    while _alive(hashing[0]) and time.monotonic() < deadline:
+    while alive(hashing[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(hashing[0])
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not alive(hashing[0])

@@ -25,6 +25,7 @@ from analyzer.parallel import Owner, client_of, renumber
 from analyzer.report.build import report_dict
 from analyzer.report.writer import render_report, run_analyze
 from tests import pcapbuild as pb
+from tests.procs import alive, children, command_line
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "captures"
@@ -221,44 +222,24 @@ def test_a_killed_parent_leaves_no_partition_reading(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 20
-    children: list[int] = []
-    while len(children) < 2 and time.monotonic() < deadline:
-        children = _children(proc.pid)
+    partitions: list[int] = []
+    while len(partitions) < 2 and time.monotonic() < deadline:
+        partitions = _partitions(proc.pid)
         time.sleep(0.05)
-    assert len(children) == 2, "the two partitions never started"
+    assert len(partitions) == 2, "the two partitions never started"
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 3  # they check every PARENT_POLL_S (0.5 s)
-    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+    while any(alive(c) for c in partitions) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(c) for c in children)
+    assert not any(alive(c) for c in partitions)
     with proc.stderr:  # type: ignore[union-attr]
         assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
 
 
-def _children(pid: int) -> list[int]:
+def _partitions(pid: int) -> list[int]:
     """The partitions' processes of ``pid`` (not the one hashing the capture: ``tests/test_file_sha256.py``)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) != pid:
-                        continue
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if b"hashlib" not in f.read():
-                        out.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended (its reaper is gone)
-    except OSError:
-        return False
+    return [c for c in children(pid) if b"hashlib" not in command_line(c)]
 
 
 def test_the_parts_come_to_the_parent_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
