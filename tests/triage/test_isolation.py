@@ -153,6 +153,16 @@ def stored_captures(db: Path) -> int:
         return 0
 
 
+# runs the command after it with Ctrl-C's default action, as a terminal's foreground job has it: a process inherits
+# an ignored SIGINT (a shell without job control starts its background commands so, e.g. ``(make test &)``), and a
+# Python started with SIGINT ignored keeps ignoring it, as ``ghostcap`` should there
+DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def test_ctrl_c_keeps_finished_captures_and_exits_130(tmp_path: Path) -> None:
     """A real ``ghostcap triage`` in its own session (like a shell job), SIGINT to the whole process group (as a
     terminal's Ctrl-C does) while both workers hang on the last captures (a worker may hold the next one queued:
@@ -163,7 +173,7 @@ def test_ctrl_c_keeps_finished_captures_and_exits_130(tmp_path: Path) -> None:
     env = {**os.environ, FAULTS_ENV: "hang:_hang"}
     ghostcap = str(Path(sys.executable).parent / "ghostcap")
     proc = subprocess.Popen(
-        [ghostcap, "triage", str(tmp_path / "fleet"), "-o", str(out), "--workers", "2"],
+        [*DEFAULT_SIGINT, ghostcap, "triage", str(tmp_path / "fleet"), "-o", str(out), "--workers", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
