@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -661,7 +662,15 @@ def _sha256_process(path: str | Path) -> Callable[[], str | None] | None:
             raise OSError(lines[-1])
         raise OSError(f"hashing it ended with status {proc.returncode}")
 
+    weakref.finalize(wait, _end_hashing, proc)
     return wait
+
+
+def _end_hashing(proc: subprocess.Popen[bytes]) -> None:
+    """A digest nobody waits for any more (the capture could not be read): its process is ended and reaped."""
+    if proc.returncode is None:
+        proc.kill()
+        proc.communicate()
 
 
 def _regular(path: str | Path) -> bool:

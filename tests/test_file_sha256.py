@@ -13,7 +13,7 @@ import pytest
 
 from analyzer.budgets import HASH_BLOCK, HASH_PROCESS_BYTES
 from analyzer.engine import file_sha256
-from tests.procs import alive, children
+from tests.procs import alive, children, command_line
 
 
 @pytest.mark.parametrize("size", [0, 1, HASH_BLOCK - 1, HASH_BLOCK, HASH_BLOCK + 1, 3 * HASH_BLOCK + 7])
@@ -101,3 +101,20 @@ def test_the_hashing_process_ends_when_its_parent_is_killed(tmp_path: Path) -> N
     while alive(hashing[0]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(hashing[0])
+
+
+def test_a_digest_nobody_waits_for_ends_its_process(tmp_path: Path) -> None:
+    """The capture could not be read, so its digest is never asked for: the process hashing it is ended when the
+    function that would have waited for it goes."""
+    import gc
+
+    from analyzer.engine import _sha256_process
+
+    big = _big_sparse(tmp_path, 16 << 30)
+    wait = _sha256_process(big)
+    assert wait is not None
+    (hashing,) = [c for c in children(os.getpid()) if os.fsencode(big) in command_line(c)]
+    assert alive(hashing)
+    del wait
+    gc.collect()
+    assert not alive(hashing)
