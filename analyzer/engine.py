@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
-import stat
 import subprocess
 import sys
 import threading
@@ -24,7 +22,6 @@ from analyzer.budgets import (
     FLOW_EVENTS_EDGE,
     FLOW_EVENTS_THIN,
     GC_THRESHOLDS,
-    HASH_BLOCK,
     HASH_PROCESS_BYTES,
     KEEPER_NAMES,
     PENDING_FLOWS,
@@ -34,6 +31,7 @@ from analyzer.capture.linklayer import linktype_name
 from analyzer.capture.reader import Partition, open_capture
 from analyzer.config import Settings
 from analyzer.decoders.base import DecodeError, SkippingDecoder, StreamDecoder
+from analyzer.digest import file_sha256, regular
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.tcp import FlowEnd, IcmpError, TcpFin, TcpRst, TcpSyn, TcpSynAck
 from analyzer.events.tls import TlsSummary
@@ -536,7 +534,7 @@ def analyze(
     from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
-    if workers > 1 and _regular(path):
+    if workers > 1 and regular(path):
         from analyzer.parallel import Partitions
 
         parts = Partitions(path, settings, workers)
@@ -566,20 +564,6 @@ def _digest(path: str | Path, known: str | None) -> Callable[[], str | None]:
     return (lambda: known) if known is not None else sha256_meanwhile(path)
 
 
-def file_sha256(path: str | Path) -> str | None:
-    """sha256 of the file as stored (compressed or not); None for standard input or a pipe (``<(zcat ...)``:
-    its bytes were the capture reader's, and hashing what is left would give the digest of nothing)."""
-    if str(path) == "-" or not _regular(path):
-        return None
-    h = hashlib.sha256()
-    buf = bytearray(HASH_BLOCK)  # one buffer read into again and again: triage hashes thousands of small files
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
 def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
     """``file_sha256(path)`` computed while the caller reads the capture; the returned function waits for it and
     returns it, or raises what it raised. Only a regular file is read twice: a pipe has one reader.
@@ -590,7 +574,7 @@ def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
     ended 0.5 to 1 s after the other, with the same work to within 0.2 s when read in turn; with the process they
     end within 0.25 s of each other (measured). A process's start, about 10 ms, is more than a small file's
     digest."""
-    if not _regular(path):
+    if not regular(path):
         return lambda: file_sha256(path)
     if os.path.getsize(path) >= HASH_PROCESS_BYTES:
         waiting = _sha256_process(path)
@@ -616,24 +600,18 @@ def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
     return wait
 
 
-# what ``_sha256_process`` runs: the digest on standard output, or why the file could not be read on standard error;
-# it stops (status 2) when the process that started it is gone (killed: nobody is waiting for the digest)
+# what ``_sha256_process`` runs: ``digest.digest_of`` (argv: the file, this process's id, the directory holding the
+# ``analyzer`` package); the digest on standard output, or why the file could not be read on standard error
 _HASH_PROGRAM = """
-import hashlib, os, sys
-parent = int(sys.argv[2])  # not getppid(): the parent may be gone before this starts
-h = hashlib.sha256()
-buf = bytearray(1 << 20)
-view = memoryview(buf)
+import sys
+sys.path.insert(0, sys.argv[3])
+from analyzer.digest import digest_of
 try:
-    with open(sys.argv[1], "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            if os.getppid() != parent:
-                sys.exit(2)
+    print(digest_of(sys.argv[1], int(sys.argv[2])))
 except OSError as e:
     sys.exit(e.strerror or str(e))
-print(h.hexdigest())
 """
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def _sha256_process(path: str | Path) -> Callable[[], str | None] | None:
@@ -645,7 +623,7 @@ def _sha256_process(path: str | Path) -> Callable[[], str | None] | None:
         return None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _HASH_PROGRAM, os.fspath(path), str(os.getpid())],
+            [sys.executable, "-I", "-S", "-c", _HASH_PROGRAM, os.fspath(path), str(os.getpid()), _PACKAGE_ROOT],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -671,10 +649,3 @@ def _end_hashing(proc: subprocess.Popen[bytes]) -> None:
     if proc.returncode is None:
         proc.kill()
         proc.communicate()
-
-
-def _regular(path: str | Path) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False

@@ -1,4 +1,4 @@
-"""``engine.file_sha256``: the digest of the file as stored, read in ``HASH_BLOCK`` pieces into one buffer."""
+"""``digest.file_sha256``: the digest of the file as stored, read in ``HASH_BLOCK`` pieces into one buffer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.budgets import HASH_BLOCK, HASH_PROCESS_BYTES
-from analyzer.engine import file_sha256
+from analyzer.digest import file_sha256
 from tests.procs import alive, children, command_line
 
 

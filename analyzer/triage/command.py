@@ -65,7 +65,7 @@ def keylogs_for(
 
 def sha256_of(path: str) -> str | None:
     try:
-        from analyzer.engine import file_sha256
+        from analyzer.digest import file_sha256
 
         return file_sha256(path)
     except OSError:
