@@ -118,6 +118,9 @@ KEEPER_NAMES = 10_000
 # full; a forgotten one is hashed again: a few thousand live conversations, once per clearing). 1 << 16 held 5 MiB
 # more in each process at its peak on the 1M and 2M gateway captures, and grew from one to the other
 PARTITION_CONVERSATIONS = 1 << 14
+# ``analyze --workers``: events per piece of a part sent to the parent (the process pickles the next piece while the
+# parent unpickles this one; a piece's pickle is its only copy in flight)
+PART_PIECE_EVENTS = 8192
 # DNS messages whose parse is remembered (keyed by their bytes after the id): a gateway repeats the same lookups
 DNS_PARSE_CACHE = 1024
 

@@ -304,3 +304,47 @@ def test_the_parts_taken_in_skip_the_young_collections(monkeypatch: pytest.Monke
         assert gc.get_freeze_count() >= before  # not unfrozen by ``collect``
     finally:
         gc.unfreeze()
+
+
+def test_a_part_comes_to_the_parent_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's events go in pieces of ``PART_PIECE_EVENTS`` after the rest of it; the parent puts them back in
+    order: the report of one process."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from analyzer import budgets
+
+    capture = str(LAB / "gateway_mixed.pcap")
+    monkeypatch.setattr(budgets, "PART_PIECE_EVENTS", 7)  # the forked process inherits it
+    part = parallel.read_part(capture, Settings(), 1, 2)
+    sent = list(parallel._pieces(part))
+    pieces, head = ForkingPickler.loads(sent[0])
+    assert len(part.events) > 3 * 7
+    assert pieces == len(sent) - 1 == -(-len(part.events) // 7)
+    assert head.events == []
+    assert head.flows == part.flows
+    back = [e for data in sent[1:] for e in ForkingPickler.loads(data).events()]
+    assert back == part.events
+    one = render_report(report_dict(analyze(capture, salvage=True)), "json")
+    assert render_report(report_dict(analyze(capture, salvage=True, workers=2)), "json") == one
+
+
+def test_a_piece_that_does_not_pickle_is_sent_as_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event that cannot be pickled ends the sending with a ``RuntimeError`` in place of its piece, which the
+    parent raises: ``analyze`` reports it as an internal error of that capture."""
+    from multiprocessing.reduction import ForkingPickler
+
+    from analyzer import budgets
+
+    monkeypatch.setattr(budgets, "PART_PIECE_EVENTS", 7)
+    part = parallel.read_part(str(LAB / "gateway_mixed.pcap"), Settings(), 1, 2)
+    object.__setattr__(part.events[9], "frame", lambda: None)  # in the second piece
+    sent = list(parallel._pieces(part))
+    assert len(sent) == 3  # the rest of the part, the first piece, the error
+    assert ForkingPickler.loads(sent[1]).events() == part.events[:7]
+    error = ForkingPickler.loads(sent[2])
+    assert isinstance(error, RuntimeError)
+    assert "could not be sent" in str(error)
+    (pieces, exc) = ForkingPickler.loads(next(parallel._pieces(ValueError("unpicklable", lambda: None))))
+    assert pieces == 0
+    assert isinstance(exc, RuntimeError)
+    assert "ValueError" in str(exc)
