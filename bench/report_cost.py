@@ -18,7 +18,7 @@ wall``: wall-clock time, as the worker times itself): on a shared machine a proc
 wall-clock figures, not CPU time. Compare ratios measured in the same process, not figures across runs.
 
 Usage: ``python bench/report_cost.py [--fleet DIR] [--captures 500] [--warm-up 100] [--rounds 3] [--html all]
-[--clock cpu|wall] [--out-dir DIR]``
+[--clock cpu|wall] [--out-dir DIR] [--healthy SHARE]``
 """
 
 from __future__ import annotations
@@ -48,11 +48,26 @@ PARTS = ("analysis", "report_dict", "json", "html", "write")
 REPORT_PARTS = PARTS[1:]
 
 
-def pick(fleet: Path, n: int, warm: int) -> tuple[list[Path], list[Path]]:
-    """``n`` captures spread evenly over the fleet (sorted by path), and ``warm`` others for the warm-up."""
+def pick(fleet: Path, n: int, warm: int, healthy: float | None = None) -> tuple[list[Path], list[Path]]:
+    """``n`` captures spread evenly over the fleet (sorted by path), and ``warm`` others for the warm-up. With
+    ``healthy`` (a share, 0 to 1), that share of the ``n`` is drawn from the variants of the lab's healthy captures
+    (``healthy_*``, ``ocpprpc_client_healthy``) and the rest from the others, each evenly, in the fleet's order."""
     every = sorted(fleet.rglob("*.pcap"))
     if not every:
         raise SystemExit(f"no captures in {fleet} (make the fleet with bench/triage_fleet.py)")
+    if healthy is None:
+        return _spread(every, n, warm)
+    good = [p for p in every if "healthy" in p.stem]
+    bad = [p for p in every if "healthy" not in p.stem]
+    n_good = round(n * healthy)
+    good_chosen, good_warm = _spread(good, n_good, round(warm * healthy))
+    bad_chosen, bad_warm = _spread(bad, n - n_good, warm - len(good_warm))
+    if len(good_chosen) < n_good or len(bad_chosen) < n - n_good:
+        raise SystemExit(f"{fleet} has {len(good)} healthy and {len(bad)} other captures: too few for this mix")
+    return sorted(good_chosen + bad_chosen), good_warm + bad_warm
+
+
+def _spread(every: list[Path], n: int, warm: int) -> tuple[list[Path], list[Path]]:
     step = max(len(every) // max(n, 1), 1)
     chosen = every[::step][:n]
     taken = set(chosen)
@@ -127,11 +142,18 @@ def main() -> None:
     ap.add_argument("--html", choices=("failing", "all"), default="failing", help="as triage --html")
     ap.add_argument("--clock", choices=tuple(CLOCKS), default="cpu", help="time the parts in CPU or wall time")
     ap.add_argument("--out-dir", type=Path, help="where the reports are written (default: beside the fleet)")
+    ap.add_argument(
+        "--healthy",
+        type=float,
+        metavar="SHARE",
+        help="draw this share of the captures from the healthy lab captures' variants (0.9: a fleet where one in "
+        "ten fails); by default the captures are spread over the whole fleet",
+    )
     args = ap.parse_args()
     global clock
     clock = CLOCKS[args.clock]
     keys = args.fleet / "keys"
-    paths, warm = pick(args.fleet, args.captures, args.warm_up)
+    paths, warm = pick(args.fleet, args.captures, args.warm_up, args.healthy)
     html_all = args.html == "all"
     warm_up()
     if args.out_dir is not None:
@@ -144,7 +166,8 @@ def main() -> None:
         runs = [worker_round(paths, keys, _made(next(fresh)), html_all) for _ in range(args.rounds)]
     n = len(paths)
     print(
-        f"{n} captures of {args.fleet} ({args.warm_up} others first as warm-up), {args.rounds} rounds, "
+        f"{n} captures of {args.fleet}{'' if args.healthy is None else f' ({args.healthy:.0%} healthy variants)'} "
+        f"({args.warm_up} others first as warm-up), {args.rounds} rounds, "
         f"parts in {args.clock} time"
     )
     print(f"HTML for {rounds[0]['html_reports']:.0f} of {n} captures ({args.html}); {cache_note()}")
