@@ -341,7 +341,7 @@ class Partitions:
         return got
 
     def _receive(self, k: int, conn: Connection) -> bytes:
-        """Process ``k``'s next message (its ``READY``, or its pickled part)."""
+        """Process ``k``'s next message (its ``READY``, or a pickled piece of its part: ``_pieces``)."""
         try:
             return conn.recv_bytes()
         except (EOFError, OSError):
