@@ -66,7 +66,8 @@ def fleet_markdown(d: Dispatch) -> str:
         out.append(f"   Chargers: {names}{more}.")
     out += ["", "## Site visits: someone must go there (longest failing first)", ""]
     if d.site_visits:
-        out += ["| charger | fault | failing for | what to do on site | capture |", "|---|---|---|---|---|"]
+        # how long its captures show it failing, up to the end of its latest one: it may have failed longer
+        out += ["| charger | fault | failing for at least | what to do on site | capture |", "|---|---|---|---|---|"]
         for c in d.site_visits[:ROWS_LISTED]:
             s = c.state
             out.append(

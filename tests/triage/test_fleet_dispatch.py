@@ -171,6 +171,21 @@ def test_site_visits_are_exactly_the_charger_faults_without_a_working_session(fl
     assert [r["capture"].endswith("site-c/ignores.pcap") for r in fleet_json(fleet.out)["remote"]] == [True]
 
 
+def test_the_site_visit_durations_say_at_least(fleet: FleetRun) -> None:
+    """A capture shows how long a charger has failed up to its end, not when the failure stops: the fleet page and
+    the Markdown summary say "at least", with the same durations as fleet.json."""
+    from analyzer.triage.fleet import duration_words
+
+    words = [duration_words(v["failing_s"]) for v in fleet_json(fleet.out)["site_visits"]]
+    md = (fleet.out / "fleet.md").read_text()
+    table = md[md.index("## Site visits") : md.index("## Network problems")]
+    assert "| charger | fault | failing for at least |" in table
+    assert [line.split(" | ")[2] for line in table.splitlines() if line.startswith("| ") and "`" in line] == words
+    page = (fleet.out / "index.html").read_text()
+    assert ">failing for at least</button>" in page
+    assert "it may have failed longer" in page
+
+
 def test_network_problems_by_resolver_or_site(fleet: FleetRun) -> None:
     groups = {(g["by"], g["where"]): g for g in fleet_json(fleet.out)["network"]}
     resolver = groups[("resolver", "127.0.0.1")]  # the lab's resolver, kept by the rewrite
