@@ -348,3 +348,18 @@ def test_a_piece_that_does_not_pickle_is_sent_as_an_error(monkeypatch: pytest.Mo
     assert pieces == 0
     assert isinstance(exc, RuntimeError)
     assert "ValueError" in str(exc)
+    # the parent's side: the forked process's second piece does not pickle, and ``collect`` raises its error
+    parent, read = os.getpid(), parallel.read_part
+
+    def spoiled(*args: object) -> parallel.Part:
+        got = read(*args)  # type: ignore[arg-type]
+        if os.getpid() != parent:
+            object.__setattr__(got.events[9], "frame", lambda: None)
+        return got
+
+    monkeypatch.setattr(parallel, "read_part", spoiled)
+    parts = parallel.Partitions(str(LAB / "gateway_mixed.pcap"), Settings(), 2)
+    parts.start()
+    with pytest.raises(RuntimeError, match="could not be sent"):
+        parts.collect()
+    assert not parts.procs  # its process was ended
