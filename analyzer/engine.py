@@ -93,7 +93,7 @@ def rebuild_flows(
             keys.watch(cap.secrets)
         if table is None:
             table = FlowTable(on_chunk=on_chunk, on_gap=on_gap, on_datagram=on_datagram)
-        flows = table.run(cap.ip_packets(part, table.sweep_every))
+        flows = table.run(cap.ip_packets(part, table.sweep_every, table.bypass))
         st = cap.stats
         warnings = cap.warnings
         warnings.extend(table_warnings(table))

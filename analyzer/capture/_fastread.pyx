@@ -11,6 +11,16 @@ what Python makes of it comes back through ``put``).
 With ``sweep_every``, n > 1 consecutive skipped packets come as one ``(frame, ts, SKIPPED_RUN, b"", b"", b"", n)``
 (frame and ts: the last one's), and a run ends on every multiple of ``sweep_every`` packets of the stream (counting
 each skipped packet), so ``FlowTable.run`` sweeps on the same packets as with one ``SKIPPED`` tuple per packet.
+
+Bypass (``BypassTable``, Suricata's "flow bypass" in spirit): the flow table may arm a live TCP flow so that its
+routine packets, a pure ACK or an in-order segment in the decoder's skip window, never become tuples. The scanner
+counts such a packet as skipped (so the sweeps still fall on the same packets) and adds what it changes to the
+flow's ``Bypass``: packets, bytes, next offset, the latest acknowledgement, the segments kept for retransmission
+checks, the last frame. The flow table takes those in (``Bypass.take``) before anything reads them: a
+``(frame, ts, BYPASSED, bypass, b"", b"", 0)`` tuple comes before the next packet of the flow it is handed, and the
+flow table drains every flow (``BypassTable.drain``) before a sweep, a release, or the end. Any other packet of the
+flow turns the bypass off until the flow table arms it again, which it can only do on the last packet of the flow
+it read (``Bypass.last_seen``): the scanner is a read buffer ahead of the flow table.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -18,7 +28,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 3  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 4  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -26,16 +36,152 @@ ZERO_HEADER = 1  # an all-zero record header at or after ``zeros_from``
 CORRUPT = 2  # captured length > max_len (``incl``)
 NEED_RECORD = 3  # the record runs past the buffer (``incl``)
 SLOW = 4  # a record off the fast path, counted and consumed: ``slow`` = (ts_ns, data, orig_len)
+REARM = 5  # after handing on a packet of a bypassed flow that the flow table may arm again at once
 
 cdef enum:
     TCP = 6
     UDP = 17
+    BYPASSED = -3  # a tuple carrying a ``Bypass`` whose changes the flow table takes in before the next packet
+    RECENT = 32  # reassembly.RECENT_SEGMENTS: the delivered segments a direction keeps
 
 
 cdef inline uint32_t _u32(const unsigned char* p, bint big) noexcept nogil:
     if big:
         return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
     return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | <uint32_t>p[0]
+
+
+cdef class Bypass:
+    """What the scanner may pass over of one live TCP flow (armed by its flow table), and what it passed over since
+    it last handed that on. Direction d is the flow's (0: client to server)."""
+
+    cdef public object flow
+    cdef readonly int64_t last_seen  # frame of the last packet of this flow read, handed on or not (-1: none yet)
+    cdef bint queued  # in its table's ``pending``
+    cdef bint armable  # the flow table armed it last time (it may again: worth ending a read buffer early for)
+    cdef bint skipping  # a decoder passes over bytes of this flow (it may move a skip window with any segment)
+    cdef bint acks[2]  # pure ACKs sent in d may be passed over
+    cdef bint data[2]  # in-order segments sent in d ending before skip_end[d] may be passed over
+    cdef bint known[2]  # expected[d] and nxt[d] hold
+    cdef uint32_t expected[2]  # the next in-order sequence number sent in d
+    cdef int64_t nxt[2]  # its stream offset
+    cdef int64_t skip_end[2]
+    # passed over since last handed on
+    cdef int64_t count[2]
+    cdef int64_t nbytes[2]
+    cdef int64_t ack[2]  # the latest acknowledgement number sent in d, -1: none
+    cdef int64_t moved[2]  # the stream offset after the last segment passed over in d
+    cdef int64_t frame  # 0: nothing
+    cdef int64_t ts
+    cdef list recent0
+    cdef list recent1
+
+    def __init__(self, flow):
+        self.flow = flow
+        self.last_seen = -1
+        self.ack[0] = self.ack[1] = -1
+        self.recent0 = []
+        self.recent1 = []
+
+    def arm(
+        self, int64_t frame, bint armable, bint skipping, bint acks0, bint acks1, int64_t expected0,
+        int64_t expected1, int64_t nxt0, int64_t nxt1, int64_t skip_end0, int64_t skip_end1,
+    ):
+        """Arm from the flow's state after ``frame``: whether it can be armed at all now, whether a decoder passes
+        over its bytes, pure ACKs each way, and each way's next sequence number (-1: unknown), stream offset and
+        skip window end (data is passed over in a direction while its segments end before it). Ignored, returning
+        False, unless ``frame`` is the last packet of the flow the scanner read: it may be a read buffer ahead of
+        the flow table."""
+        if frame != self.last_seen:
+            return False
+        self.armable = armable
+        self.skipping = skipping
+        if not armable:
+            self.off()
+            return True
+        self.acks[0] = acks0
+        self.acks[1] = acks1
+        self.known[0] = expected0 >= 0
+        self.known[1] = expected1 >= 0
+        self.expected[0] = <uint32_t>expected0
+        self.expected[1] = <uint32_t>expected1
+        self.nxt[0] = nxt0
+        self.nxt[1] = nxt1
+        self.skip_end[0] = skip_end0
+        self.skip_end[1] = skip_end1
+        self.data[0] = self.known[0] and skip_end0 > nxt0
+        self.data[1] = self.known[1] and skip_end1 > nxt1
+        return True
+
+    @property
+    def armed(self):
+        """(pure ACKs each way, data each way) the scanner may pass over now."""
+        return (self.acks[0], self.acks[1], self.data[0], self.data[1])
+
+    cdef tuple snapshot(self):
+        """What was passed over, handed on and forgotten: ``(flow, count0, count1, bytes0, bytes1, ack0, ack1,
+        frame, ts, offset0, offset1, recent0, recent1)``."""
+        out = (
+            self.flow, self.count[0], self.count[1], self.nbytes[0], self.nbytes[1], self.ack[0], self.ack[1],
+            self.frame, self.ts, self.moved[0], self.moved[1], self.recent0, self.recent1,
+        )
+        self.count[0] = self.count[1] = self.nbytes[0] = self.nbytes[1] = self.frame = 0
+        self.ack[0] = self.ack[1] = -1
+        if self.recent0:
+            self.recent0 = []
+        if self.recent1:
+            self.recent1 = []
+        return out
+
+    cdef inline void off(self) noexcept:
+        self.acks[0] = self.acks[1] = self.data[0] = self.data[1] = False
+        self.known[0] = self.known[1] = False
+
+
+cdef class BypassTable:
+    """The armed flows of one flow table, by the key of each direction (``FlowTable.live``'s TCP keys): ``entries``
+    maps a key to ``(bypass, direction)``. ``stopped`` (set by the flow table): the scanner hands on what it passed
+    over at its next read buffer and passes nothing over any more."""
+
+    cdef readonly dict entries
+    cdef list pending  # flows with something passed over (or handed on since)
+    cdef public bint active  # a scanner reads with it
+    cdef public bint stopped
+
+    def __init__(self):
+        self.entries = {}
+        self.pending = []
+        self.active = False
+        self.stopped = False
+
+    cdef int sweep_point(self, list out, int64_t frame, int64_t ts) except -1:
+        """A packet on which the flow table sweeps: what was passed over goes before it, and every flow is turned
+        off until the flow table arms it again after the sweep (which may end it: a later packet must not be
+        passed over into it)."""
+        cdef Bypass b
+        self.hand_on(out, frame, ts)
+        for hit in self.entries.values():
+            b = <Bypass>(<tuple>hit)[0]
+            b.off()
+        return 0
+
+    cdef int hand_on(self, list out, int64_t frame, int64_t ts) except -1:
+        """Put in ``out`` what every flow passed over and has not handed on."""
+        cdef Bypass b
+        if not self.pending:
+            return 0
+        for b in self.pending:
+            b.queued = False
+            if b.frame:
+                out.append((frame, ts, BYPASSED, b.snapshot(), b"", b"", 0))
+        self.pending = []
+        return 0
+
+    def drain(self):
+        """What every flow passed over and has not handed on (at the end of the capture)."""
+        out = []
+        self.hand_on(out, 0, 0)
+        return [t[3] for t in out]
 
 
 cdef class PcapScanner:
@@ -47,6 +193,7 @@ cdef class PcapScanner:
     cdef readonly int64_t last_ns
     cdef readonly uint32_t incl
     cdef readonly object slow
+    cdef bint rearm  # end the batch after the packet just handed on (``REARM``)
     cdef readonly int64_t items  # packets of the stream so far (each skipped one counted)
     cdef int64_t sweep_every  # 0: a tuple per skipped packet
     cdef int64_t run_n  # the run of skipped packets not yet appended
@@ -59,9 +206,12 @@ cdef class PcapScanner:
     cdef object part
     cdef object learn
     cdef dict mine
+    cdef BypassTable bypass
+    cdef dict armed  # bypass.entries
 
     def __init__(
-        self, bint big_endian, int64_t mult, bint ethernet, uint32_t max_len, object part=None, int64_t sweep_every=0
+        self, bint big_endian, int64_t mult, bint ethernet, uint32_t max_len, object part=None, int64_t sweep_every=0,
+        BypassTable bypass=None,
     ):
         self.big = big_endian
         self.mult = mult
@@ -82,6 +232,82 @@ cdef class PcapScanner:
         self.run_n = 0
         self.run_frame = 0
         self.run_ts = 0
+        self.bypass = bypass if sweep_every else None  # what it passes over is counted in runs of skipped packets
+        if self.bypass is not None:
+            self.armed = bypass.entries
+
+    cdef int _passed_over(
+        self, object hit, const unsigned char* tcp, Py_ssize_t captured, uint32_t total, int64_t frame, int64_t ts,
+        list out,
+    ) except -1:
+        """A TCP packet of a flow in the bypass table: 1 if passed over (counted as skipped), else 0, after its
+        flow's changes so far were put in ``out`` (for the tuple that follows) and the bypass was turned off as far
+        as this packet can change what it relies on."""
+        cdef Bypass b = <Bypass>(<tuple>hit)[0]
+        cdef int d = (<tuple>hit)[1]
+        cdef int flags = 0, hoff = 0
+        cdef uint32_t seq = 0, win = 0
+        cdef int64_t plen = 0
+        cdef list recent
+        cdef bint first, had
+        if captured >= 20:
+            flags = tcp[13]
+            win = (<uint32_t>tcp[14] << 8) | tcp[15]
+            hoff = (tcp[12] >> 4) * 4
+            plen = <int64_t>total - 20 - hoff
+            seq = _u32(tcp + 4, True)
+            if (flags & 0x17) == 0x10 and win:
+                if plen == 0 and b.acks[d]:
+                    self._took(b, d, tcp, frame, ts, out)
+                    return 1
+                if (
+                    plen > 0 and b.data[d] and seq == b.expected[d] and captured - hoff == plen
+                    and b.nxt[d] + plen < b.skip_end[d]
+                ):
+                    recent = b.recent0 if d == 0 else b.recent1
+                    recent.append((b.nxt[d], PyBytes_FromStringAndSize(<const char*>tcp + hoff, plen)))
+                    if len(recent) >= 2 * RECENT:
+                        del recent[:RECENT]
+                    b.nxt[d] += plen
+                    b.moved[d] = b.nxt[d]
+                    b.expected[d] += <uint32_t>plen
+                    b.nbytes[d] += plen
+                    self._took(b, d, tcp, frame, ts, out)
+                    return 1
+        if b.frame:
+            out.append((frame, ts, BYPASSED, b.snapshot(), b"", b"", 0))
+        first = b.last_seen < 0
+        had = b.acks[0] or b.acks[1] or b.data[0] or b.data[1]
+        b.last_seen = frame
+        self.rearm = first  # the flow table arms a flow from its first packet read after it offered it
+        if captured >= 20 and (flags & 0x17) == 0x10 and win:
+            if plen == 0:  # a pure ACK not passed over (none yet that way): it changes nothing the bypass needs
+                self.rearm = first or b.armable
+                return 0
+            if plen > 0 and b.known[d] and seq == b.expected[d] and captured - hoff == plen:
+                # an in-order segment: nothing changes but the skip windows, which the decoder it reaches may move
+                b.nxt[d] += plen
+                b.expected[d] += <uint32_t>plen
+                if b.skipping:
+                    b.data[0] = b.data[1] = False
+                    self.rearm = first or b.armable
+                return 0
+        b.off()
+        self.rearm = first or (had and b.armable)
+        return 0
+
+    cdef inline int _took(
+        self, Bypass b, int d, const unsigned char* tcp, int64_t frame, int64_t ts, list out
+    ) except -1:
+        b.count[d] += 1
+        b.ack[d] = _u32(tcp + 8, True)
+        b.frame = b.last_seen = frame
+        b.ts = ts
+        if not b.queued:
+            b.queued = True
+            self.bypass.pending.append(b)
+        self._skip(out, frame, ts)
+        return 0
 
     cdef inline int _skip(self, list out, int64_t frame, int64_t ts) except -1:
         self.items += 1
@@ -92,7 +318,16 @@ cdef class PcapScanner:
         self.run_frame = frame
         self.run_ts = ts
         if self.items % self.sweep_every == 0:
+            if self.bypass is not None:
+                self.bypass.sweep_point(out, frame, ts)  # before the sweep that follows the run
             self.flush(out)
+        return 0
+
+    cdef inline int _count(self, list out, int64_t frame, int64_t ts) except -1:
+        """A packet handed on: it is counted; on a sweep's packet, what the flows passed over is handed on first."""
+        self.items += 1
+        if self.bypass is not None and self.items % self.sweep_every == 0:
+            self.bypass.sweep_point(out, frame, ts)
         return 0
 
     cpdef flush(self, list out):
@@ -108,8 +343,18 @@ cdef class PcapScanner:
         if packet[2] == -1:
             self._skip(out, packet[0], packet[1])
             return
+        cdef object hit
+        cdef Bypass b
+        if self.bypass is not None and packet[2] == TCP:
+            hit = self.armed.get(packet[3] + packet[4] + packet[5][:4])
+            if hit is not None:
+                b = <Bypass>hit[0]
+                if b.frame:
+                    out.append((packet[0], packet[1], BYPASSED, b.snapshot(), b"", b"", 0))
+                b.last_seen = packet[0]
+                b.off()
         self.flush(out)
-        self.items += 1
+        self._count(out, packet[0], packet[1])
         out.append(packet)
 
     def scan(self, bytes buf, Py_ssize_t pos, int64_t base, int64_t zeros_from, list out):
@@ -127,6 +372,12 @@ cdef class PcapScanner:
         cdef int proto
         cdef object key, taken
         cdef PyObject* hit
+        cdef bint bypassing = self.bypass is not None
+        cdef dict armed = self.armed
+        if bypassing and self.bypass.stopped:  # what was passed over goes before this buffer's packets
+            self.bypass.hand_on(out, self.frame, self.last_ns)
+            self.bypass = None
+            bypassing = False
         while True:
             if end - pos < 16:
                 return pos, NEED_HEADER
@@ -163,6 +414,7 @@ cdef class PcapScanner:
                     if l4end > incl:
                         l4end = incl
                     proto = d[23]
+                    key = None
                     if partitioned:
                         if proto == TCP or proto == UDP:
                             keyend = 38 if incl >= 38 else incl
@@ -182,9 +434,18 @@ cdef class PcapScanner:
                         if not taken:
                             self._skip(out, self.frame, ts)
                             continue
+                    if bypassing and proto == TCP and armed:
+                        if key is None:
+                            keyend = 38 if incl >= 38 else incl
+                            key = PyBytes_FromStringAndSize(<const char*>d + 26, keyend - 26)
+                        hit = PyDict_GetItemWithError(armed, key)
+                        if hit is not NULL and self._passed_over(
+                            <object>hit, d + 34, <Py_ssize_t>l4end - 34, total, self.frame, ts, out
+                        ):
+                            continue
                     if self.run_n:
                         self.flush(out)
-                    self.items += 1
+                    self._count(out, self.frame, ts)
                     out.append(
                         (
                             self.frame,
@@ -196,6 +457,9 @@ cdef class PcapScanner:
                             total - 20,
                         )
                     )
+                    if self.rearm:
+                        self.rearm = False
+                        return pos, REARM
                     continue
             self.slow = (ts, PyBytes_FromStringAndSize(<const char*>d, incl), orig)
             return pos, SLOW

@@ -28,7 +28,7 @@ try:
 except ImportError:  # not built (no compiler when installed): the pure reader
     core = None  # type: ignore[assignment]
 
-ABI = 3  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+ABI = 4  # the interface this module drives (``_fastread.ABI``): a stale build is not used
 PURE_ENV = "GHOSTCAP_PURE"
 SKIPPED = -1  # reader.SKIPPED
 
@@ -49,20 +49,34 @@ def describe() -> str:
     return "compiled (Cython)"
 
 
-def ip_packets(cap: Capture, part: Partition | None, sweep_every: int = 0) -> Iterator[IpPacket] | None:
-    """``cap.ip_packets(part, sweep_every)`` through the compiled core, or None where the pure reader must run."""
+def bypass_table() -> Any:
+    """A ``_fastread.BypassTable`` for a flow table to arm, or None when the compiled core does not run."""
+    return core.BypassTable() if available() else None
+
+
+def ip_packets(
+    cap: Capture, part: Partition | None, sweep_every: int = 0, bypass: Any = None
+) -> Iterator[IpPacket] | None:
+    """``cap.ip_packets(part, sweep_every, bypass)`` through the compiled core, or None where the pure reader must
+    run. With ``bypass`` (and ``sweep_every``), the core passes over the packets its armed flows let it (marking it
+    ``active``: the flow table then arms it)."""
     reader = cap.reader
     if reader.format != "pcap" or not available() or reader.pcap_linktype() != LINKTYPE_ETHERNET:
         return None
-    return chain.from_iterable(_ticked(cap, part, sweep_every if part is not None else 0))
+    if not sweep_every:
+        bypass = None  # a bypassed packet is counted as a skipped one: in runs that end where sweeps fall
+    if bypass is not None:
+        bypass.active = True
+    counted = sweep_every if part is not None or bypass is not None else 0
+    return chain.from_iterable(_ticked(cap, part, counted, bypass))
 
 
-def _ticked(cap: Capture, part: Partition | None, sweep_every: int) -> Iterator[list[IpPacket]]:
+def _ticked(cap: Capture, part: Partition | None, sweep_every: int, bypass: Any) -> Iterator[list[IpPacket]]:
     """The packets in lists, one per read buffer, with the progress tick and the statistics of the pure loop."""
     reader = cap.reader
     stats = cap.stats
     order, mult, linktype, max_len = reader.pcap_header()
-    scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part, sweep_every)
+    scanner = core.PcapScanner(order == ">", mult, linktype == LINKTYPE_ETHERNET, max_len, part, sweep_every, bypass)
     slow = cap.off_fast_path
 
     def decode(frame: int, record: tuple[int, bytes, int]) -> IpPacket | None:
@@ -107,6 +121,13 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
                     put(packet, out)
                 continue
             count = scanner.frame
+            if why == core.REARM:  # the flow table may arm a flow again: it takes this batch in first
+                reader._packets = count
+                scanner.flush(out)
+                yield before, out
+                out = []
+                before = count
+                continue
             if why == core.ZERO_HEADER:
                 zeros_from = reader.zero_run(buf, pos, base, count)
                 if zeros_from < 0:

@@ -117,7 +117,9 @@ class Capture:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ip_packets(self, part: Partition | None = None, sweep_every: int = 0) -> Iterator[IpPacket]:
+    def ip_packets(
+        self, part: Partition | None = None, sweep_every: int = 0, bypass: object = None
+    ) -> Iterator[IpPacket]:
         """Every IP datagram (after defragmentation) with the frame that completed it; with ``part``
         (``analyze --workers``), those it does not take as ``(frame, ts, SKIPPED, b"", b"", b"", 0)``, so the
         flow table still counts them (its idle sweeps fall on the same packets).
@@ -127,8 +129,11 @@ class Capture:
         every multiple of ``sweep_every`` packets (each skipped one counted), where a sweep falls. Without it, and
         from the pure reader, every skipped packet is one ``SKIPPED``.
 
+        ``bypass`` (a flow table's ``BypassTable``, with ``sweep_every``): the compiled core passes over the packets
+        of the flows the table armed, and marks the table ``active``; the pure reader leaves it inactive.
+
         Read by the compiled core where it applies (``analyzer.capture.compiled``), else by ``_ip_packets``."""
-        fast = compiled.ip_packets(self, part, sweep_every)
+        fast = compiled.ip_packets(self, part, sweep_every, bypass)
         return fast if fast is not None else self._ip_packets(part)
 
     def off_fast_path(self, frame: int, ts: int, lt: int, data: bytes, part: Partition | None) -> IpPacket | None:

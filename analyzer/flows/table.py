@@ -15,6 +15,14 @@ sequence numbers, delivered bytes, retransmission memory, history and payload co
 but no ``StreamChunk`` is made and ``on_chunk`` is not called (one comparison per segment). The segment carrying
 that last byte, and every segment of the slow path (out of order, retransmitted, SYN/FIN/RST), is delivered.
 
+Bypass: with the compiled reader, a live TCP flow is armed (``_arm``) so that the reader passes over its routine
+packets, pure ACKs and in-order segments in the skip window, in C (``analyzer.capture._fastread.Bypass``): each is
+counted as a skipped packet, and what it changes (packets, bytes, next offset, the segments kept for retransmission
+checks, the latest acknowledgement, the last frame) comes back as one ``BYPASSED`` tuple (``_took_in``) before the
+flow's next packet is handed on, before every sweep, and at the end. Flows, events and reports are the same as
+without it; only the Python work per packet goes. Near the live-flow budget the bypass stops (``BYPASS_MARGIN``):
+choosing which flows to release early needs every flow's last packet, which the reader, a read buffer ahead, has.
+
 Roles: the sender of a SYN is the client, the sender of a SYN-ACK the server; without a handshake in the capture,
 the side with the service-like port is the server (``server_is_dst``).
 """
@@ -27,8 +35,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
 from analyzer.budgets import DEFAULT_BUDGETS, Budgets
+from analyzer.capture import compiled
 from analyzer.capture.ip import quoted_datagram
 from analyzer.capture.reader import SKIPPED, SKIPPED_RUN
 from analyzer.events.base import Anomaly, StreamChunk, StreamGap
@@ -79,6 +89,9 @@ PROTO_NAMES = {TCP: "tcp", UDP: "udp", ICMP: "icmp", ICMPV6: "icmpv6"}
 IDLE_TIMEOUT_NS = {TCP: 300 * 10**9, UDP: 60 * 10**9}
 CLOSED_LINGER_NS = 10 * 10**9  # a closed TCP flow stays reachable this long for late retransmissions
 SWEEP_EVERY = 1 << 15  # packets between idle sweeps
+BYPASSED = -3  # ``_fastread.BYPASSED``: what the compiled reader passed over of one flow (``FlowTable._took_in``)
+# the bypass stops this many live flows below the budget: more than the packets of one read buffer
+BYPASS_MARGIN = 1 << 16
 
 ICMP_ERRORS = {
     ICMP: {
@@ -149,6 +162,7 @@ class Flow:
 
     __slots__ = (
         "_anomalies",
+        "bypass",
         "client",
         "closed",
         "first_frame",
@@ -203,6 +217,7 @@ class Flow:
         # TCP, per direction: segments ending before the last byte under this offset are not delivered; the
         # decoder's own list once it shares one (``analyzer.decoders.base.SkippingDecoder``)
         self.skip_until: list[int] | tuple[int, int] = NO_SKIP
+        self.bypass: Any = None  # its ``_fastread.Bypass`` once the flow table offered it to the reader
 
     @property
     def ports(self) -> tuple[int, int]:
@@ -301,12 +316,34 @@ class Flow:
         self.ws_base = None  # a conversation worth remembering was remembered before (``FlowTable._retire``)
         self.ws_open = False
         self.skip_until = NO_SKIP
+        self.bypass = None
 
     def gap_bytes(self, direction: int) -> int:
         return self.halves[direction].gap_bytes if self.halves else 0
 
     def stream_bytes(self, direction: int) -> int:
         return self.halves[direction].delivered if self.halves else 0
+
+
+_NO_END = 1 << 62  # the skip window of a direction without a chunk sink: every segment may be passed over
+
+
+def _expected(h: HalfStream, data_seen: int) -> int:
+    """The next in-order sequence number of a direction whose data is in the history, else -1."""
+    if not data_seen or h.base is None:
+        return -1
+    return (h.base + h.nxt) & M32
+
+
+def _moved(flow: Flow, h: HalfStream, d: int, nbytes: int, offset: int, recent: list[tuple[int, bytes]]) -> None:
+    """In-order segments passed over in direction ``d``: ``HalfStream._emit`` without delivering them."""
+    flow.payload_bytes[d] += nbytes
+    h.delivered += nbytes
+    h.nxt = offset
+    kept = h.recent
+    if kept is None:
+        kept = h.recent = deque(maxlen=RECENT_SEGMENTS)
+    kept.extend(recent)
 
 
 def _summary(h: HalfStream) -> HalfSummary:
@@ -339,6 +376,8 @@ _LETTERS = "SHADFRTWGIQ"
 _BIT = {c: 1 << i for i, c in enumerate(_LETTERS)}
 # the fast path's letters, per direction (``_history`` shifts the server's by 16): their bits in ``flags_seen``
 _FAST_BITS = tuple({s: sum(_BIT[c] for c in s) << shift for s in ("A", "D", "DT")} for shift in (0, 16))
+_ACK_BITS = (_BIT["A"], _BIT["A"] << 16)  # a pure ACK each way in the history (``FlowTable._arm``)
+_DATA_BITS = (_BIT["D"], _BIT["D"] << 16)  # data each way
 
 
 class FlowTable:
@@ -392,6 +431,9 @@ class FlowTable:
         # being read when it finished (``analyzer.parallel`` orders the partitions' flows as one table would)
         self.made_at: array[int] | None = None
         self.finished_at: array[int] | None = None
+        # what the compiled reader may pass over (``Capture.ip_packets(..., bypass)``), None without it
+        self.bypass: Any = compiled.bypass_table()
+        self._armed: dict[Key, tuple[Any, int]] | None = None  # its entries, while the reader takes them
 
     def record_order(self) -> None:
         """Keep the frames ``analyzer.parallel`` needs to number flows and streams across partitions."""
@@ -409,6 +451,9 @@ class FlowTable:
         """Take in every packet; one of protocol ``SKIPPED`` (another partition's, ``analyze --workers``) only
         counts towards the idle sweeps, which so fall on the packets one table's would; ``SKIPPED_RUN`` counts as
         its ``wire`` packets (``Capture.ip_packets``: a run ends where a sweep falls)."""
+        bypass = self.bypass
+        if bypass is not None and bypass.active and not bypass.stopped:
+            self._armed = bypass.entries
         tcp, udp = self._tcp, self._udp
         count = 0
         frame = ts = 0
@@ -423,6 +468,9 @@ class FlowTable:
             elif proto != SKIPPED:
                 if proto == SKIPPED_RUN:
                     count += wire - 1
+                elif proto == BYPASSED:
+                    self._took_in(src)  # type: ignore[arg-type]
+                    count -= 1  # its packets were counted as skipped
                 else:
                     self._other(frame, ts, proto, src, dst, wire)
             count += 1
@@ -433,6 +481,10 @@ class FlowTable:
         return self.flows
 
     def finish_all(self, frame: int, ts: int) -> None:
+        if self.bypass is not None and self.bypass.active:
+            for passed in self.bypass.drain():
+                self._took_in(passed)
+        self._armed = None
         for flow in {id(f): f for f, _ in self.live.values()}.values():
             self._finish(flow, frame, ts)
             flow.keys = ()
@@ -502,6 +554,8 @@ class FlowTable:
                     self._history(flow, d, letters)
             if (h.fin_off is not None or other.fin_off is not None) and not flow.closed:
                 self._close_if_complete(flow, frame, ts)
+            elif self._armed is not None:
+                self._arm(flow, frame)
             return
         letters = ""
         if flags & SYN:
@@ -724,6 +778,8 @@ class FlowTable:
         self.live[rkey] = (flow, 1 - d)
         flow.keys = (key, rkey)
         self.live_count += 1
+        if self._armed is not None and self.live_count >= self.budgets.live_flows - BYPASS_MARGIN:
+            self._stop_bypass()
         if self.live_count > self.budgets.live_flows:
             self._release_oldest(frame, ts, keep=flow)
         return flow, d
@@ -742,6 +798,8 @@ class FlowTable:
             hit = live.get(k)
             if hit is not None and hit[0] is flow:
                 del live[k]
+        if flow.bypass is not None:
+            self._unarm(flow)
         flow.keys = ()
         flow.release()
         self._forget(flow)
@@ -763,6 +821,82 @@ class FlowTable:
         for flow in oldest:
             self._retire(flow, frame, ts)
         self.released_early += len(oldest)
+
+    # -- bypass (see the module docstring) --------------------------------------------------------------------
+
+    def _arm(self, flow: Flow, frame: int) -> None:
+        """After a fast-path packet of ``flow`` (its last one handed on, or the reader ignores it): let the reader
+        pass over the flow's pure ACKs each way that already has one in its history, and its in-order segments in
+        the skip window, as long as nothing is buffered out of order, no FIN was seen and the Wireshark sequence
+        bases are known."""
+        b = flow.bypass
+        if b is None:
+            keys = flow.keys
+            if len(keys) != 2 or keys[0] == keys[1] or self._armed is None:
+                return
+            b = flow.bypass = compiled.core.Bypass(flow)
+            d = self.live[keys[0]][1]
+            self._armed[keys[0]] = (b, d)
+            self._armed[keys[1]] = (b, 1 - d)
+            return  # armed from its next packet on: the reader may have handed on later ones of this buffer
+        if b.last_seen != frame:
+            return
+        h0, h1 = flow.halves  # type: ignore[misc]
+        skip = flow.skip_until
+        if flow.ws_open or flow.closed or h0.buffered or h1.buffered:
+            b.arm(frame, False, False, False, False, -1, -1, 0, 0, 0, 0)
+            return
+        seen = flow.flags_seen
+        b.arm(
+            frame,
+            True,
+            skip is not NO_SKIP,
+            seen & _ACK_BITS[0] != 0,
+            seen & _ACK_BITS[1] != 0,
+            _expected(h0, seen & _DATA_BITS[0]),
+            _expected(h1, seen & _DATA_BITS[1]),
+            h0.nxt,
+            h1.nxt,
+            skip[0] if h0.deliver is not None else _NO_END,
+            skip[1] if h1.deliver is not None else _NO_END,
+        )
+
+    def _took_in(self, passed: tuple[Any, ...]) -> None:
+        """What the reader passed over of one flow (``Bypass.snapshot``), as the fast path would have taken it."""
+        flow, n0, n1, bytes0, bytes1, ack0, ack1, frame, ts, moved0, moved1, recent0, recent1 = passed
+        if flow is None or flow.halves is None or not frame:
+            return
+        if frame > flow.last_frame:
+            flow.last_frame = frame
+            flow.last_ns = ts
+        packets = flow.packets
+        packets[0] += n0
+        packets[1] += n1
+        h0, h1 = flow.halves
+        if bytes0:
+            _moved(flow, h0, 0, bytes0, moved0, recent0)
+        if bytes1:
+            _moved(flow, h1, 1, bytes1, moved1, recent1)
+        if ack0 >= 0:  # sent client to server: acknowledges the server's bytes
+            h1.ack_seq = ack0
+        if ack1 >= 0:
+            h0.ack_seq = ack1
+
+    def _unarm(self, flow: Flow) -> None:
+        armed = self._armed if self._armed is not None else (self.bypass.entries if self.bypass else {})
+        b = flow.bypass
+        for k in flow.keys:
+            hit = armed.get(k)
+            if hit is not None and hit[0] is b:
+                del armed[k]
+        b.flow = None
+        flow.bypass = None
+
+    def _stop_bypass(self) -> None:
+        """Near the live-flow budget: the reader hands on what it passed over before its next read buffer, and
+        passes nothing over any more; no flow is armed again."""
+        self.bypass.stopped = True
+        self._armed = None
 
     def _finish(self, flow: Flow, frame: int, ts: int) -> None:
         if flow.halves is not None:
