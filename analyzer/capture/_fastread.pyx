@@ -147,12 +147,14 @@ cdef class BypassTable:
     cdef list pending  # flows with something passed over (or handed on since)
     cdef public bint active  # a scanner reads with it
     cdef public bint stopped
+    cdef public int64_t batch  # packets a scanner reads at most before handing them on, while it passes any over
 
-    def __init__(self):
+    def __init__(self, int64_t batch=4096):
         self.entries = {}
         self.pending = []
         self.active = False
         self.stopped = False
+        self.batch = batch
 
     cdef int sweep_point(self, list out, int64_t frame, int64_t ts) except -1:
         """A packet on which the flow table sweeps: what was passed over goes before it, and every flow is turned
@@ -194,6 +196,8 @@ cdef class PcapScanner:
     cdef readonly uint32_t incl
     cdef readonly object slow
     cdef bint rearm  # end the batch after the packet just handed on (``REARM``)
+    cdef int64_t in_batch  # packets read since the last batch was handed on (``flush``)
+    cdef int64_t batch  # while passing packets over: the most a batch holds (``BypassTable.batch``)
     cdef readonly int64_t items  # packets of the stream so far (each skipped one counted)
     cdef int64_t sweep_every  # 0: a tuple per skipped packet
     cdef int64_t run_n  # the run of skipped packets not yet appended
@@ -233,8 +237,11 @@ cdef class PcapScanner:
         self.run_frame = 0
         self.run_ts = 0
         self.bypass = bypass if sweep_every else None  # what it passes over is counted in runs of skipped packets
+        self.in_batch = 0
+        self.batch = 0
         if self.bypass is not None:
             self.armed = bypass.entries
+            self.batch = bypass.batch if bypass.batch > 0 else 1
 
     cdef int _passed_over(
         self, object hit, const unsigned char* tcp, Py_ssize_t captured, uint32_t total, int64_t frame, int64_t ts,
@@ -330,8 +337,14 @@ cdef class PcapScanner:
             self.bypass.sweep_point(out, frame, ts)
         return 0
 
+    def end_batch(self, list out):
+        """``out`` is about to be handed on: the run of skipped packets not yet appended goes in, and the next
+        batch starts."""
+        self.flush(out)
+        self.in_batch = 0
+
     cpdef flush(self, list out):
-        """Append the run of skipped packets not yet appended (before ``out`` is handed on)."""
+        """Append the run of skipped packets not yet appended."""
         if self.run_n == 1:
             out.append((self.run_frame, self.run_ts, -1, b"", b"", b"", 0))
         elif self.run_n:
@@ -395,8 +408,11 @@ cdef class PcapScanner:
             if stop > end:
                 self.incl = incl
                 return pos, NEED_RECORD
+            if bypassing and self.in_batch >= self.batch:
+                return pos, REARM  # the flow table is never more than a batch behind the packets passed over
             ts = <int64_t>sec * 1000000000 + <int64_t>frac * self.mult
             self.frame += 1
+            self.in_batch += 1
             if incl < orig:
                 self.truncated += 1
             if self.frame == 1:

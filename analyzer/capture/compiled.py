@@ -49,9 +49,10 @@ def describe() -> str:
     return "compiled (Cython)"
 
 
-def bypass_table() -> Any:
-    """A ``_fastread.BypassTable`` for a flow table to arm, or None when the compiled core does not run."""
-    return core.BypassTable() if available() else None
+def bypass_table(batch: int) -> Any:
+    """A ``_fastread.BypassTable`` for a flow table to arm (its reader hands packets on in batches of at most
+    ``batch`` while it passes any over), or None when the compiled core does not run."""
+    return core.BypassTable(batch) if available() else None
 
 
 def ip_packets(
@@ -123,7 +124,7 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
             count = scanner.frame
             if why == core.REARM:  # the flow table may arm a flow again: it takes this batch in first
                 reader._packets = count
-                scanner.flush(out)
+                scanner.end_batch(out)
                 yield before, out
                 out = []
                 before = count
@@ -138,7 +139,7 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
                 break
             if count > before:
                 reader._packets = count
-                scanner.flush(out)
+                scanner.end_batch(out)
                 yield before, out
                 out = []
                 before = count
@@ -163,5 +164,5 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
         return
     reader._packets = scanner.frame
     if scanner.frame > before:
-        scanner.flush(out)
+        scanner.end_batch(out)
         yield before, out

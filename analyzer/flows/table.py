@@ -20,8 +20,8 @@ packets, pure ACKs and in-order segments in the skip window, in C (``analyzer.ca
 counted as a skipped packet, and what it changes (packets, bytes, next offset, the segments kept for retransmission
 checks, the latest acknowledgement, the last frame) comes back as one ``BYPASSED`` tuple (``_took_in``) before the
 flow's next packet is handed on, before every sweep, and at the end. Flows, events and reports are the same as
-without it; only the Python work per packet goes. Near the live-flow budget the bypass stops (``BYPASS_MARGIN``):
-choosing which flows to release early needs every flow's last packet, which the reader, a read buffer ahead, has.
+without it; only the Python work per packet goes. Near the live-flow budget the bypass stops (``BYPASS_BATCH``):
+choosing which flows to release early needs every flow's last packet, and the reader reads up to a batch ahead.
 
 Roles: the sender of a SYN is the client, the sender of a SYN-ACK the server; without a handshake in the capture,
 the side with the service-like port is the server (``server_is_dst``).
@@ -90,8 +90,9 @@ IDLE_TIMEOUT_NS = {TCP: 300 * 10**9, UDP: 60 * 10**9}
 CLOSED_LINGER_NS = 10 * 10**9  # a closed TCP flow stays reachable this long for late retransmissions
 SWEEP_EVERY = 1 << 15  # packets between idle sweeps
 BYPASSED = -3  # ``_fastread.BYPASSED``: what the compiled reader passed over of one flow (``FlowTable._took_in``)
-# the bypass stops this many live flows below the budget: more than the packets of one read buffer
-BYPASS_MARGIN = 1 << 16
+# while it passes packets over, the compiled reader hands them on in batches of at most this many, and the bypass
+# stops this many live flows below the budget: what it passed over is then taken in before any flow is released
+BYPASS_BATCH = 4096
 
 ICMP_ERRORS = {
     ICMP: {
@@ -432,7 +433,7 @@ class FlowTable:
         self.made_at: array[int] | None = None
         self.finished_at: array[int] | None = None
         # what the compiled reader may pass over (``Capture.ip_packets(..., bypass)``), None without it
-        self.bypass: Any = compiled.bypass_table()
+        self.bypass: Any = compiled.bypass_table(BYPASS_BATCH)
         self._armed: dict[Key, tuple[Any, int]] | None = None  # its entries, while the reader takes them
 
     def record_order(self) -> None:
@@ -554,8 +555,8 @@ class FlowTable:
                     self._history(flow, d, letters)
             if (h.fin_off is not None or other.fin_off is not None) and not flow.closed:
                 self._close_if_complete(flow, frame, ts)
-            elif self._armed is not None:
-                self._arm(flow, frame)
+            elif self._armed is not None and (flow.bypass is None or flow.bypass.last_seen == frame):
+                self._arm(flow, frame)  # the last packet of the flow the reader read: it may pass over the next
             return
         letters = ""
         if flags & SYN:
@@ -778,7 +779,7 @@ class FlowTable:
         self.live[rkey] = (flow, 1 - d)
         flow.keys = (key, rkey)
         self.live_count += 1
-        if self._armed is not None and self.live_count >= self.budgets.live_flows - BYPASS_MARGIN:
+        if self._armed is not None and self.live_count >= self.budgets.live_flows - BYPASS_BATCH:
             self._stop_bypass()
         if self.live_count > self.budgets.live_flows:
             self._release_oldest(frame, ts, keep=flow)
