@@ -150,12 +150,24 @@ class Endpoint:
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-def format_address(raw: bytes) -> str:
-    if len(raw) == 4:
-        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
-    import ipaddress
+_ADDRESSES: dict[bytes, str] = {}  # ``format_address``'s answers: a gateway's flows come from a few hosts again and again
+ADDRESSES_REMEMBERED = 1 << 14
 
-    return str(ipaddress.IPv6Address(raw))
+
+def format_address(raw: bytes) -> str:
+    text = _ADDRESSES.get(raw)
+    if text is not None:
+        return text
+    if len(raw) == 4:
+        text = f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    else:
+        import ipaddress
+
+        text = str(ipaddress.IPv6Address(raw))
+    if len(_ADDRESSES) >= ADDRESSES_REMEMBERED:
+        _ADDRESSES.clear()
+    _ADDRESSES[raw] = text
+    return text
 
 
 class Flow:
