@@ -150,7 +150,8 @@ class Endpoint:
         return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
 
 
-_ADDRESSES: dict[bytes, str] = {}  # ``format_address``'s answers: a gateway's flows come from a few hosts again and again
+# what ``format_address`` made: a gateway's flows come from the same few hosts again and again
+_ADDRESSES: dict[bytes, str] = {}
 ADDRESSES_REMEMBERED = 1 << 14
 
 
