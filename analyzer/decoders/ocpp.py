@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections import OrderedDict
 from typing import Any, ClassVar, NamedTuple
 
 from analyzer.budgets import OCPP_IDS_REMEMBERED, OCPP_TIMESTAMP_LONGEST, OCPP_TIMESTAMPS
@@ -327,11 +326,13 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+    """``table[key] = value``, made its newest entry; past ``MAX_REMEMBERED`` entries the oldest goes (a plain dict
+    keeps insertion order: an ``OrderedDict`` made and freed a link per entry, three per OCPP exchange)."""
+    table.pop(key, None)
     table[key] = value
-    table.move_to_end(key)
     if len(table) > MAX_REMEMBERED:
-        table.popitem(last=False)
+        del table[next(iter(table))]
 
 
 def _str(value: Any) -> str | None:
@@ -376,17 +377,12 @@ class OcppDecoder:
         self._by_content = subprotocol is None
         self.detected = not self._by_content
         self._types = TYPES_BY_VERSION[self.version]
-        self._pending: tuple[OrderedDict[str, list[_Call]], OrderedDict[str, list[_Call]]] = (
-            OrderedDict(),
-            OrderedDict(),
-        )
+        self._pending: tuple[dict[str, list[_Call]], dict[str, list[_Call]]] = ({}, {})  # oldest first
         self._pending_count = [0, 0]
-        self._seen_calls: tuple[OrderedDict[str, int], OrderedDict[str, int]] = (OrderedDict(), OrderedDict())
-        self._answered: tuple[OrderedDict[str, int], OrderedDict[str, int]] = (OrderedDict(), OrderedDict())
-        self._results: tuple[OrderedDict[str, tuple[int, str | None]], OrderedDict[str, tuple[int, str | None]]] = (
-            OrderedDict(),
-            OrderedDict(),
-        )
+        # ``_remember``'s tables: the latest ids, oldest first
+        self._seen_calls: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._answered: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._results: tuple[dict[str, tuple[int, str | None]], dict[str, tuple[int, str | None]]] = ({}, {})
         self._overflow_noted = False
 
     # -- MessageDecoder ------------------------------------------------------------------------------------------
