@@ -93,9 +93,14 @@ class Owner:
         return crc32(client_of(proto, src, dst, l4)) % self.n == self.k
 
     def _remember(self, key: bytes, proto: int, src: bytes, dst: bytes, l4: bytes) -> bool:
-        if len(self.mine) >= budgets.PARTITION_CONVERSATIONS:
-            self.mine.clear()
-        taken = self.mine[key] = crc32(client_of(proto, src, dst, l4)) % self.n == self.k
+        """Whose ``key``'s conversation is, remembered for both its directions (``client_of`` picks the same
+        client either way round)."""
+        mine = self.mine
+        if len(mine) >= budgets.PARTITION_CONVERSATIONS:
+            mine.clear()
+        taken = mine[key] = crc32(client_of(proto, src, dst, l4)) % self.n == self.k
+        if len(l4) >= 4:
+            mine[dst + src + l4[2:4] + l4[:2]] = taken
         return taken
 
 
