@@ -496,8 +496,9 @@ class FlowTable:
 
     def finish_all(self, frame: int, ts: int) -> None:
         if self.bypass is not None and self.bypass.active:
-            for passed in self.bypass.drain():
+            for passed in self.bypass.drain():  # what the reader passed over since the last packet handed on
                 self._took_in(passed)
+            self.bypass.entries.clear()  # every live flow ends here (``Flow.release`` lets go of its bypass)
         self._armed = None
         for flow in {id(f): f for f, _ in self.live.values()}.values():
             self._finish(flow, frame, ts)
