@@ -221,13 +221,19 @@ def _scan(scanner: Any, buf: bytes, pos: int = 0) -> tuple[list[tuple[Any, ...]]
     return out, pos, why
 
 
-def test_scanner_passes_over_pure_acks_only_once_armed_from_the_last_packet_it_read() -> None:
+def _one_flow(flow: object = "flow") -> tuple[Any, Any]:
+    """A bypass table holding one flow, 10.1.0.5:51000 → 10.9.0.1:443 (``c2s``, ``s2c``), by its two keys."""
     table = compiled.core.BypassTable(4096)
-    flow = object()
     b = compiled.core.Bypass(flow)
     key = pb.ip4("10.1.0.5") + pb.ip4("10.9.0.1") + (51000).to_bytes(2, "big") + (443).to_bytes(2, "big")
     table.entries[key] = (b, 0)
     table.entries[key[4:8] + key[:4] + key[10:12] + key[8:10]] = (b, 1)
+    return table, b
+
+
+def test_scanner_passes_over_pure_acks_only_once_armed_from_the_last_packet_it_read() -> None:
+    flow = object()
+    table, b = _one_flow(flow)
     acks = [c2s(100, 7000 + i) for i in range(3)]
     buf = _records([*acks, s2c(7002, 100, pb.ACK | pb.PSH, b"hi")])
     scanner = _scanner(table)
@@ -255,10 +261,7 @@ def test_scanner_passes_over_pure_acks_only_once_armed_from_the_last_packet_it_r
 
 
 def test_scanner_passes_over_in_order_segments_inside_the_skip_window_with_their_bytes() -> None:
-    table = compiled.core.BypassTable(4096)
-    b = compiled.core.Bypass("flow")
-    key = pb.ip4("10.9.0.1") + pb.ip4("10.1.0.5") + (443).to_bytes(2, "big") + (51000).to_bytes(2, "big")
-    table.entries[key] = (b, 1)
+    table, b = _one_flow()
     segs = [s2c((7000 + 100 * i) & M, 100, pb.ACK, bytes([i]) * 100) for i in range(4)]
     buf = _records([s2c(6900, 100, pb.ACK, b"x" * 100), *segs])
     scanner = _scanner(table)
@@ -283,10 +286,7 @@ def test_scanner_passes_over_in_order_segments_inside_the_skip_window_with_their
 
 
 def test_scanner_hands_on_what_was_passed_over_before_each_sweep_and_turns_every_flow_off() -> None:
-    table = compiled.core.BypassTable(4096)
-    b = compiled.core.Bypass("flow")
-    key = pb.ip4("10.1.0.5") + pb.ip4("10.9.0.1") + (51000).to_bytes(2, "big") + (443).to_bytes(2, "big")
-    table.entries[key] = (b, 0)
+    table, b = _one_flow()
     buf = _records([c2s(100, 7000 + i) for i in range(6)])
     scanner = _scanner(table, sweep_every=4)
     out, pos, _ = _scan(scanner, buf)
@@ -304,10 +304,7 @@ def test_scanner_hands_on_what_was_passed_over_before_each_sweep_and_turns_every
 
 
 def test_a_stopped_bypass_hands_on_what_it_passed_over_and_passes_nothing_more() -> None:
-    table = compiled.core.BypassTable(4096)
-    b = compiled.core.Bypass("flow")
-    key = pb.ip4("10.1.0.5") + pb.ip4("10.9.0.1") + (51000).to_bytes(2, "big") + (443).to_bytes(2, "big")
-    table.entries[key] = (b, 0)
+    table, b = _one_flow()
     buf = _records([c2s(100, 7000 + i) for i in range(5)])
     scanner = _scanner(table)
     out, pos, _ = _scan(scanner, buf)
@@ -316,7 +313,7 @@ def test_a_stopped_bypass_hands_on_what_it_passed_over_and_passes_nothing_more()
     out, pos2, _ = _scan(scanner, first, pos)
     assert out == []  # 2 and 3 passed over: neither they nor their run handed on yet
     table.stopped = True
-    out, _pos3, _why = _scan(scanner, buf, pos2)
+    out, _, _ = _scan(scanner, buf, pos2)
     assert out[0][2] == BYPASSED
     assert out[0][3][1] == 2
     assert [p[2] for p in out[1:]] == [SKIPPED_RUN, 6, 6]  # the run of 2 and 3, then 4 and 5 handed on
