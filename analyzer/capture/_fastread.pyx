@@ -16,11 +16,14 @@ Bypass (``BypassTable``, Suricata's "flow bypass" in spirit): the flow table may
 routine packets, a pure ACK or an in-order segment in the decoder's skip window, never become tuples. The scanner
 counts such a packet as skipped (so the sweeps still fall on the same packets) and adds what it changes to the
 flow's ``Bypass``: packets, bytes, next offset, the latest acknowledgement, the segments kept for retransmission
-checks, the last frame. The flow table takes those in (``Bypass.take``) before anything reads them: a
-``(frame, ts, BYPASSED, bypass, b"", b"", 0)`` tuple comes before the next packet of the flow it is handed, and the
-flow table drains every flow (``BypassTable.drain``) before a sweep, a release, or the end. Any other packet of the
-flow turns the bypass off until the flow table arms it again, which it can only do on the last packet of the flow
-it read (``Bypass.last_seen``): the scanner is a read buffer ahead of the flow table.
+checks, the last frame. That is handed on as ``(frame, ts, BYPASSED, snapshot, b"", b"", 0)`` (``Bypass.snapshot``)
+before the flow's next packet that is not passed over, and for every flow before a packet on which the flow table
+sweeps (which also turns every flow off: the sweep may end one); the flow table takes in the rest at the end
+(``BypassTable.drain``), and stops the bypass near its live-flow budget (``stopped``: what was passed over is
+handed on before the next read buffer). Any other packet of a flow turns its bypass off until the flow table arms
+it again, which it can only do from the last packet of the flow the scanner read (``Bypass.last_seen``): the
+scanner reads ahead of the flow table, a batch at most (``BypassTable.batch``), and ends a batch early (``REARM``)
+after a packet from which the flow table may arm its flow again.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -196,7 +199,7 @@ cdef class PcapScanner:
     cdef readonly uint32_t incl
     cdef readonly object slow
     cdef bint rearm  # end the batch after the packet just handed on (``REARM``)
-    cdef int64_t in_batch  # packets read since the last batch was handed on (``flush``)
+    cdef int64_t in_batch  # packets read since the last batch was handed on (``end_batch``)
     cdef int64_t batch  # while passing packets over: the most a batch holds (``BypassTable.batch``)
     cdef readonly int64_t items  # packets of the stream so far (each skipped one counted)
     cdef int64_t sweep_every  # 0: a tuple per skipped packet

@@ -858,8 +858,9 @@ class FlowTable:
             return
         h0, h1 = flow.halves  # type: ignore[misc]
         skip = flow.skip_until
-        if flow.ws_open or flow.closed or h0.buffered or h1.buffered:
-            b.arm(frame, False, False, False, False, -1, -1, 0, 0, 0, 0)
+        ended = h0.fin_off is not None or h1.fin_off is not None
+        if flow.ws_open or flow.closed or ended or h0.buffered or h1.buffered:
+            b.arm(frame, False, False, False, False, -1, -1, 0, 0, 0, 0)  # nothing now, and no batch ends for it
             return
         seen = flow.flags_seen
         b.arm(
