@@ -60,6 +60,7 @@ cdef class Bypass:
 
     cdef public object flow
     cdef readonly int64_t last_seen  # frame of the last packet of this flow read, handed on or not (-1: none yet)
+    cdef readonly bint stale  # something was turned off (or never armed) since the flow table last armed it
     cdef bint queued  # in its table's ``pending``
     cdef bint armable  # the flow table armed it last time (it may again: worth ending a read buffer early for)
     cdef bint skipping  # a decoder passes over bytes of this flow (it may move a skip window with any segment)
@@ -82,6 +83,7 @@ cdef class Bypass:
     def __init__(self, flow):
         self.flow = flow
         self.last_seen = -1
+        self.stale = True
         self.ack[0] = self.ack[1] = -1
         self.recent0 = []
         self.recent1 = []
@@ -100,8 +102,9 @@ cdef class Bypass:
         self.armable = armable
         self.skipping = skipping
         if not armable:
-            self.off()
+            self.off()  # stays stale: the flow table tries again at the flow's next packet
             return True
+        self.stale = False
         self.acks[0] = acks0
         self.acks[1] = acks1
         self.known[0] = expected0 >= 0
@@ -139,6 +142,7 @@ cdef class Bypass:
     cdef inline void off(self) noexcept:
         self.acks[0] = self.acks[1] = self.data[0] = self.data[1] = False
         self.known[0] = self.known[1] = False
+        self.stale = True
 
 
 cdef class BypassTable:
@@ -292,6 +296,7 @@ cdef class PcapScanner:
         self.rearm = first  # the flow table arms a flow from its first packet read after it offered it
         if captured >= 20 and (flags & 0x17) == 0x10 and win:
             if plen == 0:  # a pure ACK not passed over (none yet that way): it changes nothing the bypass needs
+                b.stale = True  # but the flow table may arm this way's ACKs after it
                 self.rearm = first or b.armable
                 return 0
             if plen > 0 and b.known[d] and seq == b.expected[d] and captured - hoff == plen:
@@ -300,6 +305,7 @@ cdef class PcapScanner:
                 b.expected[d] += <uint32_t>plen
                 if b.skipping:
                     b.data[0] = b.data[1] = False
+                    b.stale = True
                     self.rearm = first or b.armable
                 return 0
         b.off()

@@ -569,7 +569,9 @@ class FlowTable:
                     self._history(flow, d, letters)
             if (h.fin_off is not None or other.fin_off is not None) and not flow.closed:
                 self._close_if_complete(flow, frame, ts)
-            elif self._armed is not None and (flow.bypass is None or flow.bypass.last_seen == frame):
+            elif self._armed is not None and (
+                flow.bypass is None or (flow.bypass.stale and flow.bypass.last_seen == frame)
+            ):
                 self._arm(flow, frame)  # the last packet of the flow the reader read: it may pass over the next
             return
         letters = ""
