@@ -114,9 +114,10 @@ TIMELINE_REORDER = 20_000
 # name's are never forgotten), and released lookups and connections counted by name or server (past it they are
 # counted together); a gateway looking up 300,000 distinct names held 100 MB in these before
 KEEPER_NAMES = 10_000
-# ``analyze --workers``: TCP/UDP conversations whose partition each process remembers (forgotten all at once when
-# full; a forgotten one is hashed again: a few thousand live conversations, once per clearing). 1 << 16 held 5 MiB
-# more in each process at its peak on the 1M and 2M gateway captures, and grew from one to the other
+# ``analyze --workers``: TCP/UDP conversations whose partition each process remembers, an entry per direction
+# (forgotten all at once when full; a forgotten one is hashed again: a few thousand live conversations, once per
+# clearing). 1 << 16 held 5 MiB more in each process at its peak on the 1M and 2M gateway captures, and grew from one
+# to the other
 PARTITION_CONVERSATIONS = 1 << 14
 # ``analyze --workers``: events per piece of a part sent to the parent (the process pickles the next piece while the
 # parent unpickles this one; a piece's pickle is its only copy in flight)
