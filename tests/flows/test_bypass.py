@@ -4,9 +4,10 @@ skip window of an armed TCP flow are passed over in C and taken in later, in one
 Reading with it must give exactly what reading without it gives: every event (decoders included, so the TLS skip
 windows are exercised), every flow's counters, history, anomalies and reassembly summary, the warnings. Each case
 also checks that packets were in fact passed over, so that it tests something. Cases: a gateway capture
-(``bench/make_fleet.py``: bulk TLS, OCPP, DNS, NTP) with sweeps every few thousand packets and small batches; an
-armed flow idle past its timeout that resumes in the same read buffer, after a sweep; the live-flow budget, near
-which the bypass stops; the pure reader. The scanner's side is tested byte by byte at the end.
+(``bench/make_fleet.py``: bulk TLS, OCPP, DNS, NTP) with sweeps every 1,000 packets and small batches, as it is and
+with damaged headers; the pure reader; an armed flow idle past its timeout that resumes in the batch of the sweep
+that ends it; the live-flow budget, near which the bypass stops; a flow armed only from the last packet the reader
+read. The scanner's side is tested byte by byte.
 """
 
 from __future__ import annotations
