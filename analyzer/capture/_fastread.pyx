@@ -31,7 +31,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 4  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 5  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -52,6 +52,19 @@ cdef inline uint32_t _u32(const unsigned char* p, bint big) noexcept nogil:
     if big:
         return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
     return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | <uint32_t>p[0]
+
+
+def unmask(const unsigned char[::1] data, const unsigned char[::1] mask, Py_ssize_t offset):
+    """``data`` XOR the 4-byte WebSocket ``mask`` (RFC 6455 §5.3), ``data[0]`` being payload byte ``offset``: what
+    ``analyzer.decoders.websocket.unmask_python`` computes, as bytes."""
+    if mask.shape[0] != 4:
+        raise ValueError("a WebSocket mask is 4 bytes")
+    cdef Py_ssize_t n = data.shape[0], i
+    out = PyBytes_FromStringAndSize(NULL, n)
+    cdef unsigned char* dst = <unsigned char*>PyBytes_AS_STRING(out)
+    for i in range(n):
+        dst[i] = data[i] ^ mask[(i + offset) & 3]
+    return out
 
 
 cdef class Bypass:

@@ -40,10 +40,12 @@ never inflates to wrong bytes.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar
 
+from analyzer.capture import compiled
 from analyzer.decoders.base import MessageDecoder, MessageDecoderFactory
 from analyzer.events.base import DecodeAnomaly, Event, StreamChunk, StreamGap
 from analyzer.events.websocket import WsClose, WsMessage, WsPing, WsPong, WsSummary
@@ -236,7 +238,7 @@ def looks_like_websocket(data: bytes, direction: int, client_direction: int = 0)
     return _walk(data, 0, len(data), int(direction == client_direction))[0] >= 0
 
 
-def _unmask(data: bytes, mask: bytes, offset: int) -> bytes:
+def unmask_python(data: bytes, mask: bytes, offset: int) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` (RFC 6455 §5.3), ``data[0]`` being payload byte ``offset``."""
     n = len(data)
     r = offset & 3
@@ -244,6 +246,10 @@ def _unmask(data: bytes, mask: bytes, offset: int) -> bytes:
         mask = mask[r:] + mask[:r]
     key = (mask * ((n >> 2) + 1))[:n]
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+# the compiled reader core's, where it is built (a client's every frame is masked: one call per OCPP message sent)
+_unmask: Callable[[bytes, bytes, int], bytes] = compiled.core.unmask if compiled.available() else unmask_python
 
 
 def _excerpt(payload: bytes) -> str:
