@@ -137,6 +137,12 @@ cdef class Bypass:
         """(pure ACKs each way, data each way) the scanner may pass over now."""
         return (self.acks[0], self.acks[1], self.data[0], self.data[1])
 
+    cdef inline int hand_on(self, list out, int64_t frame, int64_t ts) except -1:
+        """Put what was passed over, if anything, in ``out`` (before the tuple that follows it there)."""
+        if self.frame:
+            out.append((frame, ts, BYPASSED, self.snapshot(), b"", b"", 0))
+        return 0
+
     cdef tuple snapshot(self):
         """What was passed over, handed on and forgotten: ``(flow, count0, count1, bytes0, bytes1, ack0, ack1,
         frame, ts, offset0, offset1, recent0, recent1)``."""
@@ -194,8 +200,7 @@ cdef class BypassTable:
             return 0
         for b in self.pending:
             b.queued = False
-            if b.frame:
-                out.append((frame, ts, BYPASSED, b.snapshot(), b"", b"", 0))
+            b.hand_on(out, frame, ts)
         self.pending = []
         return 0
 
@@ -301,8 +306,7 @@ cdef class PcapScanner:
                     b.nbytes[d] += plen
                     self._took(b, d, tcp, frame, ts, out)
                     return 1
-        if b.frame:
-            out.append((frame, ts, BYPASSED, b.snapshot(), b"", b"", 0))
+        b.hand_on(out, frame, ts)
         first = b.last_seen < 0
         had = b.acks[0] or b.acks[1] or b.data[0] or b.data[1]
         b.last_seen = frame
@@ -384,8 +388,7 @@ cdef class PcapScanner:
             hit = self.armed.get(packet[3] + packet[4] + packet[5][:4])
             if hit is not None:
                 b = <Bypass>hit[0]
-                if b.frame:
-                    out.append((packet[0], packet[1], BYPASSED, b.snapshot(), b"", b"", 0))
+                b.hand_on(out, packet[0], packet[1])
                 b.last_seen = packet[0]
                 b.off()
         self.flush(out)

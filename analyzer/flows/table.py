@@ -882,7 +882,7 @@ class FlowTable:
     def _took_in(self, passed: tuple[Any, ...]) -> None:
         """What the reader passed over of one flow (``Bypass.snapshot``), as the fast path would have taken it."""
         flow, n0, n1, bytes0, bytes1, ack0, ack1, frame, ts, moved0, moved1, recent0, recent1 = passed
-        if flow is None or flow.halves is None or not frame:
+        if flow is None:  # it ended before what it passed over was handed on (``_unarm``): nothing to take in
             return
         if frame > flow.last_frame:
             flow.last_frame = frame
@@ -901,7 +901,9 @@ class FlowTable:
             h0.ack_seq = ack1
 
     def _unarm(self, flow: Flow) -> None:
-        armed = self._armed if self._armed is not None else (self.bypass.entries if self.bypass else {})
+        """The flow leaves the table: its keys leave the bypass's entries (stopped or not), and a snapshot of it
+        still on its way is ignored (``_took_in``)."""
+        armed = self.bypass.entries
         b = flow.bypass
         for k in flow.keys:
             hit = armed.get(k)
