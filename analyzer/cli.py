@@ -12,6 +12,7 @@ from analyzer import __version__
 from analyzer.capture import compiled
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, debugging, internal_error_line
+from analyzer.exiting import exit_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -580,13 +581,19 @@ def catalogue(fmt: str) -> None:
 
 
 def main() -> None:
+    """The ``ghostcap`` command: its status is the process's, which ends without freeing its heap
+    (``exiting.exit_now``)."""
+    code: object = 0
     try:
         cli(prog_name="ghostcap")
+    except SystemExit as e:
+        code = e.code
     except KeyboardInterrupt:
         click.echo("ghostcap: interrupted", err=True)
-        sys.exit(130)
+        code = 130
     except BrokenPipeError:
-        sys.exit(0)
+        code = 0
+    exit_now(code)
 
 
 from analyzer.triage.command import triage  # noqa: E402 - registered last, beside the commands above

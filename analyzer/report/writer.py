@@ -17,6 +17,7 @@ from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.jsontext import dumps
+from analyzer.meanwhile import Meanwhile
 from analyzer.report.dispatch import capture_lines
 
 if TYPE_CHECKING:
@@ -198,15 +199,35 @@ def _analyze_one(
         sys.stdout.write(text)
         return status
     stem = _unique(report_stem(cap), used)
-    written: list[str] = []
+    written: dict[str, str] = {}
+    html = None
+    if workers > 1 and len(formats) > 1 and "html" in formats:  # the HTML page meanwhile, on another core
+        html = Meanwhile(lambda: write_report_text(render_report(report, "html"), out_dir, stem, "html"))
     for fmt in formats:
-        try:
-            text = render_report(report, fmt)
-        except Exception as e:  # noqa: BLE001 - the other formats are still written
-            status = _internal(e, f"{cap} ({fmt} report)", echo)
+        if fmt == "html" and html is not None:
             continue
-        written.append(write_report_text(text, out_dir, stem, fmt))
-    echo(f"{cap}: wrote {', '.join(written)}" if written else f"{cap}: no report written")
+        status = _write_one(report, fmt, out_dir, stem, cap, echo, written, status)
+    if html is not None:
+        path = html.result()
+        if path is None:  # its process failed: written here, an error met the way it would have been
+            status = _write_one(report, "html", out_dir, stem, cap, echo, written, status)
+        else:
+            written["html"] = path
+    paths = [written[fmt] for fmt in formats if fmt in written]
+    echo(f"{cap}: wrote {', '.join(paths)}" if paths else f"{cap}: no report written")
+    return status
+
+
+def _write_one(
+    report: dict, fmt: str, out_dir: str, stem: str, cap: str, echo: Callable[[str], None], written: dict, status: int
+) -> int:
+    """Render and write one format of ``report`` (its path into ``written``); the capture's status, ``status`` or
+    the internal error's when it cannot be rendered (``OutputError`` when it cannot be written)."""
+    try:
+        text = render_report(report, fmt)
+    except Exception as e:  # noqa: BLE001 - the other formats are still written
+        return _internal(e, f"{cap} ({fmt} report)", echo)
+    written[fmt] = write_report_text(text, out_dir, stem, fmt)
     return status
 
 

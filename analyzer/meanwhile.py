@@ -1,0 +1,57 @@
+"""Work done meanwhile in a forked process: ``analyze --workers N`` writes its HTML report while it writes the
+others (each is a few tenths of a second on a gateway capture, and the other cores are idle by then).
+
+The process is a fork of this one: it sees the same objects, costs no pickling on the way in, and sends its result
+back pickled. Whatever goes wrong there (an exception, a result that does not pickle, the process killed) gives
+``None``, and the caller does the work itself: its own exception, if it raises one, is then raised where it would
+have been without the process."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+from typing import Generic, TypeVar
+
+from analyzer.lifeline import die_with_parent
+
+T = TypeVar("T")
+
+
+class Meanwhile(Generic[T]):
+    """``fn()`` started in a forked process; ``result()`` waits for it."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        ctx = mp.get_context("fork")
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_run, args=(fn, child, os.getpid()), name="ghostcap-meanwhile")
+        self._proc.start()
+        child.close()
+
+    def result(self) -> T | None:
+        """``fn()``'s value, or ``None`` when it raised, could not be sent or the process died."""
+        try:
+            got = ForkingPickler.loads(self._conn.recv_bytes())
+        except Exception:  # noqa: BLE001 - EOF (the process died), a value that does not unpickle: done here instead
+            got = None
+        finally:
+            self._conn.close()
+            self._proc.join()
+        return got[0] if isinstance(got, tuple) else None
+
+
+def _run(fn: Callable[[], object], conn: Connection, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's
+    die_with_parent(parent)
+    try:
+        data = ForkingPickler.dumps((fn(),))
+    except BaseException:  # noqa: BLE001 - the parent does the work again and meets the error itself
+        data = ForkingPickler.dumps(None)
+    try:
+        conn.send_bytes(data)
+        conn.close()
+    except OSError:
+        os._exit(1)

@@ -1,0 +1,129 @@
+"""``Meanwhile``: work done in a forked process, and ``analyze --workers N`` writing its HTML page there while it
+writes its other reports; whatever goes wrong there, the work is done in the process itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from analyzer.meanwhile import Meanwhile
+from analyzer.report import writer
+from analyzer.report.writer import run_analyze
+
+LAB = Path(__file__).resolve().parents[1] / "captures"
+
+
+def test_the_work_runs_in_another_process() -> None:
+    job = Meanwhile(lambda: (os.getpid(), os.getppid(), [1, "two", None]))
+    pid, parent, value = job.result()
+    assert pid != os.getpid()
+    assert parent == os.getpid()
+    assert value == [1, "two", None]
+
+
+def test_a_value_of_none_is_told_from_a_failure() -> None:
+    assert Meanwhile(lambda: None).result() is None
+    assert Meanwhile(lambda: (None,)).result() == (None,)
+
+
+def _raise() -> None:
+    raise ValueError("broken")
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        _raise,
+        lambda: lambda: 1,  # a result that does not pickle
+        lambda: os._exit(3),  # the process ends without a result
+        lambda: os.kill(os.getpid(), signal.SIGKILL),
+    ],
+    ids=["raises", "unpicklable", "exits", "killed"],
+)
+def test_a_failure_is_none(fn) -> None:
+    assert Meanwhile(fn).result() is None
+
+
+def _analyze(capture: Path, out: Path, workers: int, formats: list[str]) -> tuple[int, list[str]]:
+    said: list[str] = []
+    status = run_analyze(
+        [str(capture)], str(out), formats, None, False, echo=said.append, line=said.append, workers=workers
+    )
+    return status, said
+
+
+CAPTURE = LAB / "ocpp_silent_reboot.pcap"
+
+
+def test_two_workers_write_the_html_page_in_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    me, render = os.getpid(), writer.render_report
+    pids = tmp_path / "pids"
+
+    def spied(report: dict, fmt: str, compact: bool = False) -> str:
+        with open(pids, "a") as f:
+            f.write(f"{fmt} {os.getpid() == me}\n")
+        return render(report, fmt, compact)
+
+    monkeypatch.setattr(writer, "render_report", spied)
+    status, said = _analyze(CAPTURE, tmp_path / "two", 2, ["html", "json", "md"])
+    assert sorted(pids.read_text().splitlines()) == ["html False", "json True", "md True"]
+    one_status, one_said = _analyze(CAPTURE, tmp_path / "one", 1, ["html", "json", "md"])
+    assert (status, [s.replace("/two/", "/") for s in said]) == (
+        one_status,
+        [s.replace("/one/", "/") for s in one_said],
+    )
+    two = tmp_path / "two" / "ocpp_silent_reboot"
+    assert said[-1] == f"{CAPTURE}: wrote {two}.html, {two}.json, {two}.md"  # in the order asked for
+    for fmt in ("html", "json", "md"):
+        name = f"ocpp_silent_reboot.{fmt}"
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+def test_one_worker_or_one_format_forks_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(fn):
+        raise AssertionError("no process expected")
+
+    monkeypatch.setattr(writer, "Meanwhile", refused)
+    assert _analyze(CAPTURE, tmp_path / "a", 1, ["html", "json"])[0] == 1
+    assert _analyze(CAPTURE, tmp_path / "b", 2, ["html"])[0] == 1
+    assert _analyze(CAPTURE, tmp_path / "c", 2, ["json", "md"])[0] == 1
+
+
+def test_a_page_its_process_could_not_write_is_written_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    me, render = os.getpid(), writer.render_report
+
+    def dies_elsewhere(report: dict, fmt: str, compact: bool = False) -> str:
+        if os.getpid() != me:
+            os._exit(9)
+        return render(report, fmt, compact)
+
+    monkeypatch.setattr(writer, "render_report", dies_elsewhere)
+    status, said = _analyze(CAPTURE, tmp_path, 2, ["html", "json"])
+    assert status == 1
+    assert (
+        said[-1] == f"{CAPTURE}: wrote {tmp_path / 'ocpp_silent_reboot.html'}, {tmp_path / 'ocpp_silent_reboot.json'}"
+    )
+    assert (tmp_path / "ocpp_silent_reboot.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_page_that_cannot_be_rendered_is_an_internal_error_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render = writer.render_report
+
+    def broken_html(report: dict, fmt: str, compact: bool = False) -> str:
+        if fmt == "html":
+            raise RuntimeError("template broke")
+        return render(report, fmt, compact)
+
+    monkeypatch.setattr(writer, "render_report", broken_html)
+    status, said = _analyze(CAPTURE, tmp_path, 2, ["html", "json"])
+    errors = [s for s in said if "template broke" in s]
+    assert len(errors) == 1
+    assert "(html report)" in errors[0]
+    assert status == writer.EXIT_INTERNAL
+    assert said[-1] == f"{CAPTURE}: wrote {tmp_path / 'ocpp_silent_reboot.json'}"
+    assert not (tmp_path / "ocpp_silent_reboot.html").exists()
