@@ -26,12 +26,13 @@ scanner reads ahead of the flow table, a batch at most (``BypassTable.batch``), 
 after a packet from which the flow table may arm its flow again.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 5  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 6  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -395,10 +396,12 @@ cdef class PcapScanner:
         self._count(out, packet[0], packet[1])
         out.append(packet)
 
-    def scan(self, bytes buf, Py_ssize_t pos, int64_t base, int64_t zeros_from, list out):
-        """Decode records of ``buf`` from ``pos`` into ``out``; return ``(pos, why it stopped)``."""
-        cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(buf)
-        cdef Py_ssize_t end = PyBytes_GET_SIZE(buf)
+    def scan(self, bytearray buf, Py_ssize_t pos, Py_ssize_t end, int64_t base, int64_t zeros_from, list out):
+        """Decode records of ``buf[:end]`` from ``pos`` into ``out``; return ``(pos, why it stopped)``. Every
+        object put in ``out`` is a copy: the caller reads the next bytes into the same buffer."""
+        cdef const unsigned char* b = <const unsigned char*>PyByteArray_AS_STRING(buf)
+        if end > PyByteArray_GET_SIZE(buf):
+            end = PyByteArray_GET_SIZE(buf)
         cdef const unsigned char* h
         cdef const unsigned char* d
         cdef uint32_t sec, frac, incl, orig, total, l4end, keyend

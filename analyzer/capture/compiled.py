@@ -17,7 +17,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from analyzer import progress
-from analyzer.capture.container import CHUNK, CaptureReader, _read_some
+from analyzer.capture.container import CHUNK, ZERO_RUN, CaptureReader, _read_some
 from analyzer.capture.linklayer import LINKTYPE_ETHERNET
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ try:
 except ImportError:  # not built (no compiler when installed): the pure reader
     core = None  # type: ignore[assignment]
 
-ABI = 5  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+ABI = 6  # the interface this module drives (``_fastread.ABI``): a stale build is not used
 PURE_ENV = "GHOSTCAP_PURE"
 SKIPPED = -1  # reader.SKIPPED
 
@@ -103,19 +103,22 @@ Decode = Callable[[int, tuple[int, bytes, int]], "IpPacket | None"]
 
 def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) -> Iterator[tuple[int, list[IpPacket]]]:
     """``CaptureReader._pcap``'s loop around the core: ``(frames before, packets)`` per read buffer that held a
-    record."""
+    record. The same bytes as its buffers (what was left of the last one, then up to ``CHUNK`` more), read into one
+    ``bytearray`` kept for the whole capture: a new buffer per read cost its copy and, often, its pages mapped
+    afresh (measured, a partition of the 1M-packet gateway capture: 76k → 23k page faults, 0.40 → 0.20 s of system
+    time)."""
     scan = scanner.scan
     put = scanner.put
-    read = reader.source.stream.read
-    buf = b""
-    pos = 0
+    stream = reader.source.stream
+    buf = bytearray(2 * CHUNK)
+    pos = end = 0  # buf[pos:end]: the bytes read and not yet scanned
     base = 24  # file offset of buf[0]
     zeros_from = 0  # file offset before which zero-filling was ruled out
     before = 0  # frames before this batch
     out: list[IpPacket] = []
     try:
         while True:
-            pos, why = scan(buf, pos, base, zeros_from, out)
+            pos, why = scan(buf, pos, end, base, zeros_from, out)
             if why == core.SLOW:
                 packet = decode(scanner.frame, scanner.slow)
                 if packet is not None:
@@ -130,7 +133,7 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
                 before = count
                 continue
             if why == core.ZERO_HEADER:
-                zeros_from = reader.zero_run(buf, pos, base, count)
+                zeros_from = reader.zero_run(bytes(buf[pos : min(end, pos + ZERO_RUN)]), 0, base + pos, count)
                 if zeros_from < 0:
                     break
                 continue
@@ -144,20 +147,20 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
                 out = []
                 before = count
             if why == core.NEED_HEADER:
-                buf = buf[pos:] + _read_some(read, CHUNK)
+                buf, end = _refill(stream, buf, pos, end, CHUNK)
                 base += pos
                 pos = 0
-                if len(buf) < 16:
-                    if buf:
-                        reader.partial_header(len(buf), base, count)
+                if end < 16:
+                    if end:
+                        reader.partial_header(end, base, count)
                     break
             else:  # NEED_RECORD
                 incl = scanner.incl
-                buf = buf[pos:] + _read_some(read, max(CHUNK, incl + 16))
+                buf, end = _refill(stream, buf, pos, end, max(CHUNK, incl + 16))
                 base += pos
                 pos = 0
-                if 16 + incl > len(buf):
-                    reader.cut_record(base, count, len(buf) - 16, incl)
+                if 16 + incl > end:
+                    reader.cut_record(base, count, end - 16, incl)
                     break
     except OSError as e:  # a damaged compressed stream (DamagedInput) or a failing disk: CaptureReader.batches
         reader.unreadable(e)
@@ -166,3 +169,33 @@ def _batches(reader: CaptureReader, scanner: Any, decode: Decode, max_len: int) 
     if scanner.frame > before:
         scanner.end_batch(out)
         yield before, out
+
+
+def _refill(stream: Any, buf: bytearray, pos: int, end: int, want: int) -> tuple[bytearray, int]:
+    """``buf[pos:end]`` moved to the front of ``buf`` (grown if it cannot take ``want`` more after them), then up to
+    ``want`` bytes read after them, looping over short reads as ``_read_some`` does (an error after some bytes
+    ends the reading; it comes again on the next read): ``(buf, end of what it holds)``."""
+    left = end - pos
+    if left + want > len(buf):
+        grown = bytearray(left + want)
+        grown[:left] = buf[pos:end]
+        buf = grown
+    elif pos:
+        buf[:left] = buf[pos:end]
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:  # a decompressor: its bytes copied in
+        data = _read_some(stream.read, want)
+        buf[left : left + len(data)] = data
+        return buf, left + len(data)
+    with memoryview(buf) as view:
+        got = readinto(view[left : left + want]) or 0
+        if got and got < want:
+            while got < want:
+                try:
+                    more = readinto(view[left + got : left + want])
+                except OSError:
+                    break
+                if not more:
+                    break
+                got += more
+    return buf, left + got

@@ -218,7 +218,7 @@ def _arm(
 
 def _scan(scanner: Any, buf: bytes, pos: int = 0) -> tuple[list[tuple[Any, ...]], int, int]:
     out: list[tuple[Any, ...]] = []
-    pos, why = scanner.scan(buf, pos, 24, 0, out)
+    pos, why = scanner.scan(bytearray(buf), pos, len(buf), 24, 0, out)
     return out, pos, why
 
 
@@ -329,7 +329,7 @@ def test_the_batch_ends_after_at_most_its_size_while_passing_over() -> None:
     pos, why = 0, None
     while why != 0:  # NEED_HEADER: the buffer is read
         out: list[tuple[Any, ...]] = []
-        pos, why = scanner.scan(buf, pos, 24, 0, out)
+        pos, why = scanner.scan(bytearray(buf), pos, len(buf), 24, 0, out)
         seen.append([p[0] for p in out])
         scanner.end_batch(out)
     assert seen == [[1, 2, 3], [4, 5, 6], [7]]
