@@ -550,7 +550,7 @@ def analyze(
                 "have one reader)"
             )
     try:
-        results, others = diagnose_all(built.timeline, settings)
+        results, others = diagnose_all(built.timeline, settings, workers)
     except Exception as e:
         if not salvage or debugging():
             raise

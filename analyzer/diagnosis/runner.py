@@ -14,6 +14,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
+from analyzer.budgets import DIAGNOSIS_SPLIT_CHARGERS
 from analyzer.config import Settings
 from analyzer.diagnosis.attempts import Attempt, attempts_of, connected_at_end
 from analyzer.diagnosis.catalogue import FAULTS, LAYERS
@@ -22,7 +23,8 @@ from analyzer.diagnosis.clock import ClockAnalysis, analyse_clock
 from analyzer.diagnosis.context import Context
 from analyzer.diagnosis.facts import opaque_tls_session, session_works
 from analyzer.diagnosis.finding import Evidence, Finding
-from analyzer.diagnosis.registry import discover
+from analyzer.diagnosis.registry import RuleSpec, discover
+from analyzer.meanwhile import Meanwhile
 from analyzer.timefmt import iso_utc
 from analyzer.timeline import Timeline
 
@@ -55,25 +57,51 @@ def diagnose(tl: Timeline, settings: Settings) -> list[ChargerResult]:
     return diagnose_all(tl, settings)[0]
 
 
-def diagnose_all(tl: Timeline, settings: Settings) -> tuple[list[ChargerResult], list[Other]]:
-    """Every charger's result, and the traffic that is not a charger's."""
+def diagnose_all(tl: Timeline, settings: Settings, workers: int = 1) -> tuple[list[ChargerResult], list[Other]]:
+    """Every charger's result, and the traffic that is not a charger's.
+
+    With ``workers`` > 1 and at least ``budgets.DIAGNOSIS_SPLIT_CHARGERS`` chargers, the later half of them is
+    diagnosed meanwhile by a forked process (``Meanwhile``; one charger's diagnosis never reads another's): their
+    results come back without their ``Charger``, which is this process's own. Should that process fail, they are
+    diagnosed here."""
     rules = discover()
     pop = find_population(tl, settings)
-    out = []
     shared: dict[str, object] = {}  # facts of the whole timeline, computed once for every charger
-    for ch in pop.chargers:
-        clock = analyse_clock(ch.events)
-        ctx = Context(tl, settings, clock, shared)
-        found: list[Finding] = []
-        errors: list[str] = []
-        for spec in rules.values():
-            try:
-                found.extend(spec.fn(ch, ctx))
-            except Exception as e:  # noqa: BLE001 - a broken rule must not lose the report
-                errors.append(f"rule {spec.name} failed: {type(e).__name__}: {e}")
-        attempts = attempts_of(ch, tl.end_frame)
-        out.append(verdict(ch, clock, found, errors, attempts))
+
+    def one(ch: Charger) -> ChargerResult:
+        return _diagnose_one(ch, tl, settings, rules, shared)
+
+    chargers = pop.chargers
+    half = len(chargers) // 2 if workers > 1 and len(chargers) >= DIAGNOSIS_SPLIT_CHARGERS else len(chargers)
+    later = None
+    if half < len(chargers):
+        later = Meanwhile(lambda: [dataclasses.replace(one(ch), charger=None) for ch in chargers[half:]])
+    out = [one(ch) for ch in chargers[:half]]
+    if later is not None:
+        got = later.result()
+        if got is None:
+            out.extend(one(ch) for ch in chargers[half:])
+        else:
+            for ch, r in zip(chargers[half:], got, strict=True):
+                r.charger = ch
+                out.append(r)
     return out, pop.others
+
+
+def _diagnose_one(
+    ch: Charger, tl: Timeline, settings: Settings, rules: dict[str, RuleSpec], shared: dict[str, object]
+) -> ChargerResult:
+    clock = analyse_clock(ch.events)
+    ctx = Context(tl, settings, clock, shared)
+    found: list[Finding] = []
+    errors: list[str] = []
+    for spec in rules.values():
+        try:
+            found.extend(spec.fn(ch, ctx))
+        except Exception as e:  # noqa: BLE001 - a broken rule must not lose the report
+            errors.append(f"rule {spec.name} failed: {type(e).__name__}: {e}")
+    attempts = attempts_of(ch, tl.end_frame)
+    return verdict(ch, clock, found, errors, attempts)
 
 
 def _layer(f: Finding) -> int:
