@@ -409,7 +409,9 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
         for fid, info in p.flows.items():
             numbers = stream_of.get(info.proto)
             stream = numbers[k][info.stream] if numbers is not None and info.stream is not None else info.stream
-            flows.append((p.finished_at[fid], ids[fid], replace(info, id=ids[fid], stream=stream)))
+            object.__setattr__(info, "id", ids[fid])  # the part's own, like its events: renumbered in place
+            object.__setattr__(info, "stream", stream)
+            flows.append((p.finished_at[fid], ids[fid], info))
         for fid, n in p.dropped.items():
             into = dropped.setdefault(None if fid is None else ids[fid], {})
             for kind, count in n.items():

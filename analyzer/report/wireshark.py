@@ -4,7 +4,9 @@ belongs to (``tcp.stream eq 3``, ``udp.stream eq 0``), with Wireshark's own stre
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
+from operator import attrgetter
 
 from analyzer.timeline import FlowInfo, Timeline
 
@@ -19,18 +21,24 @@ def stream_filter(flow: FlowInfo | None) -> str | None:
     return flow.stream_filter if flow is not None else None
 
 
+_FRAME = attrgetter("frame")
+
+
 class FrameFlows:
     """Which flow each of some frames belongs to: the flow of the first event at that frame, else the flow the
     caller names if the frame lies within it, else the only flow of ``candidates`` whose frames span it."""
 
     def __init__(self, tl: Timeline, frames: Iterable[int]) -> None:
-        wanted = set(frames)
         self.tl = tl
         self.at: dict[int, int] = {}
-        if wanted:
-            for e in tl.events:
-                if e.frame in wanted and e.flow_id is not None and e.frame not in self.at:
-                    self.at[e.frame] = e.flow_id
+        events = tl.events  # in frame order: each frame's events are found by bisection, not a walk over all
+        for frame in set(frames):
+            i = bisect_left(events, frame, key=_FRAME)
+            while i < len(events) and events[i].frame == frame:
+                if events[i].flow_id is not None:
+                    self.at[frame] = events[i].flow_id  # type: ignore[assignment]
+                    break
+                i += 1
 
     def flow_of(self, frame: int, flow_id: int | None = None, candidates: Iterable[int] = ()) -> FlowInfo | None:
         flows = self.tl.flows
