@@ -21,6 +21,7 @@ from analyzer.budgets import (
     DEFAULT_BUDGETS,
     FLOW_EVENTS_EDGE,
     FLOW_EVENTS_THIN,
+    GC_READING_THRESHOLDS,
     GC_THRESHOLDS,
     HASH_PROCESS_BYTES,
     KEEPER_NAMES,
@@ -429,7 +430,7 @@ def build_timeline(
 def read_capture(path: str | Path, dispatch: _Dispatch, part: Partition | None = None) -> FlowsResult:
     """Read ``path`` through ``dispatch``'s flow table and decoders, to the DNS lookups left unanswered at the end;
     ``part``: only this partition's packets (``analyze --workers``)."""
-    with collector_thresholds():
+    with collector_thresholds(GC_READING_THRESHOLDS):
         result = rebuild_flows(path, table=dispatch.table, keys=dispatch.keys, part=part)
     cap = result.capture
     dispatch.emit_all(dispatch.dns.close(cap.packets, cap.last_ns or 0))
@@ -437,11 +438,11 @@ def read_capture(path: str | Path, dispatch: _Dispatch, part: Partition | None =
 
 
 @contextmanager
-def collector_thresholds() -> Iterator[None]:
-    """The garbage collector's thresholds for reading a capture, and for diagnosing and reporting it
-    (``budgets.GC_THRESHOLDS``), restored after."""
+def collector_thresholds(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> Iterator[None]:
+    """The garbage collector's thresholds for analysing a capture (``budgets.GC_THRESHOLDS``; while reading it,
+    ``GC_READING_THRESHOLDS``), restored after."""
     before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*thresholds)
     try:
         yield
     finally:

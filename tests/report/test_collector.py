@@ -1,6 +1,6 @@
-"""``ghostcap analyze`` reads, diagnoses and reports a capture with the garbage collector's thresholds of
-``budgets.GC_THRESHOLDS`` (its own time on the 1M gateway capture: 2.1 s → 0.1 s), and restores the caller's after,
-also when the job fails; so does a triage task."""
+"""``ghostcap analyze`` diagnoses and reports a capture with the garbage collector's thresholds of
+``budgets.GC_THRESHOLDS`` (its own time on the 1M gateway capture: 2.1 s → 0.1 s) and reads it with those of
+``GC_READING_THRESHOLDS``, and restores the caller's after, also when the job fails; so does a triage task."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.budgets import GC_THRESHOLDS
+from analyzer import engine
+from analyzer.budgets import GC_READING_THRESHOLDS, GC_THRESHOLDS
 from analyzer.diagnosis import runner
 from analyzer.report import build
 from analyzer.report.writer import run_analyze
@@ -34,10 +35,15 @@ def test_the_job_runs_with_the_thresholds_and_restores_the_caller_s(
     seen: dict[str, tuple[int, ...]] = {}
     _spy(monkeypatch, runner, "diagnose_all", seen)
     _spy(monkeypatch, build, "report_dict", seen)
+    _spy(monkeypatch, engine, "rebuild_flows", seen)
     before = gc.get_threshold()
-    assert before != GC_THRESHOLDS
+    assert before not in (GC_THRESHOLDS, GC_READING_THRESHOLDS)
     run_analyze([CAPTURE], str(tmp_path), ["json", "html"], None, False, echo=lambda m: None)
-    assert seen == {"diagnose_all": GC_THRESHOLDS, "report_dict": GC_THRESHOLDS}
+    assert seen == {
+        "rebuild_flows": GC_READING_THRESHOLDS,
+        "diagnose_all": GC_THRESHOLDS,
+        "report_dict": GC_THRESHOLDS,
+    }
     assert gc.get_threshold() == before
 
 
@@ -59,10 +65,15 @@ def test_a_triage_capture_runs_with_them_too(monkeypatch: pytest.MonkeyPatch) ->
     seen: dict[str, tuple[int, ...]] = {}
     _spy(monkeypatch, runner, "diagnose_all", seen)
     _spy(monkeypatch, build, "report_dict", seen)
+    _spy(monkeypatch, engine, "rebuild_flows", seen)
     before = gc.get_threshold()
     out = Outcome(index=0)
     _run(Task(0, CAPTURE, "tcp_refused.pcap", "tcp_refused", None), CAPTURE, (), WorkerConfig(out_dir=None), out)
     assert out.rows
     assert set(out.texts) == {"json", "html"}
-    assert seen == {"diagnose_all": GC_THRESHOLDS, "report_dict": GC_THRESHOLDS}
+    assert seen == {
+        "rebuild_flows": GC_READING_THRESHOLDS,
+        "diagnose_all": GC_THRESHOLDS,
+        "report_dict": GC_THRESHOLDS,
+    }
     assert gc.get_threshold() == before
