@@ -535,21 +535,27 @@ def analyze(
     from analyzer.errors import debugging, internal_error_line
 
     settings = settings or Settings()
+    parts = None
+    alone = ""  # why a capture asked to be read by several processes is read by one
     if workers > 1 and regular(path):
         from analyzer.parallel import Partitions
 
         parts = Partitions(path, settings, workers)
-        parts.start()  # before the digest's thread, if any: the processes are forked
+        try:
+            parts.start()  # before the digest's thread, if any: the processes are forked
+        except OSError as e:  # no process to be had (memory, process limits): read here, with a warning
+            parts = None
+            alone = f"no process could be started ({e.strerror or e})"
+    elif workers > 1:
+        alone = "--workers needs a capture file (standard input and pipes have one reader)"
+    if parts is not None:
         digest = _digest(path, sha256)
         built = parts.collect()
     else:
         digest = _digest(path, sha256)
         built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
-        if workers > 1:
-            built.capture.warnings.append(
-                f"read by one process, not {workers}: --workers needs a capture file (standard input and pipes "
-                "have one reader)"
-            )
+        if alone:
+            built.capture.warnings.append(f"read by one process, not {workers}: {alone}")
     try:
         results, others = diagnose_all(built.timeline, settings, workers)
     except Exception as e:

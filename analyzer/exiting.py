@@ -3,8 +3,9 @@
 A normal interpreter exit frees every object the process still holds, one by one: after ``analyze`` on a gateway
 capture, a heap of a few hundred MB in millions of objects (0.12 to 0.14 s of the 1M-packet gateway capture's job,
 measured, for memory the system takes back at once). ``exit_now`` does what the interpreter's exit does that
-anyone can see (the ``atexit`` functions, among them ``weakref.finalize`` and ``multiprocessing``'s clean-up, then
-standard output and error flushed) and then ends the process without the freeing."""
+anyone can see (waiting for threads that are not daemons, the ``atexit`` functions, among them
+``weakref.finalize`` and ``multiprocessing``'s clean-up, then standard output and error flushed) and then ends the
+process without the freeing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import atexit
 import contextlib
 import os
 import sys
+import threading
 
 
 def exit_status(code: object) -> int:
@@ -27,10 +29,12 @@ def exit_status(code: object) -> int:
 
 
 def exit_now(code: object) -> None:
-    """Exit with ``code`` (as ``sys.exit(code)`` would), skipping the freeing of the heap. Where this Python has
-    no way to run the ``atexit`` functions first, it exits the usual way."""
+    """Exit with ``code`` (as ``sys.exit(code)`` would), skipping the freeing of the heap. It exits the usual way
+    while a thread that is not a daemon still runs (the interpreter would wait for it), or where this Python has no
+    way to run the ``atexit`` functions first."""
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
-    if run_exit_functions is None:
+    main = threading.main_thread()
+    if run_exit_functions is None or any(t is not main and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     status = exit_status(code)
     run_exit_functions()

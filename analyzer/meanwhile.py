@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Generic, TypeVar
 
@@ -26,13 +27,27 @@ class Meanwhile(Generic[T]):
 
     def __init__(self, fn: Callable[[], T]) -> None:
         ctx = mp.get_context("fork")
-        self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_run, args=(fn, child, os.getpid()), name="ghostcap-meanwhile")
-        self._proc.start()
-        child.close()
+        self._conn: Connection | None = None
+        self._proc: BaseProcess | None = None
+        # no pipe or process to be had (memory, process or file limits): ``result()`` is None, the caller does it
+        try:
+            conn, child = ctx.Pipe(duplex=False)
+        except OSError:
+            return
+        try:
+            proc = ctx.Process(target=_run, args=(fn, child, os.getpid()), name="ghostcap-meanwhile")
+            proc.start()
+        except OSError:
+            conn.close()
+            return
+        finally:
+            child.close()
+        self._conn, self._proc = conn, proc
 
     def result(self) -> T | None:
-        """``fn()``'s value, or ``None`` when it raised, could not be sent or the process died."""
+        """``fn()``'s value, or ``None`` when it raised, could not be sent, the process died or never started."""
+        if self._conn is None or self._proc is None:
+            return None
         try:
             got = ForkingPickler.loads(self._conn.recv_bytes())
         except Exception:  # noqa: BLE001 - EOF (the process died), a value that does not unpickle: done here instead

@@ -71,3 +71,20 @@ def test_the_command_exits_with_its_status(tmp_path: Path) -> None:
     done = _run("from analyzer.cli import main\nimport sys\nsys.argv = ['ghostcap', 'nosuch']\nmain()\n", tmp_path)
     assert done.returncode == 2
     assert "No such command 'nosuch'" in done.stderr
+
+
+def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
+    """With a thread that is not a daemon still running, the exit is the interpreter's: it waits for the thread."""
+    done = _run(
+        """
+        import sys, threading, time
+        from pathlib import Path
+        from analyzer.exiting import exit_now
+        out = Path(sys.argv[1])
+        threading.Thread(target=lambda: (time.sleep(0.3), (out / "thread").write_text("done"))).start()
+        exit_now(4)
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 4
+    assert (tmp_path / "thread").read_text() == "done"

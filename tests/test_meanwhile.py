@@ -47,6 +47,18 @@ def test_a_failure_is_none(fn) -> None:
     assert Meanwhile(fn).result() is None
 
 
+def test_a_process_that_cannot_start_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from multiprocessing.context import ForkProcess
+
+    def refused(self: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(ForkProcess, "start", refused)
+    ran = []
+    assert Meanwhile(lambda: ran.append(1)).result() is None
+    assert ran == []  # nothing was done: the caller does it
+
+
 def _analyze(capture: Path, out: Path, workers: int, formats: list[str]) -> tuple[int, list[str]]:
     said: list[str] = []
     status = run_analyze(
@@ -107,6 +119,22 @@ def test_a_page_its_process_could_not_write_is_written_here(tmp_path: Path, monk
         said[-1] == f"{CAPTURE}: wrote {tmp_path / 'ocpp_silent_reboot.html'}, {tmp_path / 'ocpp_silent_reboot.json'}"
     )
     assert (tmp_path / "ocpp_silent_reboot.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_with_no_process_to_be_had_the_job_is_done_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from multiprocessing.context import ForkProcess
+
+    def refused(self: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(ForkProcess, "start", refused)
+    status, said = _analyze(CAPTURE, tmp_path, 2, ["html", "json"])
+    assert status == 1
+    warning = "read by one process, not 2: no process could be started (Resource temporarily unavailable)"
+    assert f"warning: {CAPTURE}: {warning}" in said
+    page, data = tmp_path / "ocpp_silent_reboot.html", tmp_path / "ocpp_silent_reboot.json"
+    assert said[-1] == f"{CAPTURE}: wrote {page}, {data}"
+    assert page.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_a_page_that_cannot_be_rendered_is_an_internal_error_once(

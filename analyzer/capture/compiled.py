@@ -189,13 +189,12 @@ def _refill(stream: Any, buf: bytearray, pos: int, end: int, want: int) -> tuple
         return buf, left + len(data)
     with memoryview(buf) as view:
         got = readinto(view[left : left + want]) or 0
-        if got and got < want:
-            while got < want:
-                try:
-                    more = readinto(view[left + got : left + want])
-                except OSError:
-                    break
-                if not more:
-                    break
-                got += more
+        while 0 < got < want:
+            try:
+                more = readinto(view[left + got : left + want])
+            except OSError:
+                break
+            if not more:
+                break
+            got += more
     return buf, left + got
