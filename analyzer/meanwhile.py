@@ -1,5 +1,6 @@
-"""Work done meanwhile in a forked process: ``analyze --workers N`` writes its HTML report while it writes the
-others (each is a few tenths of a second on a gateway capture, and the other cores are idle by then).
+"""Work done meanwhile in a forked process: after its partitions are read, ``analyze --workers N`` diagnoses the
+later half of a gateway's chargers (``diagnosis.runner``) and writes its HTML page (``report.writer``) in one while
+it does the rest (each a few tenths of a second on a gateway capture, with the other cores idle by then).
 
 The process is a fork of this one: it sees the same objects, costs no pickling on the way in, and sends its result
 back pickled. Whatever goes wrong there (an exception, a result that does not pickle, the process killed) gives
