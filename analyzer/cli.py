@@ -12,7 +12,7 @@ from analyzer import __version__
 from analyzer.capture import compiled
 from analyzer.engine import FlowsResult, rebuild_flows, tls_status
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, debugging, internal_error_line
-from analyzer.exiting import exit_now
+from analyzer.exiting import exit_now, leaving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -584,6 +584,7 @@ def main() -> None:
     """The ``ghostcap`` command: its status is the process's, which ends without freeing its heap
     (``exiting.exit_now``)."""
     code: object = 0
+    leaving()
     try:
         cli(prog_name="ghostcap")
     except SystemExit as e:

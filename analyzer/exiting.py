@@ -1,4 +1,4 @@
-"""Ending the ``ghostcap`` process quickly once its work is done.
+"""Ending the ``ghostcap`` process quickly once its work is done, and not freeing what it will not need again.
 
 A normal interpreter exit frees every object the process still holds, one by one: after ``analyze`` on a gateway
 capture, a heap of a few hundred MB in millions of objects (0.12 to 0.14 s of the 1M-packet gateway capture's job,
@@ -11,9 +11,44 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import sys
 import threading
+from collections.abc import Iterator
+
+_leaving = False  # this process ends with ``exit_now`` (set by the ``ghostcap`` command)
+_holding = False
+_held: list[object] = []  # what ``hold`` kept, to the end of the process
+
+
+def leaving() -> None:
+    """This process will end with ``exit_now``: what ``hold`` is given may be kept to the end."""
+    global _leaving
+    _leaving = True
+
+
+@contextlib.contextmanager
+def holding(last: bool) -> Iterator[None]:
+    """Inside it, ``hold`` keeps what it is given when ``last`` (the process's last job: nothing after it needs
+    the memory) and the process ends with ``exit_now``. After such a job the garbage collector is off: a caller
+    restoring its thresholds would otherwise have it walk the job's young objects on the way out (0.03 s at 1M)."""
+    global _holding
+    was, _holding = _holding, last and _leaving
+    try:
+        yield
+    finally:
+        if _holding:
+            gc.disable()
+        _holding = was
+
+
+def hold(*objects: object) -> None:
+    """Keep ``objects`` to the end of the process, where ``holding`` says so: the last capture's analysis and report
+    would otherwise be freed object by object when the job returns (0.08 s after ``analyze`` of the 1M gateway
+    capture), just before an exit that does not need it."""
+    if _holding:
+        _held.extend(objects)
 
 
 def exit_status(code: object) -> int:

@@ -3,6 +3,7 @@ and with its output flushed, without freeing its heap."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -88,3 +89,27 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
     )
     assert done.returncode == 4
     assert (tmp_path / "thread").read_text() == "done"
+
+
+def test_the_last_capture_s_analysis_is_held_to_the_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the process ends with ``exit_now``, ``analyze`` keeps its last capture's analysis and report to the end
+    (freeing them is work the exit does not need); the ones before are freed as usual."""
+    from analyzer import exiting
+    from analyzer.engine import Analysis
+    from analyzer.report.writer import run_analyze
+
+    captures = [str(ROOT / "captures" / n) for n in ("tcp_refused.pcap", "ocpp_silent_reboot.pcap")]
+    monkeypatch.setattr(exiting, "_held", [])
+    run_analyze(captures, str(tmp_path / "a"), ["json"], None, False, echo=lambda m: None)
+    assert exiting._held == []  # a process that does not end with exit_now (a test, a library user) holds nothing
+    assert gc.isenabled()
+    monkeypatch.setattr(exiting, "_leaving", True)
+    try:
+        run_analyze(captures, str(tmp_path / "b"), ["json"], None, False, echo=lambda m: None)
+        assert not gc.isenabled()  # nothing but the exit comes after the last job: no collection on the way
+    finally:
+        gc.enable()
+    analysis, report = exiting._held
+    assert isinstance(analysis, Analysis)
+    assert analysis.capture.file == "ocpp_silent_reboot.pcap"
+    assert report["capture"]["file"] == "ocpp_silent_reboot.pcap"

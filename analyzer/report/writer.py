@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from analyzer import progress
 from analyzer.config import Settings
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
+from analyzer.exiting import hold, holding
 from analyzer.jsontext import dumps
 from analyzer.meanwhile import Meanwhile
 from analyzer.report.dispatch import capture_lines
@@ -87,10 +88,11 @@ def run_analyze(
     try:
         if out_dir != "-":
             prepare_out_dir(out_dir)
-        for cap in captures:
+        for i, cap in enumerate(captures):
             progress.start(f"analyze {cap}", quiet=quiet)
             try:
-                with collector_thresholds():  # its reports too: they walk the timeline the reading made
+                # its reports too: they walk the timeline the reading made; the last capture's analysis is held
+                with collector_thresholds(), holding(i == len(captures) - 1):
                     status = _analyze_one(
                         cap, settings, out_dir, formats, used, echo, say_line, verifier, pick, annotate, workers
                     )
@@ -172,6 +174,7 @@ def _analyze_one(
         report = report_dict(analysis)
     except Exception as e:  # noqa: BLE001
         return _internal(e, cap, echo)
+    hold(analysis, report)
     verify_failed = None
     if verifier is not None:
         try:
