@@ -3,17 +3,21 @@
 synthetic fleet-gateway capture (``make_fleet.py``: 300 chargers among unrelated TLS, DNS and NTP), at 1M and 2M
 packets by default, in one run.
 
-Per size it runs each tool ``--rounds`` times (3), alternating, and prints the medians of seconds, packets/s and
-peak RSS (``os.wait4``) of each tool, the two ratios against the targets (ghostcap at least tshark's speed, at most
-a quarter of its peak memory: the medians of each round's ratio, with each round's speed), the report sizes, the
-chargers ghostcap found against the generator's, and at the end how memory grew from the smallest capture to the
-largest (target: within 10 %). A bigger capture is a longer one (an hour of the gateway per million packets);
-``--same-span`` packs every size into the same hour instead. ``--profile`` runs the job in-process under cProfile
-on the first size and prints where the time goes. A report, not a test: exit status 0 unless a tool fails.
+Per size it runs each tool ``--rounds`` times (3), alternating, and prints the medians of seconds and packets/s
+and the peak memory of each tool (tshark's from ``os.wait4``, ``analyze``'s below), the two ratios against the
+targets (ghostcap at least tshark's speed: the median of each round's ratio, with each round's; at most a quarter
+of its peak memory), the report sizes, the chargers ghostcap found against the generator's, and at the end how
+memory grew from the smallest capture to the largest (target: within 10 %). A bigger capture is a longer one (an
+hour of the gateway per million packets); ``--same-span`` packs every size into the same hour instead.
+``--profile`` runs the job in-process under cProfile on the first size and prints where the time goes. A report,
+not a test: exit status 0 unless a tool fails.
 
 ``--workers 1,2`` (the default) runs ``analyze`` with one process, then with two (``--workers 2``: the
-capture's chargers shared out; its peak memory is the process tree's summed proportional set size, sampled),
-and says whether their JSON reports are byte-identical.
+capture's chargers shared out), and says whether their JSON reports are byte-identical. ``analyze``'s peak memory
+is its process tree's summed proportional set size, sampled (``measure_tree``), in one more run per size and tool
+that is not timed: the timed runs are not sampled, since reading a process's ``smaps_rollup`` makes the kernel walk
+its page tables (measured: 6 to 8 ms a sample, about 1 s of CPU over a 1M-packet job sampled every 50 ms, taken
+from a job that keeps both cores of this machine busy; tshark is never sampled).
 
 Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--workers 1,2] [--rounds 3] [--seed 1]
 [--keep] [--same-span] [--profile]``
@@ -135,10 +139,12 @@ def measure_tree(name: str, argv: list[str]) -> Run:
 
 @dataclass
 class Tool:
-    """One tool's runs of one capture, a run per round; its figures are the medians."""
+    """One tool's runs of one capture, a run per round; its figures are the medians. ``memory``: a run of its own
+    whose sampled peak is the tool's (``analyze``), else the runs' peaks are (tshark's, from ``os.wait4``)."""
 
     name: str
     runs: list[Run] = field(default_factory=list)
+    memory: Run | None = None
 
     @property
     def seconds(self) -> float:
@@ -146,18 +152,17 @@ class Tool:
 
     @property
     def peak_mib(self) -> float:
-        return statistics.median(r.peak_mib for r in self.runs)
+        return self.memory.peak_mib if self.memory is not None else statistics.median(r.peak_mib for r in self.runs)
 
     def spread(self) -> str:
         times = sorted(r.seconds for r in self.runs)
         return f"{times[0]:.1f}-{times[-1]:.1f}" if len(times) > 1 else ""
 
     def ratios(self, t: Tool) -> tuple[list[float], float, float]:
-        """Against tshark's runs of the same rounds: each round's speed (tshark's seconds / ours), and the medians
-        of the speeds and of the memory ratios (ours / tshark's)."""
+        """Against tshark's runs of the same rounds: each round's speed (tshark's seconds / ours), their median, and
+        the memory ratio (our peak / tshark's median peak)."""
         speeds = [b.seconds / a.seconds for a, b in zip(self.runs, t.runs, strict=True)]
-        memory = statistics.median(a.peak_mib / b.peak_mib for a, b in zip(self.runs, t.runs, strict=True))
-        return speeds, statistics.median(speeds), memory
+        return speeds, statistics.median(speeds), self.peak_mib / t.peak_mib
 
 
 def one_size(
@@ -180,11 +185,14 @@ def one_size(
             for r in range(rounds):
                 turn = r % len(jobs)
                 for tool, argv, ours in jobs[turn:] + jobs[:turn]:
-                    run = measure_tree(tool.name, argv) if ours else measure(tool.name, argv)
+                    run = measure(tool.name, argv)
                     if run.returncode not in ((0, 1, 4) if ours else (0,)):
                         print(f"{tool.name} failed ({run.returncode}): {run.stderr[-2000:]}")
                         return None
                     tool.runs.append(run)
+            for tool, argv, ours in jobs:
+                if ours:  # the peak memory, sampled, in a run that is not timed
+                    tool.memory = measure_tree(tool.name, argv)
             docs = [(Path(tmp) / f"j{n}" / (capture.stem + ".json")).read_bytes() for n in workers]
             sizes = {p.suffix: p.stat().st_size for p in (Path(tmp) / f"j{workers[0]}").iterdir()}
             doc = json.loads(docs[0])
