@@ -24,7 +24,8 @@ T = TypeVar("T")
 
 
 class Meanwhile(Generic[T]):
-    """``fn()`` started in a forked process; ``result()`` waits for it."""
+    """``fn()`` started in a forked process; ``result()`` waits for it, ``stop()`` ends it unwaited (a caller that
+    met an error first: a process left blocked on sending a result nobody reads would hold up the exit)."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
         ctx = mp.get_context("fork")
@@ -36,7 +37,7 @@ class Meanwhile(Generic[T]):
         except OSError:
             return
         try:
-            proc = ctx.Process(target=_run, args=(fn, child, os.getpid()), name="ghostcap-meanwhile")
+            proc = ctx.Process(target=_run, args=(fn, child, os.getpid()), name="ghostcap-meanwhile", daemon=True)
             proc.start()
         except OSError:
             conn.close()
@@ -46,7 +47,8 @@ class Meanwhile(Generic[T]):
         self._conn, self._proc = conn, proc
 
     def result(self) -> T | None:
-        """``fn()``'s value, or ``None`` when it raised, could not be sent, the process died or never started."""
+        """``fn()``'s value, or ``None`` when it raised, could not be sent, the process died, never started or was
+        stopped."""
         if self._conn is None or self._proc is None:
             return None
         try:
@@ -54,9 +56,18 @@ class Meanwhile(Generic[T]):
         except Exception:  # noqa: BLE001 - EOF (the process died), a value that does not unpickle: done here instead
             got = None
         finally:
-            self._conn.close()
-            self._proc.join()
+            self.stop()
         return got[0] if isinstance(got, tuple) else None
+
+    def stop(self) -> None:
+        """End the process, if it still runs, and close the pipe (after ``result()``, nothing is left to end)."""
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._proc = None
 
 
 def _run(fn: Callable[[], object], conn: Connection, parent: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,18 @@ def test_a_process_that_cannot_start_is_none(monkeypatch: pytest.MonkeyPatch) ->
     ran = []
     assert Meanwhile(lambda: ran.append(1)).result() is None
     assert ran == []  # nothing was done: the caller does it
+
+
+def test_stop_ends_a_process_whose_result_nobody_reads() -> None:
+    """A caller that met an error first stops the process: one left blocked on sending a result bigger than the
+    pipe holds would hold up the exit (``multiprocessing`` joins its children there)."""
+    import multiprocessing as mp
+
+    job = Meanwhile(lambda: b"x" * 4_000_000)
+    job.stop()
+    assert mp.active_children() == []
+    assert job.result() is None
+    job.stop()  # twice is harmless
 
 
 def _analyze(capture: Path, out: Path, workers: int, formats: list[str]) -> tuple[int, list[str]]:
@@ -155,3 +168,30 @@ def test_a_page_that_cannot_be_rendered_is_an_internal_error_once(
     assert status == writer.EXIT_INTERNAL
     assert said[-1] == f"{CAPTURE}: wrote {tmp_path / 'ocpp_silent_reboot.json'}"
     assert not (tmp_path / "ocpp_silent_reboot.html").exists()
+
+
+def test_a_format_that_cannot_be_written_leaves_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing as mp
+
+    from analyzer.errors import OutputError
+
+    me, write, render = os.getpid(), writer.write_report_text, writer.render_report
+
+    def full_disk(text: str, out_dir: str, stem: str, fmt: str) -> str:
+        if fmt == "json" and os.getpid() == me:
+            raise OutputError(f"cannot write {stem}.json: No space left on device")
+        return write(text, out_dir, stem, fmt)
+
+    def slow_page(report: dict, fmt: str, compact: bool = False) -> str:
+        if os.getpid() != me:
+            time.sleep(30)  # still at work when the parent gives up
+        return render(report, fmt, compact)
+
+    monkeypatch.setattr(writer, "write_report_text", full_disk)
+    monkeypatch.setattr(writer, "render_report", slow_page)
+    started = time.monotonic()
+    status, said = _analyze(CAPTURE, tmp_path, 2, ["html", "json"])
+    assert time.monotonic() - started < 20
+    assert status == writer.EXIT_USAGE
+    assert said[-1] == "error: cannot write ocpp_silent_reboot.json: No space left on device"
+    assert mp.active_children() == []

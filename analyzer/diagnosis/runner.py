@@ -73,18 +73,20 @@ def diagnose_all(tl: Timeline, settings: Settings, workers: int = 1) -> tuple[li
 
     chargers = pop.chargers
     half = len(chargers) // 2 if workers > 1 and len(chargers) >= DIAGNOSIS_SPLIT_CHARGERS else len(chargers)
-    later = None
-    if half < len(chargers):
-        later = Meanwhile(lambda: [dataclasses.replace(one(ch), charger=None) for ch in chargers[half:]])
-    out = [one(ch) for ch in chargers[:half]]
-    if later is not None:
+    if half == len(chargers):
+        return [one(ch) for ch in chargers], pop.others
+    later = Meanwhile(lambda: [dataclasses.replace(one(ch), charger=None) for ch in chargers[half:]])
+    try:
+        out = [one(ch) for ch in chargers[:half]]
         got = later.result()
-        if got is None:
-            out.extend(one(ch) for ch in chargers[half:])
-        else:
-            for ch, r in zip(chargers[half:], got, strict=True):
-                r.charger = ch
-                out.append(r)
+    finally:
+        later.stop()  # an error here first: the process is not left sending a result nobody reads
+    if got is None:
+        out.extend(one(ch) for ch in chargers[half:])
+    else:
+        for ch, r in zip(chargers[half:], got, strict=True):
+            r.charger = ch
+            out.append(r)
     return out, pop.others
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,23 @@ def test_few_chargers_or_one_worker_fork_nothing(built: TimelineResult, monkeypa
     runner.diagnose_all(built.timeline, Settings(), 2)  # 12 chargers, fewer than DIAGNOSIS_SPLIT_CHARGERS
     monkeypatch.setattr(runner, "DIAGNOSIS_SPLIT_CHARGERS", 4)
     runner.diagnose_all(built.timeline, Settings(), 1)
+
+
+def test_an_error_here_leaves_no_process(built: TimelineResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing as mp
+
+    monkeypatch.setattr(runner, "DIAGNOSIS_SPLIT_CHARGERS", 4)
+    me, diagnose_one = os.getpid(), runner._diagnose_one
+
+    def fails_here(*args):
+        if os.getpid() == me:
+            raise RuntimeError("a bug outside the rules")
+        time.sleep(30)  # the other half, still at work when this one fails
+        return diagnose_one(*args)
+
+    monkeypatch.setattr(runner, "_diagnose_one", fails_here)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="outside the rules"):
+        runner.diagnose_all(built.timeline, Settings(), 2)
+    assert mp.active_children() == []
+    assert time.monotonic() - started < 20
