@@ -548,11 +548,10 @@ def analyze(
             alone = f"no process could be started ({e.strerror or e})"
     elif workers > 1:
         alone = "--workers needs a capture file (standard input and pipes have one reader)"
+    digest = _digest(path, sha256)
     if parts is not None:
-        digest = _digest(path, sha256)
         built = parts.collect()
     else:
-        digest = _digest(path, sha256)
         built = build_timeline(path, settings.keylog_files, EventKeeper(settings.csms))
         if alone:
             built.capture.warnings.append(f"read by one process, not {workers}: {alone}")

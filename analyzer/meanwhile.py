@@ -25,7 +25,8 @@ T = TypeVar("T")
 
 class Meanwhile(Generic[T]):
     """``fn()`` started in a forked process; ``result()`` waits for it, ``stop()`` ends it unwaited (a caller that
-    met an error first: a process left blocked on sending a result nobody reads would hold up the exit)."""
+    met an error first: a process left blocked on sending a result nobody reads would hold up the exit). As a
+    context manager it is stopped on the way out."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
         ctx = mp.get_context("fork")
@@ -58,6 +59,12 @@ class Meanwhile(Generic[T]):
         finally:
             self.stop()
         return got[0] if isinstance(got, tuple) else None
+
+    def __enter__(self) -> Meanwhile[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """End the process, if it still runs, and close the pipe (after ``result()``, nothing is left to end)."""

@@ -75,12 +75,10 @@ def diagnose_all(tl: Timeline, settings: Settings, workers: int = 1) -> tuple[li
     half = len(chargers) // 2 if workers > 1 and len(chargers) >= DIAGNOSIS_SPLIT_CHARGERS else len(chargers)
     if half == len(chargers):
         return [one(ch) for ch in chargers], pop.others
-    later = Meanwhile(lambda: [dataclasses.replace(one(ch), charger=None) for ch in chargers[half:]])
-    try:
+    # stopped on the way out: after an error here, the process is not left sending a result nobody reads
+    with Meanwhile(lambda: [dataclasses.replace(one(ch), charger=None) for ch in chargers[half:]]) as later:
         out = [one(ch) for ch in chargers[:half]]
         got = later.result()
-    finally:
-        later.stop()  # an error here first: the process is not left sending a result nobody reads
     if got is None:
         out.extend(one(ch) for ch in chargers[half:])
     else:

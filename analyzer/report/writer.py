@@ -206,15 +206,12 @@ def _analyze_one(
     html = None
     if workers > 1 and len(formats) > 1 and "html" in formats:  # the HTML page meanwhile, on another core
         html = Meanwhile(lambda: write_report_text(render_report(report, "html"), out_dir, stem, "html"))
-    try:
+    with html or contextlib.nullcontext():  # another format cannot be written: its process is not left running
         for fmt in formats:
             if fmt == "html" and html is not None:
                 continue
             status = _write_one(report, fmt, out_dir, stem, cap, echo, written, status)
         path = html.result() if html is not None else None
-    finally:
-        if html is not None:
-            html.stop()  # another format could not be written: its process is not left running
     if html is not None:
         if path is None:  # its process failed: written here, an error met the way it would have been
             status = _write_one(report, "html", out_dir, stem, cap, echo, written, status)
