@@ -170,6 +170,10 @@ HASH_BLOCK = 64 << 10
 # a capture of this size or more is hashed by a process of its own while it is read (``engine.sha256_meanwhile``),
 # a smaller one in a thread: about 10 ms to start a process against about 23 ms to hash this much (1.4 GB/s)
 HASH_PROCESS_BYTES = 32 << 20
+# how much lower the priority of that process is when a capture is read by several (``analyze --workers``): it
+# starts once one of them has read its part, and takes the CPU that the rest of the job leaves free (a process
+# at nice 10 gets about a tenth of a core that a busy one wants too, never nothing: other load cannot stop it)
+HASH_NICE = 10
 # --verify: the frames tshark is asked about (a root cause and its evidence; per charger, and per capture in all),
 # and how long one tshark run (through pyshark) may take before it is killed and the verification given up
 VERIFY_FRAMES_PER_CHARGER = 16

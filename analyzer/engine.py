@@ -12,7 +12,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from analyzer.budgets import (
     FLOW_EVENTS_THIN,
     GC_READING_THRESHOLDS,
     GC_THRESHOLDS,
+    HASH_NICE,
     HASH_PROCESS_BYTES,
     KEEPER_NAMES,
     PENDING_FLOWS,
@@ -537,10 +538,15 @@ def analyze(
     settings = settings or Settings()
     parts = None
     alone = ""  # why a capture asked to be read by several processes is read by one
-    if workers > 1 and regular(path):
+    # a big file read by several processes is hashed once one of them has read its part (``Hashing.go``): a core
+    # is free from then on, where hashing beside them took its CPU from the reading (started before they are
+    # forked, so that they can tell it)
+    several = workers > 1 and regular(path)
+    hashing = _sha256_process(path, deferred=True) if several and sha256 is None and _big(path) else None
+    if several:
         from analyzer.parallel import Partitions
 
-        parts = Partitions(path, settings, workers)
+        parts = Partitions(path, settings, workers, on_read=None if hashing is None else hashing.go)
         try:
             parts.start()  # before the digest's thread, if any: the processes are forked
         except OSError as e:  # no process to be had (memory, process limits): read here, with a warning
@@ -548,7 +554,9 @@ def analyze(
             alone = f"no process could be started ({e.strerror or e})"
     elif workers > 1:
         alone = "--workers needs a capture file (standard input and pipes have one reader)"
-    digest = _digest(path, sha256)
+    if hashing is not None and parts is None:
+        hashing.go()  # read by this process alone: the other core is free now
+    digest = hashing or _digest(path, sha256)
     if parts is not None:
         built = parts.collect()
     else:
@@ -582,7 +590,7 @@ def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
     digest."""
     if not regular(path):
         return lambda: file_sha256(path)
-    if os.path.getsize(path) >= HASH_PROCESS_BYTES:
+    if _big(path):
         waiting = _sha256_process(path)
         if waiting is not None:
             return waiting
@@ -606,11 +614,23 @@ def sha256_meanwhile(path: str | Path) -> Callable[[], str | None]:
     return wait
 
 
+def _big(path: str | Path) -> bool:
+    """A file hashed by a process of its own (``HASH_PROCESS_BYTES``)."""
+    try:
+        return os.path.getsize(path) >= HASH_PROCESS_BYTES
+    except OSError:
+        return False
+
+
 # what ``_sha256_process`` runs: ``digest.digest_of`` (argv: the file, this process's id, the directory holding the
-# ``analyzer`` package); the digest on standard output, or why the file could not be read on standard error
-_HASH_PROGRAM = """
-import sys
+# ``analyzer`` package, and ``deferred`` to wait for a byte or the end of standard input first, at a lower priority:
+# ``HASH_NICE``); the digest on standard output, or why the file could not be read on standard error
+_HASH_PROGRAM = f"""
+import os, sys
 sys.path.insert(0, sys.argv[3])
+if sys.argv[4:] == ["deferred"]:
+    os.nice({HASH_NICE})
+    os.read(0, 1)
 from analyzer.digest import digest_of
 try:
     print(digest_of(sys.argv[1], int(sys.argv[2])))
@@ -620,34 +640,52 @@ except OSError as e:
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-def _sha256_process(path: str | Path) -> Callable[[], str | None] | None:
+def _sha256_process(path: str | Path, deferred: bool = False) -> Hashing | None:
     """The file's sha256 computed by this Python in a process of its own (isolated, no site packages: it starts in
-    about 10 ms), beside the reading and without its GIL; a function that waits for it and returns it, or raises
-    ``OSError`` with the reason the file could not be read. None when no process can be started (the caller
-    hashes in a thread)."""
+    about 10 ms), beside the reading and without its GIL: a ``Hashing`` to wait for it, or None when no process
+    can be started (the caller hashes in a thread). ``deferred``: the process starts hashing only when told
+    (``Hashing.go``, from this process or one forked from it), or when waited for."""
     if not sys.executable:
         return None
+    argv = [sys.executable, "-I", "-S", "-c", _HASH_PROGRAM, os.fspath(path), str(os.getpid()), _PACKAGE_ROOT]
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _HASH_PROGRAM, os.fspath(path), str(os.getpid()), _PACKAGE_ROOT],
-            stdin=subprocess.DEVNULL,
+            [*argv, "deferred"] if deferred else argv,
+            stdin=subprocess.PIPE if deferred else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
     except OSError:
         return None
+    hashing = Hashing(proc)
+    weakref.finalize(hashing, _end_hashing, proc)
+    return hashing
 
-    def wait() -> str | None:
-        out, err = proc.communicate()
-        if proc.returncode == 0:
+
+class Hashing:
+    """A file's sha256 computed by a process (``_sha256_process``): call it to wait for the digest (it raises
+    ``OSError`` with the reason the file could not be read)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    def go(self) -> None:
+        """Let a deferred process start hashing (again: nothing). Called in a process forked from this one too (a
+        partition's, which read its part first), where it must not raise: a process that ended is left to
+        ``__call__`` to report."""
+        if self.proc.stdin is not None:
+            with suppress(OSError, ValueError):  # it ended (EPIPE), or its pipe is closed here
+                os.write(self.proc.stdin.fileno(), b"g")
+
+    def __call__(self) -> str | None:
+        self.go()
+        out, err = self.proc.communicate()
+        if self.proc.returncode == 0:
             return out.decode("ascii").strip()
         lines = err.decode("utf-8", "replace").strip().splitlines()
-        if proc.returncode == 1 and lines:
+        if self.proc.returncode == 1 and lines:
             raise OSError(lines[-1])
-        raise OSError(f"hashing it ended with status {proc.returncode}")
-
-    weakref.finalize(wait, _end_hashing, proc)
-    return wait
+        raise OSError(f"hashing it ended with status {self.proc.returncode}")
 
 
 def _end_hashing(proc: subprocess.Popen[bytes]) -> None:

@@ -25,7 +25,7 @@ import os
 import signal
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from multiprocessing.connection import Connection, wait
@@ -205,7 +205,16 @@ READY = b"ready"  # a process has its part: it sends this, then waits for its tu
 GO = b"go"
 
 
-def _work(conn: Connection, turn: Connection, path: str, settings: Settings, k: int, n: int, parent: int) -> None:
+def _work(
+    conn: Connection,
+    turn: Connection,
+    path: str,
+    settings: Settings,
+    k: int,
+    n: int,
+    parent: int,
+    on_read: Callable[[], None] | None,
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the processes
     die_with_parent(parent)  # a killed parent does not leave its partitions reading
     progress.stop_here()  # one progress line: the parent's (it reads the first partition, and every packet too)
@@ -213,6 +222,8 @@ def _work(conn: Connection, turn: Connection, path: str, settings: Settings, k: 
         out: object = read_part(path, settings, k, n)
     except BaseException as e:  # noqa: BLE001 - handed to the parent, raised there
         out = e
+    if on_read is not None:
+        on_read()
     trim_heap()  # before the hand-over, the peak of memory: what reading freed goes back to the system
     try:
         conn.send_bytes(READY)
@@ -265,8 +276,9 @@ class Partitions:
     hand-over the peak of memory (so did pickling each part as soon as it was read, measured: the pickler's memo
     and the pickle beside the objects, 82 + 115 → 118 + 119 MiB at the peak)."""
 
-    def __init__(self, path: str | Path, settings: Settings, n: int) -> None:
+    def __init__(self, path: str | Path, settings: Settings, n: int, on_read: Callable[[], None] | None = None) -> None:
         self.path, self.settings, self.n = str(path), settings, n
+        self.on_read = on_read  # called in whichever process has read its part, each time (``engine.Hashing.go``)
         self.procs: dict[int, tuple[BaseProcess, Connection, Connection]] = {}  # by partition (1 to n - 1)
 
     def start(self) -> None:
@@ -279,7 +291,7 @@ class Partitions:
                 their_turn, turn = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
                     target=_work,
-                    args=(child, their_turn, self.path, self.settings, k, self.n, os.getpid()),
+                    args=(child, their_turn, self.path, self.settings, k, self.n, os.getpid(), self.on_read),
                     name=f"ghostcap-part-{k}",
                 )
                 proc.start()
@@ -306,6 +318,8 @@ class Partitions:
         """Read the first partition, then receive the processes' parts, into ``parts`` by partition."""
         progress.found_hidden()  # this process sees only its share of the chargers
         parts[0] = read_part(self.path, self.settings, 0, self.n)
+        if self.on_read is not None:
+            self.on_read()
         waiting = {conn: k for k, (_, conn, _) in self.procs.items()}
         ready: list[int] = []  # processes with a part, waiting for their turn
         sending: int | None = None

@@ -118,3 +118,102 @@ def test_a_digest_nobody_waits_for_ends_its_process(tmp_path: Path) -> None:
     del wait
     gc.collect()
     assert not alive(hashing)
+
+
+def _hashing_pid(path: Path) -> int:
+    (pid,) = [c for c in children(os.getpid()) if os.fsencode(path) in command_line(c)]
+    return pid
+
+
+def test_a_deferred_digest_waits_to_be_told_then_hashes_at_a_lower_priority(tmp_path: Path) -> None:
+    """``analyze --workers``: the process starts hashing only once told (``go``), at ``HASH_NICE``."""
+    from analyzer.budgets import HASH_NICE
+    from analyzer.engine import _sha256_process
+
+    p = tmp_path / "x.pcap"
+    data = os.urandom(3 * HASH_BLOCK + 5)
+    p.write_bytes(data)
+    hashing = _sha256_process(p, deferred=True)
+    assert hashing is not None
+    pid = _hashing_pid(p)
+    deadline = time.monotonic() + 10
+    while os.getpriority(os.PRIO_PROCESS, pid) != os.getpriority(os.PRIO_PROCESS, 0) + HASH_NICE:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert hashing.proc.poll() is None  # waiting for its word: a small file would be hashed in a millisecond
+    hashing.go()
+    hashing.proc.wait(10)
+    hashing.go()  # again, after its end: nothing
+    assert hashing() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_deferred_digest_waited_for_starts_by_itself(tmp_path: Path) -> None:
+    from analyzer.engine import _sha256_process
+
+    p = tmp_path / "x.pcap"
+    p.write_bytes(b"abc")
+    hashing = _sha256_process(p, deferred=True)
+    assert hashing is not None
+    assert hashing() == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_a_process_forked_after_it_can_tell_a_deferred_digest_to_start(tmp_path: Path) -> None:
+    """A partition's process, forked after the hashing one, tells it when it has read its part."""
+    from analyzer.engine import _sha256_process
+
+    p = tmp_path / "x.pcap"
+    p.write_bytes(b"abc")
+    hashing = _sha256_process(p, deferred=True)
+    assert hashing is not None
+    child = os.fork()
+    if child == 0:
+        hashing.go()
+        os._exit(0)
+    os.waitpid(child, 0)
+    hashing.proc.wait(10)  # it ended without a word from here
+    assert hashing.proc.returncode == 0
+    assert hashing() == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_analyze_with_workers_starts_the_digest_once_a_part_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``analyze --workers 2`` of a big capture: the digest is deferred, and told to start by the parent and by the
+    process of the other partition, each once it has read its part; the report names the right digest."""
+    from analyzer import engine, parallel
+
+    capture = Path(__file__).resolve().parents[1] / "captures" / "tcp_refused.pcap"
+    told = tmp_path / "told"
+    made: list[object] = []
+    real = engine._sha256_process
+
+    def spy(path: object, deferred: bool = False) -> object:
+        hashing = real(path, deferred)  # type: ignore[arg-type]
+        made.append(deferred)
+        go = hashing.go  # type: ignore[union-attr]
+
+        def go_and_say() -> None:
+            with open(told, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            go()
+
+        hashing.go = go_and_say  # type: ignore[union-attr,method-assign]
+        return hashing
+
+    monkeypatch.setattr(engine, "_big", lambda path: True)
+    monkeypatch.setattr(engine, "_sha256_process", spy)
+    reads: list[int] = []
+    real_read = parallel.read_part
+
+    def reading(*args: object) -> object:
+        reads.append(os.getpid())
+        return real_read(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "read_part", reading)
+    a = engine.analyze(capture, workers=2)
+    assert made == [True]
+    assert a.sha256 == hashlib.sha256(capture.read_bytes()).hexdigest()
+    tellers = told.read_text().split()
+    assert str(os.getpid()) in tellers  # the parent, after its part (and when waiting for the digest)
+    assert len(set(tellers)) == 2  # and the other partition's process

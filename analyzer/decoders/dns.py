@@ -18,6 +18,7 @@ response still names its query; a flow direction whose ``MAX_UNDECODABLE`` conse
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
@@ -289,7 +290,9 @@ class DnsTransactions:
         self.transport = transport
         self.max_pending = max_pending
         self._pending: dict[tuple[int, int, str, int], _Query] = {}
-        self._answered: dict[tuple[int, int, str, int], _Query] = {}
+        # oldest first; an ``OrderedDict``: a plain dict's oldest entry, deleted entry after entry, is found past
+        # the holes the deletions left (measured at this size: 2.1 µs per response, 0.24 with ``popitem``)
+        self._answered: OrderedDict[tuple[int, int, str, int], _Query] = OrderedDict()
         self._undecodable: dict[tuple[int, int], int] = {}  # (flow, direction) -> consecutive anomaly-only messages
         self._stopped: set[tuple[int, int]] = set()
         self.forgotten = 0  # pending queries dropped at the limit
@@ -366,7 +369,7 @@ class DnsTransactions:
         if q is not None:
             self._answered[key] = q
             if len(self._answered) > MAX_ANSWERED:
-                del self._answered[next(iter(self._answered))]
+                self._answered.popitem(last=False)
         else:
             q = self._answered.get(key)
         return DnsResponse(

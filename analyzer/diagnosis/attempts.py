@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.diagnosis.chargers import Charger
+from analyzer.diagnosis.facts import facts_of, retransmissions
 from analyzer.diagnosis.facts import lookups as name_lookups
-from analyzer.diagnosis.facts import retransmissions
 from analyzer.events.base import Event
 
 STAGES = ("none", "dns", "tcp", "tls", "http", "websocket", "ocpp", "boot_accepted")
@@ -74,14 +74,14 @@ def connection(ch: Charger, fid: int, events: list[Event], end_frame: int) -> At
     reached = "none"
     if "tcp.syn_ack" in kinds or not syn:
         reached = "tcp"
-    if any(e.kind == "tls.server_hello" for e in events) and _tls_done(events):
+    if "tls.server_hello" in kinds and _tls_done(events):
         reached = "tls"
     resp = next((e for e in events if e.kind == "http.response"), None)
     if resp is not None:
         reached = "http"
         if getattr(resp, "status", 0) == 101:
             reached = "websocket"
-    elif not syn and any(e.kind.startswith(("websocket.message", "ocpp.")) for e in events):
+    elif not syn and any(k.startswith(("websocket.message", "ocpp.")) for k in kinds):
         reached = "websocket"
     answered = any(e.kind in ("ocpp.call_result", "ocpp.call_error") and e.direction == 1 for e in events)
     works = any(e.kind == "ocpp.call_result" and e.direction == 1 for e in events)
@@ -181,9 +181,7 @@ def lookups(ch: Charger) -> list[Attempt]:
 
 def attempts_of(ch: Charger, end_frame: int) -> list[Attempt]:
     """Every lookup and connection of ``ch``, in capture order."""
-    by_flow: dict[int | None, list[Event]] = {}
-    for e in ch.events:
-        by_flow.setdefault(e.flow_id, []).append(e)
+    by_flow = facts_of(ch).by_flow
     out = lookups(ch)
     out += [connection(ch, fid, by_flow.get(fid, []), end_frame) for fid in ch.flow_ids if by_flow.get(fid)]
     return sorted(out, key=lambda a: a.first_frame)

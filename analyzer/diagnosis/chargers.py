@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
 
 from analyzer import budgets
 from analyzer.config import Settings
@@ -49,10 +51,8 @@ class Charger:
     transport: str | None = None
     relayed: dict[int, int] = field(default_factory=dict)  # charger's leg -> the relay's leg of the same session
     csms_names: frozenset[str] = frozenset()  # CSMS host names the capture shows (for typo hints)
-    # ``facts.flow_events``' grouping of ``events`` by flow: the list it was made from, its length then, the groups
-    grouped: tuple[list[Event], int, dict[int | None, list[Event]]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    # ``facts.CharFacts``: what the rules ask of ``events``, found once
+    grouped: Any = field(default=None, repr=False, compare=False)
 
 
 def _flow_station(events: list[Event]) -> str | None:
@@ -136,10 +136,12 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
     for fid in ocpp_flows:
         fl = tl.flows[fid]
         csms_ends.add((fl.server_addr, fl.server_port))
-        evs = tl.for_flow(fid)
-        if not any(e.kind.startswith("tls.") for e in evs):
+        kinds = tl.kinds_of(fid)
+        if not any(k.startswith("tls.") for k in kinds):
             plain_ends.add((fl.server_addr, fl.server_port))
-        for e in evs:
+        if "http.request" not in kinds and "tls.client_hello" not in kinds:
+            continue
+        for e in tl.for_flow(fid):
             if e.kind == "http.request" and getattr(e, "host", None):
                 csms_names.add(host_only(e.host))  # type: ignore[attr-defined]
             if e.kind == "tls.client_hello" and getattr(e, "sni", None):
@@ -421,9 +423,16 @@ def edit_distance(a: str, b: str) -> int:
 
 def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, set[str]]) -> None:
     evs: list[Event] = []
+    kinds: set[str] = set()  # of its events: from each flow's, but for a relayed session's (a merged list)
     for fid in ch.flow_ids + ch.dns_flow_ids:
-        evs.extend(_merged(tl, fid, ch.relayed[fid]) if fid in ch.relayed else tl.for_flow(fid))
-    evs.sort(key=lambda e: e.frame)
+        if fid in ch.relayed:
+            merged = _merged(tl, fid, ch.relayed[fid])
+            evs.extend(merged)
+            kinds.update(e.kind for e in merged)
+        else:
+            evs.extend(tl.for_flow(fid))
+            kinds.update(tl.kinds_of(fid))
+    evs.sort(key=_frame_of)
     ch.events = evs
     if ch.flow_ids:
         f = tl.flows[ch.flow_ids[-1]]
@@ -437,6 +446,8 @@ def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, s
             ch.ocpp_version = _ocpp_version(e.ws_protocol)  # type: ignore[attr-defined]
         elif e.kind.startswith("ocpp.") and getattr(e, "version", None) and ch.ocpp_version is None:
             ch.ocpp_version = e.version  # type: ignore[attr-defined]
+        if ch.csms_host is not None and ch.ocpp_version is not None:
+            break  # nothing later changes them
     if ch.csms_host is None:
         queried = [e.qname.lower() for e in evs if e.kind == "dns.query"]  # type: ignore[attr-defined]
         named = [q for q in queried if q in csms_names] or [
@@ -448,13 +459,14 @@ def _fill(ch: Charger, tl: Timeline, csms_names: set[str], resolved: dict[str, s
             if e.kind == "http.request" and getattr(e, "ws_protocols", ()):
                 ch.ocpp_version = _ocpp_version(e.ws_protocols[0])  # type: ignore[attr-defined]
                 break
-    if any(e.kind.startswith("tls.") for e in evs):
+    if any(k.startswith("tls.") for k in kinds):
         ch.transport = "wss"
-    elif any(e.kind.startswith(("http.", "websocket.", "ocpp.")) for e in evs):
+    elif any(k.startswith(("http.", "websocket.", "ocpp.")) for k in kinds):
         ch.transport = "ws"
 
 
 APP_LAYERS = ("tls", "http", "websocket", "ocpp")
+_frame_of = attrgetter("frame")
 
 
 def _merged(tl: Timeline, a: int, b: int) -> list[Event]:

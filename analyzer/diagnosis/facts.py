@@ -10,18 +10,50 @@ from analyzer.diagnosis.context import Context
 from analyzer.events.base import Event
 
 
+class CharFacts:
+    """Facts of one charger's ``events`` found once for every rule (``Charger.grouped``): its events by flow,
+    the kinds of each flow's events, its lookups by name. Made again when ``events`` changes (another list, or
+    its length)."""
+
+    __slots__ = ("by_flow", "events", "kinds", "length", "lookups")
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+        self.length = len(events)
+        by_flow: dict[int | None, list[Event]] = {}
+        for e in events:
+            group = by_flow.get(e.flow_id)
+            if group is None:
+                by_flow[e.flow_id] = [e]
+            else:
+                group.append(e)
+        self.by_flow = by_flow
+        self.kinds: dict[int | None, frozenset[str]] = {}
+        self.lookups: dict[str, NameLookup] | None = None
+
+
+def facts_of(ch: Charger) -> CharFacts:
+    facts = ch.grouped
+    if facts is None or facts.events is not ch.events or facts.length != len(ch.events):
+        facts = ch.grouped = CharFacts(ch.events)
+    return facts
+
+
 def flow_events(ch: Charger, fid: int) -> list[Event]:
     """The charger's events of flow ``fid``, in capture order (a new list). Rules ask for each of a charger's
     flows in turn: its events are grouped by flow once (again if they changed), not scanned per flow (a charger
     reconnecting all day has thousands of flows)."""
-    events = ch.events
-    grouped = ch.grouped
-    if grouped is None or grouped[0] is not events or grouped[1] != len(events):
-        by_flow: dict[int | None, list[Event]] = {}
-        for e in events:
-            by_flow.setdefault(e.flow_id, []).append(e)
-        grouped = ch.grouped = (events, len(events), by_flow)
-    return list(grouped[2].get(fid, ()))
+    return list(facts_of(ch).by_flow.get(fid, ()))
+
+
+def flow_kinds(ch: Charger, fid: int) -> frozenset[str]:
+    """The kinds of the charger's events of flow ``fid`` (``"tls.client_hello"``...): what a rule asks before it
+    walks a flow's events (is there a ClientHello?), found once per flow."""
+    facts = facts_of(ch)
+    kinds = facts.kinds.get(fid)
+    if kinds is None:
+        kinds = facts.kinds[fid] = frozenset(e.kind for e in facts.by_flow.get(fid, ()))
+    return kinds
 
 
 @dataclass(slots=True)
@@ -39,12 +71,22 @@ class NameLookup:
 
 
 def lookups(ch: Charger) -> dict[str, NameLookup]:
-    out: dict[str, NameLookup] = {}
-    for e in ch.events:
-        if e.kind in ("dns.query", "dns.response", "dns.unanswered"):
-            lk = out.setdefault(e.qname.lower(), NameLookup(e.qname.lower()))  # type: ignore[attr-defined]
-            {"dns.query": lk.queries, "dns.response": lk.responses, "dns.unanswered": lk.unanswered}[e.kind].append(e)
-    return out
+    """The charger's DNS transactions by name (lower case), in the order first asked: found once (the rules and
+    the attempts all ask), so read, never changed."""
+    facts = facts_of(ch)
+    if facts.lookups is None:
+        out: dict[str, NameLookup] = {}
+        for e in ch.events:
+            if e.kind in ("dns.query", "dns.response", "dns.unanswered"):
+                name = e.qname.lower()  # type: ignore[attr-defined]
+                lk = out.get(name)
+                if lk is None:
+                    lk = out[name] = NameLookup(name)
+                {"dns.query": lk.queries, "dns.response": lk.responses, "dns.unanswered": lk.unanswered}[e.kind].append(
+                    e
+                )
+        facts.lookups = out
+    return facts.lookups
 
 
 def relevant_lookups(ch: Charger) -> list[NameLookup]:
@@ -112,11 +154,13 @@ def endpoint_protocols(ctx: Context) -> tuple[set[tuple[str, int]], set[tuple[st
         for fl in ctx.timeline.flows.values():
             if fl.proto != "tcp":
                 continue
-            evs = ctx.timeline.for_flow(fl.id)
+            kinds = ctx.timeline.kinds_of(fl.id)
             end = (fl.server_addr, fl.server_port)
-            if any(e.kind == "tls.server_hello" for e in evs):
+            if "tls.server_hello" in kinds:
                 tls.add(end)
-            elif any(e.kind == "http.response" and getattr(e, "status", 0) == 101 for e in evs):
+            elif "http.response" in kinds and any(
+                e.kind == "http.response" and getattr(e, "status", 0) == 101 for e in ctx.timeline.for_flow(fl.id)
+            ):
                 plain.add(end)
         ctx.cache["endpoints"] = (plain, tls)
     return ctx.cache["endpoints"]  # type: ignore[no-any-return]
@@ -129,19 +173,23 @@ def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any, bool
     (HTTP response, alert, FIN or RST); ``seen``: the capture shows the endpoint's real protocol (other connections
     to it, or the answer's bytes) rather than only a server that closed without a byte. Else None."""
     evs = flow_events(ch, fid)
+    kinds = flow_kinds(ch, fid)  # what the flow holds, asked first: most flows are neither case
     fl = ctx.timeline.flows[fid]
     plain, tls = endpoint_protocols(ctx)
     end = (fl.server_addr, fl.server_port)
-    seen = end in plain or end in tls or any(e.direction == 1 and e.layer in ("tls", "http") for e in evs)
-    ans = tls_to_plain_port(evs, end in plain)
-    if ans is not None:
-        return "tls_to_plain", ans, seen
-    req = next((e for e in evs if e.kind == "http.request"), None)
-    if req is None or any(e.kind == "tls.client_hello" for e in evs):
+
+    def seen() -> bool:
+        return end in plain or end in tls or any(e.direction == 1 and e.layer in ("tls", "http") for e in evs)
+
+    if "tls.client_hello" in kinds:  # (``tls_to_plain_port`` needs one, and no ServerHello)
+        ans = tls_to_plain_port(evs, end in plain) if "tls.server_hello" not in kinds else None
+        if ans is not None:
+            return "tls_to_plain", ans, seen()
         return None
+    if "http.request" not in kinds or "http.response" in kinds:
+        return None
+    req = next(e for e in evs if e.kind == "http.request")
     tls_answer = any(e.direction == 1 and (e.kind.startswith("tls.") or "tls" in getattr(e, "name", "")) for e in evs)
-    if any(e.kind == "http.response" for e in evs):
-        return None
     if not (tls_answer or end in tls or closed_silently(evs, req.frame)):
         return None
     answer = next(
@@ -154,4 +202,4 @@ def scheme_mismatch(ch: Charger, ctx: Context, fid: int) -> tuple[str, Any, bool
         ),
         None,
     )
-    return ("plain_to_tls", answer, seen) if answer is not None else None
+    return ("plain_to_tls", answer, seen()) if answer is not None else None

@@ -71,7 +71,8 @@ class Timeline:
     end_frame: int
     # per flow: events ``analyze`` dropped from it while reading (a long connection's routine middle), by kind
     dropped: dict[int | None, dict[str, int]] = field(default_factory=dict)
-    _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False)
+    _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False, compare=False)
+    _kinds: dict[int | None, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, events: list[Event], flows: dict[int, FlowInfo], start_ns: int, end_ns: int, end_frame: int):
@@ -91,6 +92,15 @@ class Timeline:
         if by_flow is None:
             by_flow = self._by_flow = _group_by_flow(self.events)
         return by_flow.get(flow_id, [])
+
+    def kinds_of(self, flow_id: int | None) -> frozenset[str]:
+        """The kinds of flow ``flow_id``'s events (``"tls.client_hello"``...), found once per flow: what the
+        diagnosis asks of each of a gateway's thousands of flows ("did it carry TLS?") without walking its events
+        again."""
+        kinds = self._kinds.get(flow_id)
+        if kinds is None:
+            kinds = self._kinds[flow_id] = frozenset(e.kind for e in self.for_flow(flow_id))
+        return kinds
 
 
 def _group_by_flow(events: list[Event]) -> dict[int | None, list[Event]]:

@@ -16,7 +16,7 @@ from typing import Any
 from analyzer.decoders.tls_names import version_name
 from analyzer.diagnosis.chargers import Charger
 from analyzer.diagnosis.context import Context
-from analyzer.diagnosis.facts import ends, flow_events, scheme_mismatch
+from analyzer.diagnosis.facts import ends, flow_events, flow_kinds, scheme_mismatch
 from analyzer.diagnosis.finding import Evidence, Finding
 from analyzer.diagnosis.registry import rule
 from analyzer.timefmt import iso_utc
@@ -46,9 +46,9 @@ KEYLOG = "a key log from the CSMS or charger (SSLKEYLOGFILE) to decrypt the hand
 )
 def tls_handshake(ch: Charger, ctx: Context) -> Iterator[Finding]:
     for fid in ch.flow_ids:
-        evs = flow_events(ch, fid)
-        if not any(e.kind == "tls.client_hello" for e in evs):
+        if "tls.client_hello" not in flow_kinds(ch, fid):
             continue
+        evs = flow_events(ch, fid)
         if scheme_mismatch(ch, ctx, fid) is not None:
             continue  # TLS sent to a plain-WebSocket port: tls.scheme_mismatch
         f = _flow(evs, fid, ch, ctx)
