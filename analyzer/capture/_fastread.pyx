@@ -28,11 +28,11 @@ after a packet from which the flow table may arm its flow again.
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.dict cimport PyDict_GetItemWithError
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 6  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 7  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -53,6 +53,46 @@ cdef inline uint32_t _u32(const unsigned char* p, bint big) noexcept nogil:
     if big:
         return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
     return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | <uint32_t>p[0]
+
+
+cdef uint32_t _CRC[256]  # CRC-32 (IEEE 802.3, reflected: zlib's ``crc32``), a byte at a time
+
+
+cdef void _crc_table() noexcept:
+    cdef uint32_t c
+    cdef int i, j
+    for i in range(256):
+        c = <uint32_t>i
+        for j in range(8):
+            c = (c >> 1) ^ <uint32_t>0xEDB88320 if c & 1 else c >> 1
+        _CRC[i] = c
+
+
+_crc_table()
+
+
+def crc32(const unsigned char[::1] data):
+    """``zlib.crc32(data)``, as the scanner computes it (tests compare the two)."""
+    return _crc32(&data[0] if data.shape[0] else NULL, data.shape[0])
+
+
+cdef inline uint32_t _crc32(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef uint32_t c = <uint32_t>0xFFFFFFFF
+    cdef Py_ssize_t i
+    for i in range(n):
+        c = _CRC[(c ^ p[i]) & 0xFF] ^ (c >> 8)
+    return c ^ <uint32_t>0xFFFFFFFF
+
+
+cdef inline bint _server_is_dst(const unsigned char* service, uint32_t sport, uint32_t dport) noexcept nogil:
+    """``flows.table.server_is_dst``: ``service[port]`` is 1 for a port of ``SERVICE_PORTS``."""
+    if service[dport] != service[sport]:
+        return service[dport] != 0
+    if (dport < 1024) != (sport < 1024):
+        return dport < 1024
+    if (dport >= 49152) != (sport >= 49152):
+        return sport >= 49152
+    return dport <= sport
 
 
 def unmask(const unsigned char[::1] data, const unsigned char[::1] mask, Py_ssize_t offset):
@@ -236,6 +276,12 @@ cdef class PcapScanner:
     cdef object part
     cdef object learn
     cdef dict mine
+    # ``parallel.Owner``'s rule, to learn a conversation here: its service ports (a byte per port), k, n, and how
+    # many conversations ``mine`` holds before it is emptied; ``service`` None: ``learn`` decides
+    cdef bytes service
+    cdef int64_t part_k
+    cdef int64_t part_n
+    cdef Py_ssize_t mine_limit
     cdef BypassTable bypass
     cdef dict armed  # bypass.entries
 
@@ -248,9 +294,15 @@ cdef class PcapScanner:
         self.ethernet = ethernet
         self.max_len = max_len
         self.part = part
+        self.service = None
         if part is not None:
             self.mine = part.mine
             self.learn = part.learn
+            rule = getattr(part, "rule", None)
+            if rule is not None:
+                self.service, self.part_k, self.part_n, self.mine_limit = rule
+                if len(self.service) != 65536 or self.part_n < 1:
+                    raise ValueError("a partition rule needs a byte per port and n >= 1")
         self.frame = 0
         self.truncated = 0
         self.first_ns = 0
@@ -268,6 +320,35 @@ cdef class PcapScanner:
         if self.bypass is not None:
             self.armed = bypass.entries
             self.batch = bypass.batch if bypass.batch > 0 else 1
+
+    cdef object _learn(self, bytes key, const unsigned char* a):
+        """``Owner._remember`` of a whole key (``a``: src, dst, ports): the conversation's client by its ports,
+        hashed; remembered both ways."""
+        cdef const unsigned char* service = <const unsigned char*>PyBytes_AS_STRING(self.service)
+        cdef uint32_t sport = (<uint32_t>a[8] << 8) | a[9]
+        cdef uint32_t dport = (<uint32_t>a[10] << 8) | a[11]
+        cdef const unsigned char* client
+        cdef int i
+        if sport != dport:
+            client = a if _server_is_dst(service, sport, dport) else a + 4
+        else:  # the lower address (``min`` of the two as bytes)
+            client = a
+            for i in range(4):
+                if a[i] != a[4 + i]:
+                    if a[4 + i] < a[i]:
+                        client = a + 4
+                    break
+        taken = <int64_t>(_crc32(client, 4) % <uint32_t>self.part_n) == self.part_k
+        if len(self.mine) >= self.mine_limit:
+            self.mine.clear()
+        PyDict_SetItem(self.mine, key, taken)
+        cdef unsigned char back[12]
+        for i in range(4):
+            back[i] = a[4 + i]
+            back[4 + i] = a[i]
+        back[8], back[9], back[10], back[11] = a[10], a[11], a[8], a[9]
+        PyDict_SetItem(self.mine, PyBytes_FromStringAndSize(<const char*>back, 12), taken)
+        return taken
 
     cdef int _passed_over(
         self, object hit, const unsigned char* tcp, Py_ssize_t captured, uint32_t total, int64_t frame, int64_t ts,
@@ -464,10 +545,12 @@ cdef class PcapScanner:
                             keyend = 38 if incl >= 38 else incl
                             key = PyBytes_FromStringAndSize(<const char*>d + 26, keyend - 26)
                             hit = PyDict_GetItemWithError(self.mine, key)
-                            if hit is NULL:
-                                taken = self.learn(key)
-                            else:
+                            if hit is not NULL:
                                 taken = <object>hit
+                            elif self.service is not None and keyend == 38:
+                                taken = self._learn(key, d + 26)
+                            else:
+                                taken = self.learn(key)
                         else:
                             taken = self.part(
                                 proto,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.capture import compiled, container
-from analyzer.capture.reader import SKIPPED, SKIPPED_RUN
+from analyzer.capture.reader import SKIPPED, SKIPPED_RUN, open_capture
 from tests import pcapbuild as pb
 from tests.capture.coretest import CORES, check, check_runs, read, use_core
 
@@ -153,6 +153,44 @@ def test_partition_skip(tmp_path: Path, core: str, n: int) -> None:
             else:
                 assert p[3:] == (b"", b"", b"", 0)
     assert sorted(taken) == [p[0] for p in whole]
+
+
+def test_the_core_learns_a_conversation_as_the_owner_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled core decides a new conversation's partition itself (``Owner.rule``), never calling ``learn``:
+    the same decisions, remembered both ways, as ``Owner.learn`` (``client_of``: service ports, ports under 1024,
+    the ephemeral range, equal ports with either address the lower one)."""
+    from analyzer.parallel import Owner
+
+    pairs = [(443, 51000), (51000, 443), (8080, 40000), (80, 80), (123, 123), (1023, 1025), (50000, 49151)]
+    pairs += [(30000 + i, 60000 - i) for i in range(20)] + [(1000 + i, 1000 + i) for i in range(20)]
+    frames = []
+    for i, (sport, dport) in enumerate(pairs):
+        a, b = f"10.3.{i}.{i % 9 + 1}", f"10.3.{i}.{(i * 7) % 9 + 1}"
+        frames += [tcp_pkt(a, b, sport, dport), udp_pkt(b, a, dport, sport), udp_pkt(a, b, sport, dport)]
+    path = write(tmp_path, pb.pcap(stamped(frames, 10)))
+    learned: dict[str, dict[bytes, bool]] = {}
+    for core in CORES:
+        use_core(monkeypatch, core)
+        for k in range(3):
+            owner = Owner(k, 3)
+            if core == "compiled":
+                owner.learn = None  # type: ignore[assignment,method-assign]  # the core must not need it
+            with open_capture(path) as cap:
+                list(cap.ip_packets(owner))
+            learned[f"{core} {k}"] = owner.mine
+    for k in range(3):
+        assert learned[f"compiled {k}"] == learned[f"pure {k}"]
+        assert list(learned[f"compiled {k}"]) == list(learned[f"pure {k}"])  # both ways, in the same order
+    assert {v for k in range(3) for v in learned[f"pure {k}"].values()} == {True, False}
+
+
+def test_the_core_s_crc32_is_zlib_s() -> None:
+    import zlib
+
+    assert compiled.core is not None
+    for n in (0, 1, 3, 4, 5, 12, 100):
+        data = os.urandom(n)
+        assert compiled.core.crc32(data) == zlib.crc32(data)
 
 
 def test_conversation_budget(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch) -> None:
