@@ -37,6 +37,6 @@ def parse_csms(value: str) -> tuple[str, int | None]:
         host, port = v, ""
     if not host:
         raise ValueError(f"no host in {value!r}")
-    if port and not port.isdigit():
+    if port and not (port.isascii() and port.isdigit()):  # "²" is a digit to str.isdigit, not to int
         raise ValueError(f"port {port!r} in {value!r} is not a number")
     return host.lower().rstrip("."), int(port) if port else None

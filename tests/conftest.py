@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from hypothesis import settings
+
+# ``make test`` is deterministic: every property test draws the same examples on every run and every machine (a
+# bug one can find fails every run, not one in five; none is remembered between runs), and
+# ``HYPOTHESIS_PROFILE=explore`` draws new ones each run, remembering what failed (``make fuzz`` fuzzes captures)
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT.parent / "shared" / "captures-external"

@@ -191,6 +191,9 @@ def test_analyze_usage_errors_exit_2() -> None:
     assert invoke("analyze", str(LAB / "demo.pcap"), "--format", "pdf").exit_code == 2
     assert invoke("analyze", str(LAB / "demo.pcap"), "-o", "-", "--format", "json,md").exit_code == 2
     assert invoke("analyze", str(LAB / "demo.pcap"), "--csms", "host:port").exit_code == 2
+    superscript = invoke("analyze", str(LAB / "demo.pcap"), "--csms", "host:\u00b2")  # a digit to isdigit only
+    assert superscript.exit_code == 2
+    assert "is not a number" in superscript.output
 
 
 def test_analyze_csms_option_names_the_backend(tmp_path: Path) -> None:

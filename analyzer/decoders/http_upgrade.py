@@ -536,7 +536,7 @@ class HttpUpgradeDecoder:
             return None
         if len(values) == 1:
             (value,) = values
-            if value.isdigit() and len(value) <= 18:
+            if value.isascii() and value.isdigit() and len(value) <= 18:  # 1*DIGIT: "²" is a digit to Python
                 return int(value)
         out.append(
             self._anomaly(chunk.at_frame, chunk.ts_ns, d, "http.bad_content_length", f"Content-Length {sorted(values)}")

@@ -142,7 +142,7 @@ def parse_permessage_deflate(extensions: str | None) -> DeflateParams | None:
 
 def _window_bits(value: str | None) -> int:
     """RFC 7692 §7.1.2: 8..15; a missing or invalid value counts as the default."""
-    if value is not None and value.isdigit() and 8 <= int(value) <= 15:
+    if value is not None and value.isascii() and value.isdigit() and 8 <= int(value) <= 15:
         return int(value)
     return DEFAULT_WINDOW_BITS
 

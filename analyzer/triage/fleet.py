@@ -39,7 +39,7 @@ def parse_time(iso: str | None) -> datetime | None:
     except ValueError:
         return None
     frac = iso[19:].lstrip(".").rstrip("Z")
-    if frac.isdigit():
+    if frac.isascii() and frac.isdigit():
         base = base.replace(microsecond=int(frac[:6].ljust(6, "0")))
     return base
 

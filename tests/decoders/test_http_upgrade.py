@@ -503,6 +503,16 @@ def test_bad_content_length() -> None:
     assert r.body_excerpt == "abcdef"  # read until close
 
 
+def test_a_content_length_of_other_than_ascii_digits_is_bad() -> None:
+    """``"²85"`` is digits to ``str.isdigit`` but not to ``int`` (nor to RFC 9110's 1*DIGIT): an anomaly, never
+    an exception (hypothesis found it, Latin-1 byte 0xB2)."""
+    resp = b"HTTP/1.1 400 Bad\r\nContent-Length: \xb285\r\n\r\nabc"
+    events = run([(SERVER, resp)])
+    assert anomalies(events) == ["http.bad_content_length"]
+    (r,) = of(events, HttpResponse)
+    assert r.body_excerpt == "abc"  # read until close
+
+
 def test_incomplete_head_at_close() -> None:
     events = run([(CLIENT, REQUEST[:50])])
     assert anomalies(events) == ["http.incomplete_head"]

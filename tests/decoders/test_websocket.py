@@ -926,3 +926,14 @@ def test_fast_path_first_frame_is_the_carrying_frame() -> None:
             got.append(dec.feed(StreamChunk(7, SERVER, 0, FAST_SERVER[:400], 3, 5, 5_000_000)))
     assert got[0] == got[1]
     assert {(m.first_frame, m.frame) for m in of(got[0], WsMessage)} == {(3, 5)}
+
+
+def test_window_bits_of_other_than_ascii_digits_count_as_the_default() -> None:
+    """``"¹²"`` is digits to ``str.isdigit``, not to ``int``: the default window, never an exception."""
+    from analyzer.decoders.websocket import DEFAULT_WINDOW_BITS, parse_permessage_deflate
+
+    offer = "permessage-deflate; server_max_window_bits=\u00b9\u00b2; client_max_window_bits=9"
+    params = parse_permessage_deflate(offer)
+    assert params is not None
+    assert params.server_max_window_bits == DEFAULT_WINDOW_BITS
+    assert params.client_max_window_bits == 9

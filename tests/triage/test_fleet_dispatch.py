@@ -304,3 +304,13 @@ def test_the_filter_box_filters_the_rows(page: tuple) -> None:
     got = pg.evaluate("[...document.querySelectorAll('#visits tbody tr')].map(r => Number(r.cells[2].dataset.v))")
     assert got == sorted(got)
     assert errors == []
+
+
+def test_a_time_with_a_fraction_of_other_than_ascii_digits_keeps_its_seconds() -> None:
+    """``"²"`` is a digit to ``str.isdigit``, not to ``int``: the fraction is left out, never an exception."""
+    from analyzer.triage.fleet import parse_time
+
+    t = parse_time("2026-11-24T04:16:50.\u00b2Z")
+    assert t is not None
+    assert (t.second, t.microsecond) == (50, 0)
+    assert parse_time("2026-11-24T04:16:50.25Z").microsecond == 250000  # type: ignore[union-attr]
