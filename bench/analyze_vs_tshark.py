@@ -14,10 +14,11 @@ not a test: exit status 0 unless a tool fails.
 
 ``--workers 1,2`` (the default) runs ``analyze`` with one process, then with two (``--workers 2``: the
 capture's chargers shared out), and says whether their JSON reports are byte-identical. ``analyze``'s peak memory
-is its process tree's summed proportional set size, sampled (``measure_tree``), in one more run per size and tool
-that is not timed: the timed runs are not sampled, since reading a process's ``smaps_rollup`` makes the kernel walk
-its page tables (measured: 6 to 8 ms a sample, about 1 s of CPU over a 1M-packet job sampled every 50 ms, taken
-from a job that keeps both cores of this machine busy; tshark is never sampled).
+is its process tree's summed proportional set size, sampled (``measure_tree``), in runs that are not timed (one
+more per round, size and tool; the median of their peaks): the timed runs are not sampled, since reading a
+process's ``smaps_rollup`` makes the kernel walk its page tables (measured: 6 to 8 ms a sample, about 1 s of CPU
+over a 1M-packet job sampled every 50 ms, taken from a job that keeps both cores of this machine busy; tshark is
+never sampled).
 
 Usage: ``python bench/analyze_vs_tshark.py [--packets 1000000,2000000] [--workers 1,2] [--rounds 3] [--seed 1]
 [--keep] [--same-span] [--profile]``
@@ -139,12 +140,14 @@ def measure_tree(name: str, argv: list[str]) -> Run:
 
 @dataclass
 class Tool:
-    """One tool's runs of one capture, a run per round; its figures are the medians. ``memory``: a run of its own
-    whose sampled peak is the tool's (``analyze``), else the runs' peaks are (tshark's, from ``os.wait4``)."""
+    """One tool's runs of one capture, a run per round; its figures are the medians. ``memory``: runs of its own,
+    one per round, whose sampled peaks' median is the tool's (``analyze``: a peak that the 50 ms samples catch or
+    miss at the hand-over moved one run's figure by a tenth, measured), else the runs' peaks are (tshark's, from
+    ``os.wait4``)."""
 
     name: str
     runs: list[Run] = field(default_factory=list)
-    memory: Run | None = None
+    memory: list[Run] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -152,7 +155,7 @@ class Tool:
 
     @property
     def peak_mib(self) -> float:
-        return self.memory.peak_mib if self.memory is not None else statistics.median(r.peak_mib for r in self.runs)
+        return statistics.median(r.peak_mib for r in (self.memory or self.runs))
 
     def spread(self) -> str:
         times = sorted(r.seconds for r in self.runs)
@@ -190,9 +193,10 @@ def one_size(
                         print(f"{tool.name} failed ({run.returncode}): {run.stderr[-2000:]}")
                         return None
                     tool.runs.append(run)
-            for tool, argv, ours in jobs:
-                if ours:  # the peak memory, sampled, in a run that is not timed
-                    tool.memory = measure_tree(tool.name, argv)
+            for _ in range(rounds):  # the peak memory, sampled, in runs that are not timed
+                for tool, argv, ours in jobs:
+                    if ours:
+                        tool.memory.append(measure_tree(tool.name, argv))
             docs = [(Path(tmp) / f"j{n}" / (capture.stem + ".json")).read_bytes() for n in workers]
             sizes = {p.suffix: p.stat().st_size for p in (Path(tmp) / f"j{workers[0]}").iterdir()}
             doc = json.loads(docs[0])
