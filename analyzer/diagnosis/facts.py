@@ -8,6 +8,7 @@ from typing import Any
 from analyzer.diagnosis.chargers import Charger, closed_silently, near_name, tls_to_plain_port
 from analyzer.diagnosis.context import Context
 from analyzer.events.base import Event
+from analyzer.timeline.timeline import group_by_flow
 
 
 class CharFacts:
@@ -20,14 +21,7 @@ class CharFacts:
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self.length = len(events)
-        by_flow: dict[int | None, list[Event]] = {}
-        for e in events:
-            group = by_flow.get(e.flow_id)
-            if group is None:
-                by_flow[e.flow_id] = [e]
-            else:
-                group.append(e)
-        self.by_flow = by_flow
+        self.by_flow = group_by_flow(events)
         self.kinds: dict[int | None, frozenset[str]] = {}
         self.lookups: dict[str, NameLookup] | None = None
 

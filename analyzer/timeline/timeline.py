@@ -90,7 +90,7 @@ class Timeline:
     def for_flow(self, flow_id: int | None) -> list[Event]:
         by_flow = self._by_flow
         if by_flow is None:
-            by_flow = self._by_flow = _group_by_flow(self.events)
+            by_flow = self._by_flow = group_by_flow(self.events)
         return by_flow.get(flow_id, [])
 
     def kinds_of(self, flow_id: int | None) -> frozenset[str]:
@@ -103,7 +103,7 @@ class Timeline:
         return kinds
 
 
-def _group_by_flow(events: list[Event]) -> dict[int | None, list[Event]]:
+def group_by_flow(events: list[Event]) -> dict[int | None, list[Event]]:
     """``events`` grouped by flow id, each group in the order of ``events``."""
     out: dict[int | None, list[Event]] = {}
     for e in events:
