@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import cli
 from analyzer.decoders.x509 import DerError, cert_info, name_from_der
+from analyzer.errors import EXIT_INTERNAL
 from analyzer.timefmt import clock_utc, iso_utc
 from tests.conftest import ROBUSTNESS
 
@@ -518,3 +520,36 @@ def test_internal_error_in_the_diagnosis_still_writes_the_report_of_what_was_rea
     assert report["capture"]["packets"] > 0
     assert report["chargers"] == []
     assert any(w.startswith("internal error: diagnosis: IndexError") for w in report["capture"]["warnings"])
+
+
+# --- header values of digits Python knows and HTTP does not ---------------------------------------------------
+
+_DEFLATE_DIGITS = b"\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=\xb9\xb2\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "fault"),
+    [
+        # a 401 whose Content-Length is Latin-1 "²85": a digit to str.isdigit, not to int
+        (lambda up: b"HTTP/1.1 401 Unauthorized\r\nContent-Length: \xb285\r\n\r\nno", "http.unauthorized"),
+        # the 101 agreeing to permessage-deflate with window bits "¹²"
+        (lambda up: up.replace(b"\r\n\r\n", _DEFLATE_DIGITS), None),
+    ],
+    ids=["content-length", "window-bits"],
+)
+def test_a_header_of_unicode_digits_is_read_not_a_crash(tmp_path: Path, answer: Any, fault: str | None) -> None:
+    """Crafted: ``int()`` raised on such a value inside the HTTP decoder, and ``analyze`` ended with an internal
+    error and no report. The value is invalid now (an anomaly, or the default window) and the report is written."""
+    from tests import pcapbuild as pb
+
+    request, upgraded = pb.ws_upgrade("CP-DIGITS")
+    talk = pb.TcpTalk("10.0.0.7", "10.0.0.1", 50123, 80)
+    talk.open((request, answer(upgraded)))
+    path = tmp_path / "digits.pcap"
+    path.write_bytes(pb.pcap(talk.frames))
+    code, report = analyze_json(path, tmp_path)
+    assert code != EXIT_INTERNAL  # a verdict (the 101 alone: inconclusive), where the old code stopped with status 5
+    (charger,) = report["chargers"]
+    assert charger["id"] == "CP-DIGITS"
+    if fault is not None:
+        assert charger["root_cause"]["fault"] == fault
