@@ -530,8 +530,9 @@ def analyze(
     analysis of what was read, without chargers, its ``internal_error`` set and a capture warning saying so.
     ``workers`` > 1 reads a capture file with that many processes (``analyzer.parallel``; standard input and
     pipes are read by one, with a capture warning saying so). ``sha256``: the file's digest when the caller has
-    it already (``ghostcap triage`` hashed every capture to skip those it stored before), else it is computed in a
-    thread while the capture is read."""
+    it already (``ghostcap triage`` hashed every capture to skip those it stored before), else it is computed while
+    the capture is read (``sha256_meanwhile``), or, a big file read by several processes, once the first of them
+    has read its part (``Hashing.go``)."""
     from analyzer.diagnosis.runner import diagnose_all
     from analyzer.errors import debugging, internal_error_line
 

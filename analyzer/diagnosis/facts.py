@@ -71,14 +71,18 @@ def lookups(ch: Charger) -> dict[str, NameLookup]:
     if facts.lookups is None:
         out: dict[str, NameLookup] = {}
         for e in ch.events:
-            if e.kind in ("dns.query", "dns.response", "dns.unanswered"):
+            kind = e.kind
+            if kind in ("dns.query", "dns.response", "dns.unanswered"):
                 name = e.qname.lower()  # type: ignore[attr-defined]
                 lk = out.get(name)
                 if lk is None:
                     lk = out[name] = NameLookup(name)
-                {"dns.query": lk.queries, "dns.response": lk.responses, "dns.unanswered": lk.unanswered}[e.kind].append(
-                    e
-                )
+                if kind == "dns.query":
+                    lk.queries.append(e)
+                elif kind == "dns.response":
+                    lk.responses.append(e)
+                else:
+                    lk.unanswered.append(e)
         facts.lookups = out
     return facts.lookups
 
