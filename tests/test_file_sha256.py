@@ -184,8 +184,13 @@ def test_analyze_with_workers_starts_the_digest_once_a_part_is_read(
     from analyzer import engine, parallel
 
     capture = Path(__file__).resolve().parents[1] / "captures" / "tcp_refused.pcap"
-    told = tmp_path / "told"
-    made: list[object] = []
+    log = tmp_path / "log"  # appended to by both processes: "<what> <pid>" lines, in the order they happened
+
+    def say(what: str) -> None:
+        with open(log, "a") as f:
+            f.write(f"{what} {os.getpid()}\n")
+
+    made: list[bool] = []
     real = engine._sha256_process
 
     def spy(path: object, deferred: bool = False) -> object:
@@ -194,26 +199,30 @@ def test_analyze_with_workers_starts_the_digest_once_a_part_is_read(
         go = hashing.go  # type: ignore[union-attr]
 
         def go_and_say() -> None:
-            with open(told, "a") as f:
-                f.write(f"{os.getpid()}\n")
+            say("go")
             go()
 
         hashing.go = go_and_say  # type: ignore[union-attr,method-assign]
         return hashing
 
-    monkeypatch.setattr(engine, "_big", lambda path: True)
-    monkeypatch.setattr(engine, "_sha256_process", spy)
-    reads: list[int] = []
     real_read = parallel.read_part
 
     def reading(*args: object) -> object:
-        reads.append(os.getpid())
-        return real_read(*args)  # type: ignore[arg-type]
+        part = real_read(*args)  # type: ignore[arg-type]
+        say("read")
+        return part
 
+    monkeypatch.setattr(engine, "_big", lambda path: True)
+    monkeypatch.setattr(engine, "_sha256_process", spy)
     monkeypatch.setattr(parallel, "read_part", reading)
     a = engine.analyze(capture, workers=2)
     assert made == [True]
     assert a.sha256 == hashlib.sha256(capture.read_bytes()).hexdigest()
-    tellers = told.read_text().split()
-    assert str(os.getpid()) in tellers  # the parent, after its part (and when waiting for the digest)
-    assert len(set(tellers)) == 2  # and the other partition's process
+    lines = [line.split() for line in log.read_text().splitlines()]
+    readers = [pid for what, pid in lines if what == "read"]
+    assert len(set(readers)) == 2  # the parent and the other partition's process
+    assert str(os.getpid()) in readers
+    for pid in readers:  # each told it to go, and only once it had read its part
+        mine = [what for what, p in lines if p == pid]
+        assert mine[0] == "read"
+        assert "go" in mine
