@@ -116,6 +116,39 @@ def test_a_long_session_is_thinned_with_its_edges_and_anomalies_kept() -> None:
     assert r.thinned["ocpp.call"] == r.thinned["ocpp.call_result"]  # whole exchanges only
 
 
+def test_a_long_session_is_thinned_once_more_at_the_end() -> None:
+    """The routine exchanges that came after the last thinning go at the end as the earlier ones did; a flow never
+    thinned (under the budget) keeps every event, however many more than its two edges it holds."""
+    keeper = EventKeeper()
+    edge = budgets.FLOW_EVENTS_EDGE
+    thin = budgets.FLOW_EVENTS_THIN
+    n = thin // 5 + 40  # exchanges of 5 events: the budget passed once, then 200 events more
+    events = []
+    for i in range(n):
+        events += _exchange(10 + 2 * i, f"id{i}")
+    for e in events:
+        keeper.add(e)
+    before = len(keeper.logs[1].events)
+    assert before > 2 * edge + 100  # what came after the thinning is still there
+    kept = keeper.events()
+    assert len(kept) == 2 * edge  # every exchange of the middle was a clean one
+    assert kept[:edge] == events[:edge]
+    assert kept[-edge:] == events[-edge:]
+    assert sum(keeper.released.thinned.values()) == len(events) - len(kept)
+    assert keeper.dropped[1] == keeper.released.thinned
+    assert keeper.released.thinned_flows == 1
+
+    short = EventKeeper()
+    few = []
+    for i in range((thin - 10) // 5):  # under the budget: never thinned, so not at the end either
+        few += _exchange(10 + 2 * i, f"s{i}")
+    for e in few:
+        short.add(e)
+    assert len(few) > 2 * edge
+    assert short.events() == few
+    assert short.released.thinned_flows == 0
+
+
 def test_the_hard_cap_keeps_one_of_each_kind_of_message() -> None:
     keeper = EventKeeper()
     events = []
