@@ -85,14 +85,15 @@ def _service_ports() -> bytes:
 class Owner:
     """Which packets are partition ``k``'s of ``n`` (``capture.reader.Partition``): those whose ``client_of``
     hashes (crc32) to ``k``. TCP and UDP conversations are remembered (``mine``, cleared when it holds
-    ``budgets.PARTITION_CONVERSATIONS``)."""
+    ``budgets.PARTITION_CONVERSATIONS``): a cache, since the decision depends on the key alone."""
 
     def __init__(self, k: int, n: int) -> None:
         self.k, self.n = k, n
         self.mine: dict[bytes, bool] = {}
-        # the rule, for the compiled reader to learn a conversation without calling ``learn`` (a gateway capture's
-        # 60k conversations: 2 % of a partition's time): ``SERVICE_PORTS`` as a byte per port, k, n, the budget
-        self.rule = (_service_ports(), k, n, budgets.PARTITION_CONVERSATIONS)
+        # the rule, for the compiled reader to decide a TCP or UDP packet itself, without a key object, a dict or
+        # ``learn`` (every packet of the capture passes there in each partition's process): ``SERVICE_PORTS`` as a
+        # byte per port, k, n
+        self.rule = (_service_ports(), k, n)
 
     def learn(self, key: bytes) -> bool:
         """``key``: a TCP or UDP packet's IPv4 src + dst + ports."""

@@ -32,7 +32,7 @@ from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint32_t
 
-ABI = 7  # bumped when the interface with analyzer.capture.compiled changes
+ABI = 8  # bumped when the interface with analyzer.capture.compiled changes
 
 # what stopped ``scan``
 NEED_HEADER = 0  # fewer than 16 bytes left in the buffer
@@ -276,12 +276,11 @@ cdef class PcapScanner:
     cdef object part
     cdef object learn
     cdef dict mine
-    # ``parallel.Owner``'s rule, to learn a conversation here: its service ports (a byte per port), k, n, and how
-    # many conversations ``mine`` holds before it is emptied; ``service`` None: ``learn`` decides
+    # ``parallel.Owner``'s rule, to decide a conversation here: its service ports (a byte per port), k and n;
+    # ``service`` None: ``learn`` decides (and ``mine`` remembers)
     cdef bytes service
     cdef int64_t part_k
     cdef int64_t part_n
-    cdef Py_ssize_t mine_limit
     cdef BypassTable bypass
     cdef dict armed  # bypass.entries
 
@@ -300,7 +299,7 @@ cdef class PcapScanner:
             self.learn = part.learn
             rule = getattr(part, "rule", None)
             if rule is not None:
-                self.service, self.part_k, self.part_n, self.mine_limit = rule
+                self.service, self.part_k, self.part_n = rule
                 if len(self.service) != 65536 or self.part_n < 1:
                     raise ValueError("a partition rule needs a byte per port and n >= 1")
         self.frame = 0
@@ -321,9 +320,10 @@ cdef class PcapScanner:
             self.armed = bypass.entries
             self.batch = bypass.batch if bypass.batch > 0 else 1
 
-    cdef object _learn(self, bytes key, const unsigned char* a):
-        """``Owner._remember`` of a whole key (``a``: src, dst, ports): the conversation's client by its ports,
-        hashed; remembered both ways."""
+    cdef bint _decide(self, const unsigned char* a) noexcept:
+        """``Owner``'s decision for a whole key (``a``: src, dst, ports), by its rule: the conversation's client by
+        its ports, hashed. A pure function of the key (the same either way round), so nothing is remembered: no key
+        object is made and no dict asked for another partition's packet (``Owner.mine`` is only a cache of it)."""
         cdef const unsigned char* service = <const unsigned char*>PyBytes_AS_STRING(self.service)
         cdef uint32_t sport = (<uint32_t>a[8] << 8) | a[9]
         cdef uint32_t dport = (<uint32_t>a[10] << 8) | a[11]
@@ -338,17 +338,7 @@ cdef class PcapScanner:
                     if a[4 + i] < a[i]:
                         client = a + 4
                     break
-        taken = <int64_t>(_crc32(client, 4) % <uint32_t>self.part_n) == self.part_k
-        if len(self.mine) >= self.mine_limit:
-            self.mine.clear()
-        PyDict_SetItem(self.mine, key, taken)
-        cdef unsigned char back[12]
-        for i in range(4):
-            back[i] = a[4 + i]
-            back[4 + i] = a[i]
-        back[8], back[9], back[10], back[11] = a[10], a[11], a[8], a[9]
-        PyDict_SetItem(self.mine, PyBytes_FromStringAndSize(<const char*>back, 12), taken)
-        return taken
+        return <int64_t>(_crc32(client, 4) % <uint32_t>self.part_n) == self.part_k
 
     cdef int _passed_over(
         self, object hit, const unsigned char* tcp, Py_ssize_t captured, uint32_t total, int64_t frame, int64_t ts,
@@ -543,14 +533,12 @@ cdef class PcapScanner:
                     if partitioned:
                         if proto == TCP or proto == UDP:
                             keyend = 38 if incl >= 38 else incl
-                            key = PyBytes_FromStringAndSize(<const char*>d + 26, keyend - 26)
-                            hit = PyDict_GetItemWithError(self.mine, key)
-                            if hit is not NULL:
-                                taken = <object>hit
-                            elif self.service is not None and keyend == 38:
-                                taken = self._learn(key, d + 26)
+                            if self.service is not None and keyend == 38:
+                                taken = True if self._decide(d + 26) else False
                             else:
-                                taken = self.learn(key)
+                                key = PyBytes_FromStringAndSize(<const char*>d + 26, keyend - 26)
+                                hit = PyDict_GetItemWithError(self.mine, key)
+                                taken = <object>hit if hit is not NULL else self.learn(key)
                         else:
                             taken = self.part(
                                 proto,

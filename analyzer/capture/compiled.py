@@ -28,7 +28,7 @@ try:
 except ImportError:  # not built (no compiler when installed): the pure reader
     core = None  # type: ignore[assignment]
 
-ABI = 7  # the interface this module drives (``_fastread.ABI``): a stale build is not used
+ABI = 8  # the interface this module drives (``_fastread.ABI``): a stale build is not used
 PURE_ENV = "GHOSTCAP_PURE"
 SKIPPED = -1  # reader.SKIPPED
 

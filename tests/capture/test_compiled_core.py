@@ -155,10 +155,11 @@ def test_partition_skip(tmp_path: Path, core: str, n: int) -> None:
     assert sorted(taken) == [p[0] for p in whole]
 
 
-def test_the_core_learns_a_conversation_as_the_owner_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The compiled core decides a new conversation's partition itself (``Owner.rule``), never calling ``learn``:
-    the same decisions, remembered both ways, as ``Owner.learn`` (``client_of``: service ports, ports under 1024,
-    the ephemeral range, equal ports with either address the lower one)."""
+def test_the_core_decides_a_conversation_as_the_owner_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled core decides a TCP or UDP packet's partition itself (``Owner.rule``), never calling ``learn``
+    nor asking ``mine`` (a cache of a decision that depends on the key alone): each packet the same way as
+    ``Owner.learn`` (``client_of``: service ports, ports under 1024, the ephemeral range, equal ports with either
+    address the lower one), both directions of a conversation in the same partition."""
     from analyzer.parallel import Owner
 
     pairs = [(443, 51000), (51000, 443), (8080, 40000), (80, 80), (123, 123), (1023, 1025), (50000, 49151)]
@@ -168,20 +169,22 @@ def test_the_core_learns_a_conversation_as_the_owner_does(tmp_path: Path, monkey
         a, b = f"10.3.{i}.{i % 9 + 1}", f"10.3.{i}.{(i * 7) % 9 + 1}"
         frames += [tcp_pkt(a, b, sport, dport), udp_pkt(b, a, dport, sport), udp_pkt(a, b, sport, dport)]
     path = write(tmp_path, pb.pcap(stamped(frames, 10)))
-    learned: dict[str, dict[bytes, bool]] = {}
+    taken: dict[str, list[int]] = {}
     for core in CORES:
         use_core(monkeypatch, core)
         for k in range(3):
             owner = Owner(k, 3)
             if core == "compiled":
                 owner.learn = None  # type: ignore[assignment,method-assign]  # the core must not need it
+                owner.mine = None  # type: ignore[assignment]  # nor the cache
             with open_capture(path) as cap:
-                list(cap.ip_packets(owner))
-            learned[f"{core} {k}"] = owner.mine
+                taken[f"{core} {k}"] = [p[0] for p in cap.ip_packets(owner) if p[2] != SKIPPED]
     for k in range(3):
-        assert learned[f"compiled {k}"] == learned[f"pure {k}"]
-        assert list(learned[f"compiled {k}"]) == list(learned[f"pure {k}"])  # both ways, in the same order
-    assert {v for k in range(3) for v in learned[f"pure {k}"].values()} == {True, False}
+        assert taken[f"compiled {k}"] == taken[f"pure {k}"]
+        for i in range(len(pairs)):  # a conversation's three packets: frames 3i+1 to 3i+3
+            assert len({3 * i + j in taken[f"pure {k}"] for j in (1, 2, 3)}) == 1
+    assert sorted(f for k in range(3) for f in taken[f"pure {k}"]) == list(range(1, 3 * len(pairs) + 1))
+    assert all(taken[f"pure {k}"] for k in range(3))
 
 
 def test_the_core_s_crc32_is_zlib_s() -> None:
@@ -194,7 +197,8 @@ def test_the_core_s_crc32_is_zlib_s() -> None:
 
 
 def test_conversation_budget(tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The partition's conversation memory cleared when full: the core keeps using the same dict."""
+    """The partition's conversation memory cleared when full (the pure reader's cache; the compiled core decides
+    each packet without it)."""
     from analyzer import budgets
 
     monkeypatch.setattr(budgets, "PARTITION_CONVERSATIONS", 5)
