@@ -250,6 +250,9 @@ class _Dispatch:
     def _failed(self, fid: int, decoder: StreamDecoder, e: DecodeError, frame: int, ts: int) -> None:
         """``decoder`` raised ``e``: it is dropped, and an anomaly says where the connection stopped being decoded."""
         self.decoders[fid] = None
+        flow = self.table.by_id.get(fid)
+        if flow is not None:
+            _no_sink(flow)
         where = f" at stream offset {e.offset}" if e.offset is not None else ""
         self.emit(
             DecodeAnomaly(
@@ -270,7 +273,9 @@ class _Dispatch:
             opened = "s" in flow.history.lower()
             decoder = self.stream_decoder(fid, c.data, c.direction, *flow.ports, self.keys, opened=opened)
             self.decoders[fid] = decoder
-            if _skipping(decoder):
+            if decoder is None:
+                _no_sink(flow)
+            elif _skipping(decoder):
                 window = decoder.skip_window()
                 if window is not None:
                     flow.skip_until = window
@@ -375,6 +380,15 @@ def _keeper_sinks(
             add(e)
 
     return emit, emit_all
+
+
+def _no_sink(flow: Flow) -> None:
+    """``flow``'s bytes go to no decoder (none fits its first bytes, or it failed, for good): its directions
+    deliver no chunk any more, so the flow table arms its in-order segments to be passed over like those in a skip
+    window (``FlowTable._arm``): an unknown protocol, or the rest of a connection that stopped being decoded, costs
+    the flow table and its counters, not a chunk and a call per segment."""
+    for half in flow.halves or ():
+        half.deliver = None  # type: ignore[union-attr]
 
 
 _SKIPPING: dict[type, bool] = {}  # per decoder class: whether it is a ``SkippingDecoder``

@@ -410,3 +410,42 @@ def test_a_flow_is_armed_only_from_the_last_packet_the_reader_read(
 
     _same_with_and_without(monkeypatch, path, read)
     assert [(g.direction, g.size) for g in gaps] == [(0, 100)]  # type: ignore[attr-defined]
+
+
+def _unknown_protocol() -> list[tuple[int, bytes]]:
+    """A connection whose first bytes no decoder reads (an SSH banner on port 443), then 60 segments of bulk data
+    from the server, each acknowledged, then both FINs."""
+    ms = 1_000_000
+    ic, is_ = 7000, 9000
+    out = [(0, c2s(ic, 0, pb.SYN)), (ms, s2c(is_, ic + 1, pb.SYN | pb.ACK)), (2 * ms, c2s(ic + 1, is_ + 1))]
+    t = 2 * ms
+    banner = b"SSH-2.0-OpenSSH_9.6\r\n"
+    out.append((t := t + ms, c2s(ic + 1, is_ + 1, pb.ACK | pb.PSH, banner)))
+    nc, ns = ic + 1 + len(banner), is_ + 1
+    for i in range(60):
+        out.append((t := t + ms, s2c(ns, nc, pb.ACK | pb.PSH, bytes([i]) * 1000)))
+        ns += 1000
+        out.append((t := t + ms, c2s(nc, ns)))
+    out.append((t := t + ms, c2s(nc, ns, pb.FIN | pb.ACK)))
+    out.append((t := t + ms, s2c(ns, nc + 1, pb.FIN | pb.ACK)))
+    out.append((t + ms, c2s(nc + 1, ns + 1)))
+    return out
+
+
+def test_a_connection_no_decoder_reads_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No decoder fits the first bytes: the flow's directions deliver no chunk any more (with the bypass or
+    without), and its in-order segments are passed over in C like those in a skip window; flows and events as
+    without the bypass."""
+    from analyzer.engine import _Dispatch
+
+    monkeypatch.setattr(table_mod, "BYPASS_BATCH", 8)  # the reader would read this small capture in one batch
+    path = tmp_path / "unknown.pcap"
+    path.write_bytes(pb.pcap(_unknown_protocol()))
+    chunks: list[int] = []
+    chunk = _Dispatch.chunk
+    monkeypatch.setattr(_Dispatch, "chunk", lambda self, c: (chunks.append(c.frame), chunk(self, c))[1])
+    passed = _same_with_and_without(monkeypatch, path)
+    assert chunks == [4, 4]  # in each read the banner only, which no decoder takes: nothing after it
+    assert passed.bytes >= 55_000  # the server's segments but the first few (before the flow is armed), passed over
+    events = build_timeline(path).timeline.events
+    assert [e.kind for e in events if e.kind.startswith("tcp.")][-1] == "tcp.flow_end"
