@@ -91,10 +91,6 @@ MD_NAMES_PER_GROUP = 20
 # are the charger) only while it has at most this many client addresses; past it (a gateway, a SYN flood) none is
 # guessed and the report says to name the CSMS with --csms
 GUESSED_CHARGERS = 8
-# analyze --workers N (N > 1): a capture with this many chargers has the later half of them diagnosed meanwhile by a
-# forked process (a charger's diagnosis is a millisecond or two on a gateway capture; a fork and the results sent
-# back, a few tens of milliseconds)
-DIAGNOSIS_SPLIT_CHARGERS = 64
 
 # -- what analyze keeps while reading (``analyzer.timeline.keeper``) --------------------------------------------------
 # a flow holding this many events has the routine middle of it thinned (complete clean OCPP exchanges, answered

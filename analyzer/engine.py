@@ -579,7 +579,7 @@ def analyze(
         if alone:
             built.capture.warnings.append(f"read by one process, not {workers}: {alone}")
     try:
-        results, others = diagnose_all(built.timeline, settings, workers)
+        results, others = diagnose_all(built.timeline, settings)
     except Exception as e:
         if not salvage or debugging():
             raise

@@ -1,6 +1,8 @@
-"""Work done meanwhile in a forked process: after its partitions are read, ``analyze --workers N`` diagnoses the
-later half of a gateway's chargers (``diagnosis.runner``) and writes its HTML page (``report.writer``) in one while
-it does the rest (each a few tenths of a second on a gateway capture, with the other cores idle by then).
+"""Work done meanwhile in a forked process: after its partitions are read, ``analyze --workers N`` writes its HTML
+page (``report.writer``) in one while it writes the other formats (each a few tenths of a second on a gateway
+capture, with the other cores idle by then). The diagnosis is not split so (``diagnosis.runner.diagnose_all``):
+after a fork each process pays a fault for every page of the shared heap it writes, which took back more than the
+split saved.
 
 The process is a fork of this one: it sees the same objects, costs no pickling on the way in, and sends its result
 back pickled. Whatever goes wrong there (an exception, a result that does not pickle, the process killed) gives

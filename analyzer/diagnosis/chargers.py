@@ -97,7 +97,7 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
         f
         for f in tl.flows.values()
         if f.proto in ("udp", "tcp")
-        and 53 in (f.server_port, f.client_port)
+        and DNS_PORT in (f.server_port, f.client_port)
         and not not_charger_traffic(f, tl.for_flow(f.id))
     ]
     dns_ids = {f.id for f in dns_flows}
@@ -126,9 +126,13 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
 
     # names and addresses the capture shows for the CSMS
     resolved: dict[str, set[str]] = {}  # qname -> addresses
-    for e in tl.events:
-        if e.kind == "dns.response":
-            resolved.setdefault(e.qname.lower(), set()).update(getattr(e, "addresses", ()))  # type: ignore[attr-defined]
+    for fid, evs in tl.flow_groups().items():
+        f = tl.flows.get(fid)  # type: ignore[arg-type]
+        if f is not None and DNS_PORT not in (f.server_port, f.client_port):
+            continue  # DNS is decoded on its port only (``decoders.detect``): no response in this flow
+        for e in evs:
+            if e.kind == "dns.response":
+                resolved.setdefault(e.qname.lower(), set()).update(getattr(e, "addresses", ()))  # type: ignore[attr-defined]
     ocpp_flows = {f.id for f in tcp if ocpp_evidence(tl.for_flow(f.id))}
     csms_names: set[str] = set()
     csms_ends: set[tuple[str, int]] = set()
@@ -142,9 +146,11 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
         if "http.request" not in kinds and "tls.client_hello" not in kinds:
             continue
         for e in tl.for_flow(fid):
-            if e.kind == "http.request" and getattr(e, "host", None):
-                csms_names.add(host_only(e.host))  # type: ignore[attr-defined]
-            if e.kind == "tls.client_hello" and getattr(e, "sni", None):
+            kind = e.kind
+            if kind == "http.request":
+                if getattr(e, "host", None):
+                    csms_names.add(host_only(e.host))  # type: ignore[attr-defined]
+            elif kind == "tls.client_hello" and getattr(e, "sni", None):
                 csms_names.add(e.sni.lower())  # type: ignore[attr-defined]
     user_port: int | None = None
     if settings.csms is not None:
@@ -246,13 +252,19 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
         if ch is None:
             ch = chargers[key] = Charger(key=key, station_id=st, address=f.client_addr)
         ch.flow_ids.append(f.id)
-    # DNS lookups: by the chargers' addresses; or chargers of their own (asking for the CSMS / nothing better)
+    # DNS lookups: by the chargers' addresses (the first charger at an address); or chargers of their own (asking
+    # for the CSMS / nothing better)
+    at: dict[str, Charger] = {}
+    for c in chargers.values():
+        at.setdefault(c.address, c)
     for addr, flows in dns_by_client.items():
-        owners = [c for c in chargers.values() if c.address == addr]
-        if owners:
-            owners[0].dns_flow_ids.extend(f.id for f in flows)
+        owner = at.get(addr)
+        if owner is not None:
+            owner.dns_flow_ids.extend(f.id for f in flows)
         elif nothing_better or failed_csms_lookup(flows):
-            chargers[addr] = Charger(key=addr, station_id=None, address=addr, dns_flow_ids=[f.id for f in flows])
+            chargers[addr] = at[addr] = Charger(
+                key=addr, station_id=None, address=addr, dns_flow_ids=[f.id for f in flows]
+            )
     for ch in chargers.values():
         ch.relayed = {a: b for a, b in relays.items() if a in ch.flow_ids}
         ch.csms_names = frozenset(csms_names)
@@ -262,6 +274,8 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
 
 # a capture without OCPP or a CSMS name is taken for a capture at one charger only while it has this few clients
 GUESSED_CHARGERS = budgets.GUESSED_CHARGERS
+
+DNS_PORT = 53  # where lookups are decoded (``decoders.detect.DNS_PORTS``)
 
 # ISO 15118 / DIN 70121 (car <-> charger): its TCP/UDP port, and link-local IPv6, which V2G uses and no CSMS does
 V2G_PORT = 15118

@@ -30,12 +30,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from analyzer import budgets, progress
-from analyzer.diagnosis.chargers import host_only, near_name, not_charger_traffic, ocpp_evidence
+from analyzer.diagnosis.chargers import DNS_PORT, host_only, near_name, not_charger_traffic, ocpp_evidence
 from analyzer.events.base import Event
 from analyzer.timeline.timeline import FlowInfo
 
 APP_LAYERS = frozenset({"http", "websocket", "ocpp"})
-DNS_PORT = 53
 
 
 @dataclass(slots=True)

@@ -88,10 +88,14 @@ class Timeline:
         return [e for e in self.events if isinstance(e, types)]  # type: ignore[misc]
 
     def for_flow(self, flow_id: int | None) -> list[Event]:
+        return self.flow_groups().get(flow_id, [])
+
+    def flow_groups(self) -> dict[int | None, list[Event]]:
+        """The events grouped by flow (``group_by_flow``), made once: read it, do not change it."""
         by_flow = self._by_flow
         if by_flow is None:
             by_flow = self._by_flow = group_by_flow(self.events)
-        return by_flow.get(flow_id, [])
+        return by_flow
 
     def kinds_of(self, flow_id: int | None) -> frozenset[str]:
         """The kinds of flow ``flow_id``'s events (``"tls.client_hello"``...), found once per flow: what the
