@@ -265,8 +265,11 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
             chargers[addr] = at[addr] = Charger(
                 key=addr, station_id=None, address=addr, dns_flow_ids=[f.id for f in flows]
             )
+    by_leg = {fid: ch for ch in chargers.values() for fid in ch.flow_ids}  # a charger's flow is its alone
+    for a, b in relays.items():  # not a scan of every charger's flows per relayed session
+        if a in by_leg:
+            by_leg[a].relayed[a] = b
     for ch in chargers.values():
-        ch.relayed = {a: b for a, b in relays.items() if a in ch.flow_ids}
         ch.csms_names = frozenset(csms_names)
         _fill(ch, tl, csms_names, resolved)
     return Population(sorted(chargers.values(), key=lambda c: c.events[0].frame if c.events else 0), others)
