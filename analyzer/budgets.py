@@ -112,7 +112,8 @@ GC_THRESHOLDS = (200_000, 50, 50)
 # alive grows past 200,000 objects only with what the keeper holds, which a collection walks for nothing (the 1M
 # gateway capture: 350k at the most with one process, 200k and 213k in a partition of the 1M and 2M captures, each
 # collection of them 0.14 s; 692 objects in cycles at the end of a partition's reading, measured with the collector
-# off). Cyclic garbage, were a capture to make any, is still collected past it
+# off). Cyclic garbage, were a capture to make any, is still collected past it. At the end of the reading, what is
+# alive goes to the oldest generation unwalked (``engine._age_survivors``) before the thresholds drop back
 GC_READING_THRESHOLDS = (500_000, 50, 50)
 # ``ghostcap timeline``: events held to put the output in frame order (a connection's end comes when it ends)
 TIMELINE_REORDER = 20_000

@@ -95,3 +95,36 @@ def test_an_analysis_is_freed_when_dropped_not_by_the_cyclic_collector(workers: 
         assert _events_alive() == before
     finally:
         gc.enable()
+
+
+def test_what_reading_leaves_alive_goes_to_the_oldest_generation_unwalked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the end of the reading (``read_capture``), what is alive leaves the young generation without a collection
+    walking it (``gc.freeze`` then ``unfreeze``), before the thresholds drop; objects a caller froze stay frozen."""
+    import gc
+
+    from analyzer.engine import _Dispatch, read_capture
+
+    capture = Path(__file__).resolve().parents[1] / "captures" / "ocpp_boot_callerror.pcap"
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 0:
+            collections.append(1)
+
+    was = gc.get_threshold()
+    gc.set_threshold(10**9, 50, 50)  # no collection of its own during the reading
+    gc.callbacks.append(counted)
+    try:
+        read_capture(capture, _Dispatch())
+        young = gc.get_count()[0]
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        read_capture(capture, _Dispatch())
+        still = gc.get_freeze_count()
+        gc.unfreeze()
+    finally:
+        gc.callbacks.remove(counted)
+        gc.set_threshold(*was)
+    assert collections == []
+    assert young < 1000  # aged: the reading's survivors (thousands of objects) left the young generation
+    assert still >= frozen  # a caller's frozen objects were not let go
