@@ -97,7 +97,7 @@ def test_an_analysis_is_freed_when_dropped_not_by_the_cyclic_collector(workers: 
         gc.enable()
 
 
-def test_what_reading_leaves_alive_goes_to_the_oldest_generation_unwalked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_reading_leaves_alive_goes_to_the_oldest_generation_unwalked() -> None:
     """At the end of the reading (``read_capture``), what is alive leaves the young generation without a collection
     walking it (``gc.freeze`` then ``unfreeze``), before the thresholds drop; objects a caller froze stay frozen."""
     import gc
