@@ -30,6 +30,7 @@ import argparse
 import cProfile
 import json
 import os
+import platform
 import pstats
 import statistics
 import subprocess
@@ -61,6 +62,13 @@ FORMATS = "html,json,md"
 # double the flows live at once: memory follows the live flows by design)
 SECONDS_PER_PACKET = 3600 / 1_000_000
 TREE_SAMPLE_S = 0.05  # how often the memory of ``analyze --workers``'s processes is summed
+
+
+def interpreter() -> str:
+    """Which Python runs ghostcap (the venv's base interpreter): the speed depends on how it was built (a
+    distribution's is built with profile-guided and link-time optimisation, pyenv's default build is not)."""
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    return f"ghostcap runs on Python {platform.python_version()} ({base})"
 
 
 def analyze_argv(capture: Path, out: Path, workers: int = 1) -> list[str]:
@@ -284,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         return profile(sizes[0], args.seed, args.keep, args.top)
     workers = [int(w) for w in args.workers.split(",") if w]
+    print(interpreter())
     done = [
         r for n in sizes if (r := one_size(n, args.seed, args.keep, args.same_span, workers, args.rounds)) is not None
     ]
