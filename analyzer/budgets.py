@@ -99,6 +99,11 @@ GUESSED_CHARGERS = 8
 FLOW_EVENTS_THIN = 500
 FLOW_EVENTS_EDGE = 100
 FLOW_EVENTS_HARD = 3_000
+# a thinned connection's clock readings: the offsets (clock minus capture time) of the samples its thinning drops are
+# kept per side for the clock analysis's medians, this many at most; past it every other one goes and only every
+# other one from then on is taken (a sample spread evenly over the connection: 16 KB a side, under what its two
+# edges of events hold)
+CLOCK_OFFSETS_PER_FLOW = 2_048
 # finished flows without HTTP/WebSocket/OCPP waiting to be judged (kept if a charger's, released if background)
 PENDING_FLOWS = 5_000
 

@@ -438,6 +438,7 @@ def build_timeline(
     timeline = Timeline.build(events, flows, cap.first_ns or 0, end_ns, cap.packets)
     if isinstance(keeper, EventKeeper):
         timeline.dropped = {fid: dict(c) for fid, c in keeper.dropped.items()}
+        timeline.dropped_clock = keeper.dropped_clock
     dispatch.unlink()
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
 

@@ -40,6 +40,7 @@ from zlib import crc32
 from analyzer import budgets, progress
 from analyzer.capture.ip import quoted_datagram
 from analyzer.config import Settings
+from analyzer.diagnosis.clock import Offsets
 from analyzer.engine import (
     CaptureInfo,
     TimelineResult,
@@ -127,6 +128,7 @@ class Part:
     events: list[Event]
     flows: dict[int, FlowInfo]
     dropped: dict[int | None, Counter[str]]
+    dropped_clock: dict[int, dict[str, Offsets]]
     released: Released
     csms_ends: set[tuple[str, int]]
     csms_names: set[str]
@@ -180,6 +182,7 @@ def read_part(path: str | Path, settings: Settings, k: int, n: int) -> Part:
         events=keeper.events(),
         flows=keeper.flows,
         dropped=keeper.dropped,
+        dropped_clock=keeper.dropped_clock,
         released=keeper.released,
         csms_ends=keeper.csms_ends,
         csms_names=keeper.csms_names,
@@ -428,6 +431,7 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
     events: list[Event] = []
     flows: list[tuple[int, int, FlowInfo]] = []
     dropped: dict[int | None, dict[str, int]] = {}
+    dropped_clock: dict[int, dict[str, Offsets]] = {}
     for k, p in enumerate(parts):
         ids = flow_ids[k]
         for e in p.events:
@@ -444,6 +448,7 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
             into = dropped.setdefault(None if fid is None else ids[fid], {})
             for kind, count in n.items():
                 into[kind] = into.get(kind, 0) + count
+        dropped_clock.update((ids[fid], sides) for fid, sides in p.dropped_clock.items())
     flows.sort(key=lambda t: (t[0], t[1]))  # one keeper takes flows in the order they finish
 
     first = parts[0].capture  # every process read every packet: the reader's figures and warnings are the same
@@ -455,6 +460,7 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
         events, {info.id: info for _, _, info in flows}, cap.first_ns or 0, cap.last_ns or 0, cap.packets
     )
     timeline.dropped = dropped
+    timeline.dropped_clock = dropped_clock
     orphans = sorted(o for p in parts for o in p.orphan_icmp)
     return TimelineResult(cap, [], timeline, orphans)
 

@@ -8,9 +8,12 @@ CSMS's ``currentTime`` and HTTP ``Date``. A clock at a default date (1970, 1980,
 from __future__ import annotations
 
 import statistics
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from analyzer import budgets
 from analyzer.events.base import Event
 from analyzer.events.clock import ClockSample
 
@@ -56,7 +59,40 @@ def reset_epoch_of(value_ns: int) -> str | None:
     return None
 
 
-def analyse_clock(events: list[Event]) -> ClockAnalysis:
+def reads_reset(s: ClockSample) -> bool:
+    """Whether ``s`` shows a clock at a default date (1970, 1980, 2000) far from the capture's time: a reset clock."""
+    return abs(s.ts_ns - s.value_ns) > RESET_WINDOW_NS and reset_epoch_of(s.value_ns) is not None
+
+
+class Offsets:
+    """The offsets (clock minus capture time, ns) of one side's clock samples that a long connection's thinning
+    dropped (``timeline.keeper``), for the clock analysis's median: every one up to
+    ``budgets.CLOCK_OFFSETS_PER_FLOW``; past it every other one goes, and from then on only every other sample is
+    taken (then every fourth...), so what is kept stays spread evenly over the connection."""
+
+    __slots__ = ("every", "seen", "values")
+
+    def __init__(self) -> None:
+        self.values = array("q")
+        self.every = 1  # take one sample in this many
+        self.seen = 0
+
+    def add(self, offset_ns: int) -> None:
+        self.seen += 1
+        if (self.seen - 1) % self.every:
+            return
+        if len(self.values) >= budgets.CLOCK_OFFSETS_PER_FLOW:
+            del self.values[1::2]
+            self.every *= 2
+            if (self.seen - 1) % self.every:
+                return
+        self.values.append(offset_ns)
+
+
+def analyse_clock(events: list[Event], dropped: Iterable[dict[str, Offsets]] = ()) -> ClockAnalysis:
+    """The clock analysis of one charger's ``events``; ``dropped``: per connection of its that was thinned, the
+    offsets of the samples dropped from it, by side (``"charger"``, ``"csms"``): the offsets are the medians of every
+    sample the capture showed, not only of those kept (a long connection keeps its first and last events)."""
     out = ClockAnalysis()
     for e in events:
         if not isinstance(e, ClockSample):
@@ -64,14 +100,21 @@ def analyse_clock(events: list[Event]) -> ClockAnalysis:
         if not trusted(e):
             continue
         (out.charger if e.side == "charger" else out.csms).append(e)
-    if out.charger:
-        out.charger_offset_ns = int(statistics.median(s.value_ns - s.ts_ns for s in out.charger))
-    if out.csms:
-        out.csms_offset_ns = int(statistics.median(s.value_ns - s.ts_ns for s in out.csms))
+    offsets: dict[str, list[int]] = {"charger": [], "csms": []}
+    for sides in dropped:
+        for side, more in sides.items():
+            offsets[side].extend(more.values)
+    for side, kept in (("charger", out.charger), ("csms", out.csms)):
+        every = [s.value_ns - s.ts_ns for s in kept] + offsets[side]
+        if every:
+            median = int(statistics.median(every))
+            if side == "charger":
+                out.charger_offset_ns = median
+            else:
+                out.csms_offset_ns = median
     for s in out.charger:
-        epoch = reset_epoch_of(s.value_ns)
-        if epoch is not None and abs(s.ts_ns - s.value_ns) > RESET_WINDOW_NS:
-            out.reset, out.reset_epoch = s, epoch
+        if reads_reset(s):
+            out.reset, out.reset_epoch = s, reset_epoch_of(s.value_ns)
             break
     return out
 

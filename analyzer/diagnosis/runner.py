@@ -72,7 +72,7 @@ def diagnose_all(tl: Timeline, settings: Settings) -> tuple[list[ChargerResult],
 def _diagnose_one(
     ch: Charger, tl: Timeline, settings: Settings, rules: dict[str, RuleSpec], shared: dict[str, object]
 ) -> ChargerResult:
-    clock = analyse_clock(ch.events)
+    clock = analyse_clock(ch.events, [tl.dropped_clock[f] for f in ch.flow_ids if f in tl.dropped_clock])
     ctx = Context(tl, settings, clock, shared)
     found: list[Finding] = []
     errors: list[str] = []

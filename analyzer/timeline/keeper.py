@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from analyzer import budgets, progress
 from analyzer.diagnosis.chargers import DNS_PORT, host_only, near_name, not_charger_traffic, ocpp_evidence
+from analyzer.diagnosis.clock import Offsets, reads_reset, trusted
 from analyzer.events.base import Event
 from analyzer.timeline.timeline import FlowInfo
 
@@ -106,6 +107,8 @@ class EventKeeper:
         self.pending_budget = budgets.PENDING_FLOWS if pending_flows is None else pending_flows
         self.released = Released()
         self.dropped: dict[int | None, Counter[str]] = {}  # per flow: the events thinning dropped, by kind
+        # per flow: the offsets of the clock samples thinning dropped, by side (the clock analysis's medians)
+        self.dropped_clock: dict[int, dict[str, Offsets]] = {}
         self.gone = _FlowIds()  # released lookups' flow ids (a late event of one is dropped and counted)
         # what the capture showed so far about the CSMS and the chargers
         self.csms_ends: set[tuple[str, int]] = set()
@@ -264,11 +267,27 @@ class EventKeeper:
                 log.thinned = True
                 self.released.thinned_flows += 1
             stays = {id(e) for e in kept}
-            kinds = Counter(e.kind for e in middle if id(e) not in stays)
+            gone = [e for e in middle if id(e) not in stays]
+            kinds = Counter(e.kind for e in gone)
             self.released.thinned.update(kinds)
             self.dropped.setdefault(log.fid, Counter()).update(kinds)
+            if kinds["clock.sample"]:
+                self._clock_dropped(log.fid, gone)
         log.events = head + kept + tail
         log.limit = max(budgets.FLOW_EVENTS_THIN, len(log.events) + budgets.FLOW_EVENTS_THIN // 2)
+
+    def _clock_dropped(self, fid: int | None, gone: list[Event]) -> None:
+        """Keep the offsets of the clock samples among ``gone`` (those the clock analysis trusts), by side."""
+        if fid is None:
+            return
+        sides = self.dropped_clock.setdefault(fid, {})
+        for e in gone:
+            if e.kind == "clock.sample" and trusted(e):  # type: ignore[arg-type]
+                side = e.side  # type: ignore[attr-defined]
+                into = sides.get(side)
+                if into is None:
+                    into = sides[side] = Offsets()
+                into.add(e.value_ns - e.ts_ns)  # type: ignore[attr-defined]
 
     # -- the end -------------------------------------------------------------------------------------------------
 
@@ -302,7 +321,8 @@ class EventKeeper:
 
 def routine_dropped(middle: list[Event]) -> list[Event]:
     """``middle`` without its complete, clean OCPP exchanges (and the WebSocket messages and clock samples of their
-    frames) and its answered pings."""
+    frames) and its answered pings. The first clock sample that reads a reset clock stays (the clock analysis names
+    the first one): what the others dropped read is kept as offsets (``EventKeeper._clock_dropped``)."""
     calls: dict[tuple[int, str], Event] = {}
     drop: set[int] = set()
     frames: set[int] = set()
@@ -324,12 +344,15 @@ def routine_dropped(middle: list[Event]) -> list[Event]:
             pings -= 1
             answered += 1
     drop_pings = drop_pongs = answered
+    reset_kept = False
     out = []
     for e in middle:
         k = e.kind
         if id(e) in drop:
             continue
-        if k in ("websocket.message", "clock.sample") and e.frame in frames:
+        if k == "clock.sample" and not reset_kept and reads_reset(e):  # type: ignore[arg-type]
+            reset_kept = True  # the first reading of a reset clock stays, routine or not
+        elif k in ("websocket.message", "clock.sample") and e.frame in frames:
             continue
         if k == "websocket.ping" and drop_pings:
             drop_pings -= 1
@@ -349,7 +372,8 @@ def _clean(e: Event) -> bool:
 
 
 def first_of_each(events: list[Event]) -> list[Event]:
-    """The first event of each kind (and OCPP action, error code, close code) among ``events``."""
+    """The first event of each kind (and OCPP action, error code, close code) among ``events``; a clock sample that
+    reads a reset clock is a kind of its own."""
     seen: set[tuple[object, ...]] = set()
     out = []
     for e in events:
@@ -359,6 +383,7 @@ def first_of_each(events: list[Event]) -> list[Event]:
             getattr(e, "action", None),
             getattr(e, "error_code", None),
             getattr(e, "code", None),
+            e.kind == "clock.sample" and reads_reset(e),  # type: ignore[arg-type]
         )
         if sig not in seen:
             seen.add(sig)

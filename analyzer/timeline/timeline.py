@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from analyzer.events.base import Event, event
 
@@ -71,6 +71,8 @@ class Timeline:
     end_frame: int
     # per flow: events ``analyze`` dropped from it while reading (a long connection's routine middle), by kind
     dropped: dict[int | None, dict[str, int]] = field(default_factory=dict)
+    # per flow so thinned: the offsets of the clock samples dropped, by side (``diagnosis.clock.Offsets``)
+    dropped_clock: dict[int, dict[str, Any]] = field(default_factory=dict)
     _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False, compare=False)
     _kinds: dict[int | None, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
