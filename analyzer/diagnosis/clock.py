@@ -77,6 +77,14 @@ class Offsets:
         self.every = 1  # take one sample in this many
         self.seen = 0
 
+    def extend(self, offsets: list[int]) -> None:
+        if self.every == 1 and len(self.values) + len(offsets) <= budgets.CLOCK_OFFSETS_PER_FLOW:
+            self.values.extend(offsets)  # under the budget (most connections): all at once
+            self.seen += len(offsets)
+            return
+        for offset_ns in offsets:
+            self.add(offset_ns)
+
     def add(self, offset_ns: int) -> None:
         self.seen += 1
         if (self.seen - 1) % self.every:

@@ -280,14 +280,16 @@ class EventKeeper:
         """Keep the offsets of the clock samples among ``gone`` (those the clock analysis trusts), by side."""
         if fid is None:
             return
-        sides = self.dropped_clock.setdefault(fid, {})
+        by_side: dict[str, list[int]] = {}
         for e in gone:
             if e.kind == "clock.sample" and trusted(e):  # type: ignore[arg-type]
-                side = e.side  # type: ignore[attr-defined]
-                into = sides.get(side)
-                if into is None:
-                    into = sides[side] = Offsets()
-                into.add(e.value_ns - e.ts_ns)  # type: ignore[attr-defined]
+                by_side.setdefault(e.side, []).append(e.value_ns - e.ts_ns)  # type: ignore[attr-defined]
+        sides = self.dropped_clock.setdefault(fid, {})
+        for side, offsets in by_side.items():
+            into = sides.get(side)
+            if into is None:
+                into = sides[side] = Offsets()
+            into.extend(offsets)
 
     # -- the end -------------------------------------------------------------------------------------------------
 

@@ -156,3 +156,7 @@ def test_past_the_budget_every_other_offset_goes(monkeypatch: pytest.MonkeyPatch
     for v in range(8):
         few.add(v)
     assert list(few.values) == list(range(8))  # under the budget: every one
+    chunks = Offsets()  # what thinning hands over, a thinning's samples at a time: the same
+    for start in range(0, 100, 7):
+        chunks.extend(list(range(start, min(start + 7, 100))))
+    assert (list(chunks.values), chunks.seen, chunks.every) == (list(o.values), o.seen, o.every)
