@@ -355,6 +355,32 @@ standard error."""
 DEFAULT_FORMATS = "html,json,md"
 
 
+class Workers(click.ParamType):
+    """``--workers``: a number of processes (1 to 256), or ``auto`` (``cores.AUTO``: ``cores.auto_workers`` decides
+    per capture)."""
+
+    name = "N|auto"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from analyzer.cores import AUTO
+
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return AUTO
+        try:
+            n = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of processes or auto", param, ctx)
+        if not 1 <= n <= 256:
+            self.fail(f"{n} is not in the range 1<=x<=256 (or auto)", param, ctx)
+        return n
+
+
 @cli.command(epilog=EXIT_HELP)
 @click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
 @click.option(
@@ -401,12 +427,13 @@ DEFAULT_FORMATS = "html,json,md"
 @click.option(
     "-j",
     "--workers",
-    type=click.IntRange(1, 256),
-    default=1,
+    type=Workers(),
+    default="auto",
     show_default=True,
     help="Processes to read each capture file with, its chargers shared out among them: a big gateway capture is "
-    "read faster on a machine with cores to spare. The report is the same, but for what the memory budgets "
-    "release in a flood (they hold per process). Standard input is read by one.",
+    "read faster on a machine with cores to spare. auto: one for a capture under 8 MiB, else one per core this "
+    "process may use, at most 4. The report is the same, but for what the memory budgets release in a flood (they "
+    "hold per process). Standard input is read by one.",
 )
 def analyze(
     captures: tuple[str, ...],

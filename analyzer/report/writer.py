@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from analyzer import progress
 from analyzer.config import Settings
+from analyzer.cores import AUTO, auto_workers
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.exiting import hold, holding
 from analyzer.jsontext import dumps
@@ -69,7 +70,8 @@ def run_analyze(
     annotate: str | None = None,
     workers: int = 1,
 ) -> int:
-    """Analyse each capture (``workers`` processes each: ``engine.analyze``) and write its reports; the exit
+    """Analyse each capture (``workers`` processes each: ``engine.analyze``; ``cores.AUTO``: as many as
+    ``cores.auto_workers`` gives each) and write its reports; the exit
     status. ``echo`` takes the messages (errors, warnings, the files written); ``line`` the per-charger lines
     (``CAPTURE: CHARGER VERDICT ...``), ``echo`` too when not given.
 
@@ -156,6 +158,8 @@ def _analyze_one(
     from analyzer.engine import analyze
     from analyzer.report.build import report_dict
 
+    if workers == AUTO:
+        workers = auto_workers(cap)
     try:
         analysis = analyze(cap, settings, salvage=True, workers=workers)
     except AnalyzerError as e:
