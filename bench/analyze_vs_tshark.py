@@ -53,6 +53,8 @@ from flows_vs_tshark import (
     tshark_argv,
 )
 
+from analyzer.cores import auto_workers
+
 SPEED_TARGET = 1.0  # ghostcap packets/s ÷ tshark packets/s, at least (the issue's goal beyond: 5)
 MEMORY_TARGET = 0.25  # ghostcap peak RSS ÷ tshark peak RSS, at most
 FLAT_TARGET = 0.10  # peak RSS growth from the smallest capture to the largest, at most
@@ -183,6 +185,7 @@ def one_size(
     and each ghostcap run has a tshark run of its own round beside it: a shared machine's speed drifts by a third
     within minutes, measured, and a ratio of two runs far apart in time measures the drift)."""
     capture, built = ensure_capture(packets, seed, None if same_span else packets * SECONDS_PER_PACKET)
+    default = auto_workers(capture)
     tools: list[Tool] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -232,6 +235,7 @@ def one_size(
             f"{mark(speed >= SPEED_TARGET)}, memory {memory:.2f}x (target <= {MEMORY_TARGET:g}x) "
             f"{mark(memory <= MEMORY_TARGET)}"
         )
+    print(f"the default (--workers auto) reads this capture with {default} process(es) on this machine")
     if len(tools) > 1:
         print(f"JSON reports of {', '.join(str(n) for n in workers)} workers byte-identical: {same}")
     print("reports: " + ", ".join(f"{ext[1:]} {n / 1e6:.1f} MB" for ext, n in sorted(sizes.items())))
