@@ -1,11 +1,13 @@
 # ghostcap — set up, demo, test, lab, bench.
-# the interpreter .venv is made from (PY=... to choose another): the system's Python 3 when it is 3.11 or later and can
-# make a venv, else python3 on the PATH. A distribution builds its Python with profile-guided and link-time
-# optimisation, and pyenv's default build has neither: on this project's 2-core VM, Debian's 3.11 ran the whole
-# analyze job of the 1M gateway capture 12 % faster than pyenv's 3.11 (bench/README.md)
+# the interpreter .venv is made from (PY=... to choose another): the system's Python 3 when it is 3.11 or later, can
+# make a venv and has its C headers (for the compiled reader core), else python3 on the PATH. A distribution builds
+# its Python with profile-guided and link-time optimisation, and pyenv's default build has neither: on this
+# project's 2-core VM, Debian's 3.11 ran the whole analyze job of the 1M gateway capture 11 % faster than pyenv's
+# 3.11 (bench/README.md)
 SYSTEM_PY := /usr/bin/python3
-PY ?= $(shell $(SYSTEM_PY) -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
-	&& echo $(SYSTEM_PY) || echo python3)
+SYSTEM_PY_FITS := import os, sys, sysconfig, ensurepip, venv; \
+	sys.exit(sys.version_info < (3, 11) or not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))
+PY ?= $(shell $(SYSTEM_PY) -c '$(SYSTEM_PY_FITS)' >/dev/null 2>&1 && echo $(SYSTEM_PY) || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
