@@ -111,7 +111,7 @@ def analyse_clock(events: list[Event], dropped: Iterable[dict[str, Offsets]] = (
     offsets: dict[str, list[int]] = {"charger": [], "csms": []}
     for sides in dropped:
         for side, more in sides.items():
-            offsets[side].extend(more.values)
+            offsets["charger" if side == "charger" else "csms"].extend(more.values)  # as the samples are sorted
     for side, kept in (("charger", out.charger), ("csms", out.csms)):
         every = [s.value_ns - s.ts_ns for s in kept] + offsets[side]
         if every:

@@ -25,7 +25,7 @@ from tests import pcapbuild as pb
 from tests.report.test_hostile_capture import ws_frame
 
 CSMS = "10.3.0.1"
-N = 1500  # Heartbeats per charger: three times the thinning budget in events
+N = 1500  # Heartbeats per charger: 7,500 events, fifteen times the thinning budget
 LATE = 300  # the last ones answered by a CSMS clock DRIFT_S ahead
 DRIFT_S = 100
 
