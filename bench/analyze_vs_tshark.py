@@ -63,7 +63,11 @@ FORMATS = "html,json,md"
 # packets), so that 2M packets are two hours of the same traffic, not the same hour at twice the rate (which would
 # double the flows live at once: memory follows the live flows by design)
 SECONDS_PER_PACKET = 3600 / 1_000_000
-TREE_SAMPLE_S = 0.05  # how often the memory of ``analyze --workers``'s processes is summed
+# how often the memory of ``analyze --workers``'s processes is summed, in runs that are not timed. A sample can only
+# miss the peak, never exceed it: every 50 ms missed the hand-over's brief one (the 1M capture with two processes:
+# 174 to 199 MiB over nine runs; every 10 ms, 197 and 201 MiB, and 212 and 213 at 2M). A sample costs the kernel 6
+# to 8 ms of page-table walking, so these runs take longer: they are not the timed ones
+TREE_SAMPLE_S = 0.01
 
 
 def interpreter() -> str:
@@ -151,9 +155,8 @@ def measure_tree(name: str, argv: list[str]) -> Run:
 @dataclass
 class Tool:
     """One tool's runs of one capture, a run per round; its figures are the medians. ``memory``: runs of its own,
-    one per round, whose sampled peaks' median is the tool's (``analyze``: a peak that the 50 ms samples catch or
-    miss at the hand-over moved one run's figure by a tenth, measured), else the runs' peaks are (tshark's, from
-    ``os.wait4``)."""
+    one per round, whose sampled peaks' median is the tool's (``analyze``: ``TREE_SAMPLE_S``), else the runs' peaks
+    are (tshark's, from ``os.wait4``)."""
 
     name: str
     runs: list[Run] = field(default_factory=list)
