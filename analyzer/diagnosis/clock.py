@@ -112,19 +112,19 @@ def analyse_clock(events: list[Event], dropped: Iterable[dict[str, Offsets]] = (
     for sides in dropped:
         for side, more in sides.items():
             offsets["charger" if side == "charger" else "csms"].extend(more.values)  # as the samples are sorted
-    for side, kept in (("charger", out.charger), ("csms", out.csms)):
-        every = [s.value_ns - s.ts_ns for s in kept] + offsets[side]
-        if every:
-            median = int(statistics.median(every))
-            if side == "charger":
-                out.charger_offset_ns = median
-            else:
-                out.csms_offset_ns = median
+    out.charger_offset_ns = _median_offset(out.charger, offsets["charger"])
+    out.csms_offset_ns = _median_offset(out.csms, offsets["csms"])
     for s in out.charger:
         if reads_reset(s):
             out.reset, out.reset_epoch = s, reset_epoch_of(s.value_ns)
             break
     return out
+
+
+def _median_offset(kept: list[ClockSample], dropped: list[int]) -> int | None:
+    """The median of the kept samples' offsets and the dropped ones', or None without any."""
+    every = [s.value_ns - s.ts_ns for s in kept] + dropped
+    return int(statistics.median(every)) if every else None
 
 
 def trusted(s: ClockSample) -> bool:
