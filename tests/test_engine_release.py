@@ -8,6 +8,7 @@ import pytest
 
 from analyzer.engine import _Dispatch, rebuild_flows
 from analyzer.events.tcp import FlowEnd, TcpSyn
+from analyzer.tls.notes import random_tag
 from tests import pcapbuild as pb
 
 
@@ -62,7 +63,7 @@ def test_keeper_gets_every_event_and_the_tally_the_tls_ones(tmp_path: Path) -> N
     assert kept.keeper is not None
     assert kept.keeper.events() == plain.events  # type: ignore[union-attr]
     (hello,) = [e for e in plain.events if isinstance(e, TlsClientHello)]
-    assert kept.tally.randoms == {hello.random}
+    assert kept.tally.randoms == {random_tag(hello.random)} == {int(hello.random[-16:], 16)}
     assert [f.id for f in kept.keeper.flows.values()] == [e.flow_id for e in plain.events if isinstance(e, FlowEnd)]  # type: ignore[union-attr]
 
 

@@ -13,15 +13,24 @@ from analyzer.events.tls import TlsClientHello, TlsSummary
 from analyzer.tls.keylog import LATE_SECRETS, KeyLog
 
 
+def random_tag(random: str) -> int:
+    """What ``TlsTally.randoms`` keeps of a ClientHello's client random (hex): its last 8 bytes as an int, 36 bytes
+    where the 64-character text took 113 (a gateway's unrelated TLS: 9,000 sessions an hour in each of two
+    partitions). Only their number is read; two of a capture's sessions share 64 random bits with odds about
+    sessions² / 2⁶⁵."""
+    return int(random[-16:] or "0", 16)
+
+
 class TlsTally:
     """What the key-log warnings need of a capture's TLS events, taken in as they come (``add``): the client
-    randoms seen and each connection's decryption status (``TlsSummary``), without keeping the events. ``late``:
-    connections not decrypted because their secrets came after their key setup (not "no secrets in the key log")."""
+    randoms seen (``random_tag``) and each connection's decryption status (``TlsSummary``), without keeping the
+    events. ``late``: connections not decrypted because their secrets came after their key setup (not "no secrets
+    in the key log")."""
 
     FAILED_NAMED = 5
 
     def __init__(self) -> None:
-        self.randoms: set[str] = set()
+        self.randoms: set[int] = set()
         self.statuses: Counter[str] = Counter()
         self.failed: list[tuple[int | None, str | None]] = []
         self.unsupported: set[str | None] = set()
@@ -29,7 +38,7 @@ class TlsTally:
 
     def add(self, e: Event) -> None:
         if isinstance(e, TlsClientHello):
-            self.randoms.add(e.random)
+            self.randoms.add(random_tag(e.random))
         elif isinstance(e, TlsSummary):
             self.statuses[e.decryption or ""] += 1
             if e.decryption == "failed":

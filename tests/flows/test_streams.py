@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from analyzer.budgets import Budgets
 from analyzer.engine import rebuild_flows
+from analyzer.flows import streams
 from analyzer.flows import table as table_mod
-from analyzer.flows.streams import StreamNumbers
+from analyzer.flows.streams import Ended, StreamNumbers
 from analyzer.flows.table import FlowTable
 from tests import pcapbuild as pb
 from tests.conftest import ROBUSTNESS
@@ -232,3 +234,66 @@ def test_memory_packs_a_number_and_two_bases() -> None:
 @pytest.mark.skipif(not ROBUSTNESS.is_dir(), reason="../shared/robustness not present")
 def test_port_reuse_among_fifty_thousand_live_flows_numbers_streams_as_tshark() -> None:
     assert _assert_matches_tshark(ROBUSTNESS / "hang_syn_port_reuse_10k_among_50k_live.pcap.gz") == 60_000
+
+
+def test_ended_conversations_are_found_by_their_whole_key_across_bucket_growth() -> None:
+    ended = Ended()
+    keys = [bytes([6, 7]) + i.to_bytes(10, "big") for i in range(5_000)]  # TCP IPv4 length, 12 bytes
+    keys += [bytes([17]) + i.to_bytes(36, "big") for i in range(5_000)]  # UDP IPv6 length, 37 bytes
+    for i, k in enumerate(keys):
+        ended.put(k, i * 1_000_003)
+    assert len(ended) == 10_000
+    assert all(len(t.buckets) > streams.BUCKETS for t in ended.tables.values())  # grown past the first buckets
+    assert ended.pop(b"\x00" * 12) is None
+    assert ended.pop(b"short") is None
+    # bytes that stand across two records (the end of one's value, the start of the next's key) are no key
+    table = ended.tables[12]
+    table._spread(1)  # every record in one bucket, in which a search finds them
+    whole = bytes(table.buckets[0])
+    size = table.size
+    straddling = [whole[at + size - 6 : at + size + 6] for at in range(0, 40 * size, size)]
+    assert not set(straddling) & set(keys)
+    assert all(whole.find(k) % size for k in straddling)  # found, but not where a record starts
+    assert all(ended.pop(k) is None for k in straddling)
+    assert [ended.pop(k) for k in keys[::-1]] == [i * 1_000_003 for i in range(len(keys))][::-1]
+    assert len(ended) == 0
+    assert ended.pop(keys[0]) is None
+
+
+def test_ended_conversations_forget_the_oldest_first() -> None:
+    ended = Ended()
+    keys = [i.to_bytes(13, "big") for i in range(100)]
+    for i, k in enumerate(keys):
+        ended.put(k, i)
+    assert ended.pop(keys[3]) == 3  # taken over: the oldest left are 0-2, 4-11
+    assert ended.drop_oldest(11) == 11
+    assert [ended.pop(k) for k in keys[:13]] == [None] * 12 + [12]
+    assert len(ended) == 100 - 1 - 11 - 1
+
+
+def test_ended_conversations_take_under_half_a_dicts_memory() -> None:
+    server = bytes([192, 0, 2, 53])
+    keys = [bytes([10, 20, i >> 8 & 255, i & 255]) + server + i.to_bytes(4, "big") + b"\x11" for i in range(20_000)]
+    values = [i | 0xFFFFFFFF << 40 for i in range(20_000)]
+
+    def grown(make) -> int:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            held = make()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert len(held) == 20_000
+        return after - before
+
+    def packed() -> Ended:
+        e = Ended()
+        for k, v in zip(keys, values, strict=True):
+            e.put(bytes(k), v)
+        return e
+
+    as_dict = grown(lambda: {bytes(bytearray(k)): v + 1 for k, v in zip(keys, values, strict=True)})
+    as_records = grown(packed)
+    assert as_records * 2 < as_dict, (as_records, as_dict)
+    assert as_records / 20_000 < 50
