@@ -84,7 +84,7 @@ CAPTURE = LAB / "ocpp_silent_reboot.pcap"
 
 
 def test_two_workers_write_the_html_page_in_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    me, render = os.getpid(), writer.render_report
+    me, render, write_json = os.getpid(), writer.render_report, writer.write_json_report
     pids = tmp_path / "pids"
 
     def spied(report: dict, fmt: str, compact: bool = False) -> str:
@@ -92,7 +92,13 @@ def test_two_workers_write_the_html_page_in_another_process(tmp_path: Path, monk
             f.write(f"{fmt} {os.getpid() == me}\n")
         return render(report, fmt, compact)
 
+    def spied_json(report: dict, out_dir: str, stem: str) -> str:  # the JSON report is written as it is made
+        with open(pids, "a") as f:
+            f.write(f"json {os.getpid() == me}\n")
+        return write_json(report, out_dir, stem)
+
     monkeypatch.setattr(writer, "render_report", spied)
+    monkeypatch.setattr(writer, "write_json_report", spied_json)
     status, said = _analyze(CAPTURE, tmp_path / "two", 2, ["html", "json", "md"])
     assert sorted(pids.read_text().splitlines()) == ["html False", "json True", "md True"]
     one_status, one_said = _analyze(CAPTURE, tmp_path / "one", 1, ["html", "json", "md"])
@@ -175,19 +181,17 @@ def test_a_format_that_cannot_be_written_leaves_no_process(tmp_path: Path, monke
 
     from analyzer.errors import OutputError
 
-    me, write, render = os.getpid(), writer.write_report_text, writer.render_report
+    me, render = os.getpid(), writer.render_report
 
-    def full_disk(text: str, out_dir: str, stem: str, fmt: str) -> str:
-        if fmt == "json" and os.getpid() == me:
-            raise OutputError(f"cannot write {stem}.json: No space left on device")
-        return write(text, out_dir, stem, fmt)
+    def full_disk(report: dict, out_dir: str, stem: str) -> str:
+        raise OutputError(f"cannot write {stem}.json: No space left on device")
 
     def slow_page(report: dict, fmt: str, compact: bool = False) -> str:
         if os.getpid() != me:
             time.sleep(30)  # still at work when the parent gives up
         return render(report, fmt, compact)
 
-    monkeypatch.setattr(writer, "write_report_text", full_disk)
+    monkeypatch.setattr(writer, "write_json_report", full_disk)
     monkeypatch.setattr(writer, "render_report", slow_page)
     started = time.monotonic()
     status, said = _analyze(CAPTURE, tmp_path, 2, ["html", "json"])

@@ -9,16 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analyzer import progress
+from analyzer.budgets import WRITE_CHUNK
 from analyzer.config import Settings
 from analyzer.cores import AUTO, auto_workers
 from analyzer.errors import EXIT_INTERNAL, EXIT_USAGE, AnalyzerError, OutputError, debugging, internal_error_line
 from analyzer.exiting import hold, holding
-from analyzer.jsontext import dumps
+from analyzer.jsontext import NotPlain, dumps, indented_parts
 from analyzer.meanwhile import Meanwhile
 from analyzer.report.dispatch import capture_lines
 
@@ -231,12 +233,35 @@ def _write_one(
 ) -> int:
     """Render and write one format of ``report`` (its path into ``written``); the capture's status, ``status`` or
     the internal error's when it cannot be rendered (``OutputError`` when it cannot be written)."""
+    if fmt == "json":
+        try:
+            written[fmt] = write_json_report(report, out_dir, stem)
+        except OutputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the other formats are still written
+            return _internal(e, f"{cap} ({fmt} report)", echo)
+        return status
     try:
         text = render_report(report, fmt)
     except Exception as e:  # noqa: BLE001 - the other formats are still written
         return _internal(e, f"{cap} ({fmt} report)", echo)
     written[fmt] = write_report_text(text, out_dir, stem, fmt)
     return status
+
+
+def write_json_report(report: dict, out_dir: str | Path, stem: str) -> str:
+    """``render_report(report, "json")`` written to ``out_dir/stem.json`` atomically as it is made, a piece at a
+    time (``jsontext.indented_parts``): the text is never held whole; its path. A value the pieces cannot write
+    (``NotPlain``) has the whole text written instead. ``OutputError`` when it cannot be written."""
+    path = Path(out_dir) / f"{stem}.json"
+    try:
+        try:
+            _write_atomic_parts(path, chain(indented_parts(report), ("\n",)))
+        except (NotPlain, RecursionError):
+            _write_atomic(path, render_report(report, "json"))
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return str(path)
 
 
 Verifier = Callable[[dict, "Analysis", str], None]
@@ -402,17 +427,31 @@ def _unique(stem: str, used: set[str]) -> str:
 
 
 def _write_atomic(path: Path | str, text: str) -> None:
-    """Write ``text`` as UTF-8 (``_clean``'s bytes, encoded once) to a temporary file beside ``path``, then move it
-    there. With ``os.open`` and ``os.write``, not a Python file object: ``ghostcap triage`` writes two files per
-    capture, and the buffered file object was about a third of the cost of writing them."""
+    """Write ``text`` as UTF-8 (encoded once) to a temporary file beside ``path``, then move it there. With
+    ``os.open`` and ``os.write``, not a Python file object: ``ghostcap triage`` writes two files per capture, and
+    the buffered file object was about a third of the cost of writing them."""
+    _write_atomic_parts(path, (text,))
+
+
+def _write_atomic_parts(path: Path | str, parts: Iterable[str]) -> None:
+    """``_write_atomic`` of the text the ``parts`` make, encoded and written ``WRITE_CHUNK`` characters or so at a
+    time; an exception from ``parts`` leaves no file (nor a temporary one) and is raised."""
     path = os.fspath(path)
     head, name = os.path.split(path)
     tmp = os.path.join(head, f".{name}.tmp")
-    data = text.encode("utf-8", "replace")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            _write_all(fd, data)
+            held: list[str] = []
+            size = 0
+            for part in parts:
+                held.append(part)
+                size += len(part)
+                if size >= WRITE_CHUNK:
+                    _write_all(fd, "".join(held).encode("utf-8", "replace"))
+                    held, size = [], 0
+            if held:
+                _write_all(fd, "".join(held).encode("utf-8", "replace"))
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -5,13 +5,16 @@ and its errors for what is not JSON."""
 from __future__ import annotations
 
 import json
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from analyzer import jsontext
-from analyzer.jsontext import BigNumber, dumps, escape_surrogates, finite
-from analyzer.report.writer import render_report
+from analyzer.budgets import WRITE_CHUNK
+from analyzer.jsontext import BigNumber, NotPlain, dumps, escape_surrogates, finite, indented_parts
+from analyzer.report.writer import render_report, write_json_report
 from tests.report import sample_reports as s
 
 SAMPLES = ["tls_cert_not_yet_valid", "ocpp_callerror_schema_violation", "healthy", "inconclusive", "gateway", "hostile"]
@@ -87,3 +90,51 @@ def test_too_deep_and_circular_fail_as_json_fails() -> None:
         before = _raised(by_json, value)
         assert before is not None
         assert _raised(lambda v: dumps(v, indent=2), value) is before
+
+
+PLAIN = [
+    {"summary": "lone \ud800 surrogate", "ok": "CP-\u00e9\u2192\u4e2d\U0001f50c"},
+    {"empty": {}, "list": [], "true": True, "text": "\u2028<&>\"'\\\n\t\x00", "n": [1, 2.5, None, [[], {}]]},
+    [],
+    {},
+    "top-level text",
+    3.5,
+]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 6])
+def test_indented_parts_join_to_the_whole_text(depth: int) -> None:
+    for value in [*PLAIN, *(getattr(s, name)() for name in SAMPLES)]:
+        assert "".join(indented_parts(value, depth)) == dumps(value, indent=2)
+
+
+def test_indented_parts_refuse_what_is_not_plain() -> None:
+    for value in ({"ok": [1], "big": BigNumber("1e999")}, {"a": [{1: "int key"}]}, {"t": (1, 2)}):
+        with pytest.raises(NotPlain):
+            list(indented_parts(value, 3))
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "big_number", "a_key_not_text"])
+def test_the_json_report_is_written_as_render_report_makes_it(tmp_path: Path, name: str) -> None:
+    report = {
+        "big_number": lambda: {**s.healthy(), "big": BigNumber("1e999")},  # not plain: written whole, the same
+        "a_key_not_text": lambda: {**s.healthy(), 7: "seven"},
+    }.get(name, getattr(s, name, None))()
+    path = write_json_report(report, tmp_path, "r")
+    assert Path(path).read_bytes() == render_report(report, "json").encode("utf-8", "replace")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no temporary file left
+
+
+def test_the_json_report_is_never_held_whole(tmp_path: Path) -> None:
+    one = s.many_events(60)  # a gateway's report: many chargers, a long timeline
+    report = {**one, "chargers": one["chargers"] * 300, "timeline": one["timeline"] * 40}
+    text = render_report(report, "json")
+    tracemalloc.start()
+    try:
+        write_json_report(report, tmp_path, "big")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "big.json").read_text() == text
+    assert len(text) > 2 * WRITE_CHUNK
+    assert peak < len(text) / 4, (peak, len(text))
