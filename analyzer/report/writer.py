@@ -435,7 +435,7 @@ def _write_atomic(path: Path | str, text: str) -> None:
 
 def _write_atomic_parts(path: Path | str, parts: Iterable[str]) -> None:
     """``_write_atomic`` of the text the ``parts`` make, encoded and written ``WRITE_CHUNK`` characters or so at a
-    time; an exception from ``parts`` leaves no file (nor a temporary one) and is raised."""
+    time; an exception from ``parts`` is raised, and leaves ``path`` as it was and no temporary file."""
     path = os.fspath(path)
     head, name = os.path.split(path)
     tmp = os.path.join(head, f".{name}.tmp")

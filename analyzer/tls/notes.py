@@ -15,7 +15,7 @@ from analyzer.tls.keylog import LATE_SECRETS, KeyLog
 
 def random_tag(random: str) -> int:
     """What ``TlsTally.randoms`` keeps of a ClientHello's client random (hex): its last 8 bytes as an int, 36 bytes
-    where the 64-character text took 113 (a gateway's unrelated TLS: 9,000 sessions an hour in each of two
+    where the 64-character text took 113 (a gateway's unrelated TLS: 4,500 sessions an hour in each of two
     partitions). Only their number is read; two of a capture's sessions share 64 random bits with odds about
     sessions² / 2⁶⁵."""
     return int(random[-16:] or "0", 16)

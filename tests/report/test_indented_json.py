@@ -138,3 +138,19 @@ def test_the_json_report_is_never_held_whole(tmp_path: Path) -> None:
     assert (tmp_path / "big.json").read_text() == text
     assert len(text) > 2 * WRITE_CHUNK
     assert peak < len(text) / 4, (peak, len(text))
+
+
+def test_a_report_that_fails_half_written_leaves_the_last_one(tmp_path: Path) -> None:
+    from analyzer.report import writer
+
+    old = write_json_report(s.healthy(), tmp_path, "r")
+    before = Path(old).read_bytes()
+
+    def breaks() -> Any:
+        yield "x" * (3 * WRITE_CHUNK)  # a first chunk written to the temporary file
+        raise ValueError("a bug met halfway")
+
+    with pytest.raises(ValueError, match="halfway"):
+        writer._write_atomic_parts(old, breaks())
+    assert Path(old).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
