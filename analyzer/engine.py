@@ -439,6 +439,7 @@ def build_timeline(
     if isinstance(keeper, EventKeeper):
         timeline.dropped = {fid: dict(c) for fid, c in keeper.dropped.items()}
         timeline.dropped_clock = keeper.dropped_clock
+        timeline.released = keeper.released.clients
     dispatch.unlink()
     return TimelineResult(cap, result.flows, timeline, result.orphan_icmp)
 

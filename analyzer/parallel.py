@@ -461,6 +461,8 @@ def merge(parts: list[Part], settings: Settings) -> TimelineResult:
     )
     timeline.dropped = dropped
     timeline.dropped_clock = dropped_clock
+    for p in parts:
+        timeline.released.merge(p.released.clients)
     orphans = sorted(o for p in parts for o in p.orphan_icmp)
     return TimelineResult(cap, [], timeline, orphans)
 

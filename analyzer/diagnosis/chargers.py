@@ -170,19 +170,25 @@ def find_population(tl: Timeline, settings: Settings) -> Population:
 
     nothing_better = not ocpp_flows and settings.csms is None
     if nothing_better:
-        clients = {f.client_addr for f in tcp} | {f.client_addr for f in dns_flows}
+        # what was released while reading counts too (``ReleasedClients``): without OCPP or a CSMS name it was
+        # traffic like that still kept at the end
+        released = tl.released
+        clients = {f.client_addr for f in tcp} | {f.client_addr for f in dns_flows} | released.clients
         if len(clients) > GUESSED_CHARGERS:
             # not a capture taken at one charger (a gateway, a SYN flood): without OCPP or a CSMS name nothing
             # says which clients are chargers, so none is guessed
             nothing_better = False
+            addresses = f"more than {budgets.KEEPER_NAMES:,}" if released.clients_past else f"{len(clients):,}"
+            connections = len(tcp) + released.connections
+            firsts = [f.first_frame for f in tcp] + ([released.first_frame] if released.connections else [])
             others.append(
                 Other(
                     "unidentified_clients",
-                    f"{len(clients):,} addresses",
+                    f"{addresses} addresses",
                     "-",
-                    min((f.first_frame for f in tcp), default=0),
-                    len(tcp),
-                    f"{len(clients):,} client addresses opened {len(tcp):,} TCP connection(s) without any OCPP, and "
+                    min(firsts, default=0),
+                    connections,
+                    f"{addresses} client addresses opened {connections:,} TCP connection(s) without any OCPP, and "
                     "the capture names no CSMS: none is taken for a charger. Name the CSMS with --csms HOST[:PORT] "
                     "to diagnose the chargers among them",
                 )

@@ -33,7 +33,7 @@ from analyzer import budgets, progress
 from analyzer.diagnosis.chargers import DNS_PORT, host_only, near_name, not_charger_traffic, ocpp_evidence
 from analyzer.diagnosis.clock import Offsets, reads_reset, trusted
 from analyzer.events.base import Event
-from analyzer.timeline.timeline import FlowInfo
+from analyzer.timeline.timeline import FlowInfo, ReleasedClients
 
 APP_LAYERS = frozenset({"http", "websocket", "ocpp"})
 
@@ -50,6 +50,7 @@ class Released:
     names: Counter[str] = field(default_factory=Counter)  # released lookups by name asked
     other_servers: int = 0  # released connections to servers past ``KEEPER_NAMES`` distinct ones
     other_names: int = 0  # released lookups of names past ``KEEPER_NAMES`` distinct ones
+    clients: ReleasedClients = field(default_factory=ReleasedClients)  # the released connections' and lookups'
 
     def count(self, table: Counter[str], key: str) -> bool:
         """Count one under ``key`` unless ``table`` holds ``KEEPER_NAMES`` other keys already (then False)."""
@@ -223,6 +224,9 @@ class EventKeeper:
             self.logs.pop(fid, None)
             if DNS_PORT in (info.server_port, info.client_port):
                 self.gone.add(fid)  # the DNS decoder may still report an unanswered query of it at the end
+                r.clients.client(info.client_addr)
+            elif info.proto == "tcp":
+                r.clients.connection(info.client_addr, info.first_frame)
 
     def _wanted(self, f: FlowInfo, evs: list[Event]) -> bool:
         if not_charger_traffic(f, evs):  # ISO 15118: the report names it

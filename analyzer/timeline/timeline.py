@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, TypeVar
 
+from analyzer.budgets import KEEPER_NAMES
 from analyzer.events.base import Event, event
 
 E = TypeVar("E", bound=Event)
@@ -57,6 +58,41 @@ def _hostport(addr: str, port: int) -> str:
 
 
 @dataclass(slots=True)
+class ReleasedClients:
+    """What ``analyze`` released while reading as background (no HTTP, WebSocket or OCPP; neither to a CSMS endpoint
+    nor a lookup of a CSMS name when judged) that a count of the capture's clients needs: the TCP connections (how
+    many, the first frame of the first) and the client addresses of those and of the lookups, at most
+    ``KEEPER_NAMES`` (``clients_past``: more were not remembered). Which flows were still waiting to be judged when
+    the capture ended depends on where the sweeps fell, and so on how many processes read it: a count of what is
+    kept alone would change with them."""
+
+    connections: int = 0
+    first_frame: int = 0  # 0: none
+    clients: set[str] = field(default_factory=set)
+    clients_past: bool = False
+
+    def connection(self, client: str, first_frame: int) -> None:
+        self.connections += 1
+        if not self.first_frame or first_frame < self.first_frame:
+            self.first_frame = first_frame
+        self.client(client)
+
+    def client(self, client: str) -> None:
+        if client in self.clients or len(self.clients) < KEEPER_NAMES:
+            self.clients.add(client)
+        else:
+            self.clients_past = True
+
+    def merge(self, other: ReleasedClients) -> None:
+        self.connections += other.connections
+        if other.first_frame and (not self.first_frame or other.first_frame < self.first_frame):
+            self.first_frame = other.first_frame
+        for client in other.clients:
+            self.client(client)
+        self.clients_past = self.clients_past or other.clients_past
+
+
+@dataclass(slots=True)
 class Timeline:
     """Events sorted by frame (capture order; events of one frame keep the order they were emitted in).
 
@@ -73,6 +109,8 @@ class Timeline:
     dropped: dict[int | None, dict[str, int]] = field(default_factory=dict)
     # per flow so thinned: the offsets of the clock samples dropped, by side (``diagnosis.clock.Offsets``)
     dropped_clock: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # the TCP connections and lookups released as background while reading (``ReleasedClients``)
+    released: ReleasedClients = field(default_factory=ReleasedClients)
     _by_flow: dict[int | None, list[Event]] | None = field(default=None, repr=False, compare=False)
     _kinds: dict[int | None, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
