@@ -50,7 +50,7 @@ class Released:
     names: Counter[str] = field(default_factory=Counter)  # released lookups by name asked
     other_servers: int = 0  # released connections to servers past ``KEEPER_NAMES`` distinct ones
     other_names: int = 0  # released lookups of names past ``KEEPER_NAMES`` distinct ones
-    clients: ReleasedClients = field(default_factory=ReleasedClients)  # the released connections' and lookups'
+    clients: ReleasedClients = field(default_factory=ReleasedClients)  # whose connections and lookups were released
 
     def count(self, table: Counter[str], key: str) -> bool:
         """Count one under ``key`` unless ``table`` holds ``KEEPER_NAMES`` other keys already (then False)."""
