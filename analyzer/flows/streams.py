@@ -19,7 +19,6 @@ numbers after it may differ from Wireshark's (a capture warning says from which 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
 
 TCP, UDP = 6, 17
 SYN, ACK = 0x02, 0x10
@@ -63,11 +62,9 @@ def _flat(key: Key) -> bytes:
     return key if key.__class__ is bytes else key[1] + _UDP_TAG  # type: ignore[operator,return-value]
 
 
-# a record of ``Ended``: the key's bytes, then ``_VALUE_BYTES`` little-endian bytes holding the packed
-# conversation (``_S + 2 * _B`` bits) and above it the record's insertion number (the oldest go first)
-_SEQ = _S + 2 * _B
-_VALUE_BYTES = 20
-_VALUE = (1 << _SEQ) - 1
+# a record of ``Ended``: the key's bytes, then the packed conversation (``_S + 2 * _B`` bits) in ``_VALUE_BYTES``
+# little-endian bytes
+_VALUE_BYTES = (_S + 2 * _B + 7) // 8
 
 
 class _Records:
@@ -82,17 +79,26 @@ class _Records:
         self.mask = BUCKETS - 1
         self.count = 0
 
+    def pop(self, key: bytes) -> int | None:
+        bucket = self.buckets[hash(key) & self.mask]
+        at = bucket.find(key)
+        if at < 0:
+            return None
+        size = self.size
+        while at % size:  # found across two records: look on
+            at = bucket.find(key, at + 1)
+            if at < 0:
+                return None
+        value = int.from_bytes(bucket[at + self.klen : at + size], "little")
+        del bucket[at : at + size]
+        self.count -= 1
+        return value
+
     def add(self, key: bytes, value: int) -> None:
         self.buckets[hash(key) & self.mask] += key + value.to_bytes(_VALUE_BYTES, "little")
         self.count += 1
         if self.count > BUCKET_RECORDS * len(self.buckets):
             self._spread(4 * len(self.buckets))
-
-    def records(self) -> Iterator[tuple[bytes, int]]:
-        klen, size = self.klen, self.size
-        for bucket in self.buckets:
-            for at in range(0, len(bucket), size):
-                yield bytes(bucket[at : at + klen]), int.from_bytes(bucket[at + klen : at + size], "little")
 
     def _spread(self, n: int) -> None:
         """The records over ``n`` buckets: shorter scans (each record moved as it is, its key hashed again)."""
@@ -103,71 +109,62 @@ class _Records:
                 buckets[hash(bytes(bucket[at : at + klen])) & mask] += bucket[at : at + size]
         self.buckets, self.mask = buckets, mask
 
-    def keep_newer(self, seq: int) -> int:
-        """Drop the records inserted at ``seq`` or before; how many were dropped."""
-        before = self.count
-        kept = [(k, v) for k, v in self.records() if v >> _SEQ > seq]
-        self.buckets = [bytearray() for _ in range(len(self.buckets))]
-        self.count = 0
-        for key, value in kept:
-            self.add(key, value)
-        return before - len(kept)
-
 
 class Ended:
-    """Ended conversations by ``_flat`` key, as records in bytes: 40-41 bytes each on IPv4 where a dict of bytes
+    """Ended conversations by ``_flat`` key, as records in bytes: 34-35 bytes each on IPv4 where a dict of bytes
     keys and int values took 136-147 (45,000 conversations; the 2M-packet gateway capture has that many in each
     partition of two, and they were the most of what a partition's memory grew by from one hour to two). A key is
     found in its hash's bucket, where ``bytearray.find`` scans a few dozen records at C speed; keys are compared
-    whole, never by hash alone. Each record's insertion number gives the oldest to forget first."""
+    whole, never by hash alone.
 
-    __slots__ = ("count", "seq", "tables")
+    The records are filed by age in generations of ``per_generation`` insertions each, the oldest forgotten whole
+    (``drop_oldest``): no scan of the others. A key not filed, the common case, is looked for in each generation;
+    a capture has more than one only past ``per_generation`` ended conversations (the budget's tenth: 100,000)."""
 
-    def __init__(self) -> None:
-        self.tables: dict[int, _Records] = {}
+    __slots__ = ("count", "filed", "generations", "per_generation")
+
+    def __init__(self, per_generation: int) -> None:
+        self.per_generation = max(1, per_generation)
+        self.generations: list[dict[int, _Records]] = [{}]  # by key length; the oldest first
+        self.filed = 0  # insertions into the newest generation
         self.count = 0
-        self.seq = 0
 
     def __len__(self) -> int:
         return self.count
 
     def pop(self, key: bytes) -> int | None:
-        """The value filed under ``key``, taken out; None when there is none (the common case: one test)."""
-        t = self.tables.get(len(key))
-        if t is None:
-            return None
-        bucket = t.buckets[hash(key) & t.mask]
-        at = bucket.find(key)
-        if at < 0:
-            return None
-        size = t.size
-        while at % size:  # found across two records: look on
-            at = bucket.find(key, at + 1)
-            if at < 0:
-                return None
-        value = int.from_bytes(bucket[at + t.klen : at + size], "little")
-        del bucket[at : at + size]
-        t.count -= 1
-        self.count -= 1
-        return value & _VALUE
+        """The value filed under ``key``, taken out; None when there is none (a test per generation)."""
+        n, h = len(key), hash(key)
+        for generation in self.generations:
+            t = generation.get(n)
+            if t is not None and t.buckets[h & t.mask].find(key) >= 0:
+                value = t.pop(key)
+                if value is not None:
+                    self.count -= 1
+                    return value
+        return None
 
     def put(self, key: bytes, value: int) -> None:
         """File ``value`` under ``key``, which holds none: ``StreamNumbers`` files a conversation when its flow ends,
         and a flow's key was recalled (taken out) when the flow began, so no key is filed twice."""
-        t = self.tables.get(len(key))
+        if self.filed >= self.per_generation:
+            self.generations.append({})
+            self.filed = 0
+        newest = self.generations[-1]
+        t = newest.get(len(key))
         if t is None:
-            t = self.tables[len(key)] = _Records(len(key))
-        self.seq += 1
+            t = newest[len(key)] = _Records(len(key))
+        t.add(key, value)
+        self.filed += 1
         self.count += 1
-        t.add(key, value | self.seq << _SEQ)
 
-    def drop_oldest(self, n: int) -> int:
-        """Drop the ``n`` oldest records (inserted first); how many were dropped."""
-        seqs = sorted(v >> _SEQ for t in self.tables.values() for _, v in t.records())
-        if not seqs:
-            return 0
-        cutoff = seqs[min(n, len(seqs)) - 1]
-        dropped = sum(t.keep_newer(cutoff) for t in self.tables.values())
+    def drop_oldest(self) -> int:
+        """Forget the oldest generation (the only one: empty it); how many records it held."""
+        oldest = self.generations.pop(0)
+        if not self.generations:
+            self.generations.append({})
+            self.filed = 0
+        dropped = sum(t.count for t in oldest.values())
         self.count -= dropped
         return dropped
 
@@ -182,7 +179,7 @@ class StreamNumbers:
         # with ``analyze --workers``: the frame that opened each number, per protocol (``analyzer.parallel``
         # numbers a partition's conversations again in the order of the whole capture)
         self.firsts: dict[int, array[int]] | None = None
-        self.ended = Ended()
+        self.ended = Ended(limit // 10)
         self.limit = limit
         self.forgotten = 0
         self.forgot_at: int | None = None  # the frame at which the first conversation was forgotten
@@ -210,8 +207,8 @@ class StreamNumbers:
         ended = self.ended
         ended.put(_flat(key), stream | (base_fwd + 1) << _S | (base_rev + 1) << (_S + _B))
         if ended.count > self.limit:
-            # the oldest tenth at once: one scan per batch
-            self.forgotten += ended.drop_oldest(max(1, self.limit // 10))
+            while ended.count > self.limit:  # the oldest tenth at once (fewer where some were recalled)
+                self.forgotten += ended.drop_oldest()
             if self.forgot_at is None:
                 self.forgot_at = frame
 

@@ -237,17 +237,18 @@ def test_port_reuse_among_fifty_thousand_live_flows_numbers_streams_as_tshark() 
 
 
 def test_ended_conversations_are_found_by_their_whole_key_across_bucket_growth() -> None:
-    ended = Ended()
+    ended = Ended(100_000)
     keys = [bytes([6, 7]) + i.to_bytes(10, "big") for i in range(5_000)]  # TCP IPv4 length, 12 bytes
     keys += [bytes([17]) + i.to_bytes(36, "big") for i in range(5_000)]  # UDP IPv6 length, 37 bytes
     for i, k in enumerate(keys):
         ended.put(k, i * 1_000_003)
     assert len(ended) == 10_000
-    assert all(len(t.buckets) > streams.BUCKETS for t in ended.tables.values())  # grown past the first buckets
+    (generation,) = ended.generations
+    assert all(len(t.buckets) > streams.BUCKETS for t in generation.values())  # grown past the first buckets
     assert ended.pop(b"\x00" * 12) is None
     assert ended.pop(b"short") is None
     # bytes that stand across two records (the end of one's value, the start of the next's key) are no key
-    table = ended.tables[12]
+    table = generation[12]
     table._spread(1)  # every record in one bucket, in which a search finds them
     whole = bytes(table.buckets[0])
     size = table.size
@@ -261,14 +262,22 @@ def test_ended_conversations_are_found_by_their_whole_key_across_bucket_growth()
 
 
 def test_ended_conversations_forget_the_oldest_first() -> None:
-    ended = Ended()
+    ended = Ended(per_generation=10)
     keys = [i.to_bytes(13, "big") for i in range(100)]
     for i, k in enumerate(keys):
         ended.put(k, i)
-    assert ended.pop(keys[3]) == 3  # taken over: the oldest left are 0-2, 4-11
-    assert ended.drop_oldest(11) == 11
-    assert [ended.pop(k) for k in keys[:13]] == [None] * 12 + [12]
-    assert len(ended) == 100 - 1 - 11 - 1
+    assert len(ended.generations) == 10
+    assert ended.pop(keys[3]) == 3  # taken over: the oldest generation holds 0-2 and 4-9
+    assert ended.drop_oldest() == 9
+    assert ended.drop_oldest() == 10  # 10-19
+    assert [ended.pop(k) for k in keys[:21]] == [None] * 20 + [20]
+    assert len(ended) == 100 - 1 - 9 - 10 - 1
+    for _ in range(8):
+        ended.drop_oldest()
+    assert len(ended) == 0
+    assert ended.drop_oldest() == 0  # the only generation left is emptied
+    ended.put(keys[0], 7)
+    assert ended.pop(keys[0]) == 7
 
 
 def test_ended_conversations_take_under_half_a_dicts_memory() -> None:
@@ -288,7 +297,7 @@ def test_ended_conversations_take_under_half_a_dicts_memory() -> None:
         return after - before
 
     def packed() -> Ended:
-        e = Ended()
+        e = Ended(100_000)
         for k, v in zip(keys, values, strict=True):
             e.put(bytes(k), v)
         return e
@@ -297,3 +306,15 @@ def test_ended_conversations_take_under_half_a_dicts_memory() -> None:
     as_records = grown(packed)
     assert as_records * 2 < as_dict, (as_records, as_dict)
     assert as_records / 20_000 < 50
+
+
+def test_past_the_budget_the_oldest_tenth_is_forgotten_a_generation_at_a_time() -> None:
+    s = StreamNumbers(limit=1_000)
+    keys = [(17, i.to_bytes(12, "big")) for i in range(5_000)]
+    for i, k in enumerate(keys):
+        s.remember(k, i, -1, -1, frame=i + 1)
+    # as a dict dropping its oldest 100 whenever it held 1,001: 4,000 forgotten, the latest 1,000 kept
+    assert (s.forgotten, len(s.ended), s.forgot_at) == (4_000, 1_000, 1_001)
+    assert len(s.ended.generations) == 10
+    assert all(s.recall(k, (17, b"")) is None for k in keys[:4_000])
+    assert [s.recall(k, (17, b""))[0] for k in keys[4_000:]] == list(range(4_000, 5_000))
