@@ -79,8 +79,9 @@ class _Records:
         self.mask = BUCKETS - 1
         self.count = 0
 
-    def pop(self, key: bytes) -> int | None:
-        bucket = self.buckets[hash(key) & self.mask]
+    def pop(self, key: bytes, h: int) -> int | None:
+        """The value filed under ``key`` (whose hash is ``h``), taken out; None when there is none."""
+        bucket = self.buckets[h & self.mask]
         at = bucket.find(key)
         if at < 0:
             return None
@@ -137,8 +138,8 @@ class Ended:
         n, h = len(key), hash(key)
         for generation in self.generations:
             t = generation.get(n)
-            if t is not None and t.buckets[h & t.mask].find(key) >= 0:
-                value = t.pop(key)
+            if t is not None:
+                value = t.pop(key, h)
                 if value is not None:
                     self.count -= 1
                     return value
